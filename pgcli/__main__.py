@@ -1,0 +1,3 @@
+from pgcli.cli import main
+
+main()

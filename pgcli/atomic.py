@@ -1,0 +1,49 @@
+"""Atomic file writes: write a temporary file beside the target, then os.replace it.
+
+A reader (or a Ctrl-C) never sees a half-written file: the target is either the old version,
+absent, or complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return write_bytes(path, text.encode())
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+    """Tidy CSV, no index, '' for missing values, floats in full (round-trip) precision."""
+    return write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def check_writable(path: str | Path) -> str | None:
+    """Why `path` cannot be written (before any work starts), or None if it can."""
+    path = Path(path)
+    if path.is_dir():
+        return f"output path is a directory: {path}"
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        return f"cannot write to {path.parent}"
+    return None

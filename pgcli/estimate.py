@@ -1,0 +1,311 @@
+"""The estimator lab: every estimator of ∇θ E_{p(x;θ)}[f(x)] against the exact gradient.
+
+One *cell* is dist × θ × f × estimator × n. A cell draws `reps` independent estimates, each the
+mean of n per-sample terms, in chunks so that any n runs in bounded memory. It reports, for each
+coordinate of θ,
+
+    mean      = average of the reps estimates
+    variance  = Var of one estimate (across reps; with reps = 1, Var(terms)/n)
+    std_error = √(variance / reps)  — the uncertainty of `mean`
+    bias      = mean − exact,  mse = average over reps of (estimate − exact)²
+
+Chunks larger than the batch never occur for n ≤ CHUNK; for larger n the leave-one-out and
+optimal baselines are computed within each chunk of ≥ CHUNK/2 samples (still unbiased).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from pgcli import distributions as D
+from pgcli.estimators import ESTIMATORS, NotApplicable
+from pgcli.exact import exact_gradient
+from pgcli.functions import FunctionError, parse_function
+from pgcli.spec import Field, SpecError, all_positive, positive
+
+CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample dim × params)
+
+SCHEMA = {
+    "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
+    "name": Field(
+        "str", None, "results go to results/<name>/ (default: spec file name)", nullable=True
+    ),
+    "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
+    "parametrisation": Field(
+        "str", None, "named parametrisation (default: the family's first)", nullable=True
+    ),
+    "dim": Field(
+        "int",
+        None,
+        "dimension (diag_gaussian) or number of categories",
+        nullable=True,
+        check=positive,
+    ),
+    "theta": Field(
+        "mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"
+    ),
+    "f": Field(
+        "strs", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"
+    ),
+    "estimators": Field(
+        "strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)
+    ),
+    "n": Field("ints", [10, 100, 1000], "samples per estimate", check=all_positive),
+    "reps": Field("int", 200, "independent estimates per cell", check=positive),
+    "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
+    "seed": Field("int", 0, "root seed"),
+}
+
+COLUMNS = [
+    "dist",
+    "parametrisation",
+    "param",
+    "theta",
+    "f",
+    "estimator",
+    "n_samples",
+    "reps",
+    "mean",
+    "exact",
+    "exact_method",
+    "bias",
+    "variance",
+    "std_error",
+    "mse",
+    "seconds",
+    "samples_per_s",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# θ grids
+
+
+def parse_theta_text(text: str) -> dict:
+    """'mu=-3:3:25,sigma=1' or 'logits=[0,1,2]' -> mapping (values still text/numbers)."""
+    out, depth, token = {}, 0, ""
+    parts = []
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(token)
+            token = ""
+        else:
+            token += char
+    parts.append(token)
+    for part in filter(str.strip, parts):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SpecError("theta", f"expected NAME=VALUE[,NAME=VALUE], got {part.strip()!r}")
+        value = value.strip()
+        if value.startswith("["):
+            value = [v for v in value.strip("[]").split(",") if v.strip()]
+        out[key.strip()] = value
+    return out
+
+
+def _range(text, path):
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise SpecError(path, f"expected a number, a list, or 'lo:hi:count', got {text!r}")
+    try:
+        lo, hi, count = float(parts[0]), float(parts[1]), int(float(parts[2]))
+    except ValueError:
+        raise SpecError(path, f"expected 'lo:hi:count' with numbers, got {text!r}") from None
+    if count < 1:
+        raise SpecError(path, f"count must be ≥ 1 in {text!r}")
+    return list(np.linspace(lo, hi, count))
+
+
+def theta_grid(theta: dict) -> list[dict]:
+    """Cross product of the θ values: each 'lo:hi:count' range is an axis; lists are vectors."""
+    axes = []
+    for key, value in theta.items():
+        path = f"theta.{key}"
+        if isinstance(value, str) and ":" in value:
+            axes.append([(key, v) for v in _range(value, path)])
+        elif isinstance(value, list | tuple):
+            axes.append([(key, [_number(v, path) for v in value])])
+        else:
+            axes.append([(key, _number(value, path))])
+    return [dict(point) for point in itertools.product(*axes)]
+
+
+def _number(value, path):
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    except (TypeError, ValueError):
+        raise SpecError(path, f"expected a number, got {value!r}") from None
+
+
+def theta_label(dist: D.Dist) -> str:
+    """Canonical θ text, e.g. 'mu=0.5,sigma=1' or 'logits=[0,1,-1]'."""
+    groups = D.param_groups(dist.family, dist.parametrisation, dist.dim)
+    values = np.split(dist.theta, len(groups))
+    parts = []
+    for group, v in zip(groups, values, strict=True):
+        text = ",".join(f"{x:.10g}" for x in v)
+        parts.append(f"{group}=[{text}]" if v.size > 1 else f"{group}={text}")
+    return ",".join(parts)
+
+
+def make_dists(spec: dict) -> list[D.Dist]:
+    """Every θ point of the spec as a validated Dist (raises SpecError before any work)."""
+    out = []
+    for point in theta_grid(spec["theta"]):
+        try:
+            out.append(D.make_dist(spec["dist"], spec["parametrisation"], point, spec["dim"]))
+        except D.DistError as err:
+            raise SpecError("theta", str(err)) from None
+    return out
+
+
+def make_functions(spec: dict, dist: D.Dist) -> list:
+    out = []
+    for i, text in enumerate(spec["f"]):
+        try:
+            f = parse_function(text)
+        except FunctionError as err:
+            raise SpecError(f"f[{i}]", str(err)) from None
+        if f.name == "table" and (dist.family != "categorical" or f.arg != dist.dim):
+            need = f"{dist.dim} values" if dist.family == "categorical" else "categorical"
+            raise SpecError(f"f[{i}]", f"a value table needs {need}, got {f.label!r}")
+        out.append(f)
+    return out
+
+
+def validate(spec: dict) -> None:
+    """Every θ point and function of the spec, checked before anything runs."""
+    for dist in make_dists(spec):
+        make_functions(spec, dist)
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def cell_rng(seed: int, *key) -> np.random.Generator:
+    """A generator for one cell, from the root seed and the cell's content (not its position),
+    so a cell's numbers do not change when other cells are added to the spec."""
+    digest = zlib.crc32("|".join(map(str, key)).encode())
+    return np.random.default_rng(np.random.SeedSequence([seed, digest]))
+
+
+def chunk_sizes(n, chunk):
+    count = -(-n // chunk)
+    return [n // count + (1 if i < n % count else 0) for i in range(count)]
+
+
+def run_cell(estimator, dist, f, n, reps, rng, **options):
+    """Sums of terms per rep (reps, d), and of squared terms when reps == 1 (else None)."""
+    d = dist.theta.size
+    chunk = max(64, CHUNK_ELEMENTS // (d * dist.dim))
+    sums = np.zeros((reps, d))
+    squares = np.zeros(d) if reps == 1 else None
+    if n <= chunk:
+        per = max(1, chunk // n)
+        for r0 in range(0, reps, per):
+            r = min(per, reps - r0)
+            terms = estimator(dist, f, n, rng, r, **options)
+            sums[r0 : r0 + r] = terms.sum(1)
+            if squares is not None:
+                squares += (terms[0] ** 2).sum(0)
+    else:
+        for rep in range(reps):
+            for m in chunk_sizes(n, chunk):
+                terms = estimator(dist, f, m, rng, 1, **options)[0]
+                sums[rep] += terms.sum(0)
+                if squares is not None:
+                    squares += (terms**2).sum(0)
+    return sums, squares
+
+
+def summarise(sums, squares, n, exact):
+    """mean, variance (of one estimate), std_error (of mean), mse — per coordinate."""
+    estimates = sums / n
+    reps = estimates.shape[0]
+    if reps > 1:
+        variance = estimates.var(0, ddof=1)
+    else:
+        variance = (squares - sums[0] ** 2 / n) / max(n - 1, 1) / n
+        variance = np.maximum(variance, 0.0)
+    mean = estimates.mean(0)
+    return mean, variance, np.sqrt(variance / reps), ((estimates - exact) ** 2).mean(0)
+
+
+def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
+    """Run every cell of a resolved estimate spec; returns the tidy table and skip notes."""
+    dists = make_dists(spec)
+    plan = [(dist, make_functions(spec, dist)) for dist in dists]
+    rows, notes = [], []
+    for dist, functions in plan:
+        label = theta_label(dist)
+        for f in functions:
+            exact, method = exact_gradient(dist, f)
+            for name in spec["estimators"]:
+                options = {"h": spec["h"]} if name == "finite_difference" else {}
+                for n in spec["n"]:
+                    rng = cell_rng(
+                        spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n
+                    )
+                    start = time.perf_counter()
+                    try:
+                        with np.errstate(all="ignore"):
+                            sums, squares = run_cell(
+                                ESTIMATORS[name], dist, f, n, spec["reps"], rng, **options
+                            )
+                    except NotApplicable as why:
+                        notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
+                        break
+                    seconds = time.perf_counter() - start
+                    mean, variance, std_error, mse = summarise(sums, squares, n, exact)
+                    for j, param in enumerate(dist.names):
+                        if np.isnan(mean[j]) and not np.isnan(exact[j]):
+                            notes.append(f"{name} has no estimate for {param} of {dist.family}")
+                            continue
+                        rows.append(
+                            (
+                                dist.family,
+                                dist.parametrisation,
+                                param,
+                                label,
+                                f.label,
+                                name,
+                                n,
+                                spec["reps"],
+                                mean[j],
+                                exact[j],
+                                method,
+                                mean[j] - exact[j],
+                                variance[j],
+                                std_error[j],
+                                mse[j],
+                                seconds,
+                                n * spec["reps"] / seconds if seconds > 0 else np.nan,
+                            )
+                        )
+                    if progress:
+                        progress()
+    return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
+
+
+def cell_count(spec: dict) -> int:
+    return (
+        len(theta_grid(spec["theta"])) * len(spec["f"]) * len(spec["estimators"]) * len(spec["n"])
+    )
+
+
+def z_scores(table: pd.DataFrame) -> pd.Series:
+    """bias / std_error; an exact zero bias counts as 0 even with zero variance."""
+    scale = np.maximum(1.0, table["exact"].abs())
+    tiny = table["bias"].abs() <= 1e-10 * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = table["bias"] / table["std_error"]
+    return z.where(~tiny, 0.0)

@@ -1,0 +1,132 @@
+"""The score identities, checked by Monte Carlo against exact values.
+
+For x ~ p(x; θ) and s(x; θ) = ∇θ log p(x; θ):
+
+    E[s] = 0,        Cov[s] = F(θ) (the Fisher information),        F(θ) = −E[∇²θ log p(x; θ)]
+
+`fisher` is compared with the closed-form Fisher matrix, `neg_hessian` with the exact
+expectation of −∇² log p (quadrature or exact sum of the Hessian, computed independently), and
+`score_mean` with 0. Standard errors are std(per-sample term)/√n.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pgcli import distributions as D
+from pgcli.estimate import CHUNK_ELEMENTS, cell_rng, chunk_sizes, make_dists, theta_label
+from pgcli.exact import exact_neg_hessian
+from pgcli.spec import Field, all_positive, positive
+
+SCHEMA = {
+    "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),
+    "name": Field(
+        "str", None, "results go to results/<name>/ (default: spec file name)", nullable=True
+    ),
+    "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
+    "parametrisation": Field(
+        "str", None, "named parametrisation (default: the family's first)", nullable=True
+    ),
+    "dim": Field(
+        "int",
+        None,
+        "dimension (diag_gaussian) or number of categories",
+        nullable=True,
+        check=positive,
+    ),
+    "theta": Field(
+        "mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"
+    ),
+    "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=all_positive),
+    "seed": Field("int", 0, "root seed"),
+}
+
+COLUMNS = [
+    "dist",
+    "parametrisation",
+    "theta",
+    "n_samples",
+    "quantity",
+    "row",
+    "col",
+    "empirical",
+    "exact",
+    "abs_error",
+    "std_error",
+]
+
+
+def moments(dist: D.Dist, n: int, rng: np.random.Generator) -> dict:
+    """Empirical E[s], Cov[s], −E[∇² log p] and their standard errors from n samples (chunked)."""
+    d = dist.theta.size
+    chunk = max(64, CHUNK_ELEMENTS // (d * d))
+    s1, s2, ss2 = np.zeros(d), np.zeros((d, d)), np.zeros((d, d))
+    h1, h2, sq1 = np.zeros((d, d)), np.zeros((d, d)), np.zeros(d)
+    for m in chunk_sizes(n, chunk):
+        x = D.sample(dist, m, rng)
+        s = D.score(dist, x)
+        outer = s[:, :, None] * s[:, None, :]
+        neg_h = -D.hessian(dist, x)
+        s1 += s.sum(0)
+        sq1 += (s * s).sum(0)
+        s2 += outer.sum(0)
+        ss2 += (outer * outer).sum(0)
+        h1 += neg_h.sum(0)
+        h2 += (neg_h * neg_h).sum(0)
+    mean = s1 / n
+    dof = max(n - 1, 1)
+
+    def se(total, total_sq):
+        return np.sqrt(np.maximum(total_sq / n - (total / n) ** 2, 0) / dof)
+
+    return {
+        "score_mean": (mean, se(s1, sq1)),
+        "fisher": ((s2 - n * np.outer(mean, mean)) / dof, se(s2, ss2)),
+        "neg_hessian": (h1 / n, se(h1, h2)),
+    }
+
+
+def run(spec: dict) -> tuple[pd.DataFrame, list[str]]:
+    """Rows: quantity × entry × θ × n, with exact values; notes on singular Fisher matrices."""
+    rows, notes = [], []
+    for dist in make_dists(spec):
+        label = theta_label(dist)
+        exact_fisher = D.fisher(dist)
+        exact = {
+            "score_mean": np.zeros(dist.theta.size),
+            "fisher": exact_fisher,
+            "neg_hessian": exact_neg_hessian(dist)[0],
+        }
+        rank = np.linalg.matrix_rank(exact_fisher, tol=1e-10 * np.abs(exact_fisher).max())
+        if rank < dist.theta.size:
+            why = D.family(dist).singular_fisher or "it has a null direction"
+            notes.append(
+                f"{dist.family} ({dist.parametrisation}) at {label}: the Fisher matrix is singular, "
+                f"rank {rank} of {dist.theta.size}: {why}"
+            )
+        for n in spec["n"]:
+            rng = cell_rng(spec["seed"], "fisher", dist.family, dist.parametrisation, label, n)
+            with np.errstate(all="ignore"):
+                found = moments(dist, n, rng)
+            for quantity, (empirical, std_error) in found.items():
+                for index in np.ndindex(empirical.shape):
+                    row = dist.names[index[0]]
+                    col = dist.names[index[1]] if len(index) > 1 else ""
+                    e, x = empirical[index], exact[quantity][index]
+                    rows.append(
+                        (
+                            dist.family,
+                            dist.parametrisation,
+                            label,
+                            n,
+                            quantity,
+                            row,
+                            col,
+                            e,
+                            x,
+                            abs(e - x),
+                            std_error[index],
+                        )
+                    )
+    return pd.DataFrame(rows, columns=COLUMNS), notes

@@ -1,0 +1,367 @@
+"""Run directories, sweeps, resume, and executors (serial, local processes, Dask).
+
+Every experiment — one run or a sweep — is a list of runs. A run is a resolved spec with a seed;
+its directory is content-addressed::
+
+    results/<name>/<run_id>/   config.yaml  status  <table>.csv  [policy.npz]  [notes.txt]
+
+run_id is a short hash of the resolved spec (without name/sweep/expect), so re-running an
+identical spec finds the same directories and `--resume` skips finished ones. Every file is
+written atomically and `status` last, so an interrupted run is simply not `done`.
+
+After the runs, results/<name>/runs.csv has one row per run and results/<name>/<table>.csv all
+runs' rows with the varying keys and the seed as leading columns, in plan order — so the bytes
+do not depend on which executor ran what, or when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from pgcli import __version__, atomic
+from pgcli import estimate as estimate_kind
+from pgcli import fisher as fisher_kind
+from pgcli.spec import UNHASHED, dump, expand
+
+
+class Kind(NamedTuple):
+    schema: dict
+    validate: object  # (spec) -> None, raises SpecError before anything runs
+    run: object  # (spec, progress) -> (table, info)
+    table: str  # file name of the per-run table
+    summary: object  # (table, info, spec) -> dict of runs.csv columns
+
+
+def _estimate_run(spec, progress):
+    table, notes = estimate_kind.run(spec, progress)
+    return table, {"notes": notes}
+
+
+def _fisher_run(spec, progress):
+    table, notes = fisher_kind.run(spec)
+    return table, {"notes": notes}
+
+
+def _no_summary(table, info, spec):
+    return {}
+
+
+KINDS: dict[str, Kind] = {
+    "estimate": Kind(
+        estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", _no_summary
+    ),
+    "fisher": Kind(
+        fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary
+    ),
+}
+
+
+def register(name: str, kind: Kind) -> None:
+    KINDS[name] = kind
+
+
+class Run(NamedTuple):
+    kind: str
+    run_id: str
+    label: str
+    spec: dict
+    varying: dict  # varying key -> value, always with "seed"
+    directory: str
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+
+def run_id(kind: str, spec: dict) -> str:
+    """Short content hash of the parts of a resolved spec that determine its results."""
+    payload = {k: v for k, v in spec.items() if k not in UNHASHED}
+    text = json.dumps([kind, payload], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def short_key(dotted: str) -> str:
+    return dotted.rsplit(".", 1)[-1]
+
+
+def run_label(varying: dict) -> str:
+    """Only the keys that vary, e.g. 'lr=0.03,baseline=value,seed=2'."""
+    return ",".join(f"{short_key(k)}={_text(v)}" for k, v in varying.items())
+
+
+def _text(value):
+    if isinstance(value, list):
+        return "[" + " ".join(map(_text, value)) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def plan(kind: str, schema: dict, spec: dict, root: str | Path, extra_axes=()) -> list[Run]:
+    """Expand a resolved spec into runs under root/<name>/."""
+    base = Path(root) / spec["name"]
+    runs = []
+    for run_spec, varying in expand(schema, spec, extra_axes):
+        rid = run_id(kind, run_spec)
+        runs.append(Run(kind, rid, run_label(varying), run_spec, varying, str(base / rid)))
+    seen = {}
+    for run in runs:
+        if run.run_id in seen:
+            raise ValueError(f"runs {seen[run.run_id]!r} and {run.label!r} are identical")
+        seen[run.run_id] = run.label
+    return runs
+
+
+def versions() -> dict:
+    import gymnasium
+
+    return {
+        "pgcli": __version__,
+        "numpy": np.__version__,
+        "gymnasium": gymnasium.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# one run
+
+
+def status_of(directory: str | Path) -> str:
+    """'done', 'diverged', 'failed', 'running' (interrupted) or 'missing'."""
+    path = Path(directory) / "status"
+    if not path.is_file():
+        return "missing"
+    return path.read_text().split("\n", 1)[0].strip() or "missing"
+
+
+def is_finished(run: Run) -> bool:
+    table = Path(run.directory) / KINDS[run.kind].table
+    return status_of(run.directory) in {"done", "diverged"} and table.is_file()
+
+
+def execute(run: Run, quiet: bool = True, position: int | None = None) -> dict:
+    """Run one run and write its directory; never raises for a failing run (status says)."""
+    directory = Path(run.directory)
+    kind = KINDS[run.kind]
+    config = {
+        "run_id": run.run_id,
+        "run_label": run.label,
+        "kind": run.kind,
+        "spec": run.spec,
+        "versions": versions(),
+        "command": " ".join(sys.argv),
+    }
+    atomic.write_text(directory / "config.yaml", dump(config))
+    atomic.write_text(directory / "status", "running\n")
+    start = time.perf_counter()
+    progress = _progress(run, quiet, position)
+    try:
+        table, info = kind.run(run.spec, progress)
+    except Exception as err:  # a failing run is reported, not fatal to the sweep
+        message = f"{type(err).__name__}: {err}"
+        atomic.write_text(directory / "error.txt", traceback.format_exc())
+        atomic.write_text(directory / "status", f"failed\n{message}\n")
+        return {"status": "failed", "message": message, "wall_s": time.perf_counter() - start}
+    finally:
+        if progress is not None:
+            progress.close()
+    atomic.write_csv(directory / kind.table, table)
+    for name, data in info.get("files", {}).items():
+        atomic.write_bytes(directory / name, data)
+    notes = info.get("notes", [])
+    if notes:
+        atomic.write_text(directory / "notes.txt", "\n".join(notes) + "\n")
+    status = info.get("status", "done")
+    message = info.get("message", "")
+    atomic.write_text(directory / "status", f"{status}\n{message}\n" if message else f"{status}\n")
+    return {
+        "status": status,
+        "message": message,
+        "wall_s": time.perf_counter() - start,
+        "notes": notes,
+    }
+
+
+def _progress(run, quiet, position):
+    if quiet:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=run.label, position=position, leave=False, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# executors: each maps `execute` over runs and yields (index, result) as runs finish
+
+
+def serial(runs, quiet):
+    for i, run in enumerate(runs):
+        yield i, execute(run, quiet=quiet, position=1 if not quiet else None)
+
+
+# Worker processes read these when they import numpy: one BLAS thread each, so N jobs do not
+# oversubscribe the cores.
+BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextmanager
+def worker_environment():
+    """Environment inherited by worker processes started inside the block (one BLAS thread)."""
+    saved = {k: os.environ.get(k) for k in BLAS_ENV}
+    os.environ.update(BLAS_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def processes(runs, jobs):
+    with worker_environment(), ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(execute, run): i for i, run in enumerate(runs)}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                yield i, future.result()
+            except Exception as err:  # a worker process died: the run is left to resume
+                yield i, {"status": "failed", "message": f"worker lost: {err}", "wall_s": 0.0}
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler cannot be reached or dask is not installed."""
+
+
+def dask_client(scheduler: str | None, workers: int = 2):
+    """A Client for the scheduler address, or for a new LocalCluster when address is None."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise SchedulerError(
+            "the Dask executor needs dask.distributed: pip install 'pgcli[dask]'"
+        ) from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as err:
+            raise SchedulerError(f"cannot reach Dask scheduler {scheduler}: {err}") from None
+    with worker_environment():
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    return Client(cluster)
+
+
+def dask(runs, client):
+    from dask.distributed import as_completed as dask_completed
+
+    futures = client.map(execute, runs, key=[f"pgcli-{run.run_id}" for run in runs], pure=False)
+    index = {future.key: i for i, future in enumerate(futures)}
+    for future in dask_completed(futures):
+        i = index[future.key]
+        try:
+            yield i, future.result()
+        except Exception as err:  # KilledWorker and friends: finished runs are on disk
+            yield i, {"status": "failed", "message": f"worker lost: {err}", "wall_s": 0.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole experiment
+
+
+def run_all(
+    runs: list[Run],
+    *,
+    jobs: int = 1,
+    client=None,
+    resume: bool = True,
+    force: bool = False,
+    quiet: bool = False,
+    on_result=None,
+) -> list[dict]:
+    """Run what is not finished, with the chosen executor; returns one result per run."""
+    results: list[dict | None] = [None] * len(runs)
+    todo = []
+    for i, run in enumerate(runs):
+        if resume and not force and is_finished(run):
+            results[i] = {
+                "status": status_of(run.directory),
+                "message": "",
+                "wall_s": 0.0,
+                "skipped": True,
+            }
+            if on_result:
+                on_result(i, results[i])
+        else:
+            todo.append(i)
+    pending = [runs[i] for i in todo]
+    if client is not None:
+        stream = dask(pending, client)
+    elif jobs > 1 and len(pending) > 1:
+        stream = processes(pending, min(jobs, len(pending)))
+    else:
+        stream = serial(pending, quiet)
+    for j, result in stream:
+        i = todo[j]
+        results[i] = result
+        if on_result:
+            on_result(i, result)
+    return results
+
+
+def read_table(run: Run) -> pd.DataFrame | None:
+    path = Path(run.directory) / KINDS[run.kind].table
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def aggregate(runs: list[Run], results: list[dict], root_name: Path) -> tuple[pd.DataFrame, Path]:
+    """Write runs.csv and the concatenated table (varying keys + seed first), in plan order."""
+    kind = KINDS[runs[0].kind]
+    varying_keys = list(runs[0].varying)
+    rows, tables = [], []
+    for run, result in zip(runs, results, strict=True):
+        table = read_table(run)
+        status = status_of(run.directory)
+        row = {"run_id": run.run_id, "label": run.label}
+        row.update({short_key(k): _cell(v) for k, v in run.varying.items()})
+        row["status"] = status
+        if table is not None and status in {"done", "diverged"}:
+            row.update(kind.summary(table, result or {}, run.spec))
+            tagged = table.copy()
+            for key in reversed(varying_keys):
+                tagged.insert(0, short_key(key), _cell(run.varying[key]))
+            tagged.insert(0, "run_id", run.run_id)
+            tables.append(tagged)
+        row["wall_s"] = (result or {}).get("wall_s", np.nan)
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    root_name.mkdir(parents=True, exist_ok=True)
+    atomic.write_csv(root_name / "runs.csv", summary)
+    combined = root_name / kind.table
+    if tables:
+        atomic.write_csv(combined, pd.concat(tables, ignore_index=True))
+    return summary, combined
+
+
+def _cell(value):
+    return _text(value) if isinstance(value, list) else value

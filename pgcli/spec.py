@@ -1,0 +1,373 @@
+"""YAML experiment specs: schemas with defaults, validation with key paths, typed overrides.
+
+A schema is a nested dict whose leaves are :class:`Field`. :func:`resolve` merges a user's
+mapping over the defaults, rejecting unknown keys (suggesting the nearest) and coercing every
+value by its field's kind. PyYAML follows YAML 1.1, where ``1e-3`` and ``5e5`` are *strings*;
+coercion turns them into numbers, for spec files and ``--set`` alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+
+class SpecError(ValueError):
+    """A bad spec value. str() is one line: 'path: what is wrong (what is allowed)'."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class Field(NamedTuple):
+    kind: str  # int | float | str | bool | ints | floats | strs | mapping | any
+    default: Any
+    help: str
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None  # returns a problem, or None
+    nullable: bool = False
+
+
+def positive(value):
+    return None if value > 0 else f"must be > 0, got {value}"
+
+
+def non_negative(value):
+    return None if value >= 0 else f"must be ≥ 0, got {value}"
+
+
+def all_positive(values):
+    bad = [v for v in values if not v > 0]
+    return f"every value must be > 0, got {bad[0]}" if bad else None
+
+
+def unit_interval(value):
+    return None if 0 <= value <= 1 else f"must be in [0, 1], got {value}"
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a spec file with yaml.safe_load; errors name the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError("", f"spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError("", f"malformed YAML in {path}{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise SpecError("", f"spec file is not UTF-8 text: {path}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError("", f"{path} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# coercion
+
+
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+def _to_float(value, path):
+    if isinstance(value, bool):
+        raise SpecError(path, f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        out = float(value)
+    elif isinstance(value, str):
+        try:
+            out = float(value.strip())
+        except ValueError:
+            raise SpecError(path, f"expected a number, got {value!r}") from None
+    else:
+        raise SpecError(path, f"expected a number, got {value!r}")
+    if not math.isfinite(out):
+        raise SpecError(path, f"expected a finite number, got {value!r}")
+    return out
+
+
+def _to_int(value, path):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INT_RE.match(value.strip()):
+        return int(value.strip())
+    number = _to_float(value, path) if not isinstance(value, bool) else None
+    if number is None or number != int(number):
+        raise SpecError(path, f"expected an integer, got {value!r}")
+    return int(number)
+
+
+def _to_bool(value, path):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {
+        "true",
+        "yes",
+        "on",
+        "1",
+        "false",
+        "no",
+        "off",
+        "0",
+    }:
+        return value.lower() in {"true", "yes", "on", "1"}
+    raise SpecError(path, f"expected true or false, got {value!r}")
+
+
+def _to_str(value, path):
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        raise SpecError(path, f"expected a string, got {value!r}")
+    return str(value)
+
+
+def _as_list(value, path, one):
+    if isinstance(value, str) and "," in value:
+        value = [v for v in value.split(",") if v.strip()]
+    items = value if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise SpecError(path, "expected at least one value, got an empty list")
+    return [one(v, f"{path}[{i}]") for i, v in enumerate(items)]
+
+
+_SCALAR = {"int": _to_int, "float": _to_float, "str": _to_str, "bool": _to_bool}
+_LIST = {"ints": _to_int, "floats": _to_float, "strs": _to_str}
+
+
+def coerce(field: Field, value: Any, path: str) -> Any:
+    """Coerce and check one value against its field; raise SpecError naming the path."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"null", "none", "~"}):
+        if field.nullable:
+            return None
+        raise SpecError(path, f"a value is required ({field.help})")
+    if field.kind in _SCALAR:
+        out = _SCALAR[field.kind](value, path)
+    elif field.kind in _LIST:
+        out = _as_list(value, path, _LIST[field.kind])
+    elif field.kind == "mapping":
+        if not isinstance(value, dict):
+            raise SpecError(path, f"expected a mapping, got {value!r}")
+        out = copy.deepcopy(value)
+    else:
+        out = copy.deepcopy(value)
+    if field.choices is not None:
+        values = out if isinstance(out, list) else [out]
+        for v in values:
+            if v not in field.choices:
+                raise SpecError(
+                    path, f"unknown value {v!r}; allowed: {', '.join(map(str, field.choices))}"
+                )
+    if field.check is not None:
+        problem = field.check(out)
+        if problem:
+            raise SpecError(path, problem)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# resolving a spec against a schema
+
+
+def defaults(schema: dict) -> dict:
+    return {
+        k: (defaults(v) if isinstance(v, dict) else copy.deepcopy(v.default))
+        for k, v in schema.items()
+    }
+
+
+def _unknown(key, allowed, path):
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    where = f"{path}.{key}" if path else key
+    return SpecError(where, f"unknown key{hint} (allowed: {', '.join(allowed)})")
+
+
+def resolve(schema: dict, user: dict, path: str = "") -> dict:
+    """Defaults overlaid with `user`, every value coerced; unknown keys rejected."""
+    if not isinstance(user, dict):
+        raise SpecError(path, f"expected a mapping, got {user!r}")
+    out = {}
+    for key in user:
+        if key not in schema:
+            raise _unknown(str(key), schema, path)
+    for key, node in schema.items():
+        where = f"{path}.{key}" if path else key
+        if isinstance(node, dict):
+            out[key] = resolve(node, user.get(key) or {}, where)
+        elif key in user:
+            out[key] = coerce(node, user[key], where)
+        else:
+            out[key] = copy.deepcopy(node.default)
+    return out
+
+
+def lookup(schema: dict, dotted: str) -> Field:
+    """The field at a dotted key path, or SpecError with the nearest key."""
+    node: Any = schema
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        path = ".".join(parts[:i])
+        if isinstance(node, Field):
+            if node.kind in {"mapping", "any"}:
+                return Field("any", None, f"a value inside {path}", nullable=True)
+            raise SpecError(dotted, f"{path} is a value, not a section")
+        if part not in node:
+            raise _unknown(part, node, path)
+        node = node[part]
+    if isinstance(node, dict):
+        raise SpecError(dotted, f"is a section; set one of its keys: {', '.join(node)}")
+    return node
+
+
+def set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        tree = tree.setdefault(part, {})
+        if not isinstance(tree, dict):
+            raise SpecError(dotted, f"{part} is not a section")
+    tree[parts[-1]] = value
+
+
+def get_dotted(tree: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        tree = tree[part]
+    return tree
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'a.b=value' -> ('a.b', yaml.safe_load(value)); the schema coerces it afterwards."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SpecError("--set", f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(user: dict, assignments: list[str], schema: dict) -> dict:
+    """Apply --set KEY=VALUE overrides (keys must exist in the schema) to a raw user mapping."""
+    user = copy.deepcopy(user)
+    for text in assignments:
+        key, value = parse_assignment(text)
+        field = lookup(schema, key)
+        set_dotted(user, key, coerce(field, value, key) if field.kind != "any" else value)
+    return user
+
+
+def dump(spec: dict) -> str:
+    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100)
+
+
+def schema_rows(schema: dict, path: str = "") -> list[tuple[str, str, str, str]]:
+    """(key, kind, default, help) for every leaf: the README's schema tables come from here."""
+    rows = []
+    for key, node in schema.items():
+        where = f"{path}.{key}" if path else key
+        if isinstance(node, dict):
+            rows += schema_rows(node, where)
+        else:
+            choices = f" ({' | '.join(map(str, node.choices))})" if node.choices else ""
+            default = yaml.safe_dump(node.default, default_flow_style=True).strip()
+            default = default.removesuffix("...").strip()
+            rows.append((where, node.kind, default, node.help + choices))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# sweeps: grid × seeds
+
+SWEEP = {
+    "grid": Field("mapping", {}, "dotted key -> list of values; the full cross product is run"),
+    "seeds": Field("any", None, "a count (seeds 0..N-1) or a list of seeds", nullable=True),
+}
+UNHASHED = ("name", "sweep", "expect")  # keys that do not change a run's results
+
+
+def with_sweep(schema: dict) -> dict:
+    """A kind's schema plus the sweep and expect blocks every spec may carry."""
+    return {
+        **schema,
+        "sweep": SWEEP,
+        "expect": Field("any", [], "expectations checked by `pgcli check`", nullable=True),
+    }
+
+
+def _seeds(value):
+    if value is None:
+        return None
+    if isinstance(value, list):
+        seeds = [_to_int(v, f"sweep.seeds[{i}]") for i, v in enumerate(value)]
+        if not seeds:
+            raise SpecError("sweep.seeds", "expected a count or a non-empty list of seeds")
+        if len(set(seeds)) != len(seeds):
+            raise SpecError("sweep.seeds", f"seeds repeat: {seeds}")
+        return seeds
+    count = _to_int(value, "sweep.seeds")
+    if count <= 0:
+        raise SpecError("sweep.seeds", f"must be ≥ 1 (a count) or a list of seeds, got {count}")
+    return list(range(count))
+
+
+def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str, list]]:
+    """Validated sweep axes: (dotted key, coerced values), spec order, then --set-grid ones."""
+    axes = dict(spec["sweep"]["grid"] or {})
+    for text in extra:
+        key, sep, raw = text.partition("=")
+        if not sep or not raw.strip():
+            raise SpecError("--set-grid", f"expected KEY=V1,V2,..., got {text!r}")
+        axes[key.strip()] = [parse_assignment(f"{key}={v}")[1] for v in raw.split(",")]
+    out = []
+    for key, values in axes.items():
+        where = f"sweep.grid.{key}"
+        if key in UNHASHED or key == "seed" or key.startswith("sweep"):
+            raise SpecError(where, "cannot be swept (use sweep.seeds for seeds)")
+        field = lookup(schema, key)
+        if not isinstance(values, list):
+            raise SpecError(where, f"expected a list of values, got {values!r}")
+        if not values:
+            raise SpecError(where, "expected at least one value, got an empty list")
+        coerced = [coerce(field, v, f"{where}[{i}]") for i, v in enumerate(values)]
+        out.append((key, coerced))
+    return out
+
+
+def expand(schema: dict, spec: dict, extra_axes: list[str] = ()) -> list[tuple[dict, dict]]:
+    """Every run of a resolved spec: (run spec with its seed, the values of the varying keys).
+
+    The cross product runs over the grid axes in order with seeds innermost. Each run spec is
+    re-resolved through the schema, so a grid value is checked like any other value.
+    """
+    import itertools
+
+    axes = grid_axes(schema, spec, extra_axes)
+    seeds = _seeds(spec["sweep"]["seeds"]) or [spec["seed"]]
+    runs = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        for seed in seeds:
+            user = copy.deepcopy(spec)
+            for (key, _), value in zip(axes, combo, strict=True):
+                set_dotted(user, key, value)
+            user["seed"] = seed
+            user["sweep"] = {"grid": {}, "seeds": None}
+            varying = {key: value for (key, _), value in zip(axes, combo, strict=True)}
+            runs.append((resolve(schema, user), {**varying, "seed": seed}))
+    return runs
