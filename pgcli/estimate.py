@@ -216,14 +216,14 @@ def run_cell(estimator, dist, f, n, reps, rng, **options):
             terms = estimator(dist, f, n, rng, r, **options)
             sums[r0 : r0 + r] = terms.sum(1)
             if squares is not None:
-                squares += (terms[0] ** 2).sum(0)
+                squares += np.einsum("nd,nd->d", terms[0], terms[0])
     else:
         for rep in range(reps):
             for m in chunk_sizes(n, chunk):
                 terms = estimator(dist, f, m, rng, 1, **options)[0]
                 sums[rep] += terms.sum(0)
                 if squares is not None:
-                    squares += (terms**2).sum(0)
+                    squares += np.einsum("nd,nd->d", terms, terms)
     return sums, squares
 
 

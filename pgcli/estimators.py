@@ -34,11 +34,17 @@ def f_of(f: Fn, x: np.ndarray) -> np.ndarray:
     return fx[:, 0] if fx.shape[1] == 1 else fx.sum(1)
 
 
+def per_rep(terms: np.ndarray, reps: int, n: int) -> np.ndarray:
+    """(reps·n, d) -> (reps, n, d); a view (no copy) when terms are column-major."""
+    return terms.T.reshape(-1, reps, n).transpose(1, 2, 0)
+
+
 def score(dist, f, n, rng, reps=1):
     """f(x) ∇θ log p(x; θ): the REINFORCE / likelihood-ratio estimator."""
     x = D.sample(dist, n * reps, rng)
-    terms = f_of(f, x)[:, None] * D.score(dist, x)
-    return terms.reshape(reps, n, -1)
+    terms = D.score(dist, x)
+    terms *= f_of(f, x)[:, None]  # in place: the score array is ours
+    return per_rep(terms, reps, n)
 
 
 def score_loo(dist, f, n, rng, reps=1):
@@ -48,8 +54,7 @@ def score_loo(dist, f, n, rng, reps=1):
     x = D.sample(dist, n * reps, rng)
     fx = f_of(f, x).reshape(reps, n)
     baseline = (fx.sum(1, keepdims=True) - fx) / (n - 1)
-    s = D.score(dist, x).reshape(reps, n, -1)
-    return (fx - baseline)[:, :, None] * s
+    return (fx - baseline)[:, :, None] * per_rep(D.score(dist, x), reps, n)
 
 
 def score_optimal(dist, f, n, rng, reps=1):
@@ -62,7 +67,7 @@ def score_optimal(dist, f, n, rng, reps=1):
         raise NotApplicable("score_optimal needs n ≥ 2 (its baseline is cross-fitted)")
     x = D.sample(dist, n * reps, rng)
     fx = f_of(f, x).reshape(reps, n, 1)
-    s = D.score(dist, x).reshape(reps, n, -1)
+    s = per_rep(D.score(dist, x), reps, n)
     half = n // 2
     terms = np.empty_like(s)
     for fit, use in ((slice(0, half), slice(half, n)), (slice(half, n), slice(0, half))):
@@ -86,7 +91,7 @@ def pathwise(dist, f, n, rng, reps=1):
         raise NotApplicable(f"pathwise needs f'(x); {f.label} has none")
     x, dx = fam.pathwise(dist.phi, n * reps, rng)
     terms = np.einsum("mk,mkd->md", f.deriv(x), dx) * D.jacobian_diag(dist)
-    return terms.reshape(reps, n, -1)
+    return per_rep(terms, reps, n)
 
 
 def measure_valued(dist, f, n, rng, reps=1):
@@ -102,14 +107,14 @@ def measure_valued(dist, f, n, rng, reps=1):
     d = c.size
     diff = f_of(f, xp.reshape(d * m, -1)) - f_of(f, xm.reshape(d * m, -1))
     terms = (c * D.jacobian_diag(dist)) * diff.reshape(d, m).T
-    return terms.reshape(reps, n, d)
+    return per_rep(terms, reps, n)
 
 
 def finite_difference(dist, f, n, rng, reps=1, h=1e-2):
     """Central difference of f(F⁻¹(u; θ)) in each θ_j with common uniforms u: bias O(h²)."""
     fam = D.family(dist)
     u = rng.random((n * reps, dist.dim if dist.family == "diag_gaussian" else 1))
-    terms = np.empty((n * reps, dist.theta.size))
+    terms = np.empty((dist.theta.size, n * reps)).T
     for j in range(dist.theta.size):
         step = np.zeros_like(dist.theta)
         step[j] = h
@@ -120,7 +125,7 @@ def finite_difference(dist, f, n, rng, reps=1, h=1e-2):
                     f"finite_difference: θ ± h (h = {h:g}) leaves the support in {dist.names[j]}"
                 )
         terms[:, j] = (f_of(f, D.ppf(sides[0], u)) - f_of(f, D.ppf(sides[1], u))) / (2 * h)
-    return terms.reshape(reps, n, -1)
+    return per_rep(terms, reps, n)
 
 
 ESTIMATORS = {
