@@ -387,5 +387,43 @@ def fisher(spec_file, dist, parametrisation, dim, theta, n, out, **opts):
     return finish(runs, results, summary)
 
 
+# ---------------------------------------------------------------------------------------------
+# train
+
+
+@cli.command()
+@experiment_options
+def train(spec_file, **opts):
+    """Train a policy with REINFORCE on a gymnasium environment from a YAML spec.
+
+    \b
+    Examples:
+      pgcli train experiments/cartpole.yaml
+      pgcli train experiments/cartpole.yaml --set optim.lr=0.02 --set seed=3
+      pgcli train --set env.id=Acrobot-v1 --set stop.iterations=100
+      pgcli train experiments/cartpole.yaml --print-spec
+    """
+    with bad_input():
+        spec = build_spec("train", spec_file, {}, opts["sets"], opts["seed"], opts["name"])
+    runs, results, summary, combined = run_experiment("train", spec, opts)
+    if len(runs) > 1 or opts["quiet"] is False:
+        shown = [
+            c
+            for c in [
+                "label",
+                "status",
+                "final_return",
+                "best_return",
+                "env_steps_to_target",
+                "env_steps",
+                "wall_s",
+            ]
+            if c in summary
+        ]
+        click.echo(summary[shown].to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    click.echo(f"wrote {combined}")
+    return finish(runs, results, summary)
+
+
 def main():
     cli.main()

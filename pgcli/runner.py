@@ -34,6 +34,7 @@ import pandas as pd
 from pgcli import __version__, atomic
 from pgcli import estimate as estimate_kind
 from pgcli import fisher as fisher_kind
+from pgcli import train as train_kind
 from pgcli.spec import UNHASHED, dump, expand
 
 
@@ -65,6 +66,9 @@ KINDS: dict[str, Kind] = {
     ),
     "fisher": Kind(
         fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary
+    ),
+    "train": Kind(
+        train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary
     ),
 }
 
@@ -208,9 +212,10 @@ def _progress(run, quiet, position):
 # executors: each maps `execute` over runs and yields (index, result) as runs finish
 
 
-def serial(runs, quiet):
+def serial(runs, quiet, nested=False):
+    """In-process; per-run bars sit under the overall bar when there is one (`nested`)."""
     for i, run in enumerate(runs):
-        yield i, execute(run, quiet=quiet, position=1 if not quiet else None)
+        yield i, execute(run, quiet=quiet, position=1 if nested else None)
 
 
 # Worker processes read these when they import numpy: one BLAS thread each, so N jobs do not
@@ -320,7 +325,7 @@ def run_all(
     elif jobs > 1 and len(pending) > 1:
         stream = processes(pending, min(jobs, len(pending)))
     else:
-        stream = serial(pending, quiet)
+        stream = serial(pending, quiet, nested=len(runs) > 1)
     for j, result in stream:
         i = todo[j]
         results[i] = result

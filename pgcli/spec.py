@@ -152,7 +152,7 @@ _LIST = {"ints": _to_int, "floats": _to_float, "strs": _to_str}
 
 def coerce(field: Field, value: Any, path: str) -> Any:
     """Coerce and check one value against its field; raise SpecError naming the path."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in {"null", "none", "~"}):
+    if value is None:
         if field.nullable:
             return None
         raise SpecError(path, f"a value is required ({field.help})")

@@ -1,0 +1,62 @@
+"""Wall-clock and env steps for REINFORCE to solve CartPole-v1 (mean of the last 20 training
+episodes ≥ 475), median over 5 seeds, with the shipped experiments/cartpole.yaml.
+
+Reference (quoted by the issue, not measured here: stable-baselines3 needs torch): the tuned PPO
+of rl-baselines3-zoo takes about 7.4 s and 32k env steps on this 2-core machine. Goals: median
+≤ 0.75 s and ≤ 100k env steps.
+
+    python benchmarks/cartpole_time_to_solve.py [--spec experiments/cartpole.yaml] [--set k=v ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from pgcli import spec as S
+from pgcli import train
+
+ROOT = Path(__file__).resolve().parents[1]
+SB3_PPO_SECONDS, SB3_PPO_STEPS = 7.4, 32_000
+
+
+def solve(spec: dict) -> tuple[float, float, bool]:
+    table, _info = train.run(spec)
+    target = spec["stop"]["target_return"]
+    hit = table[table["return_window"] >= target]
+    if hit.empty:
+        return table["wall_s"].iloc[-1], table["env_steps"].iloc[-1], False
+    return hit["wall_s"].iloc[0], hit["env_steps"].iloc[0], True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default=str(ROOT / "experiments" / "cartpole.yaml"))
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args()
+    schema = S.with_sweep(train.SCHEMA)
+    user = S.apply_overrides(S.load_yaml(args.spec), args.sets, schema)
+    base = S.resolve(schema, user)
+    train.run({**base, "stop": {**base["stop"], "iterations": 2}})  # warm up imports and caches
+    seconds, steps, solved = [], [], []
+    for seed in range(args.seeds):
+        s, n, ok = solve({**base, "seed": seed})
+        seconds.append(s)
+        steps.append(n)
+        solved.append(ok)
+        print(f"seed {seed}: {'solved' if ok else 'NOT solved'} in {s:.2f} s, {n:,.0f} env steps")
+    print(
+        f"median wall-clock: {np.median(seconds):.2f} s   (goal ≤ 0.75 s; SB3 PPO ≈ {SB3_PPO_SECONDS} s)"
+    )
+    print(
+        f"median env steps : {np.median(steps):,.0f}   (goal ≤ 100k; SB3 PPO ≈ {SB3_PPO_STEPS:,})"
+    )
+    print(f"solved           : {sum(solved)}/{len(solved)} seeds")
+    print(f"speed-up vs SB3 PPO wall-clock: {SB3_PPO_SECONDS / np.median(seconds):.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""A small NumPy multilayer perceptron with hand-written derivatives.
+
+Parameters live in one flat vector θ (layer by layer: W then b, row-major), so optimisers,
+Fisher-vector products and finite-difference checks see a plain array. For inputs x (T, in):
+
+    a_0 = x,   a_l = act(a_{l−1} W_l + b_l)   (l < L),   out = a_{L−1} W_L + b_L
+
+Given δ = ∂ℓ/∂out (T, out), backpropagation gives ∂ℓ/∂θ summed over the T rows (`backward`),
+or one row per input (`per_sample`, shape (T, d): the Jacobian of per-sample losses, which is
+what per-episode policy-gradient terms and the empirical Fisher matrix are made of).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+ACTIVATIONS = {
+    # name: (act(z), act'(z) written in terms of a = act(z))
+    "tanh": (np.tanh, lambda a: 1.0 - a * a),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda a: (a > 0).astype(a.dtype)),
+}
+
+
+def n_params(sizes: list[int]) -> int:
+    return sum((i + 1) * o for i, o in itertools.pairwise(sizes))
+
+
+def layers(theta: np.ndarray, sizes: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Views (W, b) of each layer inside the flat θ (no copies)."""
+    out, start = [], 0
+    for i, o in itertools.pairwise(sizes):
+        w = theta[start : start + i * o].reshape(i, o)
+        start += i * o
+        out.append((w, theta[start : start + o]))
+        start += o
+    return out
+
+
+def init(sizes: list[int], rng: np.random.Generator, out_gain: float = 0.01) -> np.ndarray:
+    """Orthogonal weights (gain √2 for hidden layers, `out_gain` for the output), zero biases."""
+    parts = []
+    for index, (i, o) in enumerate(itertools.pairwise(sizes)):
+        gain = out_gain if index == len(sizes) - 2 else np.sqrt(2.0)
+        a = rng.standard_normal((max(i, o), min(i, o)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        w = q if i >= o else q.T
+        parts += [gain * w[:i, :o].ravel(), np.zeros(o)]
+    return np.concatenate(parts)
+
+
+def forward(layer_views, x: np.ndarray, activation: str = "tanh"):
+    """Output (T, out) and the cache of layer inputs for the derivatives."""
+    act = ACTIVATIONS[activation][0]
+    cache = [x]
+    a = x
+    for w, b in layer_views[:-1]:
+        a = act(a @ w + b)
+        cache.append(a)
+    w, b = layer_views[-1]
+    return a @ w + b, cache
+
+
+def backward(layer_views, cache, delta: np.ndarray, activation: str = "tanh") -> np.ndarray:
+    """Σ_rows ∂ℓ/∂θ for output gradients δ (T, out); flat, in θ's layout."""
+    deriv = ACTIVATIONS[activation][1]
+    grads = []
+    for index in range(len(layer_views) - 1, -1, -1):
+        w, _ = layer_views[index]
+        a = cache[index]
+        grads.append(delta.sum(0))
+        grads.append((a.T @ delta).ravel())
+        if index:
+            delta = (delta @ w.T) * deriv(a)
+    return np.concatenate(grads[::-1])
+
+
+def per_sample(layer_views, cache, delta: np.ndarray, activation: str = "tanh") -> np.ndarray:
+    """Row t is ∂ℓ_t/∂θ for output gradient δ_t: shape (T, d), θ's layout."""
+    deriv = ACTIVATIONS[activation][1]
+    t = delta.shape[0]
+    blocks = []
+    for index in range(len(layer_views) - 1, -1, -1):
+        w, _ = layer_views[index]
+        a = cache[index]
+        blocks.append(delta)
+        blocks.append((a[:, :, None] * delta[:, None, :]).reshape(t, -1))
+        if index:
+            delta = (delta @ w.T) * deriv(a)
+    return np.concatenate(blocks[::-1], axis=1)
+
+
+def jvp(layer_views, cache, direction_views, activation: str = "tanh") -> np.ndarray:
+    """∂out/∂θ · v for every row (T, out): forward-mode derivative along v (same layout as θ)."""
+    deriv = ACTIVATIONS[activation][1]
+    tangent = np.zeros_like(cache[0])
+    for index, ((w, _), (dw, db)) in enumerate(zip(layer_views, direction_views, strict=True)):
+        a = cache[index]
+        tangent = tangent @ w + a @ dw + db
+        if index < len(layer_views) - 1:
+            tangent = tangent * deriv(cache[index + 1])
+    return tangent

@@ -1,0 +1,150 @@
+"""Policies π(a | s; θ) in NumPy: a linear map or an MLP, with a categorical or Gaussian head.
+
+    categorical:  π(a | s) = softmax(out(s))_a,           ∂ log π / ∂out = onehot(a) − π
+    gaussian:     a ~ N(μ(s), diag(σ²)), σ = exp(log_std) (state-independent, learned)
+                  ∂ log π / ∂μ = (a − μ)/σ²,   ∂ log π / ∂log σ = (a − μ)²/σ² − 1
+
+θ is one flat vector: the network's parameters, then log_std for a Gaussian head. Gaussian
+actions are clipped to the action bounds for the environment; log-probabilities are those of
+the unclipped sample (the policy's own action). Discrete observations are one-hot encoded, so a
+linear policy on a Discrete-observation env is a tabular softmax policy.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+
+from pgcli import mlp
+
+
+class Policy(NamedTuple):
+    sizes: list[int]  # network sizes, input first
+    activation: str
+    head: str  # categorical | gaussian
+    n_obs: int | None  # Discrete observations: one-hot size; None for Box
+    low: np.ndarray | None  # Gaussian: action bounds for clipping
+    high: np.ndarray | None
+
+    @property
+    def n_net(self) -> int:
+        return mlp.n_params(self.sizes)
+
+
+class SpaceError(ValueError):
+    """The environment's spaces are not supported; the message says what is."""
+
+
+def obs_size(space) -> tuple[int, int | None]:
+    if isinstance(space, spaces.Discrete):
+        return int(space.n), int(space.n)
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape)), None
+    raise SpaceError(f"observation space {space} is not supported (Box or Discrete)")
+
+
+def make_policy(spec: dict, observation_space, action_space) -> Policy:
+    """Policy structure from the spec's `policy` block and the env's single spaces."""
+    n_in, n_obs = obs_size(observation_space)
+    hidden = list(spec["hidden"]) if spec["kind"] == "mlp" else []
+    if isinstance(action_space, spaces.Discrete):
+        return Policy(
+            [n_in, *hidden, int(action_space.n)],
+            spec["activation"],
+            "categorical",
+            n_obs,
+            None,
+            None,
+        )
+    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+        k = action_space.shape[0]
+        low, high = action_space.low.astype(float), action_space.high.astype(float)
+        return Policy([n_in, *hidden, k], spec["activation"], "gaussian", n_obs, low, high)
+    raise SpaceError(f"action space {action_space} is not supported (Discrete, or a 1-D Box)")
+
+
+def init_params(policy: Policy, rng: np.random.Generator, init_log_std: float) -> np.ndarray:
+    theta = mlp.init(policy.sizes, rng)
+    if policy.head == "gaussian":
+        theta = np.concatenate([theta, np.full(policy.sizes[-1], init_log_std)])
+    return theta
+
+
+def encode(policy: Policy, obs: np.ndarray) -> np.ndarray:
+    """Observations (T, …) as float64 rows (T, n_in); Discrete ones one-hot."""
+    if policy.n_obs is not None:
+        return np.eye(policy.n_obs)[np.asarray(obs, dtype=int).reshape(-1)]
+    obs = np.asarray(obs, dtype=float)
+    return obs.reshape(obs.shape[0], -1)
+
+
+def views(policy: Policy, theta: np.ndarray):
+    """(network layer views, log_std or None): views into θ, no copies."""
+    net = mlp.layers(theta[: policy.n_net], policy.sizes)
+    return net, (theta[policy.n_net :] if policy.head == "gaussian" else None)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(1, keepdims=True)
+    return z
+
+
+def act(policy: Policy, net, log_std, x: np.ndarray, rng: np.random.Generator, deterministic=False):
+    """Sample actions for encoded observations x (N, n_in): (policy actions, env actions)."""
+    out, _ = mlp.forward(net, x, policy.activation)
+    if policy.head == "categorical":
+        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits), in three numpy calls
+        actions = (out if deterministic else out + rng.gumbel(size=out.shape)).argmax(1)
+        return actions, actions
+    actions = out if deterministic else out + np.exp(log_std) * rng.standard_normal(out.shape)
+    return actions, np.clip(actions, policy.low, policy.high)
+
+
+def log_prob(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """log π(a_t | s_t), shape (T,)."""
+    net, log_std = views(policy, theta)
+    out, _ = mlp.forward(net, x, policy.activation)
+    if policy.head == "categorical":
+        z = out - out.max(1, keepdims=True)
+        log_pi = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return log_pi[np.arange(x.shape[0]), actions.astype(int)]
+    z = (actions - out) / np.exp(log_std)
+    return (-0.5 * z * z - log_std - 0.5 * np.log(2 * np.pi)).sum(1)
+
+
+def scores(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray):
+    """Per-sample scores ∇θ log π(a_t | s_t), shape (T, d), and the entropies H(π(·|s_t)) (T,)."""
+    net, log_std = views(policy, theta)
+    out, cache = mlp.forward(net, x, policy.activation)
+    if policy.head == "categorical":
+        pi = softmax(out.copy())
+        delta = -pi
+        delta[np.arange(x.shape[0]), actions.astype(int)] += 1.0
+        entropy = -(pi * np.log(np.maximum(pi, 1e-300))).sum(1)
+        return mlp.per_sample(net, cache, delta, policy.activation), entropy
+    inv_var = np.exp(-2 * log_std)
+    diff = actions - out
+    net_scores = mlp.per_sample(net, cache, diff * inv_var, policy.activation)
+    std_scores = diff * diff * inv_var - 1.0
+    entropy = np.full(x.shape[0], (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum())
+    return np.concatenate([net_scores, std_scores], axis=1), entropy
+
+
+def entropy_grad(policy: Policy, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """∇θ of the mean entropy (1/T) Σ_t H(π(·|s_t)), shape (d,).
+
+    categorical: ∂H/∂out_j = −π_j (log π_j + H);  gaussian: ∂H/∂log σ_j = 1.
+    """
+    net, log_std = views(policy, theta)
+    if policy.head == "gaussian":
+        return np.concatenate([np.zeros(policy.n_net), np.ones_like(log_std)])
+    out, cache = mlp.forward(net, x, policy.activation)
+    pi = softmax(out.copy())
+    log_pi = np.log(np.maximum(pi, 1e-300))
+    entropy = -(pi * log_pi).sum(1, keepdims=True)
+    delta = -pi * (log_pi + entropy) / x.shape[0]
+    return mlp.backward(net, cache, delta, policy.activation)

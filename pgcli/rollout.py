@@ -1,0 +1,304 @@
+"""Sampling trajectories from a policy on a gymnasium vector environment.
+
+gymnasium 1.x vector envs autoreset in NEXT_STEP mode: the step *after* an episode ends
+(terminated or truncated) only resets that copy — its action is ignored, its reward is 0 and
+the observation it returns is the new episode's first. That step is not a transition of any
+trajectory and never enters a batch (`valid` is False there).
+
+A batch is kept on the (T, N) grid of time × env copy, with `valid` marking real transitions:
+
+    obs, next_obs (T, N, n_in)   actions (T, N[, k])   rewards, terminated, truncated, cut (T, N)
+
+`truncated` is the env's time limit; `cut` marks where a batch ended mid-episode (steps mode),
+so bootstrapping can tell the three kinds of ends apart. Flattened, env-major order
+(`flatten`) lists each env's transitions in time order, so segments are contiguous.
+
+Batches come in two kinds: `episodes: E` (every copy is reset, then copy i plays a fixed quota
+of whole episodes — no selection of short episodes, so no length bias) and `steps: S` (all
+copies step S/N times and carry their episodes over to the next batch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+from pgcli import policies as P
+
+MAX_EPISODE_VECTOR_STEPS = 1_000_000
+
+
+class EnvError(ValueError):
+    """The env id cannot be made; the message says why."""
+
+
+def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
+    """A vector env: the native NumPy one when the id has it (CartPole), else SyncVectorEnv.
+
+    `env_spec["id"]` is a registered id or 'package.module:Callable' returning an Env.
+    """
+    env_id, kwargs = env_spec["id"], dict(env_spec["kwargs"] or {})
+    limit = env_spec["max_episode_steps"]
+    if ":" in env_id:
+        factory = load_callable(env_id)
+
+        def make_one():
+            env = factory(**kwargs)
+            if not isinstance(env, gym.Env):
+                raise EnvError(f"{env_id} returned {type(env).__name__}, not a gymnasium.Env")
+            return gym.wrappers.TimeLimit(env, limit) if limit else env
+
+        return gym.vector.SyncVectorEnv([make_one] * num_envs)
+    if env_id not in gym.registry:
+        import difflib
+
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise EnvError(f"unknown gymnasium env {env_id!r}{hint}")
+    spec = gym.spec(env_id)
+    if spec.vector_entry_point and not env_id.startswith("phys2d/"):
+        if limit:
+            kwargs["max_episode_steps"] = limit
+        return gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    if limit:
+        kwargs["max_episode_steps"] = limit
+    return gym.make_vec(env_id, num_envs, vectorization_mode="sync", **kwargs)
+
+
+def load_callable(text: str):
+    module_name, _, attr = text.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise EnvError(f"cannot import {module_name!r} for env {text!r}: {err}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise EnvError(f"{module_name} has no callable {attr!r} (env {text!r})")
+    return factory
+
+
+def reset(env, rng: np.random.Generator):
+    """Reset every copy from seeds drawn from the env stream (one seed per copy)."""
+    seeds = rng.integers(0, 2**31 - 1, size=env.num_envs)
+    native = not isinstance(env, gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv)
+    obs, _ = env.reset(seed=int(seeds[0]) if native else [int(s) for s in seeds])
+    return obs
+
+
+class Batch(NamedTuple):
+    obs: np.ndarray  # (T, N, n_in) encoded
+    actions: np.ndarray  # (T, N) or (T, N, k)
+    rewards: np.ndarray  # (T, N)
+    valid: np.ndarray  # (T, N) real transitions
+    terminated: np.ndarray  # (T, N)
+    truncated: np.ndarray  # (T, N) time limit
+    cut: np.ndarray  # (T, N) batch ended mid-episode
+    next_obs: np.ndarray  # (T, N, n_in) encoded; the true final observation at ends
+    episode_returns: np.ndarray  # undiscounted returns of episodes completed in this batch
+    episode_lengths: np.ndarray
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.terminated | self.truncated | self.cut
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.valid.sum())
+
+
+def flatten(batch: Batch, grid: np.ndarray) -> np.ndarray:
+    """Valid entries of a (T, N, …) grid in env-major, time order: (M, …)."""
+    return np.swapaxes(grid, 0, 1)[batch.valid.T]
+
+
+def scatter(batch: Batch, flat: np.ndarray) -> np.ndarray:
+    """Inverse of `flatten` for (M,) values: a (T, N) grid with zeros off the valid mask."""
+    grid = np.zeros(batch.valid.T.shape)
+    grid[batch.valid.T] = flat
+    return grid.T
+
+
+def segment_starts(batch: Batch) -> np.ndarray:
+    """Flat indices where episodes (or batch-cut pieces of them) begin."""
+    ends = flatten(batch, batch.ends)
+    return np.concatenate([[0], np.flatnonzero(ends)[:-1] + 1])
+
+
+class State(NamedTuple):
+    """What carries over between batches in steps mode."""
+
+    obs: np.ndarray  # raw observations (N, …)
+    autoreset: np.ndarray  # (N,) the next step is a reset step
+    episode_return: np.ndarray  # (N,) running undiscounted return
+    episode_length: np.ndarray  # (N,)
+
+
+def fresh_state(env, env_rng) -> State:
+    n = env.num_envs
+    return State(reset(env, env_rng), np.zeros(n, bool), np.zeros(n), np.zeros(n, int))
+
+
+def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, state=None):
+    """Run the policy on the vector env; returns (Batch, State).
+
+    episodes: every copy starts from `state` (freshly reset by the caller) and copy i plays
+    ⌊E/N⌋ or ⌈E/N⌉ whole episodes, then idles. steps: ⌈S/N⌉ vector steps; an episode in
+    progress at the end is marked `cut` and continues in the next batch.
+
+    The loop over time only records what the env returns; masking and episode bookkeeping are
+    done afterwards on the whole grid.
+    """
+    net, log_std = P.views(policy, theta)
+    n = env.num_envs
+    if episodes is not None:
+        quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
+        horizon = MAX_EPISODE_VECTOR_STEPS
+    else:
+        quota, horizon = None, -(-steps // n)
+    obs_raw, autoreset = state.obs, state.autoreset
+    finished = np.zeros(n, int)
+    active = np.ones(n, bool) if quota is None else quota > 0
+    capacity = min(horizon, 1024)
+    grids = _empty_grids(capacity, n, policy)
+    t = 0
+    x = P.encode(policy, obs_raw)
+    while t < horizon:
+        if t == capacity:
+            capacity *= 2
+            grids = {k: _grow(v, capacity) for k, v in grids.items()}
+        actions, env_actions = P.act(policy, net, log_std, x, rng)
+        next_raw, reward, terminated, truncated, _ = env.step(env_actions)
+        valid = active & ~autoreset
+        grids["obs"][t] = x
+        grids["next_obs"][t] = next_x = P.encode(policy, next_raw)
+        grids["actions"][t] = actions
+        grids["rewards"][t] = reward
+        grids["valid"][t] = valid
+        grids["terminated"][t] = terminated
+        grids["truncated"][t] = truncated
+        autoreset = terminated | truncated
+        t += 1
+        x = next_x
+        if quota is not None:
+            finished += autoreset & valid
+            active = finished < quota
+            if not active.any():
+                break
+    else:
+        if quota is not None:
+            raise RuntimeError(
+                f"an episode ran {MAX_EPISODE_VECTOR_STEPS} steps without ending; "
+                "set env.max_episode_steps"
+            )
+    g = {k: v[:t] for k, v in grids.items()}
+    valid = g["valid"]
+    rewards = np.where(valid, g["rewards"], 0.0)
+    terminated = g["terminated"] & valid
+    truncated = g["truncated"] & ~g["terminated"] & valid
+    cut = np.zeros((t, n), bool)
+    if quota is None:
+        # the last valid step of a copy whose episode is still running ends this batch
+        has = valid.any(0)
+        last = t - 1 - np.argmax(valid[::-1], axis=0)
+        running = has & ~(terminated | truncated)[last, np.arange(n)]
+        cut[last[running], np.flatnonzero(running)] = True
+    batch = Batch(
+        g["obs"],
+        g["actions"],
+        rewards,
+        valid,
+        terminated,
+        truncated,
+        cut,
+        g["next_obs"],
+        None,
+        None,
+    )
+    returns, lengths, carry_return, carry_length = _episode_stats(batch, state)
+    batch = batch._replace(episode_returns=returns, episode_lengths=lengths)
+    return batch, State(obs_raw if t == 0 else next_raw, autoreset, carry_return, carry_length)
+
+
+def _episode_stats(batch: Batch, state: State):
+    """Returns and lengths of the episodes that ended in this batch, and the running sums of
+    those still going (steps mode), including what each copy carried in from earlier batches."""
+    t, n = batch.valid.shape
+    rewards = flatten(batch, batch.rewards)
+    env_index = flatten(batch, np.broadcast_to(np.arange(n), (t, n)))
+    time_index = flatten(batch, np.broadcast_to(np.arange(t)[:, None], (t, n)))
+    done = flatten(batch, batch.terminated | batch.truncated)
+    if rewards.size == 0:
+        return np.zeros(0), np.zeros(0), state.episode_return, state.episode_length
+    starts = segment_starts(batch)
+    sums = np.add.reduceat(rewards, starts)
+    lengths = np.diff(np.append(starts, rewards.size)).astype(float)
+    seg_env = env_index[starts]
+    first = np.ones(starts.size, bool)
+    first[1:] = seg_env[1:] != seg_env[:-1]
+    sums[first] += state.episode_return[seg_env[first]]
+    lengths[first] += state.episode_length[seg_env[first]]
+    end_index = np.append(starts[1:], rewards.size) - 1
+    ended = done[end_index]
+    carry_return, carry_length = np.zeros(n), np.zeros(n, int)
+    last = np.append(first[1:], True)  # the last segment of each copy
+    open_last = last & ~ended
+    carry_return[seg_env[open_last]] = sums[open_last]
+    carry_length[seg_env[open_last]] = lengths[open_last]
+    idle = ~np.isin(np.arange(n), seg_env)  # copies with no valid step keep their carry
+    carry_return[idle] = state.episode_return[idle]
+    carry_length[idle] = state.episode_length[idle]
+    order = np.lexsort((seg_env[ended], time_index[end_index][ended]))  # by completion time
+    return sums[ended][order], lengths[ended][order], carry_return, carry_length
+
+
+def _empty_grids(capacity, n, policy):
+    n_in = policy.sizes[0]
+    action_shape = (
+        (capacity, n) if policy.head == "categorical" else (capacity, n, policy.sizes[-1])
+    )
+    return {
+        "obs": np.zeros((capacity, n, n_in)),
+        "next_obs": np.zeros((capacity, n, n_in)),
+        "actions": np.zeros(action_shape, int if policy.head == "categorical" else float),
+        "rewards": np.zeros((capacity, n)),
+        "valid": np.zeros((capacity, n), bool),
+        "terminated": np.zeros((capacity, n), bool),
+        "truncated": np.zeros((capacity, n), bool),
+    }
+
+
+def _grow(array, capacity):
+    out = np.zeros((capacity, *array.shape[1:]), array.dtype)
+    out[: array.shape[0]] = array
+    return out
+
+
+def evaluate(
+    env, policy: P.Policy, theta, rng, env_rng, episodes: int, deterministic: bool
+) -> np.ndarray:
+    """Undiscounted returns of `episodes` fresh episodes (quota per copy, as in training)."""
+    net, log_std = P.views(policy, theta)
+    n = env.num_envs
+    quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
+    obs = reset(env, env_rng)
+    autoreset = np.zeros(n, bool)
+    finished = np.zeros(n, int)
+    ep_return = np.zeros(n)
+    returns = []
+    for _ in range(MAX_EPISODE_VECTOR_STEPS):
+        active = finished < quota
+        if not active.any():
+            break
+        _, env_actions = P.act(policy, net, log_std, P.encode(policy, obs), rng, deterministic)
+        obs, reward, terminated, truncated, _ = env.step(env_actions)
+        valid = active & ~autoreset
+        ep_return += np.where(valid, reward, 0.0)
+        done = (terminated | truncated) & valid
+        returns.extend(ep_return[done])
+        ep_return[done] = 0.0
+        finished += done
+        autoreset = (terminated | truncated) & ~autoreset
+    return np.asarray(returns)

@@ -1,0 +1,362 @@
+"""REINFORCE / vanilla policy gradient on gymnasium environments.
+
+    repeat:
+        sample a batch of trajectories with π(·|·; θ)                      (rollout.py)
+        A_t  = total_return | reward_to_go | gae  [− baseline]            (advantages.py)
+        g_e  = Σ_{t∈e} ∇θ log π(a_t | s_t) A_t      one term per episode (or batch-cut piece)
+        ĝ    = (1/E) Σ_e g_e  (+ entropy_coef ∇θ mean_t H(π(·|s_t)))
+        θ   ← θ + optimiser step(ĝ)                                      (optim.py)
+        fit V to the returns (baseline: value)
+
+Logged per iteration: ĝ's norm; grad_var = tr Cov(g_e) / E, the variance of ĝ; and
+grad_snr = ‖ĝ‖² / grad_var — the "high variance" of the estimator, measured as it trains.
+Williams (1992); Sutton et al. (2000); Schulman et al. (2016).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pandas as pd
+
+from pgcli import advantages as A
+from pgcli import policies as P
+from pgcli import rollout as R
+from pgcli.optim import adam_init, adam_step, sgd_step
+from pgcli.spec import Field, SpecError, non_negative, positive, unit_interval
+
+SCHEMA = {
+    "kind": Field("str", "train", "experiment kind", choices=("train",)),
+    "name": Field(
+        "str", None, "results go to results/<name>/ (default: spec file name)", nullable=True
+    ),
+    "env": {
+        "id": Field(
+            "str", "CartPole-v1", "gymnasium id, or 'package.module:Callable' returning an Env"
+        ),
+        "num_envs": Field("int", 16, "parallel env copies (one vector env)", check=positive),
+        "kwargs": Field("mapping", {}, "keyword arguments for the env"),
+        "max_episode_steps": Field(
+            "int", None, "time limit (default: the env's own)", nullable=True, check=positive
+        ),
+    },
+    "policy": {
+        "kind": Field("str", "mlp", "network", choices=("mlp", "linear")),
+        "hidden": Field(
+            "ints",
+            [32],
+            "hidden layer sizes (mlp)",
+            check=lambda v: None if all(h > 0 for h in v) else "sizes must be > 0",
+        ),
+        "activation": Field("str", "tanh", "hidden activation", choices=("tanh", "relu")),
+        "init_log_std": Field("float", -0.5, "initial log σ of a Gaussian policy (Box actions)"),
+    },
+    "algo": {
+        "weight": Field(
+            "str",
+            "reward_to_go",
+            "what multiplies ∇log π",
+            choices=("total_return", "reward_to_go", "gae"),
+        ),
+        "discount": Field("float", 0.99, "γ", check=unit_interval),
+        "gae_lambda": Field("float", 0.95, "λ of GAE", check=unit_interval),
+        "baseline": Field(
+            "str", "value", "subtracted from the weights", choices=("none", "mean", "value")
+        ),
+        "normalize_advantages": Field("bool", True, "scale advantages to mean 0, std 1 per batch"),
+        "entropy_coef": Field("float", 0.0, "weight of the entropy bonus", check=non_negative),
+        "value": {
+            "hidden": Field("ints", [32], "value network hidden sizes"),
+            "activation": Field(
+                "str", "tanh", "value network activation", choices=("tanh", "relu")
+            ),
+            "lr": Field("float", 0.01, "value network Adam learning rate", check=positive),
+            "steps": Field(
+                "int", 20, "Adam steps on the value loss per iteration", check=non_negative
+            ),
+        },
+    },
+    "optim": {
+        "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam")),
+        "lr": Field("float", 0.01, "learning rate", check=positive),
+    },
+    "batch": {
+        "episodes": Field(
+            "int",
+            None,
+            "whole episodes per iteration (default 16 if steps is unset)",
+            nullable=True,
+            check=positive,
+        ),
+        "steps": Field(
+            "int",
+            None,
+            "env steps per iteration; episodes carry over",
+            nullable=True,
+            check=positive,
+        ),
+    },
+    "stop": {
+        "iterations": Field(
+            "int", 200, "at most this many iterations", nullable=True, check=positive
+        ),
+        "env_steps": Field(
+            "int", 500_000, "at most this many env steps", nullable=True, check=positive
+        ),
+        "target_return": Field(
+            "float", None, "stop when the recent mean return reaches this", nullable=True
+        ),
+        "target_window": Field("int", 20, "episodes in the recent mean return", check=positive),
+    },
+    "eval": {
+        "every": Field("int", 10, "evaluate every N iterations (0: never)", check=non_negative),
+        "episodes": Field("int", 10, "evaluation episodes", check=positive),
+        "deterministic": Field("bool", True, "evaluate the mode (argmax / mean) action"),
+    },
+    "seed": Field("int", 0, "root seed"),
+}
+
+COLUMNS = [
+    "iteration",
+    "env_steps",
+    "episodes",
+    "return_mean",
+    "return_std",
+    "return_min",
+    "return_max",
+    "ep_len_mean",
+    "return_window",
+    "eval_return_mean",
+    "grad_norm",
+    "grad_var",
+    "grad_snr",
+    "entropy",
+    "value_loss",
+    "wall_s",
+]
+DEFAULT_EPISODES = 16
+
+
+def batch_size(spec: dict) -> dict:
+    """{'episodes': E} or {'steps': S}: exactly one (episodes: 16 when neither is set)."""
+    episodes, steps = spec["batch"]["episodes"], spec["batch"]["steps"]
+    if episodes is not None and steps is not None:
+        raise SpecError("batch", "give episodes or steps, not both")
+    return {"steps": steps} if steps is not None else {"episodes": episodes or DEFAULT_EPISODES}
+
+
+def validate(spec: dict) -> None:
+    """Everything that can be checked before a run starts, including the env's spaces."""
+    batch_size(spec)
+    if spec["algo"]["weight"] == "gae" and spec["algo"]["baseline"] != "value":
+        raise SpecError("algo.baseline", "gae needs a value function: set algo.baseline: value")
+    if spec["stop"]["iterations"] is None and spec["stop"]["env_steps"] is None:
+        raise SpecError("stop", "set stop.iterations or stop.env_steps (or both)")
+    try:
+        env = R.make_env(spec["env"], 1)
+    except R.EnvError as err:
+        raise SpecError("env.id", str(err)) from None
+    except Exception as err:  # the env's own constructor rejected its kwargs
+        raise SpecError(
+            "env", f"cannot make {spec['env']['id']}: {type(err).__name__}: {err}"
+        ) from None
+    try:
+        P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
+    except P.SpaceError as err:
+        raise SpecError("env.id", str(err)) from None
+    finally:
+        env.close()
+
+
+def policy_gradient(policy, theta, batch, adv_flat, entropy_coef):
+    """ĝ, the per-segment terms g_e (E, d), and the mean entropy on the batch states."""
+    x = R.flatten(batch, batch.obs)
+    actions = R.flatten(batch, batch.actions)
+    score, entropy = P.scores(policy, theta, x, actions)
+    score *= adv_flat[:, None]
+    per_segment = np.add.reduceat(score, R.segment_starts(batch), axis=0)
+    grad = per_segment.mean(0)
+    if entropy_coef:
+        grad = grad + entropy_coef * P.entropy_grad(policy, theta, x)
+    return grad, per_segment, float(entropy.mean())
+
+
+def gradient_stats(grad, per_segment):
+    """‖ĝ‖, grad_var = tr Cov(g_e)/E, grad_snr = ‖ĝ‖²/grad_var."""
+    e = per_segment.shape[0]
+    var = float(per_segment.var(0, ddof=1).sum() / e) if e > 1 else np.nan
+    norm2 = float(grad @ grad)
+    return np.sqrt(norm2), var, (norm2 / var if var and var > 0 else np.nan)
+
+
+def run(spec: dict, progress=None):
+    """Train; returns (metrics table, info with status, files and notes).
+
+    Overflow on the way to divergence is expected and handled (the run stops as `diverged`),
+    so numpy's warnings are silenced rather than printed."""
+    with np.errstate(all="ignore"):
+        return _run(spec, progress)
+
+
+def _run(spec, progress):
+    start = time.perf_counter()
+    init_ss, env_ss, act_ss, eval_ss = np.random.SeedSequence(spec["seed"]).spawn(4)
+    policy_rng, value_rng = (np.random.default_rng(s) for s in init_ss.spawn(2))
+    env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
+    eval_env_rng, eval_act_rng = (np.random.default_rng(s) for s in eval_ss.spawn(2))
+
+    algo, stop, ev = spec["algo"], spec["stop"], spec["eval"]
+    env = R.make_env(spec["env"], spec["env"]["num_envs"])
+    eval_env = None
+    if ev["every"]:
+        eval_env = R.make_env(spec["env"], min(ev["episodes"], spec["env"]["num_envs"]))
+    policy = P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
+    theta = P.init_params(policy, policy_rng, spec["policy"]["init_log_std"])
+    opt_state = adam_init(theta.size)
+    optimiser = adam_step if spec["optim"]["kind"] == "adam" else sgd_step
+    use_value = algo["baseline"] == "value"
+    value_sizes = [policy.sizes[0], *algo["value"]["hidden"], 1]
+    if use_value:
+        value_theta, value_opt = A.value_init(value_sizes, value_rng)
+    size = batch_size(spec)
+    state = R.fresh_state(env, env_rng)
+    if progress is not None:
+        progress.reset(total=stop["iterations"])
+
+    rows, recent = [], []
+    env_steps = episodes = 0
+    status, message = "done", ""
+    iteration = 0
+    while True:
+        if "episodes" in size:
+            state = R.fresh_state(env, env_rng)
+        batch, state = R.collect(env, policy, theta, act_rng, state=state, **size)
+        env_steps += batch.n_steps
+        episodes += batch.episode_returns.size
+        recent = (recent + batch.episode_returns.tolist())[-stop["target_window"] :]
+
+        values = next_values = None
+        if use_value:
+            flat_x = R.flatten(batch, batch.obs)
+            flat_next = R.flatten(batch, batch.next_obs)
+            both = A.value_predict(
+                value_theta,
+                value_sizes,
+                algo["value"]["activation"],
+                np.concatenate([flat_x, flat_next]),
+            )
+            values = R.scatter(batch, both[: flat_x.shape[0]])
+            next_values = R.scatter(batch, both[flat_x.shape[0] :])
+        adv_grid, targets = A.weights(batch, algo, values, next_values)
+        adv = R.flatten(batch, adv_grid)
+        if algo["normalize_advantages"]:
+            adv = A.normalise(adv)
+        grad, per_segment, entropy = policy_gradient(
+            policy, theta, batch, adv, algo["entropy_coef"]
+        )
+        grad_norm, grad_var, grad_snr = gradient_stats(grad, per_segment)
+        if not np.all(np.isfinite(grad)):
+            status, message = (
+                "diverged",
+                f"non-finite policy gradient at iteration {iteration} (try a smaller optim.lr)",
+            )
+            break
+        step, opt_state = optimiser(grad, opt_state, spec["optim"]["lr"])
+        theta = theta + step
+        if not np.all(np.isfinite(theta)):
+            status, message = (
+                "diverged",
+                f"non-finite policy parameters at iteration {iteration} (try a smaller optim.lr)",
+            )
+            break
+
+        value_loss = np.nan
+        if use_value:
+            value_theta, value_opt, value_loss = A.fit_value(
+                value_theta, value_opt, value_sizes, algo["value"]["activation"], flat_x,
+                R.flatten(batch, targets), algo["value"]["lr"], algo["value"]["steps"],
+            )  # fmt: skip
+            if not np.isfinite(value_loss):
+                status, message = (
+                    "diverged",
+                    f"non-finite value loss at iteration {iteration} (try a smaller algo.value.lr)",
+                )
+                break
+
+        eval_return = np.nan
+        if ev["every"] and (iteration + 1) % ev["every"] == 0:
+            eval_return = float(
+                R.evaluate(
+                    eval_env,
+                    policy,
+                    theta,
+                    eval_act_rng,
+                    eval_env_rng,
+                    ev["episodes"],
+                    ev["deterministic"],
+                ).mean()
+            )
+        returns = batch.episode_returns
+        has = returns.size > 0
+        rows.append(
+            (iteration, env_steps, episodes,
+             returns.mean() if has else np.nan, returns.std() if has else np.nan,
+             returns.min() if has else np.nan, returns.max() if has else np.nan,
+             batch.episode_lengths.mean() if has else np.nan,
+             np.mean(recent) if len(recent) == stop["target_window"] else np.nan, eval_return,
+             grad_norm, grad_var, grad_snr, entropy, value_loss, time.perf_counter() - start)
+        )  # fmt: skip
+        iteration += 1
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(env_steps=env_steps, ret=f"{rows[-1][8]:.1f}", refresh=False)
+        target = stop["target_return"]
+        if (
+            target is not None
+            and len(recent) == stop["target_window"]
+            and np.mean(recent) >= target
+        ):
+            break
+        if stop["iterations"] is not None and iteration >= stop["iterations"]:
+            break
+        if stop["env_steps"] is not None and env_steps >= stop["env_steps"]:
+            break
+    env.close()
+    if eval_env is not None:
+        eval_env.close()
+    files = {
+        "policy.npz": _policy_npz(policy, theta, value_theta if use_value else None, value_sizes)
+    }
+    info = {"status": status, "message": message, "files": files}
+    return pd.DataFrame(rows, columns=COLUMNS), info
+
+
+def _policy_npz(policy, theta, value_theta, value_sizes) -> bytes:
+    buffer = io.BytesIO()
+    arrays = {
+        "theta": theta,
+        "sizes": np.asarray(policy.sizes),
+        "activation": np.asarray(policy.activation),
+        "head": np.asarray(policy.head),
+    }
+    if value_theta is not None:
+        arrays.update(value_theta=value_theta, value_sizes=np.asarray(value_sizes))
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
+    """runs.csv columns: final and best recent return, env steps to the target."""
+    window = table["return_window"]
+    target = spec["stop"]["target_return"]
+    reached = (
+        table.loc[window >= target, "env_steps"] if target is not None else pd.Series(dtype=float)
+    )
+    return {
+        "final_return": window.iloc[-1] if len(window) else np.nan,
+        "best_return": window.max(),
+        "env_steps_to_target": reached.iloc[0] if len(reached) else np.nan,
+        "env_steps": table["env_steps"].iloc[-1] if len(table) else 0,
+    }

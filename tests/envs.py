@@ -1,0 +1,88 @@
+"""Small environments with exactly computable policy gradients, for tests (and as examples of
+`env.id: package.module:Callable`)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class OneState(gym.Env):
+    """CS285-style: action 0 pays 1 and stays, action 1 pays 0 and ends.
+
+    With π(a=0) = θ, J(θ) = Σ_k θ^k = θ / (1 − θ) and dJ/dθ = 1 / (1 − θ)².
+    """
+
+    observation_space = spaces.Discrete(1)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action):
+        if int(action) == 0:
+            return 0, 1.0, False, False, {}
+        return 0, 0.0, True, False, {}
+
+
+class Tabular(gym.Env):
+    """A random episodic MDP: `n_states` transient states, an absorbing exit, start in state 0.
+
+    P[s, a] is a distribution over the transient states and the exit (index n_states); the exit
+    has probability ≥ `exit_prob`, so every policy ends episodes with probability one.
+    """
+
+    def __init__(self, n_states=3, n_actions=2, exit_prob=0.25, mdp_seed=0):
+        rng = np.random.default_rng(mdp_seed)
+        stay = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions)) * (1 - exit_prob)
+        self.P = np.concatenate([stay, np.full((n_states, n_actions, 1), exit_prob)], axis=2)
+        self.R = rng.normal(size=(n_states, n_actions))
+        self.observation_space = spaces.Discrete(n_states)
+        self.action_space = spaces.Discrete(n_actions)
+        self.state = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = 0
+        return 0, {}
+
+    def step(self, action):
+        s, a = self.state, int(action)
+        reward = self.R[s, a]
+        nxt = self.np_random.choice(self.P.shape[2], p=self.P[s, a])
+        if nxt == self.P.shape[0]:
+            return s, reward, True, False, {}
+        self.state = nxt
+        return nxt, reward, False, False, {}
+
+
+def exact_tabular(env: Tabular, pi: np.ndarray):
+    """J = v(0) from the Bellman linear system v = r_π + P_π v, and ∇_logits J by the policy
+    gradient theorem: ∂J/∂l_{s,a} = d(s) π(a|s) (Q(s,a) − v(s)), d = expected visits."""
+    n = env.P.shape[0]
+    p_trans = env.P[:, :, :n]
+    r_pi = (pi * env.R).sum(1)
+    p_pi = np.einsum("sa,sat->st", pi, p_trans)
+    v = np.linalg.solve(np.eye(n) - p_pi, r_pi)
+    q = env.R + p_trans @ v
+    d = np.linalg.solve(np.eye(n) - p_pi.T, np.eye(n)[0])
+    return v[0], d[:, None] * pi * (q - v[:, None])
+
+
+def one_state():
+    return OneState()
+
+
+def tabular(**kwargs):
+    return Tabular(**kwargs)
+
+
+def not_an_env():
+    return object()
+
+
+def cartpole(**kwargs):
+    """The single-env CartPole, so a vector of it is a SyncVectorEnv (replayable per copy)."""
+    return gym.make("CartPole-v1", **kwargs)

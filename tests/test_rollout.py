@@ -1,0 +1,100 @@
+"""Vector rollouts drop NEXT_STEP reset steps and keep termination and truncation apart."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from pgcli import policies as P
+from pgcli import rollout as R
+
+ENV = {"id": "tests.envs:cartpole", "kwargs": {}, "max_episode_steps": 15}
+POLICY = {"kind": "mlp", "hidden": [8], "activation": "tanh"}
+
+
+def setup(n_envs, seed=0):
+    env = R.make_env(ENV, n_envs)
+    policy = P.make_policy(POLICY, env.single_observation_space, env.single_action_space)
+    theta = P.init_params(policy, np.random.default_rng(seed), 0.0)
+    return env, policy, theta
+
+
+def replay(seed, actions_per_copy):
+    """Play one copy's recorded actions on a single env seeded like that copy."""
+    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1"), 15)
+    obs, _ = env.reset(seed=int(seed))
+    observations, rewards, returns, lengths = [], [], [], []
+    total, length = 0.0, 0
+    for action in actions_per_copy:
+        observations.append(obs)
+        obs, reward, terminated, truncated, _ = env.step(int(action))
+        rewards.append(reward)
+        total += reward
+        length += 1
+        if terminated or truncated:
+            returns.append(total)
+            lengths.append(length)
+            total, length = 0.0, 0
+            obs, _ = env.reset()
+    return np.array(observations), np.array(rewards), returns, lengths
+
+
+@pytest.mark.parametrize("mode", [{"episodes": 10}, {"steps": 150}])
+def test_vector_rollout_equals_single_env_replay(mode):
+    n = 4
+    env, policy, theta = setup(n)
+    env_rng = np.random.default_rng(5)
+    seeds = np.random.default_rng(5).integers(0, 2**31 - 1, size=n)
+    state = R.fresh_state(env, env_rng)
+    act_rng = np.random.default_rng(9)
+    batches = []
+    for _ in range(1 if "episodes" in mode else 3):
+        batch, state = R.collect(env, policy, theta, act_rng, state=state, **mode)
+        batches.append(batch)
+    all_returns = []
+    for i in range(n):
+        obs = np.concatenate([b.obs[:, i][b.valid[:, i]] for b in batches])
+        rewards = np.concatenate([b.rewards[:, i][b.valid[:, i]] for b in batches])
+        actions = np.concatenate([b.actions[:, i][b.valid[:, i]] for b in batches])
+        want_obs, want_rewards, want_returns, want_lengths = replay(seeds[i], actions)
+        np.testing.assert_allclose(obs, want_obs, rtol=1e-6)
+        np.testing.assert_array_equal(rewards, want_rewards)
+        all_returns += want_returns
+        ends = np.concatenate([(b.terminated | b.truncated)[:, i][b.valid[:, i]] for b in batches])
+        assert ends.sum() == len(want_lengths)
+    got = np.concatenate([b.episode_returns for b in batches])
+    assert sorted(got) == sorted(all_returns)
+    if "episodes" in mode:
+        assert len(got) == 10  # quotas 3, 3, 2, 2: every episode complete
+        assert all(b.valid[b.cut].size == 0 for b in batches)
+    assert any(b.truncated.any() for b in batches) and any(b.terminated.any() for b in batches)
+    assert not any((b.truncated & b.terminated).any() for b in batches)
+
+
+def test_native_cartpole_vector_env_has_no_reset_steps_in_batches():
+    spec = {"id": "CartPole-v1", "kwargs": {}, "max_episode_steps": 40}
+    env = R.make_env(spec, 8)
+    assert type(env).__name__ == "CartPoleVectorEnv"
+    policy = P.make_policy(POLICY, env.single_observation_space, env.single_action_space)
+    theta = P.init_params(policy, np.random.default_rng(0), 0.0)
+    rng = np.random.default_rng(1)
+    state = R.fresh_state(env, rng)
+    batch, state = R.collect(env, policy, theta, rng, steps=400, state=state)
+    flat_rewards = R.flatten(batch, batch.rewards)
+    assert np.all(flat_rewards == 1.0)  # reset steps (reward 0) never enter the batch
+    obs = R.flatten(batch, batch.obs)
+    nxt = R.flatten(batch, batch.next_obs)
+    ends = R.flatten(batch, batch.ends)
+    np.testing.assert_array_equal(obs[1:][~ends[:-1]], nxt[:-1][~ends[:-1]])  # trajectories chain
+    starts = R.segment_starts(batch)
+    lengths = np.diff(np.append(starts, obs.shape[0]))
+    assert lengths.max() <= 40
+    assert np.abs(obs[starts[1:]][~R.flatten(batch, batch.cut)[starts[1:] - 1]]).max() <= 0.05
+
+
+def test_module_callable_env_errors():
+    with pytest.raises(R.EnvError, match="cannot import"):
+        R.make_env({**ENV, "id": "no_such_module:thing"}, 1)
+    with pytest.raises(R.EnvError, match="has no callable"):
+        R.make_env({**ENV, "id": "tests.envs:missing"}, 1)
+    with pytest.raises(R.EnvError, match="did you mean 'CartPole-v1'"):
+        R.make_env({**ENV, "id": "CartPole-v2x"}, 1)
