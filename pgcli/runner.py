@@ -97,13 +97,25 @@ def run_id(kind: str, spec: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def short_key(dotted: str) -> str:
-    return dotted.rsplit(".", 1)[-1]
+def short_keys(keys) -> dict[str, str]:
+    """Column names for varying keys: the last part of the dotted path, or as many trailing
+    parts as it takes to be unique (optim.lr -> lr; with algo.value.lr too -> optim.lr)."""
+    keys = list(keys)
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            name = ".".join(parts[-n:])
+            if sum(k == name or k.endswith("." + name) for k in keys) == 1:
+                break
+        out[key] = name
+    return out
 
 
 def run_label(varying: dict) -> str:
     """Only the keys that vary, e.g. 'lr=0.03,baseline=value,seed=2'."""
-    return ",".join(f"{short_key(k)}={_text(v)}" for k, v in varying.items())
+    names = short_keys(varying)
+    return ",".join(f"{names[k]}={_text(v)}" for k, v in varying.items())
 
 
 def _text(value):
@@ -343,18 +355,19 @@ def aggregate(runs: list[Run], results: list[dict], root_name: Path) -> tuple[pd
     """Write runs.csv and the concatenated table (varying keys + seed first), in plan order."""
     kind = KINDS[runs[0].kind]
     varying_keys = list(runs[0].varying)
+    names = short_keys(varying_keys)
     rows, tables = [], []
     for run, result in zip(runs, results, strict=True):
         table = read_table(run)
         status = status_of(run.directory)
         row = {"run_id": run.run_id, "label": run.label}
-        row.update({short_key(k): _cell(v) for k, v in run.varying.items()})
+        row.update({names[k]: _cell(v) for k, v in run.varying.items()})
         row["status"] = status
         if table is not None and status in {"done", "diverged"}:
             row.update(kind.summary(table, result or {}, run.spec))
             tagged = table.copy()
             for key in reversed(varying_keys):
-                tagged.insert(0, short_key(key), _cell(run.varying[key]))
+                tagged.insert(0, names[key], _cell(run.varying[key]))
             tagged.insert(0, "run_id", run.run_id)
             tables.append(tagged)
         row["wall_s"] = (result or {}).get("wall_s", np.nan)
