@@ -192,8 +192,8 @@ def _run_with_progress(runs, opts, client):
     def on_result(i, result):
         status = result["status"]
         counts[status] = counts.get(status, 0) + 1
-        bar.update(1)
         bar.set_postfix(counts, refresh=False)
+        bar.update(1)
 
     try:
         return runner.run_all(

@@ -21,6 +21,8 @@ copies step S/N times and carry their episodes over to the next batch).
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -69,7 +71,10 @@ def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
 
 
 def load_callable(text: str):
+    """'package.module:Callable' -> the callable; modules in the working directory count too."""
     module_name, _, attr = text.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

@@ -275,7 +275,7 @@ def dask_client(scheduler: str | None, workers: int = 2):
         ) from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="10s")
+            return Client(scheduler, timeout="5s")
         except (OSError, TimeoutError) as err:
             raise SchedulerError(f"cannot reach Dask scheduler {scheduler}: {err}") from None
     with worker_environment():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -217,8 +218,8 @@ def resolve(schema: dict, user: dict, path: str = "") -> dict:
     return out
 
 
-def lookup(schema: dict, dotted: str) -> Field:
-    """The field at a dotted key path, or SpecError with the nearest key."""
+def node_at(schema: dict, dotted: str) -> Field | dict:
+    """The field or section at a dotted key path, or SpecError with the nearest key."""
     node: Any = schema
     parts = dotted.split(".")
     for i, part in enumerate(parts):
@@ -230,9 +231,24 @@ def lookup(schema: dict, dotted: str) -> Field:
         if part not in node:
             raise _unknown(part, node, path)
         node = node[part]
+    return node
+
+
+def lookup(schema: dict, dotted: str) -> Field:
+    """The field at a dotted key path (not a section)."""
+    node = node_at(schema, dotted)
     if isinstance(node, dict):
         raise SpecError(dotted, f"is a section; set one of its keys: {', '.join(node)}")
     return node
+
+
+def leaves(tree: dict, prefix: str) -> dict:
+    """{'a.b': 1} from {'b': 1} under prefix 'a' (nested mappings flattened)."""
+    out = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}.{key}"
+        out.update(leaves(value, dotted) if isinstance(value, dict) else {dotted: value})
+    return out
 
 
 def set_dotted(tree: dict, dotted: str, value: Any) -> None:
@@ -327,8 +343,14 @@ def _seeds(value):
     return list(range(count))
 
 
-def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str, list]]:
-    """Validated sweep axes: (dotted key, coerced values), spec order, then --set-grid ones."""
+def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str, list[dict]]]:
+    """Validated sweep axes, spec order then --set-grid ones: (axis key, options), where each
+    option is a mapping of dotted keys to coerced values.
+
+    A key naming a value gives one option per listed value. A key naming a section (e.g.
+    `algo`) takes a list of mappings, each overriding some of that section's keys together:
+    `algo: [{weight: total_return, baseline: none}, {weight: gae, baseline: value}]`.
+    """
     axes = dict(spec["sweep"]["grid"] or {})
     for text in extra:
         key, sep, raw = text.partition("=")
@@ -340,13 +362,25 @@ def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str
         where = f"sweep.grid.{key}"
         if key in UNHASHED or key == "seed" or key.startswith("sweep"):
             raise SpecError(where, "cannot be swept (use sweep.seeds for seeds)")
-        field = lookup(schema, key)
+        node = node_at(schema, key)
         if not isinstance(values, list):
             raise SpecError(where, f"expected a list of values, got {values!r}")
         if not values:
             raise SpecError(where, "expected at least one value, got an empty list")
-        coerced = [coerce(field, v, f"{where}[{i}]") for i, v in enumerate(values)]
-        out.append((key, coerced))
+        options = []
+        for i, value in enumerate(values):
+            if isinstance(node, Field):
+                options.append({key: coerce(node, value, f"{where}[{i}]")})
+                continue
+            if not isinstance(value, dict) or not value:
+                raise SpecError(
+                    f"{where}[{i}]", f"expected a mapping of {key}'s keys, got {value!r}"
+                )
+            options.append(
+                {leaf: coerce(lookup(schema, leaf), v, f"{where}[{i}]{leaf[len(key):]}")
+                 for leaf, v in leaves(value, key).items()}
+            )  # fmt: skip
+        out.append((key, options))
     return out
 
 
@@ -356,18 +390,19 @@ def expand(schema: dict, spec: dict, extra_axes: list[str] = ()) -> list[tuple[d
     The cross product runs over the grid axes in order with seeds innermost. Each run spec is
     re-resolved through the schema, so a grid value is checked like any other value.
     """
-    import itertools
-
     axes = grid_axes(schema, spec, extra_axes)
     seeds = _seeds(spec["sweep"]["seeds"]) or [spec["seed"]]
+    varying_keys = list(dict.fromkeys(k for _, options in axes for o in options for k in o))
     runs = []
-    for combo in itertools.product(*(values for _, values in axes)):
+    for combo in itertools.product(*(options for _, options in axes)):
         for seed in seeds:
             user = copy.deepcopy(spec)
-            for (key, _), value in zip(axes, combo, strict=True):
-                set_dotted(user, key, value)
+            for option in combo:
+                for key, value in option.items():
+                    set_dotted(user, key, value)
             user["seed"] = seed
             user["sweep"] = {"grid": {}, "seeds": None}
-            varying = {key: value for (key, _), value in zip(axes, combo, strict=True)}
-            runs.append((resolve(schema, user), {**varying, "seed": seed}))
+            resolved = resolve(schema, user)
+            varying = {key: get_dotted(resolved, key) for key in varying_keys}
+            runs.append((resolved, {**varying, "seed": seed}))
     return runs

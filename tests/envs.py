@@ -86,3 +86,15 @@ def not_an_env():
 def cartpole(**kwargs):
     """The single-env CartPole, so a vector of it is a SyncVectorEnv (replayable per copy)."""
     return gym.make("CartPole-v1", **kwargs)
+
+
+def dies_in_worker(**kwargs):
+    """CartPole, except in a worker process, which it kills: a 'worker lost' for sweep tests."""
+    import multiprocessing
+    import os
+    import time
+
+    if multiprocessing.current_process().name != "MainProcess":
+        time.sleep(1.5)  # let the other runs finish first
+        os._exit(17)
+    return gym.make("CartPole-v1", **kwargs)
