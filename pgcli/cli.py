@@ -10,8 +10,9 @@ import click
 import numpy as np
 import pandas as pd
 
-from pgcli import __version__, atomic, runner
+from pgcli import __version__, atomic, natural, runner
 from pgcli import estimate as estimate_core
+from pgcli import train as train_core
 from pgcli.distributions import FAMILIES, DistError
 from pgcli.estimators import ESTIMATORS
 from pgcli.functions import NAMED, FunctionError
@@ -352,16 +353,37 @@ def estimate(
     "--n", "n", default=None, metavar="N1,N2", help="Samples (a list shows the 1/√n error)."
 )
 @click.option(
+    "--policy",
+    "policy_path",
+    default=None,
+    help="A train run directory or train spec: the policy's Fisher matrix.",
+)
+@click.option(
+    "--states",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --policy: states visited by the policy.",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here."
 )
-def fisher(spec_file, dist, parametrisation, dim, theta, n, out, **opts):
+def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states, out, **opts):
     """Check E[s] = 0 and Cov[s] = F = −E[∇² log p] by Monte Carlo against exact values.
+
+    With --policy, the Fisher matrix of a policy on states it visits instead: its
+    eigenvalue spectrum, rank and condition number (and every entry for small policies).
 
     \b
     Examples:
       pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e6
       pgcli fisher --dist categorical --dim 4 --n 1000,10000,100000
+      pgcli fisher --policy results/cartpole/<run_id> --states 2000
     """
+    if policy_path is not None:
+        if spec_file or dist:
+            raise BadInput("--policy takes no distribution spec or --dist")
+        return _policy_fisher(policy_path, states, out, opts)
     with bad_input():
         flags = {"dist": dist, "parametrisation": parametrisation, "dim": dim, "n": n}
         if theta is not None:
@@ -385,6 +407,53 @@ def fisher(spec_file, dist, parametrisation, dim, theta, n, out, **opts):
     _notes(results)
     click.echo(f"wrote {out or combined}")
     return finish(runs, results, summary)
+
+
+def _policy_fisher(path, states, out, opts):
+    """`fisher --policy`: a run directory's trained policy, or a train spec's (trained if its
+    run directory is done, else its initial θ₀)."""
+    path = Path(path)
+    with bad_input():
+        if path.is_dir():
+            try:
+                spec, theta = runner.load_run(path)
+            except ValueError as err:
+                raise BadInput(str(err)) from None
+            run_dir = path
+        elif path.is_file():
+            spec = build_spec("train", str(path), {}, opts["sets"], opts["seed"], opts["name"])
+            schema = with_sweep(runner.KINDS["train"].schema)
+            runs = runner.plan("train", schema, spec, opts["results"], opts["grid"])
+            if len(runs) > 1:
+                raise BadInput(f"{path} is a sweep of {len(runs)} runs; give one run directory")
+            run_dir, spec, theta = Path(runs[0].directory), runs[0].spec, None
+            if runner.status_of(run_dir) == "done":
+                theta = runner.load_run(run_dir)[1]
+            runner.KINDS["train"].validate(spec)
+        else:
+            raise BadInput(f"--policy: no such run directory or spec file: {path}")
+    source = "trained" if theta is not None else "initial (untrained)"
+    target = Path(out) if out else run_dir / "policy_fisher.csv"
+    problem = atomic.check_writable(target)
+    if problem:
+        raise BadInput(problem)
+    policy, theta, x = train_core.visited_states(spec, theta, states, seed=spec["seed"])
+    rows, eigenvalues = natural.policy_fisher(policy, theta, x)
+    table = pd.DataFrame(rows, columns=natural.POLICY_FISHER_COLUMNS)
+    atomic.write_csv(target, table)
+    value = dict(zip(table["quantity"].head(6), table["value"].head(6), strict=True))
+    click.echo(
+        f"Fisher matrix of the {source} {spec['env']['id']} policy on {x.shape[0]} visited states"
+    )
+    click.echo(
+        f"parameters {value['n_params']:.0f}, rank {value['rank']:.0f}, "
+        f"condition number {value['condition_number']:.4g} "
+        f"(nonzero spectrum {value['condition_number_nonzero']:.4g}), trace {value['trace']:.4g}"
+    )
+    top = ", ".join(f"{v:.3g}" for v in eigenvalues[:5])
+    click.echo(f"largest eigenvalues: {top}; smallest: {eigenvalues[-1]:.3g}")
+    click.echo(f"wrote {target}")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from pgcli import __version__, atomic
 from pgcli import estimate as estimate_kind
@@ -344,6 +345,20 @@ def run_all(
         if on_result:
             on_result(i, result)
     return results
+
+
+def load_run(directory: str | Path) -> tuple[dict, np.ndarray | None]:
+    """A train run directory's resolved spec and trained θ (None if it has no policy.npz)."""
+    directory = Path(directory)
+    config_path = directory / "config.yaml"
+    if not config_path.is_file():
+        raise ValueError(f"{directory} is not a run directory (no config.yaml)")
+    config = yaml.safe_load(config_path.read_text())
+    if config.get("kind") != "train":
+        raise ValueError(f"{directory} holds a {config.get('kind')} run, not a train run")
+    policy_path = directory / "policy.npz"
+    theta = np.load(policy_path)["theta"] if policy_path.is_file() else None
+    return config["spec"], theta
 
 
 def read_table(run: Run) -> pd.DataFrame | None:

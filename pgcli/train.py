@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pgcli import advantages as A
+from pgcli import natural as N
 from pgcli import policies as P
 from pgcli import rollout as R
 from pgcli.optim import adam_init, adam_step, sgd_step
@@ -79,8 +80,16 @@ SCHEMA = {
         },
     },
     "optim": {
-        "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam")),
-        "lr": Field("float", 0.01, "learning rate", check=positive),
+        "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam", "natural")),
+        "lr": Field("float", 0.01, "learning rate (sgd, adam)", check=positive),
+        "step_size": Field(
+            "float", 0.01, "natural: trust region δ, the KL per update", check=positive
+        ),
+        "damping": Field("float", 0.001, "natural: λ in (F + λI) x = ĝ", check=non_negative),
+        "cg_iters": Field("int", 10, "natural: conjugate-gradient iterations", check=positive),
+        "solver": Field(
+            "str", "cg", "natural: cg, or exact (forms F; small policies)", choices=("cg", "exact")
+        ),
     },
     "batch": {
         "episodes": Field(
@@ -134,8 +143,14 @@ COLUMNS = [
     "grad_snr",
     "entropy",
     "value_loss",
+    "kl",
+    "cg_residual",
+    "fisher_cond",
     "wall_s",
 ]
+CHEAP_FISHER = (
+    128  # with CG, fisher_cond is logged only for policies with at most this many parameters
+)
 DEFAULT_EPISODES = 16
 
 
@@ -170,9 +185,8 @@ def validate(spec: dict) -> None:
         env.close()
 
 
-def policy_gradient(policy, theta, batch, adv_flat, entropy_coef):
-    """ĝ, the per-segment terms g_e (E, d), and the mean entropy on the batch states."""
-    x = R.flatten(batch, batch.obs)
+def policy_gradient(policy, theta, batch, x, adv_flat, entropy_coef):
+    """ĝ, the per-segment terms g_e (E, d), and the mean entropy on the batch states x."""
     actions = R.flatten(batch, batch.actions)
     score, entropy = P.scores(policy, theta, x, actions)
     score *= adv_flat[:, None]
@@ -191,6 +205,32 @@ def gradient_stats(grad, per_segment):
     return np.sqrt(norm2), var, (norm2 / var if var and var > 0 else np.nan)
 
 
+def streams(seed: int):
+    """One seed, one stream per role: (init, env, act, eval) SeedSequences."""
+    return np.random.SeedSequence(seed).spawn(4)
+
+
+def initial_theta(spec: dict, policy: P.Policy) -> np.ndarray:
+    """θ₀ exactly as `run` draws it for this spec and seed."""
+    policy_rng = np.random.default_rng(streams(spec["seed"])[0].spawn(2)[0])
+    return P.init_params(policy, policy_rng, spec["policy"]["init_log_std"])
+
+
+def visited_states(spec: dict, theta: np.ndarray | None, n: int, seed: int = 0):
+    """(policy, θ, x): n states visited by the policy (θ₀ of the spec when θ is None)."""
+    env = R.make_env(spec["env"], spec["env"]["num_envs"])
+    policy = P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
+    theta = initial_theta(spec, policy) if theta is None else theta
+    env_ss, act_ss = np.random.SeedSequence([seed, 0x46495348]).spawn(2)  # 'FISH': its own streams
+    env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
+    state, states = R.fresh_state(env, env_rng), []
+    while sum(len(x) for x in states) < n:  # reset steps are not states visited: collect more
+        batch, state = R.collect(env, policy, theta, act_rng, steps=n, state=state)
+        states.append(R.flatten(batch, batch.obs))
+    env.close()
+    return policy, theta, np.concatenate(states)[:n]
+
+
 def run(spec: dict, progress=None):
     """Train; returns (metrics table, info with status, files and notes).
 
@@ -202,20 +242,20 @@ def run(spec: dict, progress=None):
 
 def _run(spec, progress):
     start = time.perf_counter()
-    init_ss, env_ss, act_ss, eval_ss = np.random.SeedSequence(spec["seed"]).spawn(4)
-    policy_rng, value_rng = (np.random.default_rng(s) for s in init_ss.spawn(2))
+    init_ss, env_ss, act_ss, eval_ss = streams(spec["seed"])
+    value_rng = np.random.default_rng(init_ss.spawn(2)[1])  # child 0 is θ₀'s: initial_theta
     env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
     eval_env_rng, eval_act_rng = (np.random.default_rng(s) for s in eval_ss.spawn(2))
 
-    algo, stop, ev = spec["algo"], spec["stop"], spec["eval"]
+    algo, stop, ev, optim = spec["algo"], spec["stop"], spec["eval"], spec["optim"]
     env = R.make_env(spec["env"], spec["env"]["num_envs"])
     eval_env = None
     if ev["every"]:
         eval_env = R.make_env(spec["env"], min(ev["episodes"], spec["env"]["num_envs"]))
     policy = P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
-    theta = P.init_params(policy, policy_rng, spec["policy"]["init_log_std"])
+    theta = initial_theta(spec, policy)
     opt_state = adam_init(theta.size)
-    optimiser = adam_step if spec["optim"]["kind"] == "adam" else sgd_step
+    optimiser = adam_step if optim["kind"] == "adam" else sgd_step
     use_value = algo["baseline"] == "value"
     value_sizes = [policy.sizes[0], *algo["value"]["hidden"], 1]
     if use_value:
@@ -238,8 +278,8 @@ def _run(spec, progress):
         recent = (recent + batch.episode_returns.tolist())[-stop["target_window"] :]
 
         values = next_values = None
+        flat_x = R.flatten(batch, batch.obs)
         if use_value:
-            flat_x = R.flatten(batch, batch.obs)
             flat_next = R.flatten(batch, batch.next_obs)
             both = A.value_predict(
                 value_theta,
@@ -254,7 +294,7 @@ def _run(spec, progress):
         if algo["normalize_advantages"]:
             adv = A.normalise(adv)
         grad, per_segment, entropy = policy_gradient(
-            policy, theta, batch, adv, algo["entropy_coef"]
+            policy, theta, batch, flat_x, adv, algo["entropy_coef"]
         )
         grad_norm, grad_var, grad_snr = gradient_stats(grad, per_segment)
         if not np.all(np.isfinite(grad)):
@@ -263,8 +303,24 @@ def _run(spec, progress):
                 f"non-finite policy gradient at iteration {iteration} (try a smaller optim.lr)",
             )
             break
-        step, opt_state = optimiser(grad, opt_state, spec["optim"]["lr"])
-        theta = theta + step
+        residual = cond = np.nan
+        if optim["kind"] == "natural":
+            step, residual, cond = N.natural_step(
+                policy, theta, flat_x, grad, step_size=optim["step_size"], damping=optim["damping"],
+                cg_iters=optim["cg_iters"], solver=optim["solver"],
+            )  # fmt: skip
+            if np.isnan(cond) and theta.size <= CHEAP_FISHER:
+                cond = N.condition_number(
+                    np.linalg.eigvalsh(N.fisher_matrix(policy, theta, flat_x))
+                )
+        else:
+            step, opt_state = optimiser(grad, opt_state, optim["lr"])
+        old_theta, theta = theta, theta + step
+        kl = (
+            N.kl_divergence(policy, old_theta, theta, flat_x)
+            if np.all(np.isfinite(theta))
+            else np.nan
+        )
         if not np.all(np.isfinite(theta)):
             status, message = (
                 "diverged",
@@ -306,7 +362,8 @@ def _run(spec, progress):
              returns.min() if has else np.nan, returns.max() if has else np.nan,
              batch.episode_lengths.mean() if has else np.nan,
              np.mean(recent) if len(recent) == stop["target_window"] else np.nan, eval_return,
-             grad_norm, grad_var, grad_snr, entropy, value_loss, time.perf_counter() - start)
+             grad_norm, grad_var, grad_snr, entropy, value_loss, kl, residual, cond,
+             time.perf_counter() - start)
         )  # fmt: skip
         iteration += 1
         if progress is not None:

@@ -32,7 +32,9 @@ def reinforce(
         )
         for w in weights:
             adv, _ = A.weights(batch, algo(w))
-            grad, per_episode, _ = policy_gradient(policy, theta, batch, R.flatten(batch, adv), 0.0)
+            grad, per_episode, _ = policy_gradient(
+                policy, theta, batch, R.flatten(batch, batch.obs), R.flatten(batch, adv), 0.0
+            )
             grads[w].append(grad)
             variances[w].append(gradient_stats(grad, per_episode)[1])
     return {w: np.array(g) for w, g in grads.items()}, {w: np.mean(v) for w, v in variances.items()}
