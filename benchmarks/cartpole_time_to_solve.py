@@ -48,12 +48,8 @@ def main():
         steps.append(n)
         solved.append(ok)
         print(f"seed {seed}: {'solved' if ok else 'NOT solved'} in {s:.2f} s, {n:,.0f} env steps")
-    print(
-        f"median wall-clock: {np.median(seconds):.2f} s   (goal ≤ 0.75 s; SB3 PPO ≈ {SB3_PPO_SECONDS} s)"
-    )
-    print(
-        f"median env steps : {np.median(steps):,.0f}   (goal ≤ 100k; SB3 PPO ≈ {SB3_PPO_STEPS:,})"
-    )
+    print(f"median wall-clock: {np.median(seconds):.2f} s   (goal ≤ 0.75 s; SB3 PPO ≈ {SB3_PPO_SECONDS} s)")
+    print(f"median env steps : {np.median(steps):,.0f}   (goal ≤ 100k; SB3 PPO ≈ {SB3_PPO_STEPS:,})")
     print(f"solved           : {sum(solved)}/{len(solved)} seeds")
     print(f"speed-up vs SB3 PPO wall-clock: {SB3_PPO_SECONDS / np.median(seconds):.1f}x")
 

@@ -85,9 +85,7 @@ def main():
     big = int(1e9) if args.big else int(1e8)
     rss, seconds = peak_rss_mb(big)
     print(f"peak RSS, n = {big:.0e}: {rss:8.1f} MB in {seconds:.1f} s  (goal ≤ 300 MB)")
-    print(
-        f"max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
-    )
+    print(f"max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -82,13 +82,9 @@ def experiment_options(func):
             metavar="KEY=VALUE",
             help="Override any spec key (typed by the schema).",
         ),
-        click.option(
-            "--set-grid", "grid", multiple=True, metavar="KEY=V1,V2", help="Add a sweep axis."
-        ),
+        click.option("--set-grid", "grid", multiple=True, metavar="KEY=V1,V2", help="Add a sweep axis."),
         click.option("--seed", type=int, default=None, help="Root seed."),
-        click.option(
-            "--name", default=None, help="Results go to RESULTS/NAME/ (default: spec file name)."
-        ),
+        click.option("--name", default=None, help="Results go to RESULTS/NAME/ (default: spec file name)."),
         click.option(
             "--results",
             default="results",
@@ -103,18 +99,14 @@ def experiment_options(func):
             show_default=True,
             help="Local worker processes.",
         ),
-        click.option(
-            "--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True
-        ),
+        click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True),
         click.option(
             "--scheduler",
             default=None,
             metavar="tcp://HOST:PORT",
             help="Dask scheduler (default: start a LocalCluster).",
         ),
-        click.option(
-            "--resume/--no-resume", default=True, show_default=True, help="Skip runs already done."
-        ),
+        click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already done."),
         click.option("--force", is_flag=True, help="Re-run finished runs."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
         click.option("--print-spec", is_flag=True, help="Print the resolved spec and exit."),
@@ -138,16 +130,12 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
         user["seed"] = seed
     user = apply_overrides(user, list(sets), schema)
     spec = resolve(schema, user)
-    spec["name"] = (
-        name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
-    )
+    spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
     return spec
 
 
 def default_name(kind, spec):
-    return f"{kind}-{spec.get('dist') or spec.get('env', {}).get('id', kind)}".lower().replace(
-        "/", "-"
-    )
+    return f"{kind}-{spec.get('dist') or spec.get('env', {}).get('id', kind)}".lower().replace("/", "-")
 
 
 def run_experiment(kind, spec, opts, out=None) -> tuple[list, list, pd.DataFrame, Path]:
@@ -216,9 +204,7 @@ def finish(runs, results, summary) -> int:
     if bad.empty:
         return 0
     click.echo(f"\n{len(bad)} of {len(runs)} runs not done:", err=True)
-    messages = {
-        run.run_id: (r or {}).get("message", "") for run, r in zip(runs, results, strict=True)
-    }
+    messages = {run.run_id: (r or {}).get("message", "") for run, r in zip(runs, results, strict=True)}
     shown = bad[["run_id", "label", "status"]].assign(message=bad["run_id"].map(messages))
     click.echo(shown.to_string(index=False), err=True)
     return 1
@@ -266,9 +252,7 @@ def estimate_table(table: pd.DataFrame) -> str:
 
 @cli.command()
 @experiment_options
-@click.option(
-    "--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family."
-)
+@click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
 @click.option(
     "--parametrisation",
     "--param",
@@ -276,9 +260,7 @@ def estimate_table(table: pd.DataFrame) -> str:
     default=None,
     help="e.g. log_sigma, logit, log_rate.",
 )
-@click.option(
-    "--dim", type=int, default=None, help="diag_gaussian dimension / number of categories."
-)
+@click.option("--dim", type=int, default=None, help="diag_gaussian dimension / number of categories.")
 @click.option(
     "--theta",
     default=None,
@@ -292,20 +274,12 @@ def estimate_table(table: pd.DataFrame) -> str:
     metavar="F",
     help=f"Repeatable: {', '.join(NAMED)}, table:..., or an expression in x.",
 )
-@click.option(
-    "--estimators", default=None, metavar="A,B", help=f"Comma list of: {', '.join(ESTIMATORS)}."
-)
-@click.option(
-    "--n", "n", default=None, metavar="N1,N2", help="Samples per estimate (1e6 forms allowed)."
-)
+@click.option("--estimators", default=None, metavar="A,B", help=f"Comma list of: {', '.join(ESTIMATORS)}.")
+@click.option("--n", "n", default=None, metavar="N1,N2", help="Samples per estimate (1e6 forms allowed).")
 @click.option("--reps", default=None, help="Independent estimates per cell.")
 @click.option("--h", "h", default=None, help="Finite-difference step.")
-@click.option(
-    "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here."
-)
-def estimate(
-    spec_file, dist, parametrisation, dim, theta, functions, estimators, n, reps, h, out, **opts
-):
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
+def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators, n, reps, h, out, **opts):
     """Estimate ∂/∂θ E[f(x)] with every estimator and compare with the exact gradient.
 
     \b
@@ -339,19 +313,11 @@ def estimate(
 
 @cli.command()
 @experiment_options
-@click.option(
-    "--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family."
-)
-@click.option(
-    "--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit."
-)
-@click.option(
-    "--dim", type=int, default=None, help="diag_gaussian dimension / number of categories."
-)
+@click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
+@click.option("--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit.")
+@click.option("--dim", type=int, default=None, help="diag_gaussian dimension / number of categories.")
 @click.option("--theta", default=None, metavar="NAME=V,...", help="θ values, e.g. shape=2,rate=3.")
-@click.option(
-    "--n", "n", default=None, metavar="N1,N2", help="Samples (a list shows the 1/√n error)."
-)
+@click.option("--n", "n", default=None, metavar="N1,N2", help="Samples (a list shows the 1/√n error).")
 @click.option(
     "--policy",
     "policy_path",
@@ -365,9 +331,7 @@ def estimate(
     type=click.IntRange(min=1),
     help="With --policy: states visited by the policy.",
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here."
-)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
 def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states, out, **opts):
     """Check E[s] = 0 and Cov[s] = F = −E[∇² log p] by Monte Carlo against exact values.
 
@@ -442,9 +406,7 @@ def _policy_fisher(path, states, out, opts):
     table = pd.DataFrame(rows, columns=natural.POLICY_FISHER_COLUMNS)
     atomic.write_csv(target, table)
     value = dict(zip(table["quantity"].head(6), table["value"].head(6), strict=True))
-    click.echo(
-        f"Fisher matrix of the {source} {spec['env']['id']} policy on {x.shape[0]} visited states"
-    )
+    click.echo(f"Fisher matrix of the {source} {spec['env']['id']} policy on {x.shape[0]} visited states")
     click.echo(
         f"parameters {value['n_params']:.0f}, rank {value['rank']:.0f}, "
         f"condition number {value['condition_number']:.4g} "

@@ -182,9 +182,7 @@ def _positive(which):
 def _gauss_family():
     return Family(
         names=_gauss_names,
-        defaults=lambda k: (
-            {"mu": [0.0] * k, "sigma": [1.0] * k} if k > 1 else {"mu": 0.0, "sigma": 1.0}
-        ),
+        defaults=lambda k: {"mu": [0.0] * k, "sigma": [1.0] * k} if k > 1 else {"mu": 0.0, "sigma": 1.0},
         constraints=_positive({"sigma"}),
         parametrisations={"standard": (IDENTITY, IDENTITY), "log_sigma": (IDENTITY, EXP)},
         discrete=False,
@@ -217,9 +215,7 @@ def _bern_weak(phi, n, rng):
 BERNOULLI = Family(
     names=lambda k: ["p"],
     defaults=lambda k: {"p": 0.3},
-    constraints=lambda phi, names: (
-        None if 0 < phi[0] < 1 else f"p must be in (0, 1), got {phi[0]:g}"
-    ),
+    constraints=lambda phi, names: None if 0 < phi[0] < 1 else f"p must be in (0, 1), got {phi[0]:g}",
     parametrisations={"standard": IDENTITY, "logit": SIGMOID},
     discrete=True,
     sample=lambda phi, n, rng: (rng.random((n, 1)) < phi[0]).astype(float),
@@ -396,16 +392,14 @@ GAMMA = Family(
     parametrisations={"standard": (IDENTITY, IDENTITY), "log": (EXP, EXP)},
     discrete=False,
     sample=lambda phi, n, rng: rng.standard_gamma(phi[0], (n, 1)) / phi[1],
-    log_prob=lambda x, phi: (
-        phi[0] * np.log(phi[1]) + (phi[0] - 1) * np.log(x) - phi[1] * x - special.gammaln(phi[0])
-    )[:, 0],
+    log_prob=lambda x, phi: (phi[0] * np.log(phi[1]) + (phi[0] - 1) * np.log(x) - phi[1] * x - special.gammaln(phi[0]))[
+        :, 0
+    ],
     score=lambda x, phi: np.concatenate(
         [np.log(phi[1]) + np.log(x) - special.digamma(phi[0]), phi[0] / phi[1] - x], axis=1
     ),
     hessian=_gamma_hessian,
-    fisher=lambda phi: np.array(
-        [[special.polygamma(1, phi[0]), -1 / phi[1]], [-1 / phi[1], phi[0] / phi[1] ** 2]]
-    ),
+    fisher=lambda phi: np.array([[special.polygamma(1, phi[0]), -1 / phi[1]], [-1 / phi[1], phi[0] / phi[1] ** 2]]),
     ppf=lambda u, phi: special.gammaincinv(phi[0], u) / phi[1],
     support=lambda phi: (0.0, stats.gamma.isf(1e-17, phi[0], scale=1 / phi[1])),
     pathwise=_gamma_pathwise,
@@ -450,9 +444,9 @@ BETA = Family(
     parametrisations={"standard": (IDENTITY, IDENTITY), "log": (EXP, EXP)},
     discrete=False,
     sample=lambda phi, n, rng: rng.beta(phi[0], phi[1], (n, 1)),
-    log_prob=lambda x, phi: (
-        (phi[0] - 1) * np.log(x) + (phi[1] - 1) * np.log1p(-x) - special.betaln(phi[0], phi[1])
-    )[:, 0],
+    log_prob=lambda x, phi: ((phi[0] - 1) * np.log(x) + (phi[1] - 1) * np.log1p(-x) - special.betaln(phi[0], phi[1]))[
+        :, 0
+    ],
     score=lambda x, phi: np.concatenate(
         [
             np.log(x) - special.digamma(phi[0]) + special.digamma(phi.sum()),
@@ -541,9 +535,7 @@ def default_theta(family: str, parametrisation: str, dim: int) -> dict:
     return out
 
 
-def make_dist(
-    family: str, parametrisation: str | None, theta: dict, dim: int | None = None
-) -> Dist:
+def make_dist(family: str, parametrisation: str | None, theta: dict, dim: int | None = None) -> Dist:
     """Build and validate a Dist from parameter values keyed by group name.
 
     Scalars broadcast over vector parameters; missing groups take their defaults.
@@ -554,9 +546,7 @@ def make_dist(
     parametrisation = parametrisation or next(iter(fam.parametrisations))
     if parametrisation not in fam.parametrisations:
         allowed = ", ".join(fam.parametrisations)
-        raise DistError(
-            f"unknown parametrisation {parametrisation!r} for {family}; allowed: {allowed}"
-        )
+        raise DistError(f"unknown parametrisation {parametrisation!r} for {family}; allowed: {allowed}")
     if dim is None:
         dim = DEFAULT_DIM.get(family, 1)
     if family not in DEFAULT_DIM and dim != 1:
@@ -567,8 +557,7 @@ def make_dist(
     unknown = sorted(set(theta) - set(groups))
     if unknown:
         raise DistError(
-            f"unknown parameter {unknown[0]!r} for {family} ({parametrisation}); "
-            f"allowed: {', '.join(groups)}"
+            f"unknown parameter {unknown[0]!r} for {family} ({parametrisation}); allowed: {', '.join(groups)}"
         )
     values = {**default_theta(family, parametrisation, dim), **theta}
     names = theta_names(family, parametrisation, dim)

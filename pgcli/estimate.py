@@ -32,13 +32,9 @@ CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample di
 
 SCHEMA = {
     "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
-    "name": Field(
-        "str", None, "results go to results/<name>/ (default: spec file name)", nullable=True
-    ),
+    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
-    "parametrisation": Field(
-        "str", None, "named parametrisation (default: the family's first)", nullable=True
-    ),
+    "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
     "dim": Field(
         "int",
         None,
@@ -46,15 +42,9 @@ SCHEMA = {
         nullable=True,
         check=positive,
     ),
-    "theta": Field(
-        "mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"
-    ),
-    "f": Field(
-        "strs", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"
-    ),
-    "estimators": Field(
-        "strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)
-    ),
+    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
+    "f": Field("strs", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"),
+    "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=all_positive),
     "reps": Field("int", 200, "independent estimates per cell", check=positive),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
@@ -252,15 +242,11 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
             for name in spec["estimators"]:
                 options = {"h": spec["h"]} if name == "finite_difference" else {}
                 for n in spec["n"]:
-                    rng = cell_rng(
-                        spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n
-                    )
+                    rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
                     start = time.perf_counter()
                     try:
                         with np.errstate(all="ignore"):
-                            sums, squares = run_cell(
-                                ESTIMATORS[name], dist, f, n, spec["reps"], rng, **options
-                            )
+                            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, spec["reps"], rng, **options)
                     except NotApplicable as why:
                         notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
                         break
@@ -297,9 +283,7 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
 
 
 def cell_count(spec: dict) -> int:
-    return (
-        len(theta_grid(spec["theta"])) * len(spec["f"]) * len(spec["estimators"]) * len(spec["n"])
-    )
+    return len(theta_grid(spec["theta"])) * len(spec["f"]) * len(spec["estimators"]) * len(spec["n"])
 
 
 def z_scores(table: pd.DataFrame) -> pd.Series:

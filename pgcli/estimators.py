@@ -121,9 +121,7 @@ def finite_difference(dist, f, n, rng, reps=1, h=1e-2):
         sides = [D.with_theta(dist, dist.theta + sign * step) for sign in (1, -1)]
         for side in sides:
             if fam.constraints(side.phi, fam.names(dist.dim)):
-                raise NotApplicable(
-                    f"finite_difference: θ ± h (h = {h:g}) leaves the support in {dist.names[j]}"
-                )
+                raise NotApplicable(f"finite_difference: θ ± h (h = {h:g}) leaves the support in {dist.names[j]}")
         terms[:, j] = (f_of(f, D.ppf(sides[0], u)) - f_of(f, D.ppf(sides[1], u))) / (2 * h)
     return per_rep(terms, reps, n)
 

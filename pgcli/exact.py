@@ -48,9 +48,7 @@ CLOSED_FORMS = {
     ("exponential", "linear"): lambda phi, a: np.array([-1 / phi[0] ** 2]),
     ("exponential", "square"): lambda phi, a: np.array([-4 / phi[0] ** 3]),
     ("exponential", "step"): lambda phi, c: np.array([-max(c, 0) * np.exp(-phi[0] * max(c, 0))]),
-    ("exponential", "cos"): lambda phi, k: np.array(
-        [2 * phi[0] * k * k / (phi[0] ** 2 + k * k) ** 2]
-    ),
+    ("exponential", "cos"): lambda phi, k: np.array([2 * phi[0] * k * k / (phi[0] ** 2 + k * k) ** 2]),
     ("gamma", "linear"): lambda phi, a: np.array([1 / phi[1], -phi[0] / phi[1] ** 2]),
     ("gamma", "square"): lambda phi, a: np.array(
         [(2 * phi[0] + 1) / phi[1] ** 2, -2 * phi[0] * (phi[0] + 1) / phi[1] ** 3]
@@ -80,9 +78,7 @@ def expectation(dist: D.Dist, g, points=()) -> np.ndarray:
             value = g(xs)[0] * np.exp(D.log_prob(dist, xs)[0])
         return np.where(np.isfinite(value), value, 0.0)
 
-    value, _ = integrate.quad_vec(
-        integrand, lo, hi, points=inner or None, epsabs=1e-13, epsrel=1e-11, limit=2000
-    )
+    value, _ = integrate.quad_vec(integrand, lo, hi, points=inner or None, epsabs=1e-13, epsrel=1e-11, limit=2000)
     return value
 
 

@@ -21,13 +21,9 @@ from pgcli.spec import Field, all_positive, positive
 
 SCHEMA = {
     "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),
-    "name": Field(
-        "str", None, "results go to results/<name>/ (default: spec file name)", nullable=True
-    ),
+    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
-    "parametrisation": Field(
-        "str", None, "named parametrisation (default: the family's first)", nullable=True
-    ),
+    "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
     "dim": Field(
         "int",
         None,
@@ -35,9 +31,7 @@ SCHEMA = {
         nullable=True,
         check=positive,
     ),
-    "theta": Field(
-        "mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"
-    ),
+    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
     "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=all_positive),
     "seed": Field("int", 0, "root seed"),
 }

@@ -147,9 +147,7 @@ def _table(arg_text):
         index = x.astype(int)
         if index.min(initial=0) < 0 or index.max(initial=0) >= values.size:
             bad = index[(index < 0) | (index >= values.size)][0]
-            raise FunctionError(
-                f"table has {values.size} values (x in 0..{values.size - 1}), x = {bad}"
-            )
+            raise FunctionError(f"table has {values.size} values (x in 0..{values.size - 1}), x = {bad}")
         return values[index]
 
     label = "table:" + ",".join(f"{v:g}" for v in values)
@@ -197,9 +195,7 @@ def _check(node, text, depth):
             raise FunctionError(f"number too large in {text!r}")
     elif isinstance(node, ast.Name):
         if node.id != "x" and node.id not in CONSTANTS:
-            raise FunctionError(
-                f"unknown name {node.id!r} in {text!r}; allowed names: x, {', '.join(CONSTANTS)}"
-            )
+            raise FunctionError(f"unknown name {node.id!r} in {text!r}; allowed names: x, {', '.join(CONSTANTS)}")
     elif isinstance(node, ast.BinOp):
         if not isinstance(node.op, _BINOPS):
             raise FunctionError(f"operator {type(node.op).__name__} not allowed; use + - * / **")
@@ -247,9 +243,7 @@ def _eval(node, x, want_deriv):
     if isinstance(op, ast.Mult):
         return a * b, _add(None if da is None else da * b, None if db is None else a * db)
     if isinstance(op, ast.Div):
-        return a / b, _add(
-            None if da is None else da / b, None if db is None else -a * db / (b * b)
-        )
+        return a / b, _add(None if da is None else da / b, None if db is None else -a * db / (b * b))
     value = np.power(a, b)
     da_term = None if da is None else b * np.power(a, b - 1) * da
     db_term = None if db is None else value * np.log(a) * db

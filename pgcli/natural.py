@@ -42,9 +42,7 @@ def fisher_vector_product(policy: P.Policy, theta, x, v, damping: float = 0.0) -
         result = mlp.backward(net, cache, metric_u / t, policy.activation)
     else:
         metric_u = u * np.exp(-2 * log_std)
-        result = np.concatenate(
-            [mlp.backward(net, cache, metric_u / t, policy.activation), 2.0 * v[policy.n_net :]]
-        )
+        result = np.concatenate([mlp.backward(net, cache, metric_u / t, policy.activation), 2.0 * v[policy.n_net :]])
     return result + damping * v
 
 
@@ -178,7 +176,5 @@ def policy_fisher(policy: P.Policy, theta: np.ndarray, x: np.ndarray):
     rows += [("eigenvalue", str(i), "", float(v)) for i, v in enumerate(eigenvalues)]
     if theta.size <= SMALL_POLICY:
         names = param_names(policy)
-        rows += [
-            ("entry", names[i], names[j], float(fisher[i, j])) for i, j in np.ndindex(fisher.shape)
-        ]
+        rows += [("entry", names[i], names[j], float(fisher[i, j])) for i, j in np.ndindex(fisher.shape)]
     return rows, eigenvalues

@@ -146,26 +146,30 @@ def fresh_state(env, env_rng) -> State:
     return State(reset(env, env_rng), np.zeros(n, bool), np.zeros(n), np.zeros(n, int))
 
 
-def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, state=None):
+def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, min_steps=None, state=None):
     """Run the policy on the vector env; returns (Batch, State).
 
     episodes: every copy starts from `state` (freshly reset by the caller) and copy i plays
-    ⌊E/N⌋ or ⌈E/N⌉ whole episodes, then idles. steps: ⌈S/N⌉ vector steps; an episode in
-    progress at the end is marked `cut` and continues in the next batch.
+    ⌊E/N⌋ or ⌈E/N⌉ whole episodes, then idles. min_steps: whole episodes until at least S
+    transitions are in the batch; episodes under way then finish and no new one starts (the
+    CS285 / Spinning Up convention). steps: ⌈S/N⌉ vector steps; an episode in progress at the
+    end is marked `cut` and continues in the next batch.
 
     The loop over time only records what the env returns; masking and episode bookkeeping are
     done afterwards on the whole grid.
     """
     net, log_std = P.views(policy, theta)
     n = env.num_envs
+    whole = steps is None
+    quota = None
     if episodes is not None:
         quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
-        horizon = MAX_EPISODE_VECTOR_STEPS
-    else:
-        quota, horizon = None, -(-steps // n)
+    horizon = MAX_EPISODE_VECTOR_STEPS if whole else -(-steps // n)
     obs_raw, autoreset = state.obs, state.autoreset
     finished = np.zeros(n, int)
     active = np.ones(n, bool) if quota is None else quota > 0
+    in_episode = np.zeros(n, bool)  # min_steps: the copy has begun an episode not yet ended
+    count, closing = 0, False
     capacity = min(horizon, 1024)
     grids = _empty_grids(capacity, n, policy)
     t = 0
@@ -187,16 +191,23 @@ def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, sta
         autoreset = terminated | truncated
         t += 1
         x = next_x
-        if quota is not None:
-            finished += autoreset & valid
-            active = finished < quota
+        if whole:
+            ended = autoreset & valid
+            if quota is not None:
+                finished += ended
+                active = finished < quota
+            else:
+                in_episode = (in_episode | valid) & ~ended
+                count += int(valid.sum())
+                closing = closing or count >= min_steps
+                if closing:
+                    active &= in_episode
             if not active.any():
                 break
     else:
-        if quota is not None:
+        if whole:
             raise RuntimeError(
-                f"an episode ran {MAX_EPISODE_VECTOR_STEPS} steps without ending; "
-                "set env.max_episode_steps"
+                f"an episode ran {MAX_EPISODE_VECTOR_STEPS} steps without ending; set env.max_episode_steps"
             )
     g = {k: v[:t] for k, v in grids.items()}
     valid = g["valid"]
@@ -204,7 +215,7 @@ def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, sta
     terminated = g["terminated"] & valid
     truncated = g["truncated"] & ~g["terminated"] & valid
     cut = np.zeros((t, n), bool)
-    if quota is None:
+    if not whole:
         # the last valid step of a copy whose episode is still running ends this batch
         has = valid.any(0)
         last = t - 1 - np.argmax(valid[::-1], axis=0)
@@ -261,9 +272,7 @@ def _episode_stats(batch: Batch, state: State):
 
 def _empty_grids(capacity, n, policy):
     n_in = policy.sizes[0]
-    action_shape = (
-        (capacity, n) if policy.head == "categorical" else (capacity, n, policy.sizes[-1])
-    )
+    action_shape = (capacity, n) if policy.head == "categorical" else (capacity, n, policy.sizes[-1])
     return {
         "obs": np.zeros((capacity, n, n_in)),
         "next_obs": np.zeros((capacity, n, n_in)),
@@ -281,9 +290,7 @@ def _grow(array, capacity):
     return out
 
 
-def evaluate(
-    env, policy: P.Policy, theta, rng, env_rng, episodes: int, deterministic: bool
-) -> np.ndarray:
+def evaluate(env, policy: P.Policy, theta, rng, env_rng, episodes: int, deterministic: bool) -> np.ndarray:
     """Undiscounted returns of `episodes` fresh episodes (quota per copy, as in training)."""
     net, log_std = P.views(policy, theta)
     n = env.num_envs

@@ -62,15 +62,9 @@ def _no_summary(table, info, spec):
 
 
 KINDS: dict[str, Kind] = {
-    "estimate": Kind(
-        estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", _no_summary
-    ),
-    "fisher": Kind(
-        fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary
-    ),
-    "train": Kind(
-        train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary
-    ),
+    "estimate": Kind(estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", _no_summary),
+    "fisher": Kind(fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary),
+    "train": Kind(train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary),
 }
 
 
@@ -271,9 +265,7 @@ def dask_client(scheduler: str | None, workers: int = 2):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise SchedulerError(
-            "the Dask executor needs dask.distributed: pip install 'pgcli[dask]'"
-        ) from None
+        raise SchedulerError("the Dask executor needs dask.distributed: pip install 'pgcli[dask]'") from None
     if scheduler:
         try:
             return Client(scheduler, timeout="5s")

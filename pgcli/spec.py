@@ -171,9 +171,7 @@ def coerce(field: Field, value: Any, path: str) -> Any:
         values = out if isinstance(out, list) else [out]
         for v in values:
             if v not in field.choices:
-                raise SpecError(
-                    path, f"unknown value {v!r}; allowed: {', '.join(map(str, field.choices))}"
-                )
+                raise SpecError(path, f"unknown value {v!r}; allowed: {', '.join(map(str, field.choices))}")
     if field.check is not None:
         problem = field.check(out)
         if problem:
@@ -186,10 +184,7 @@ def coerce(field: Field, value: Any, path: str) -> Any:
 
 
 def defaults(schema: dict) -> dict:
-    return {
-        k: (defaults(v) if isinstance(v, dict) else copy.deepcopy(v.default))
-        for k, v in schema.items()
-    }
+    return {k: (defaults(v) if isinstance(v, dict) else copy.deepcopy(v.default)) for k, v in schema.items()}
 
 
 def _unknown(key, allowed, path):
@@ -373,9 +368,7 @@ def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str
                 options.append({key: coerce(node, value, f"{where}[{i}]")})
                 continue
             if not isinstance(value, dict) or not value:
-                raise SpecError(
-                    f"{where}[{i}]", f"expected a mapping of {key}'s keys, got {value!r}"
-                )
+                raise SpecError(f"{where}[{i}]", f"expected a mapping of {key}'s keys, got {value!r}")
             options.append(
                 {leaf: coerce(lookup(schema, leaf), v, f"{where}[{i}]{leaf[len(key):]}")
                  for leaf, v in leaves(value, key).items()}

@@ -30,18 +30,12 @@ from pgcli.spec import Field, SpecError, non_negative, positive, unit_interval
 
 SCHEMA = {
     "kind": Field("str", "train", "experiment kind", choices=("train",)),
-    "name": Field(
-        "str", None, "results go to results/<name>/ (default: spec file name)", nullable=True
-    ),
+    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     "env": {
-        "id": Field(
-            "str", "CartPole-v1", "gymnasium id, or 'package.module:Callable' returning an Env"
-        ),
+        "id": Field("str", "CartPole-v1", "gymnasium id, or 'package.module:Callable' returning an Env"),
         "num_envs": Field("int", 16, "parallel env copies (one vector env)", check=positive),
         "kwargs": Field("mapping", {}, "keyword arguments for the env"),
-        "max_episode_steps": Field(
-            "int", None, "time limit (default: the env's own)", nullable=True, check=positive
-        ),
+        "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
     },
     "policy": {
         "kind": Field("str", "mlp", "network", choices=("mlp", "linear")),
@@ -63,60 +57,37 @@ SCHEMA = {
         ),
         "discount": Field("float", 0.99, "γ", check=unit_interval),
         "gae_lambda": Field("float", 0.95, "λ of GAE", check=unit_interval),
-        "baseline": Field(
-            "str", "value", "subtracted from the weights", choices=("none", "mean", "value")
-        ),
+        "baseline": Field("str", "value", "subtracted from the weights", choices=("none", "mean", "value")),
         "normalize_advantages": Field("bool", True, "scale advantages to mean 0, std 1 per batch"),
         "entropy_coef": Field("float", 0.0, "weight of the entropy bonus", check=non_negative),
         "value": {
             "hidden": Field("ints", [32], "value network hidden sizes"),
-            "activation": Field(
-                "str", "tanh", "value network activation", choices=("tanh", "relu")
-            ),
+            "activation": Field("str", "tanh", "value network activation", choices=("tanh", "relu")),
             "lr": Field("float", 0.01, "value network Adam learning rate", check=positive),
-            "steps": Field(
-                "int", 20, "Adam steps on the value loss per iteration", check=non_negative
-            ),
+            "steps": Field("int", 20, "Adam steps on the value loss per iteration", check=non_negative),
         },
     },
     "optim": {
         "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam", "natural")),
         "lr": Field("float", 0.01, "learning rate (sgd, adam)", check=positive),
-        "step_size": Field(
-            "float", 0.01, "natural: trust region δ, the KL per update", check=positive
-        ),
+        "step_size": Field("float", 0.01, "natural: trust region δ, the KL per update", check=positive),
         "damping": Field("float", 0.001, "natural: λ in (F + λI) x = ĝ", check=non_negative),
         "cg_iters": Field("int", 10, "natural: conjugate-gradient iterations", check=positive),
-        "solver": Field(
-            "str", "cg", "natural: cg, or exact (forms F; small policies)", choices=("cg", "exact")
-        ),
+        "solver": Field("str", "cg", "natural: cg, or exact (forms F; small policies)", choices=("cg", "exact")),
     },
     "batch": {
         "episodes": Field(
-            "int",
-            None,
-            "whole episodes per iteration (default 16 if steps is unset)",
-            nullable=True,
-            check=positive,
+            "int", None, "whole episodes per iteration (16 if none is set)", nullable=True, check=positive
         ),
-        "steps": Field(
-            "int",
-            None,
-            "env steps per iteration; episodes carry over",
-            nullable=True,
-            check=positive,
+        "steps": Field("int", None, "env steps per iteration; episodes carry over", nullable=True, check=positive),
+        "min_steps": Field(
+            "int", None, "whole episodes until ≥ this many steps (CS285 -b)", nullable=True, check=positive
         ),
     },
     "stop": {
-        "iterations": Field(
-            "int", 200, "at most this many iterations", nullable=True, check=positive
-        ),
-        "env_steps": Field(
-            "int", 500_000, "at most this many env steps", nullable=True, check=positive
-        ),
-        "target_return": Field(
-            "float", None, "stop when the recent mean return reaches this", nullable=True
-        ),
+        "iterations": Field("int", 200, "at most this many iterations", nullable=True, check=positive),
+        "env_steps": Field("int", 500_000, "at most this many env steps", nullable=True, check=positive),
+        "target_return": Field("float", None, "stop when the recent mean return reaches this", nullable=True),
         "target_window": Field("int", 20, "episodes in the recent mean return", check=positive),
     },
     "eval": {
@@ -148,18 +119,16 @@ COLUMNS = [
     "fisher_cond",
     "wall_s",
 ]
-CHEAP_FISHER = (
-    128  # with CG, fisher_cond is logged only for policies with at most this many parameters
-)
+CHEAP_FISHER = 128  # with CG, fisher_cond is logged only for policies with at most this many parameters
 DEFAULT_EPISODES = 16
 
 
 def batch_size(spec: dict) -> dict:
-    """{'episodes': E} or {'steps': S}: exactly one (episodes: 16 when neither is set)."""
-    episodes, steps = spec["batch"]["episodes"], spec["batch"]["steps"]
-    if episodes is not None and steps is not None:
-        raise SpecError("batch", "give episodes or steps, not both")
-    return {"steps": steps} if steps is not None else {"episodes": episodes or DEFAULT_EPISODES}
+    """{'episodes': E}, {'steps': S} or {'min_steps': S}: one of them (episodes: 16 if none)."""
+    given = {k: v for k, v in spec["batch"].items() if v is not None}
+    if len(given) > 1:
+        raise SpecError("batch", f"give one of episodes, steps, min_steps, not {' and '.join(given)}")
+    return given or {"episodes": DEFAULT_EPISODES}
 
 
 def validate(spec: dict) -> None:
@@ -174,9 +143,7 @@ def validate(spec: dict) -> None:
     except R.EnvError as err:
         raise SpecError("env.id", str(err)) from None
     except Exception as err:  # the env's own constructor rejected its kwargs
-        raise SpecError(
-            "env", f"cannot make {spec['env']['id']}: {type(err).__name__}: {err}"
-        ) from None
+        raise SpecError("env", f"cannot make {spec['env']['id']}: {type(err).__name__}: {err}") from None
     try:
         P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
     except P.SpaceError as err:
@@ -270,7 +237,7 @@ def _run(spec, progress):
     status, message = "done", ""
     iteration = 0
     while True:
-        if "episodes" in size:
+        if "steps" not in size:  # whole-episode batches start from fresh resets
             state = R.fresh_state(env, env_rng)
         batch, state = R.collect(env, policy, theta, act_rng, state=state, **size)
         env_steps += batch.n_steps
@@ -293,9 +260,7 @@ def _run(spec, progress):
         adv = R.flatten(batch, adv_grid)
         if algo["normalize_advantages"]:
             adv = A.normalise(adv)
-        grad, per_segment, entropy = policy_gradient(
-            policy, theta, batch, flat_x, adv, algo["entropy_coef"]
-        )
+        grad, per_segment, entropy = policy_gradient(policy, theta, batch, flat_x, adv, algo["entropy_coef"])
         grad_norm, grad_var, grad_snr = gradient_stats(grad, per_segment)
         if not np.all(np.isfinite(grad)):
             status, message = (
@@ -310,17 +275,11 @@ def _run(spec, progress):
                 cg_iters=optim["cg_iters"], solver=optim["solver"],
             )  # fmt: skip
             if np.isnan(cond) and theta.size <= CHEAP_FISHER:
-                cond = N.condition_number(
-                    np.linalg.eigvalsh(N.fisher_matrix(policy, theta, flat_x))
-                )
+                cond = N.condition_number(np.linalg.eigvalsh(N.fisher_matrix(policy, theta, flat_x)))
         else:
             step, opt_state = optimiser(grad, opt_state, optim["lr"])
         old_theta, theta = theta, theta + step
-        kl = (
-            N.kl_divergence(policy, old_theta, theta, flat_x)
-            if np.all(np.isfinite(theta))
-            else np.nan
-        )
+        kl = N.kl_divergence(policy, old_theta, theta, flat_x) if np.all(np.isfinite(theta)) else np.nan
         if not np.all(np.isfinite(theta)):
             status, message = (
                 "diverged",
@@ -370,11 +329,7 @@ def _run(spec, progress):
             progress.update(1)
             progress.set_postfix(env_steps=env_steps, ret=f"{rows[-1][8]:.1f}", refresh=False)
         target = stop["target_return"]
-        if (
-            target is not None
-            and len(recent) == stop["target_window"]
-            and np.mean(recent) >= target
-        ):
+        if target is not None and len(recent) == stop["target_window"] and np.mean(recent) >= target:
             break
         if stop["iterations"] is not None and iteration >= stop["iterations"]:
             break
@@ -383,9 +338,7 @@ def _run(spec, progress):
     env.close()
     if eval_env is not None:
         eval_env.close()
-    files = {
-        "policy.npz": _policy_npz(policy, theta, value_theta if use_value else None, value_sizes)
-    }
+    files = {"policy.npz": _policy_npz(policy, theta, value_theta if use_value else None, value_sizes)}
     info = {"status": status, "message": message, "files": files}
     return pd.DataFrame(rows, columns=COLUMNS), info
 
@@ -408,9 +361,7 @@ def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
     """runs.csv columns: final and best recent return, env steps to the target."""
     window = table["return_window"]
     target = spec["stop"]["target_return"]
-    reached = (
-        table.loc[window >= target, "env_steps"] if target is not None else pd.Series(dtype=float)
-    )
+    reached = table.loc[window >= target, "env_steps"] if target is not None else pd.Series(dtype=float)
     return {
         "final_return": window.iloc[-1] if len(window) else np.nan,
         "best_return": window.max(),

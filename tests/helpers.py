@@ -21,6 +21,4 @@ def assert_bad_input(result, *fragments, nothing_in: Path | None = None):
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     if nothing_in is not None:
-        assert not nothing_in.exists() or not any(nothing_in.rglob("*")), list(
-            nothing_in.rglob("*")
-        )
+        assert not nothing_in.exists() or not any(nothing_in.rglob("*")), list(nothing_in.rglob("*"))

@@ -67,9 +67,7 @@ def test_gae_limits(rng):
     chained = v_next.copy()
     chained[:-1] = np.where(batch.ends[:-1], v_next[:-1], v[1:])
     one = A.gae(batch.rewards, v, chained, batch.terminated, batch.ends, gamma, 1.0)
-    g = A.discounted_returns(
-        batch.rewards, batch.ends, np.where(batch.terminated, 0.0, chained), gamma
-    )
+    g = A.discounted_returns(batch.rewards, batch.ends, np.where(batch.terminated, 0.0, chained), gamma)
     np.testing.assert_allclose(one[valid], (g - v)[valid], atol=1e-10)
     zero = A.gae(batch.rewards, v, v_next, batch.terminated, batch.ends, gamma, 0.0)
     delta = batch.rewards + gamma * np.where(batch.terminated, 0.0, v_next) - v

@@ -40,11 +40,7 @@ def test_estimate_step_shows_score_unbiased_and_pathwise_biased(tmp_path):
     mu = table[table["param"] == "mu"].set_index("estimator")
     assert abs(mu.loc["score", "bias"]) <= 4 * mu.loc["score", "std_error"]
     assert mu.loc["pathwise", "mean"] == 0 and mu.loc["pathwise", "exact"] > 0.3
-    lines = [
-        line
-        for line in result.stdout.splitlines()
-        if line.startswith("step") and "pathwise" in line
-    ]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("step") and "pathwise" in line]
     assert any("BIASED" in line for line in lines if " mu " in line)
     assert not any("BIASED" in line for line in result.stdout.splitlines() if " score " in line)
 
@@ -130,9 +126,7 @@ def test_theta_sweep_and_diag_gaussian_rows_per_coordinate(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "estimate-diag_gaussian" / "estimate.csv")
     assert table["theta"].nunique() == 3
-    assert sorted(table["param"].unique()) == sorted(
-        [f"mu[{i}]" for i in range(3)] + [f"sigma[{i}]" for i in range(3)]
-    )
+    assert sorted(table["param"].unique()) == sorted([f"mu[{i}]" for i in range(3)] + [f"sigma[{i}]" for i in range(3)])
 
 
 def test_same_seed_same_bytes(tmp_path):
@@ -161,17 +155,13 @@ def test_fisher_all_families(tmp_path):
         table = pd.read_csv(tmp_path / f"fisher-{dist}" / "fisher.csv")
         assert set(table["quantity"]) == {"score_mean", "fisher", "neg_hessian"}
         assert set(table["n_samples"]) == {1000, 10000}
-    assert (
-        "singular" in invoke("fisher", "--dist", "categorical", "--results", tmp_path, "-q").stdout
-    )
+    assert "singular" in invoke("fisher", "--dist", "categorical", "--results", tmp_path, "-q").stdout
 
 
 def test_python_dash_m_works():
     import subprocess
 
-    result = subprocess.run(
-        [sys.executable, "-m", "pgcli", "--version"], capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-m", "pgcli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and __version__ in result.stdout
 
 
@@ -208,9 +198,7 @@ def test_malformed_yaml_and_unknown_spec_key(tmp_path):
     results = tmp_path / "results"
     bad = tmp_path / "bad.yaml"
     bad.write_text("dist: gaussian\nf: [step\n")
-    assert_bad_input(
-        invoke("estimate", bad, "--results", results), "malformed YAML", "line", nothing_in=results
-    )
+    assert_bad_input(invoke("estimate", bad, "--results", results), "malformed YAML", "line", nothing_in=results)
     typo = tmp_path / "typo.yaml"
     typo.write_text("dist: gaussian\nestimator: [score]\n")
     assert_bad_input(

@@ -50,9 +50,7 @@ def _in(parametrisation, family, dist):
         ("categorical", "logits", {"logits": [0.3, -1.0, 0.5]}, "table:1,0,3"),
     ],
 )
-def test_exact_gradient_matches_finite_differences_of_expectation(
-    family, parametrisation, theta, text
-):
+def test_exact_gradient_matches_finite_differences_of_expectation(family, parametrisation, theta, text):
     """∇θ E[f] from quadrature / exact sums equals central differences of E[f] itself."""
     dim = len(theta["logits"]) if family == "categorical" else None
     dist = D.make_dist(family, parametrisation, theta, dim)

@@ -18,9 +18,7 @@ CASES = [
 
 def setup(case, rng, t=50):
     kind, obs_space, action_space = case
-    policy = P.make_policy(
-        {"kind": kind, "hidden": [6], "activation": "tanh"}, obs_space, action_space
-    )
+    policy = P.make_policy({"kind": kind, "hidden": [6], "activation": "tanh"}, obs_space, action_space)
     d = P.init_params(policy, rng, -0.2).size
     theta = P.init_params(policy, rng, -0.2) + 0.5 * rng.standard_normal(d)
     return policy, theta, rng.uniform(-1, 1, (t, obs_space.shape[0]))
@@ -32,9 +30,7 @@ def test_fisher_vector_product_equals_explicit_matrix(case, rng):
     fisher = N.fisher_matrix(policy, theta, x)
     for _ in range(3):
         v = rng.standard_normal(theta.size)
-        np.testing.assert_allclose(
-            N.fisher_vector_product(policy, theta, x, v, 0.1), fisher @ v + 0.1 * v, atol=1e-8
-        )
+        np.testing.assert_allclose(N.fisher_vector_product(policy, theta, x, v, 0.1), fisher @ v + 0.1 * v, atol=1e-8)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{type(c[2]).__name__}")
@@ -44,9 +40,7 @@ def test_fisher_is_the_hessian_of_kl_and_the_score_covariance(case, rng):
     fisher = N.fisher_matrix(policy, theta, x)
     v = rng.standard_normal(theta.size)
     h = 1e-4
-    assert 2 * N.kl_divergence(policy, theta, theta + h * v, x) / h**2 == pytest.approx(
-        v @ fisher @ v, rel=1e-3
-    )
+    assert 2 * N.kl_divergence(policy, theta, theta + h * v, x) / h**2 == pytest.approx(v @ fisher @ v, rel=1e-3)
     xs = np.repeat(x, 2000, axis=0)
     actions, _ = P.act(policy, *P.views(policy, theta), xs, rng)
     scores, _ = P.scores(policy, theta, xs, actions)
@@ -61,17 +55,11 @@ def test_conjugate_gradient_matches_exact_damped_solve(case, rng):
     g = rng.standard_normal(theta.size)
     damping = 0.01
     exact = np.linalg.solve(N.fisher_matrix(policy, theta, x) + damping * np.eye(theta.size), g)
-    solved, residual = N.conjugate_gradient(
-        lambda v: N.fisher_vector_product(policy, theta, x, v, damping), g, 200
-    )
+    solved, residual = N.conjugate_gradient(lambda v: N.fisher_vector_product(policy, theta, x, v, damping), g, 200)
     np.testing.assert_allclose(solved, exact, rtol=1e-6, atol=1e-6)
     assert residual < 1e-6
-    cg_step, _, _ = N.natural_step(
-        policy, theta, x, g, step_size=0.01, damping=damping, cg_iters=200
-    )
-    exact_step, _, _ = N.natural_step(
-        policy, theta, x, g, step_size=0.01, damping=damping, cg_iters=0, solver="exact"
-    )
+    cg_step, _, _ = N.natural_step(policy, theta, x, g, step_size=0.01, damping=damping, cg_iters=200)
+    exact_step, _, _ = N.natural_step(policy, theta, x, g, step_size=0.01, damping=damping, cg_iters=0, solver="exact")
     np.testing.assert_allclose(cg_step, exact_step, rtol=1e-5, atol=1e-8)
 
 
@@ -137,9 +125,7 @@ def test_fisher_policy_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert "trained" in result.stdout and "rank 3" in result.stdout  # 3 states × (2 − 1)
     table = pd.read_csv(run_dir / "policy_fisher.csv")
-    assert (table["quantity"] == "eigenvalue").sum() == 8 and (
-        table["quantity"] == "entry"
-    ).sum() == 64
+    assert (table["quantity"] == "eigenvalue").sum() == 8 and (table["quantity"] == "entry").sum() == 64
     spec_result = invoke(
         "fisher",
         "--policy",
@@ -163,9 +149,7 @@ def test_fisher_policy_bad_input(tmp_path):
         invoke("fisher", "--policy", "experiments/cartpole.yaml", "--dist", "gamma"),
         "--policy takes no",
     )
-    assert_bad_input(
-        invoke("train", "--set", "optim.solver=magic"), "optim.solver", "allowed: cg, exact"
-    )
+    assert_bad_input(invoke("train", "--set", "optim.solver=magic"), "optim.solver", "allowed: cg, exact")
 
 
 @pytest.mark.slow

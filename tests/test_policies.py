@@ -26,9 +26,7 @@ def make(case, rng):
         mlp.n_params(policy.sizes) + (policy.sizes[-1] if policy.head == "gaussian" else 0)
     )
     obs = (
-        np.array([obs_space.sample() for _ in range(7)])
-        if policy.n_obs
-        else rng.uniform(-1, 1, (7, *obs_space.shape))
+        np.array([obs_space.sample() for _ in range(7)]) if policy.n_obs else rng.uniform(-1, 1, (7, *obs_space.shape))
     )
     x = P.encode(policy, obs)
     actions, _ = P.act(policy, *P.views(policy, theta), x, rng)
@@ -68,12 +66,8 @@ def test_mlp_backward_is_sum_of_per_sample_rows_and_jvp_matches(activation, rng)
     out, cache = mlp.forward(layers, x, activation)
     delta = rng.standard_normal(out.shape)
     rows = mlp.per_sample(layers, cache, delta, activation)
-    np.testing.assert_allclose(
-        rows.sum(0), mlp.backward(layers, cache, delta, activation), atol=1e-12
-    )
-    numeric = fd(
-        lambda t: (mlp.forward(mlp.layers(t, sizes), x, activation)[0] * delta).sum(1), theta
-    )
+    np.testing.assert_allclose(rows.sum(0), mlp.backward(layers, cache, delta, activation), atol=1e-12)
+    numeric = fd(lambda t: (mlp.forward(mlp.layers(t, sizes), x, activation)[0] * delta).sum(1), theta)
     np.testing.assert_allclose(rows, numeric, rtol=1e-6, atol=1e-6)
     v = rng.standard_normal(theta.size)
     tangent = mlp.jvp(layers, cache, mlp.layers(v, sizes), activation)

@@ -98,3 +98,15 @@ def test_module_callable_env_errors():
         R.make_env({**ENV, "id": "tests.envs:missing"}, 1)
     with pytest.raises(R.EnvError, match="did you mean 'CartPole-v1'"):
         R.make_env({**ENV, "id": "CartPole-v2x"}, 1)
+
+
+def test_min_steps_batches_hold_whole_episodes_and_enough_steps():
+    env, policy, theta = setup(4)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        batch, _ = R.collect(env, policy, theta, rng, min_steps=50, state=R.fresh_state(env, rng))
+        assert batch.n_steps >= 50
+        assert not batch.cut.any()
+        ends = R.flatten(batch, batch.terminated | batch.truncated)
+        assert ends[-1] and ends.sum() == batch.episode_returns.size  # every episode finished
+        assert batch.episode_lengths.sum() == batch.n_steps

@@ -139,31 +139,23 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path):
         str(tmp_path / "cut"),
         "-q",
     ]
-    process = subprocess.Popen(
-        command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE
-    )
+    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((tmp_path / "cut").glob("sweep/*/metrics.csv"))) < 3:
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode != 0 and b"Traceback" not in err
-    done = [
-        p for p in (tmp_path / "cut" / "sweep").glob("*/status") if p.read_text().startswith("done")
-    ]
+    done = [p for p in (tmp_path / "cut" / "sweep").glob("*/status") if p.read_text().startswith("done")]
     assert 3 <= len(done) < 8
     assert not list((tmp_path / "cut").rglob("*.tmp"))  # no half-written file survives
     result = invoke("train", spec, "--results", tmp_path / "cut", "-q")
     assert result.exit_code == 0
-    assert frame(tmp_path / "cut" / "sweep" / "metrics.csv") == frame(
-        tmp_path / "whole" / "sweep" / "metrics.csv"
-    )
+    assert frame(tmp_path / "cut" / "sweep" / "metrics.csv") == frame(tmp_path / "whole" / "sweep" / "metrics.csv")
 
 
 def test_a_diverging_run_is_marked_and_the_others_finish(tmp_path):
-    text = TINY.replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01, 1e308]").replace(
-        "seeds: 2", "seeds: 1"
-    )
+    text = TINY.replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01, 1e308]").replace("seeds: 2", "seeds: 1")
     text = text.replace("policy:", "optim: {kind: sgd}\npolicy:")
     result = invoke("train", write(tmp_path, text), "--jobs", "2", "--results", tmp_path, "-q")
     assert result.exit_code == 1
@@ -173,21 +165,13 @@ def test_a_diverging_run_is_marked_and_the_others_finish(tmp_path):
 
 
 def test_a_lost_worker_keeps_finished_runs_and_reports_the_rest(tmp_path):
-    text = TINY.replace(
-        "algo.baseline: [none, value]", "env.id: [CartPole-v1, 'tests.envs:dies_in_worker']"
-    )
-    text = text.replace("seeds: 2", "seeds: 1").replace(
-        "optim.lr: [0.01, 0.03]", "optim.lr: [0.01]"
-    )
+    text = TINY.replace("algo.baseline: [none, value]", "env.id: [CartPole-v1, 'tests.envs:dies_in_worker']")
+    text = text.replace("seeds: 2", "seeds: 1").replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01]")
     result = invoke("train", write(tmp_path, text), "--jobs", "2", "--results", tmp_path, "-q")
     assert result.exit_code == 1
     runs = pd.read_csv(tmp_path / "sweep" / "runs.csv").set_index("label")
-    assert (
-        runs.loc["lr=0.01,id=CartPole-v1,seed=0", "status"] == "done"
-    )  # finished before the crash
-    assert (
-        runs.loc["lr=0.01,id=tests.envs:dies_in_worker,seed=0", "status"] == "running"
-    )  # left to resume
+    assert runs.loc["lr=0.01,id=CartPole-v1,seed=0", "status"] == "done"  # finished before the crash
+    assert runs.loc["lr=0.01,id=tests.envs:dies_in_worker,seed=0", "status"] == "running"  # left to resume
     assert "worker lost" in result.stderr and "1 of 2 runs not done" in result.stderr
 
 
@@ -218,9 +202,7 @@ def test_worker_processes_get_one_blas_thread():
 def test_bad_sweeps(tmp_path, replace, fragments):
     spec = write(tmp_path, TINY.replace(*replace))
     results = tmp_path / "results"
-    assert_bad_input(
-        invoke("train", spec, "--results", results, "-q"), *fragments, nothing_in=results
-    )
+    assert_bad_input(invoke("train", spec, "--results", results, "-q"), *fragments, nothing_in=results)
 
 
 def test_unreachable_scheduler_is_bad_input(tmp_path):

@@ -17,9 +17,7 @@ def algo(weight):
             "normalize_advantages": False, "entropy_coef": 0.0}  # fmt: skip
 
 
-def reinforce(
-    env_id, kwargs, theta, batches, episodes, seed, weights=("total_return", "reward_to_go")
-):
+def reinforce(env_id, kwargs, theta, batches, episodes, seed, weights=("total_return", "reward_to_go")):
     """Per-batch gradient estimates and grad_var for each weight, on the same batches."""
     env = R.make_env({"id": env_id, "kwargs": kwargs, "max_episode_steps": None}, 8)
     policy = P.make_policy(LINEAR, env.single_observation_space, env.single_action_space)
@@ -27,9 +25,7 @@ def reinforce(
     grads = {w: [] for w in weights}
     variances = {w: [] for w in weights}
     for _ in range(batches):
-        batch, _ = R.collect(
-            env, policy, theta, rng, episodes=episodes, state=R.fresh_state(env, rng)
-        )
+        batch, _ = R.collect(env, policy, theta, rng, episodes=episodes, state=R.fresh_state(env, rng))
         for w in weights:
             adv, _ = A.weights(batch, algo(w))
             grad, per_episode, _ = policy_gradient(
@@ -62,9 +58,7 @@ def test_reinforce_matches_exact_gradient_on_tabular_mdp(weight):
     theta = np.concatenate([w.ravel(), np.zeros(2)])  # logits[s] = W[s] + b, b = 0
     _, exact_logits = exact_tabular(env, P.softmax(w.copy()))
     exact = np.concatenate([exact_logits.ravel(), exact_logits.sum(0)])  # ∂J/∂W, ∂J/∂b
-    grads, _ = reinforce(
-        "tests.envs:tabular", kwargs, theta, batches=300, episodes=64, seed=1, weights=(weight,)
-    )
+    grads, _ = reinforce("tests.envs:tabular", kwargs, theta, batches=300, episodes=64, seed=1, weights=(weight,))
     mean = grads[weight].mean(0)
     se = grads[weight].std(0, ddof=1) / np.sqrt(len(grads[weight]))
     assert np.all(np.abs(mean - exact) <= 4 * se), (mean, exact, se)
@@ -83,9 +77,7 @@ def test_one_state_mdp_gradient_is_one_over_one_minus_theta_squared(weight):
     l0 = np.log(0.6 / 0.4)
     theta_prob = 0.6
     params = np.array([l0, 0.0, 0.0, 0.0])  # W = [[l0, 0]], b = [0, 0]
-    grads, _ = reinforce(
-        "tests.envs:one_state", {}, params, batches=600, episodes=64, seed=4, weights=(weight,)
-    )
+    grads, _ = reinforce("tests.envs:one_state", {}, params, batches=600, episodes=64, seed=4, weights=(weight,))
     d_theta = grads[weight][:, 0] / (theta_prob * (1 - theta_prob))  # ∂J/∂l0 → ∂J/∂θ
     mean, se = d_theta.mean(), d_theta.std(ddof=1) / np.sqrt(d_theta.size)
     assert abs(mean - 1 / (1 - theta_prob) ** 2) <= 4 * se
