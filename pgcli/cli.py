@@ -12,6 +12,7 @@ import pandas as pd
 
 from pgcli import __version__, atomic, natural, runner
 from pgcli import estimate as estimate_core
+from pgcli import plot as plot_core
 from pgcli import train as train_core
 from pgcli.distributions import FAMILIES, DistError
 from pgcli.estimators import ESTIMATORS
@@ -454,6 +455,82 @@ def train(spec_file, **opts):
         click.echo(summary[shown].to_string(index=False, float_format=lambda v: f"{v:.5g}"))
     click.echo(f"wrote {combined}")
     return finish(runs, results, summary)
+
+
+# ---------------------------------------------------------------------------------------------
+# plot
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(exists=True))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Figure file: .png, .svg or .pdf (default: <results dir>/<kind>.png).",
+)
+@click.option(
+    "--kind",
+    "figure",
+    type=click.Choice(list(plot_core.FIGURES)),
+    default=None,
+    help="Figure (default: from the table: convergence, estimator or fisher).",
+)
+@click.option("--x", type=click.Choice(plot_core.X_AXES), default=None, help="x axis for train.")
+@click.option("--y", default=None, help="Metric column (train), or variance|mse (estimator).")
+@click.option("--hue", default=None, metavar="KEY[,KEY]", help="Keys that make separate curves.")
+@click.option("--select", multiple=True, metavar="KEY=VALUE", help="Keep only these (repeatable).")
+@click.option("--exclude", multiple=True, metavar="KEY=VALUE", help="Drop these (repeatable).")
+@click.option("--smooth", type=click.IntRange(min=1), default=None, help="Trailing mean over K rows.")
+@click.option(
+    "--band",
+    type=click.Choice(plot_core.BANDS),
+    default="ci",
+    show_default=True,
+    help="Across seeds: 95% bootstrap CI of the mean, ±1 sd, or none.",
+)
+@click.option("--target", type=float, default=None, help="Draw y = TARGET; time-to-target in --table.")
+@click.option("--table", "show_table", is_flag=True, help="Print the summary per group.")
+@click.option("--table-out", type=click.Path(dir_okay=False), default=None, help="Write it as CSV.")
+@click.option("--title", default=None, help="Figure title (default: the spec name).")
+def plot(paths, out, figure, show_table, table_out, **options):
+    """Draw a figure from results directories or CSVs (sweeps, single runs, tables).
+
+    Seeds of the same settings are one curve: the mean with a 95% bootstrap band. With
+    --table or --table-out and no --out, only the table is made.
+
+    \b
+    Examples:
+      pgcli plot results/cartpole --target 475 --table
+      pgcli plot results/baselines --hue baseline --smooth 5 --out returns.svg
+      pgcli plot results/baselines --kind variance --out variance.png
+      pgcli plot results/estimate-gaussian --select param=mu --out estimators.pdf
+      pgcli plot results/fisher-gamma/fisher.csv
+    """
+    try:
+        request = plot_core.prepare(plot_core.load(paths), figure, **options)
+        summary = plot_core.summary(request) if show_table or table_out else None
+    except plot_core.PlotError as err:
+        raise BadInput(str(err)) from None
+    if out is None and summary is None:
+        out = plot_core.default_out(paths[0], request.figure)
+    if out is not None and Path(out).suffix.lower().lstrip(".") not in plot_core.FORMATS:
+        raise BadInput(f"--out must end in .png, .svg or .pdf, got {out}")
+    for path in [out, table_out]:
+        problem = path and atomic.check_writable(path)
+        if problem:
+            raise BadInput(problem)
+    for note in request.notes:
+        click.echo(f"note: {note}")
+    if out is not None:
+        plot_core.save(plot_core.draw(request), out)
+    if show_table:
+        click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    if table_out:
+        atomic.write_csv(table_out, summary)
+    for path in [out, table_out]:
+        if path:
+            click.echo(f"wrote {path}")
 
 
 def main():
