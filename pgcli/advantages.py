@@ -75,10 +75,7 @@ def weights(batch, algo: dict, values=None, next_values=None):
             algo["gae_lambda"],
         )
         return advantages, advantages + values
-    if algo["weight"] == "total_return":
-        weight = episode_totals(returns, batch.valid, batch.ends)
-    else:
-        weight = returns
+    weight = episode_totals(returns, batch.valid, batch.ends) if algo["weight"] == "total_return" else returns
     if algo["baseline"] == "value":
         weight = weight - values
     elif algo["baseline"] == "mean":
