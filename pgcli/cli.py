@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
+import yaml
 
-from pgcli import __version__, atomic, natural, runner
+from pgcli import __version__, atomic, expect, natural, runner
 from pgcli import estimate as estimate_core
 from pgcli import plot as plot_core
 from pgcli import train as train_core
@@ -531,6 +532,106 @@ def plot(paths, out, figure, show_table, table_out, **options):
     for path in [out, table_out]:
         if path:
             click.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+
+
+def infer_kind(raw: dict, path) -> str:
+    """A spec's kind: its `kind:` key, else guessed from its keys."""
+    if raw.get("kind"):
+        if raw["kind"] not in runner.KINDS:
+            raise BadInput(f"{path}: kind: unknown value {raw['kind']!r}; allowed: {', '.join(runner.KINDS)}")
+        return raw["kind"]
+    if "env" in raw:
+        return "train"
+    if "f" in raw or "estimators" in raw:
+        return "estimate"
+    raise BadInput(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(runner.KINDS)})")
+
+
+def _load_results(target: Path, run: bool, opts) -> tuple[str, dict, Path]:
+    """(kind, resolved spec, results directory) for a spec file or a results directory."""
+    if target.is_dir():
+        runs_csv = target / "runs.csv"
+        if not runs_csv.is_file():
+            raise BadInput(f"{target} is not a results directory (no runs.csv)")
+        first = pd.read_csv(runs_csv)["run_id"].iloc[0]
+        config = yaml.safe_load((target / str(first) / "config.yaml").read_text())
+        return config["kind"], config["spec"], target
+    if not target.is_file():
+        raise BadInput(f"no such spec file or results directory: {target}")
+    with bad_input():
+        kind = infer_kind(load_yaml(target), target)
+        spec = build_spec(kind, str(target), {}, [], None, None)
+    if not spec["expect"]:
+        raise BadInput(f"{target} has no expect: block")
+    results_dir = Path(opts["results"]) / spec["name"]
+    schema = with_sweep(runner.KINDS[kind].schema)
+    with bad_input():
+        runs = runner.plan(kind, schema, spec, opts["results"])
+    if all(runner.is_finished(r) for r in runs):
+        runner.aggregate(runs, [None] * len(runs), results_dir)
+    elif run:
+        run_experiment(kind, spec, opts)
+    return kind, spec, results_dir
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="SPEC_OR_RESULTS...")
+@click.option("--no-run", is_flag=True, help="Check existing results only; never run experiments.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False), help="Results root.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def check(targets, no_run, junit, results, jobs, quiet):
+    """Check specs' `expect:` blocks against their results (running them if missing).
+
+    Prints one row per expectation and exits 0 when all pass, 1 otherwise.
+
+    \b
+    Examples:
+      pgcli check experiments/cartpole-solved.yaml
+      pgcli check experiments/*.yaml --jobs 2 --junit report.xml
+      pgcli check results/cartpole-sweep --no-run
+    """
+    opts = {"results": results, "grid": (), "print_spec": False, "executor": "local", "scheduler": None,
+            "jobs": jobs, "resume": True, "force": False, "quiet": quiet}  # fmt: skip
+    if junit and (problem := atomic.check_writable(junit)):
+        raise BadInput(problem)
+    cases = []
+    for target in map(Path, targets):
+        kind, spec, results_dir = _load_results(target, not no_run, opts)
+        table_path, runs_path = results_dir / runner.KINDS[kind].table, results_dir / "runs.csv"
+        have = table_path.is_file() and runs_path.is_file()
+        runs_table = pd.read_csv(runs_path) if have else None
+        table = pd.read_csv(table_path) if have else None
+        for i, item in enumerate(spec["expect"] or []):
+            text, source = expect.describe(item), str(item.get("source", ""))
+            if not have:
+                cases.append((spec["name"], text, source, "", False, f"no results in {results_dir}"))
+                continue
+            try:
+                measured, passed = expect.evaluate(item, runs_table, table)
+                message = ""
+            except expect.NoData as err:
+                measured, passed, message = "", False, str(err)
+            except expect.ExpectError as err:
+                raise BadInput(f"{target}: expect[{i}]: {err}") from None
+            cases.append((spec["name"], text, source, measured, passed, message))
+    shown = pd.DataFrame(cases, columns=["spec", "expectation", "source", "measured", "passed", "message"])
+    shown["measured"] = shown["measured"].map(lambda v: f"{v:.5g}" if isinstance(v, float) else str(v))
+    shown["result"] = np.where(shown["passed"], "PASS", "FAIL")
+    columns = ["spec", "expectation", "measured", "result", "source"]
+    click.echo(shown[columns].to_string(index=False))
+    for _, row in shown[shown["message"] != ""].iterrows():
+        click.echo(f"{row['spec']}: {row['expectation']}: {row['message']}", err=True)
+    if junit:
+        atomic.write_text(junit, expect.junit_xml(cases))
+    failed = int((~shown["passed"]).sum())
+    click.echo(f"{len(shown) - failed} of {len(shown)} expectations pass")
+    return 1 if failed else 0
 
 
 def main():

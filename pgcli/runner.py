@@ -374,7 +374,8 @@ def aggregate(runs: list[Run], results: list[dict], root_name: Path) -> tuple[pd
             row.update(kind.summary(table, result or {}, run.spec))
             tagged = table.copy()
             for key in reversed(varying_keys):
-                tagged.insert(0, names[key], _cell(run.varying[key]))
+                if names[key] not in tagged.columns:  # e.g. a sweep over dist: estimate.csv has it
+                    tagged.insert(0, names[key], _cell(run.varying[key]))
             tagged.insert(0, "run_id", run.run_id)
             tables.append(tagged)
         row["wall_s"] = (result or {}).get("wall_s", np.nan)

@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from pgcli.expect import problem as expect_problem
+
 
 class SpecError(ValueError):
     """A bad spec value. str() is one line: 'path: what is wrong (what is allowed)'."""
@@ -318,7 +320,7 @@ def with_sweep(schema: dict) -> dict:
     return {
         **schema,
         "sweep": SWEEP,
-        "expect": Field("any", [], "expectations checked by `pgcli check`", nullable=True),
+        "expect": Field("any", [], "expectations checked by `pgcli check`", nullable=True, check=expect_problem),
     }
 
 
