@@ -34,6 +34,7 @@ import pandas as pd
 from pgcli import __version__, atomic
 from pgcli import estimate as estimate_kind
 from pgcli import fisher as fisher_kind
+from pgcli import optimize as optimize_kind
 from pgcli import train as train_kind
 from pgcli.spec import UNHASHED, dump, expand
 
@@ -69,6 +70,13 @@ KINDS: dict[str, Kind] = {
     ),
     "train": Kind(
         train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary
+    ),
+    "optimize": Kind(
+        optimize_kind.SCHEMA,
+        optimize_kind.validate,
+        optimize_kind.run,
+        "optimize.csv",
+        optimize_kind.summary,
     ),
 }
 
