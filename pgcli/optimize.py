@@ -106,8 +106,8 @@ SCHEMA = {
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
     "steps": Field("int", 500, "gradient steps", check=positive),
     "optim": {
-        "kind": Field("str", "sgd", "optimiser", choices=tuple(OPTIMISERS)),
-        "lr": Field("float", 0.1, "learning rate", check=positive),
+        "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
+        "lr": Field("float", 0.05, "learning rate", check=positive),
     },
     "objective_every": Field(
         "int", 1, "compute the objective every N steps (and at the last)", check=positive

@@ -90,8 +90,8 @@ def test_unbiased_estimators_find_the_gaussian_mean(tmp_path, estimator):
     """f = (x − 2)², σ = 1 fixed: the optimum is mu = 2. SGD, lr 0.02, 64 samples, 300 steps;
     |mu − 2| < 0.1 for seeds 0, 1, 2 (the stationary spread of mu is ≈ 0.03 for score)."""
     optimize(tmp_path, "--f", "(x - 2)**2", "--theta", "mu=0,log_sigma=0", "--learn", "mu",
-             "--estimator", estimator, "--n", "64", "--steps", "300", "--lr", "0.02",
-             "--set", "objective_every=1000", "--set", "sweep.seeds=3")  # fmt: skip
+             "--estimator", estimator, "--n", "64", "--steps", "300", "--optim", "sgd",
+             "--lr", "0.02", "--set", "objective_every=1000", "--set", "sweep.seeds=3")  # fmt: skip
     table = read(tmp_path, "optimize-gaussian")
     final = table.groupby("seed").last()
     assert (final["mu"] - 2).abs().max() < 0.1, final["mu"]
