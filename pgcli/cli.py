@@ -13,6 +13,7 @@ import yaml
 
 from pgcli import __version__, atomic, expect, natural, runner
 from pgcli import estimate as estimate_core
+from pgcli import optimize as optimize_core
 from pgcli import plot as plot_core
 from pgcli import train as train_core
 from pgcli.distributions import FAMILIES, DistError
@@ -632,6 +633,67 @@ def check(targets, no_run, junit, results, jobs, quiet):
     failed = int((~shown["passed"]).sum())
     click.echo(f"{len(shown) - failed} of {len(shown)} expectations pass")
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# optimize
+
+
+@cli.command()
+@experiment_options
+@click.option(
+    "--problem",
+    type=click.Choice(sorted(optimize_core.PROBLEMS)),
+    default=None,
+    help="distribution (default), bernoulli_toy or classifier.",
+)
+@click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
+@click.option("--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit.")
+@click.option("--dim", type=int, default=None, help="diag_gaussian dimension / number of categories.")
+@click.option("--theta", default=None, metavar="NAME=V,...", help="Initial θ, e.g. mu=0.")
+@click.option("--learn", default=None, metavar="A,B", help="Parameters that move (default: all).")
+@click.option("--f", "function", default=None, metavar="F", help=f"{', '.join(NAMED)}, or an expression in x.")
+@click.option("--estimator", type=click.Choice(sorted(ESTIMATORS)), default=None)
+@click.option("--minimize/--maximize", default=None, help="Direction (default: minimise).")
+@click.option("--n", "n", default=None, help="Samples per step (classifier: per example).")
+@click.option("--steps", default=None, help="Gradient steps.")
+@click.option("--optim", type=click.Choice(sorted(optimize_core.OPTIMISERS)), default=None)
+@click.option("--lr", default=None, help="Learning rate.")
+@click.option("--data", default=None, metavar="CSV", help="classifier: data file.")
+def optimize(
+    spec_file, problem, dist, parametrisation, dim, theta, learn, function, estimator, minimize,
+    n, steps, optim, lr, data, **opts,
+):  # fmt: skip
+    """Minimise (or maximise) E[f(x)] over θ by stochastic gradient steps with one estimator.
+
+    \b
+    Examples:
+      pgcli optimize --dist gaussian --f step --estimator score --steps 200
+      pgcli optimize --problem bernoulli_toy --set-grid estimator=score,score_loo,score_optimal
+      pgcli optimize experiments/optimize-classifier.yaml --set sweep.seeds=1
+      pgcli optimize experiments/optimize-bernoulli.yaml --print-spec
+    """
+    with bad_input():
+        flags = {
+            "problem": problem, "dist": dist, "parametrisation": parametrisation, "dim": dim,
+            "learn": learn, "f": function, "estimator": estimator, "minimize": minimize, "n": n,
+            "steps": steps, "optim.kind": optim, "optim.lr": lr, "data.path": data,
+        }  # fmt: skip
+        if theta is not None:
+            flags["theta"] = estimate_core.parse_theta_text(theta)
+        spec = build_spec("optimize", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
+        named = opts["name"] or spec_file or any(a.startswith("name=") for a in opts["sets"])
+        if not named:
+            spec["name"] = optimize_core.default_name(spec)
+    runs, results, summary, combined = run_experiment("optimize", spec, opts)
+    columns = ["label", "status", "final_objective", "optimum", "final_theta", "train_accuracy",
+               "test_accuracy", "logreg_test_accuracy", "mean_grad_var", "samples", "wall_s"]  # fmt: skip
+    shown = [c for c in columns if c in summary]
+    shown = summary[shown].dropna(axis=1, how="all")  # e.g. no optimum known
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    _notes(results)
+    click.echo(f"wrote {combined}")
+    return finish(runs, results, summary)
 
 
 def main():

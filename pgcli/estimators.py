@@ -52,9 +52,7 @@ def score_loo(dist, f, n, rng, reps=1):
     if n < 2:
         raise NotApplicable("score_loo needs n ≥ 2 (a leave-one-out baseline)")
     x = D.sample(dist, n * reps, rng)
-    fx = f_of(f, x).reshape(reps, n)
-    baseline = (fx.sum(1, keepdims=True) - fx) / (n - 1)
-    return (fx - baseline)[:, :, None] * per_rep(D.score(dist, x), reps, n)
+    return loo_terms(f_of(f, x).reshape(reps, n), per_rep(D.score(dist, x), reps, n))
 
 
 def score_optimal(dist, f, n, rng, reps=1):
@@ -66,8 +64,24 @@ def score_optimal(dist, f, n, rng, reps=1):
     if n < 2:
         raise NotApplicable("score_optimal needs n ≥ 2 (its baseline is cross-fitted)")
     x = D.sample(dist, n * reps, rng)
-    fx = f_of(f, x).reshape(reps, n, 1)
-    s = per_rep(D.score(dist, x), reps, n)
+    return cross_fitted_terms(f_of(f, x).reshape(reps, n), per_rep(D.score(dist, x), reps, n))
+
+
+# ---------------------------------------------------------------------------------------------
+# control variates on given values and scores: fx (reps, n), s (reps, n, d) -> terms (reps, n, d)
+
+
+def loo_terms(fx, s):
+    """(f_i − b_i) s_i with the leave-one-out baseline b_i = (Σ_j f_j − f_i)/(n − 1)."""
+    n = fx.shape[1]
+    baseline = (fx.sum(1, keepdims=True) - fx) / (n - 1)
+    return (fx - baseline)[:, :, None] * s
+
+
+def cross_fitted_terms(fx, s):
+    """(f_i − b_j) s_ij, b_j = Σ f s_j² / Σ s_j² fitted on the half of the batch without i."""
+    n = fx.shape[1]
+    fx = fx[:, :, None]
     half = n // 2
     terms = np.empty_like(s)
     for fit, use in ((slice(0, half), slice(half, n)), (slice(half, n), slice(0, half))):

@@ -35,6 +35,7 @@ import yaml
 from pgcli import __version__, atomic
 from pgcli import estimate as estimate_kind
 from pgcli import fisher as fisher_kind
+from pgcli import optimize as optimize_kind
 from pgcli import train as train_kind
 from pgcli.spec import UNHASHED, dump, expand
 
@@ -65,6 +66,9 @@ KINDS: dict[str, Kind] = {
     "estimate": Kind(estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", _no_summary),
     "fisher": Kind(fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary),
     "train": Kind(train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary),
+    "optimize": Kind(
+        optimize_kind.SCHEMA, optimize_kind.validate, optimize_kind.run, "optimize.csv", optimize_kind.summary
+    ),
 }
 
 

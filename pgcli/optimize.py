@@ -1,0 +1,476 @@
+"""Stochastic gradient descent on E_{p(x;θ)}[f(x)] with the lab's gradient estimators.
+
+The log-derivative trick ∇θ E[f(x)] = E[f(x) ∇θ log p(x; θ)] needs no derivative of f, so
+gradient descent works when f is a step, a 0-1 loss or a discrete choice:
+
+    for t = 0, ..., T − 1:
+        g_1..g_m   per-sample terms of one estimator at θ_t             (estimators.py)
+        ĝ_t        = (1/m) Σ_i g_i, unbiased for ∇θ E[f] (score family)
+        θ_{t+1}    = θ_t − step(ĝ_t) to minimise, θ_t + step(ĝ_t) to maximise  (optim.py)
+
+θ is in the parametrisation's coordinates (log σ, logit p, log rate), so steps stay inside the
+parameter space; in the standard one a step that leaves it stops the run as `diverged`.
+
+Row t of the per-step table is θ_t, reached after t updates and t·m samples:
+
+    objective   E[f(x)] at θ_t, exact (a sum or quadrature, exact.expectation) every
+                `objective_every` steps and at the last; a Monte Carlo mean where that fails
+    grad_var    tr Cov(g_i) / m, the variance of ĝ_t: what decides how fast θ moves
+    grad_snr    ‖ĝ_t‖² / grad_var
+    (the last row, θ_T, has no gradient)
+
+Problems:
+    distribution   any family × f of the lab; `learn` picks the parameters that move
+    bernoulli_toy  x ~ Bernoulli(σ(η)), f(x) = (x − t)²: E[f] = t² + (1 − 2t) σ(η), least as
+                   η → −∞ for t < 1/2; its gradient (1 − 2t) σ'(η) is small against the noise
+                   (Tucker et al. 2017, REBAR; Grathwohl et al. 2018, RELAX use t = 0.45, 0.499)
+    classifier     a linear classifier with sampled predictions on a CSV data set (classifier.py)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from pgcli import classifier as C
+from pgcli import distributions as D
+from pgcli import exact
+from pgcli.estimate import theta_grid
+from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
+from pgcli.functions import FunctionError, parse_function
+from pgcli.optim import adam_init, adam_step, sgd_step
+from pgcli.spec import Field, SpecError, non_negative, positive
+
+OPTIMISERS = {"sgd": sgd_step, "adam": adam_step}
+TOY_TARGET = 0.45
+PROBE_SAMPLES = 16  # samples of the applicability check run before anything is written
+
+
+def _open_unit(value):
+    return None if 0 < value < 1 else f"must be in (0, 1), got {value}"
+
+
+SCHEMA = {
+    "kind": Field("str", "optimize", "experiment kind", choices=("optimize",)),
+    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
+    "problem": Field(
+        "str",
+        "distribution",
+        "what to optimise",
+        choices=("distribution", "bernoulli_toy", "classifier"),
+    ),
+    "dist": Field(
+        "str",
+        None,
+        "distribution family (problem distribution; default gaussian)",
+        nullable=True,
+        choices=tuple(D.FAMILIES),
+    ),
+    "parametrisation": Field(
+        "str",
+        None,
+        "θ coordinates (default: the unconstrained one: log_sigma, logit, log_rate, log)",
+        nullable=True,
+    ),
+    "dim": Field(
+        "int",
+        None,
+        "dimension (diag_gaussian) or number of categories",
+        nullable=True,
+        check=positive,
+    ),
+    "theta": Field("mapping", {}, "initial θ by parameter (default: the family's; bernoulli_toy: logit 0)"),
+    "learn": Field("strs", None, "parameters that move, the others stay fixed (default: all)", nullable=True),
+    "f": Field(
+        "str",
+        None,
+        "f(x) for problem distribution (default step): name, name:arg, table:..., expression",
+        nullable=True,
+    ),
+    "target": Field("float", None, f"bernoulli_toy: f(x) = (x − target)² (default {TOY_TARGET})", nullable=True),
+    "minimize": Field("bool", True, "minimise E[f] (false: maximise)"),
+    "estimator": Field("str", "score", "gradient estimator", choices=tuple(ESTIMATORS)),
+    "n": Field("int", 16, "samples per step (classifier: draws per example)", check=positive),
+    "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
+    "steps": Field("int", 500, "gradient steps", check=positive),
+    "optim": {
+        "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
+        "lr": Field("float", 0.05, "learning rate", check=positive),
+    },
+    "objective_every": Field("int", 1, "compute the objective every N steps (and at the last)", check=positive),
+    "objective_samples": Field(
+        "int", 100_000, "Monte Carlo samples for an objective without exact value", check=positive
+    ),
+    "data": {
+        "path": Field(
+            "str",
+            "experiments/data/breast_cancer.csv",
+            "classifier: CSV with a header, numeric features and a 0/1 label",
+        ),
+        "label": Field("str", None, "classifier: label column (default: the last)", nullable=True),
+        "test_fraction": Field(
+            "float",
+            0.3,
+            "classifier: held-out share (stratified, drawn from the seed)",
+            check=_open_unit,
+        ),
+        "batch": Field("int", 64, "classifier: examples per step", check=positive),
+        "l2": Field(
+            "float",
+            0.001,
+            "classifier: L2 penalty of the logistic-regression baseline",
+            check=non_negative,
+        ),
+    },
+    "seed": Field("int", 0, "root seed"),
+}
+
+LEADING = ["step", "samples", "objective"]
+CLASSIFIER_EXTRA = ["test_objective", "train_accuracy", "test_accuracy"]
+TRAILING = ["grad_norm", "grad_var", "grad_snr", "wall_s"]
+
+
+def columns(problem: Problem) -> list[str]:
+    """The per-step table: step, samples, objective, [classifier extras], θ, gradient stats."""
+    return [*LEADING, *problem.extra, *problem.names, *TRAILING]
+
+
+# ---------------------------------------------------------------------------------------------
+# problems
+
+
+class Problem(NamedTuple):
+    names: list[str]  # θ coordinates (table columns)
+    theta: np.ndarray  # initial θ (d,)
+    learn: np.ndarray  # (d,) bool: the coordinates that move
+    terms: Callable  # (θ, rng, batch_rng) -> per-sample gradient terms (m, d)
+    evaluate: Callable  # (θ, eval_rng) -> {"objective": ..., extra columns...}, note or None
+    outside: Callable  # (θ) -> why θ is outside the parameter space, or None
+    samples_per_step: int
+    extra: tuple[str, ...] = ()  # columns logged with the objective
+
+
+def unconstrained(family: str) -> str:
+    """The parametrisation in which every θ is valid: each family lists it last."""
+    return list(D.FAMILIES[family].parametrisations)[-1]
+
+
+def _unset(spec, keys, problem, why):
+    for key in keys:
+        value = spec[key]
+        if value is not None and value != {}:
+            raise SpecError(key, f"problem {problem} {why}; remove {key}")
+
+
+def _initial_dist(family, parametrisation, theta, dim) -> D.Dist:
+    points = theta_grid(theta)
+    if len(points) != 1:
+        raise SpecError("theta", "optimize starts from one θ; sweep starting points with sweep.grid.theta.NAME")
+    try:
+        return D.make_dist(family, parametrisation, points[0], dim)
+    except D.DistError as err:
+        text = str(err)
+        path = "theta"
+        if text.startswith("unknown parametrisation"):
+            path = "parametrisation"
+        elif text.startswith("dim"):
+            path = "dim"
+        raise SpecError(path, text) from None
+
+
+def _learn_mask(spec, dist):
+    groups = D.param_groups(dist.family, dist.parametrisation, dist.dim)
+    learn = spec["learn"] or groups
+    for name in learn:
+        if name not in groups:
+            raise SpecError("learn", f"unknown parameter {name!r}; allowed: {', '.join(groups)}")
+    return np.array([name.split("[")[0] in learn for name in dist.names])
+
+
+def expected_f(dist: D.Dist, f) -> float:
+    """E[Σ_k f(x_k)]: exact sum or quadrature (the diagonal gaussian coordinate by coordinate)."""
+    if dist.family == "diag_gaussian":
+        return sum(expected_f(one, f) for one in exact.coordinate_dists(dist))
+    with np.errstate(all="ignore"):
+        return float(np.sum(exact.expectation(dist, f.value, points=f.breakpoints)))
+
+
+def _dist_problem(spec, dist, f) -> Problem:
+    learn = _learn_mask(spec, dist)
+    estimator = ESTIMATORS[spec["estimator"]]
+    options = {"h": spec["h"]} if spec["estimator"] == "finite_difference" else {}
+    fam = D.family(dist)
+    m = spec["objective_samples"]
+
+    def at(theta):
+        return D.with_theta(dist, theta)
+
+    def terms(theta, rng, batch_rng):
+        with np.errstate(all="ignore"):
+            return estimator(at(theta), f, spec["n"], rng, **options)[0]
+
+    def evaluate(theta, eval_rng):
+        try:
+            value = expected_f(at(theta), f)
+        except (ValueError, ArithmeticError):
+            value = np.nan
+        if np.isfinite(value):
+            return {"objective": value}, None
+        with np.errstate(all="ignore"):
+            value = float(f_of(f, D.sample(at(theta), m, eval_rng)).mean())
+        return {"objective": value}, f"objective by Monte Carlo ({m} samples): no exact value"
+
+    def outside(theta):
+        phi = D.to_phi(theta, dist.transforms)
+        if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(phi))):
+            return "θ is not finite (try a smaller optim.lr)"
+        problem = fam.constraints(phi, fam.names(dist.dim))
+        if problem and dist.parametrisation != unconstrained(dist.family):
+            problem += f" (the {unconstrained(dist.family)} parametrisation keeps θ valid)"
+        return problem
+
+    try:
+        probe = _probe(spec, lambda n, rng: estimator(dist, f, n, rng, **options))
+    except FunctionError as err:  # e.g. a table evaluated outside its range
+        raise SpecError("f", str(err)) from None
+    missing = [name for name, on, col in zip(dist.names, learn, probe.T, strict=True)
+               if on and np.isnan(col).all()]  # fmt: skip
+    if missing:
+        raise SpecError(
+            "estimator",
+            f"{spec['estimator']} has no estimate for {missing[0]} of {dist.family}; "
+            "choose another estimator or leave it out of learn",
+        )
+    return Problem(list(dist.names), dist.theta.copy(), learn, terms, evaluate, outside, spec["n"])
+
+
+def _probe(spec, draw):
+    """Terms of one small draw at the initial θ (a throwaway stream of the run's seed), so that
+    an estimator that does not apply is bad input before anything is written."""
+    rng = np.random.default_rng(np.random.SeedSequence(spec["seed"]))
+    try:
+        with np.errstate(all="ignore"):
+            return draw(min(spec["n"], PROBE_SAMPLES), rng)
+    except NotApplicable as why:
+        raise SpecError("estimator", str(why)) from None
+
+
+def distribution_problem(spec, split_rng=None) -> Problem:
+    """x ~ p(x; θ) of any family, any f of the lab."""
+    _unset(spec, ["target"], "distribution", "has no target (that is bernoulli_toy's)")
+    family = spec["dist"] or "gaussian"
+    parametrisation = spec["parametrisation"] or unconstrained(family)
+    dist = _initial_dist(family, parametrisation, spec["theta"], spec["dim"])
+    try:
+        f = parse_function(spec["f"] if spec["f"] is not None else "step")
+    except FunctionError as err:
+        raise SpecError("f", str(err)) from None
+    if f.name == "table" and (dist.family != "categorical" or f.arg != dist.dim):
+        need = f"{dist.dim} values" if dist.family == "categorical" else "categorical"
+        raise SpecError("f", f"a value table needs {need}, got {f.label!r}")
+    return _dist_problem(spec, dist, f)
+
+
+def toy_target(spec) -> float:
+    return TOY_TARGET if spec["target"] is None else spec["target"]
+
+
+def toy_optimum(spec) -> float:
+    """min over p of t² + (1 − 2t) p: t² (p = 0) or (1 − t)² (p = 1); max when maximising."""
+    t = toy_target(spec)
+    ends = (t * t, (1 - t) ** 2)
+    return min(ends) if spec["minimize"] else max(ends)
+
+
+def bernoulli_toy(spec, split_rng=None) -> Problem:
+    """x ~ Bernoulli(σ(η)), f(x) = (x − t)², θ = η (logit)."""
+    _unset(
+        spec,
+        ["dist", "parametrisation", "dim", "f"],
+        "bernoulli_toy",
+        "fixes x ~ Bernoulli(sigmoid(logit)) and f(x) = (x − target)²",
+    )
+    dist = _initial_dist("bernoulli", "logit", {"logit": 0.0, **spec["theta"]}, None)
+    f = parse_function(f"(x - {toy_target(spec)!r})**2")
+    return _dist_problem(spec, dist, f)
+
+
+def load_data(spec, split_rng) -> C.Data:
+    data = spec["data"]
+    try:
+        return C.load(data["path"], data["label"], data["test_fraction"], split_rng)
+    except C.DataError as err:
+        raise SpecError("data.path", str(err)) from None
+
+
+def classifier_problem(spec, split_rng) -> Problem:
+    """ŷ_i ~ Bernoulli(σ(wᵀx_i + b)), f_i(ŷ) = 1{ŷ ≠ y_i}, θ = (w, b) from 0 (classifier.py)."""
+    _unset(
+        spec,
+        ["dist", "parametrisation", "dim", "theta", "learn", "f", "target"],
+        "classifier",
+        "fixes ŷ ~ Bernoulli(sigmoid(w·x + b)) and f(ŷ) = 1{ŷ ≠ y}, from θ = 0",
+    )
+    data = load_data(spec, split_rng)
+    batch, n = spec["data"]["batch"], spec["n"]
+    n_train = data.y_train.size
+    if batch > n_train:
+        raise SpecError("data.batch", f"must be ≤ the {n_train} training examples, got {batch}")
+    estimator = C.ESTIMATORS[spec["estimator"]]
+    d = data.x_train.shape[1]
+    _probe(
+        spec,
+        lambda n, rng: estimator(data.x_train[:batch], data.y_train[:batch], np.zeros(d), n, rng, 1),
+    )
+
+    def terms(theta, rng, batch_rng):
+        rows = batch_rng.choice(n_train, size=batch, replace=False)
+        return estimator(data.x_train[rows], data.y_train[rows], theta, n, rng, spec["h"])
+
+    def evaluate(theta, eval_rng):
+        return {
+            "objective": C.expected_loss(theta, data.x_train, data.y_train),
+            "test_objective": C.expected_loss(theta, data.x_test, data.y_test),
+            "train_accuracy": C.accuracy(theta, data.x_train, data.y_train),
+            "test_accuracy": C.accuracy(theta, data.x_test, data.y_test),
+        }, None
+
+    def outside(theta):
+        return None if np.all(np.isfinite(theta)) else "θ is not finite (try a smaller optim.lr)"
+
+    return Problem(
+        C.parameter_names(data),
+        np.zeros(d),
+        np.ones(d, dtype=bool),
+        terms,
+        evaluate,
+        outside,
+        batch * n,
+        tuple(CLASSIFIER_EXTRA),
+    )
+
+
+PROBLEMS = {
+    "distribution": distribution_problem,
+    "bernoulli_toy": bernoulli_toy,
+    "classifier": classifier_problem,
+}
+
+
+def streams(seed: int):
+    """split (train/test), batch (minibatches), sample (the estimator's draws), eval (objective)."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
+
+
+def build(spec: dict, split_rng=None) -> Problem:
+    """The problem of a resolved spec; raises SpecError for anything that cannot run."""
+    if split_rng is None:
+        split_rng = streams(spec["seed"])[0]
+    return PROBLEMS[spec["problem"]](spec, split_rng)
+
+
+def validate(spec: dict) -> None:
+    """Everything checked before anything is written: θ, f, data, estimator applicability."""
+    build(spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def run(spec: dict, progress=None):
+    """Optimise; returns (per-step table, info with status, message and notes)."""
+    start = time.perf_counter()
+    split_rng, batch_rng, rng, eval_rng = streams(spec["seed"])
+    problem = build(spec, split_rng)
+    optimiser = OPTIMISERS[spec["optim"]["kind"]]
+    state = adam_init(problem.theta.size)
+    sign = -1.0 if spec["minimize"] else 1.0
+    steps, every = spec["steps"], spec["objective_every"]
+    theta = problem.theta.copy()
+    blank = dict.fromkeys(["objective", *problem.extra], np.nan)
+    rows, notes = [], []
+    status, message = "done", ""
+    if progress is not None:
+        progress.reset(total=steps)
+    for step in range(steps + 1):
+        values = blank
+        if step % every == 0 or step == steps:
+            values, note = problem.evaluate(theta, eval_rng)
+            if note and note not in notes:
+                notes.append(note)
+        grad = None
+        stats = (np.nan, np.nan, np.nan)
+        if step < steps:
+            try:
+                terms = problem.terms(theta, rng, batch_rng)
+            except NotApplicable as why:  # e.g. finite differences that leave the support
+                status, message = "diverged", f"at step {step}: {why}"
+            else:
+                grad, std_error = mean_and_std_error(np.where(problem.learn, terms, 0.0))
+                stats = gradient_stats(grad, std_error)
+        rows.append(
+            (step, step * problem.samples_per_step, *values.values(), *theta, *stats,
+             time.perf_counter() - start)
+        )  # fmt: skip
+        if grad is None:
+            break
+        if not np.all(np.isfinite(grad)):
+            status, message = "diverged", f"non-finite gradient at step {step}"
+            break
+        move, state = optimiser(sign * grad, state, spec["optim"]["lr"])
+        theta = theta + move
+        why = problem.outside(theta)
+        if why:
+            status, message = "diverged", f"θ left the parameter space at step {step + 1}: {why}"
+            break
+        if progress is not None:
+            progress.update(1)
+            if not np.isnan(values["objective"]):
+                progress.set_postfix(objective=f"{values['objective']:.4g}", refresh=False)
+    table = pd.DataFrame(rows, columns=columns(problem))
+    return table, {"status": status, "message": message, "notes": notes}
+
+
+def gradient_stats(grad, std_error):
+    """‖ĝ‖, grad_var = Σ_j std_error_j² = tr Cov(g_i)/m, grad_snr = ‖ĝ‖² / grad_var."""
+    norm2 = float(grad @ grad)
+    var = float(np.sum(std_error**2))
+    return np.sqrt(norm2), var, (norm2 / var if var > 0 else np.nan)
+
+
+def optimum(spec: dict) -> float:
+    """The best attainable objective where it is known (the toy's), else NaN."""
+    return toy_optimum(spec) if spec["problem"] == "bernoulli_toy" else np.nan
+
+
+def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
+    """runs.csv columns: final and best objective, the optimum, mean grad_var; the final θ
+    (distribution problems) or the accuracies against logistic regression (classifier)."""
+    logged = table["objective"].dropna()
+    out = {
+        "final_objective": logged.iloc[-1] if len(logged) else np.nan,
+        "best_objective": (logged.min() if spec["minimize"] else logged.max()),
+        "optimum": optimum(spec),
+        "mean_grad_var": table["grad_var"].mean(),
+        "samples": table["samples"].iloc[-1] if len(table) else 0,
+    }
+    if spec["problem"] == "classifier":
+        last = table.dropna(subset=["test_accuracy"]).iloc[-1]
+        out.update(train_accuracy=last["train_accuracy"], test_accuracy=last["test_accuracy"])
+        out.update(C.baseline(load_data(spec, streams(spec["seed"])[0]), spec["data"]["l2"]))
+    else:
+        names = [c for c in table.columns if c not in {*LEADING, *TRAILING}]
+        out["final_theta"] = ",".join(f"{c}={table[c].iloc[-1]:.4g}" for c in names)
+    return out
+
+
+def default_name(spec: dict) -> str:
+    """optimize-<dist> for distribution problems, else optimize-<problem>."""
+    if spec["problem"] == "distribution":
+        return f"optimize-{spec['dist'] or 'gaussian'}"
+    return f"optimize-{spec['problem']}"
