@@ -11,7 +11,6 @@ in bounded memory (a shorter n by default; pass --big for the full 1e9).
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time
@@ -65,27 +64,40 @@ def peak_rss_mb(n):
     return float(done.stderr.strip().splitlines()[-1]), time.perf_counter() - start
 
 
+def measure(samples: float = 5e7, big: bool = False) -> list[dict]:
+    """Rows for benchmarks/results.csv (figure, value, ratio, reference)."""
+    n = int(samples)
+    chunk = CHUNK_ELEMENTS // 2  # the chunk pgcli uses for a 1-D gaussian (d = 2)
+    rng = np.random.default_rng(0)
+    raw_rate(n // 10, chunk, rng)  # warm up
+    raw = float(np.median([raw_rate(n, chunk, rng) for _ in range(3)]))
+    ours = float(np.median([pgcli_rate(n, rng) for _ in range(3)]))
+    rows = [
+        {
+            "figure": "estimate: score estimator, gaussian, samples/s",
+            "value": ours,
+            "ratio": ours / raw,
+            "reference": f"numpy standard_normal {raw:.4g} samples/s (goal ratio ≥ 0.5)",
+        }
+    ]
+    rate = torch_rate(n, chunk)
+    if rate:
+        rows.append({"figure": "torch.randn float64, 1 thread, samples/s", "value": rate, "ratio": rate / raw,
+                     "reference": f"numpy standard_normal {raw:.4g} samples/s"})  # fmt: skip
+    big_n = int(1e9) if big else int(1e8)
+    rss, seconds = peak_rss_mb(big_n)
+    rows.append({"figure": f"estimate --n {big_n:.0e}: peak RSS (MB)", "value": rss, "ratio": rss / 300,
+                 "reference": f"goal ≤ 300 MB; took {seconds:.1f} s"})  # fmt: skip
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=float, default=5e7)
     parser.add_argument("--big", action="store_true", help="peak RSS at n = 1e9 (≈ 20 s)")
     args = parser.parse_args()
-    n = int(args.samples)
-    chunk = CHUNK_ELEMENTS // 2  # the chunk pgcli uses for a 1-D gaussian (d = 2)
-    rng = np.random.default_rng(0)
-    raw_rate(n // 10, chunk, rng)  # warm up
-    raw = np.median([raw_rate(n, chunk, rng) for _ in range(3)])
-    ours = np.median([pgcli_rate(n, rng) for _ in range(3)])
-    print(f"numpy standard_normal : {raw / 1e6:8.1f} M samples/s")
-    print(f"pgcli score (gaussian): {ours / 1e6:8.1f} M samples/s")
-    print(f"ratio pgcli / numpy   : {ours / raw:8.2f}   (goal ≥ 0.5)")
-    rate = torch_rate(n, chunk)
-    if rate:
-        print(f"torch.randn (1 thread): {rate / 1e6:8.1f} M samples/s")
-    big = int(1e9) if args.big else int(1e8)
-    rss, seconds = peak_rss_mb(big)
-    print(f"peak RSS, n = {big:.0e}: {rss:8.1f} MB in {seconds:.1f} s  (goal ≤ 300 MB)")
-    print(f"max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    for row in measure(args.samples, args.big):
+        print(f"{row['figure']}: {row['value']:.4g}   ratio {row['ratio']:.2f}   ({row['reference']})")
 
 
 if __name__ == "__main__":

@@ -35,23 +35,34 @@ def random_rate(env_spec: dict, vector_steps: int) -> float:
     return rate
 
 
+def measure(spec_path: str = str(ROOT / "experiments" / "cartpole.yaml"), iterations: int = 30, sets=()) -> list[dict]:
+    schema = S.with_sweep(train.SCHEMA)
+    spec = S.resolve(schema, S.apply_overrides(S.load_yaml(spec_path), list(sets), schema))
+    spec["stop"] = {**spec["stop"], "iterations": iterations, "target_return": None, "env_steps": None}
+    spec["eval"] = {**spec["eval"], "every": 0}
+    train.run({**spec, "stop": {**spec["stop"], "iterations": 2}})  # warm-up
+    table, _ = train.run(spec)
+    ours = table["env_steps"].iloc[-1] / table["wall_s"].iloc[-1]
+    raw = random_rate(spec["env"], 5000)
+    batch = ", ".join(f"{k} {v}" for k, v in train.batch_size(spec).items())
+    return [
+        {
+            "figure": f"train: {spec['env']['id']} env steps/s while training ({batch})",
+            "value": ours,
+            "ratio": ours / raw,
+            "reference": f"random actions, {spec['env']['num_envs']} envs: {raw:.4g} env steps/s (goal ratio ≥ 0.5)",
+        }
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default=str(ROOT / "experiments" / "cartpole.yaml"))
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--set", dest="sets", action="append", default=[])
     args = parser.parse_args()
-    schema = S.with_sweep(train.SCHEMA)
-    spec = S.resolve(schema, S.apply_overrides(S.load_yaml(args.spec), args.sets, schema))
-    spec["stop"] = {**spec["stop"], "iterations": args.iterations, "target_return": None}
-    spec["eval"] = {**spec["eval"], "every": 0}
-    train.run({**spec, "stop": {**spec["stop"], "iterations": 2}})  # warm-up
-    table, _ = train.run(spec)
-    ours = table["env_steps"].iloc[-1] / table["wall_s"].iloc[-1]
-    raw = random_rate(spec["env"], 5000)
-    print(f"random actions, {spec['env']['num_envs']} envs : {raw:>10,.0f} env steps/s")
-    print(f"training (REINFORCE)      : {ours:>10,.0f} env steps/s")
-    print(f"ratio                     : {ours / raw:10.2f}   (goal ≥ 0.5)")
+    for row in measure(args.spec, args.iterations, args.sets):
+        print(f"{row['figure']}: {row['value']:,.0f}   ratio {row['ratio']:.2f}   ({row['reference']})")
 
 
 if __name__ == "__main__":

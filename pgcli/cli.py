@@ -547,6 +547,8 @@ def infer_kind(raw: dict, path) -> str:
         return raw["kind"]
     if "env" in raw:
         return "train"
+    if "problem" in raw or "estimator" in raw:
+        return "optimize"
     if "f" in raw or "estimators" in raw:
         return "estimate"
     raise BadInput(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(runner.KINDS)})")
@@ -615,6 +617,9 @@ def check(targets, no_run, junit, results, jobs, quiet):
                 continue
             try:
                 measured, passed = expect.evaluate(item, runs_table, table)
+                rhs = expect.reference(item, runs_table, table)
+                if rhs is not None:
+                    measured = f"{measured:.5g} vs {rhs:.5g}"
                 message = ""
             except expect.NoData as err:
                 measured, passed, message = "", False, str(err)

@@ -15,7 +15,8 @@ at         per-iteration tables: final | best | first row of each run, or all ro
 agg        mean | median | min | max | max_abs | count | max_abs_z (max |metric / std_error|)
            | loglog_slope (slope of log metric against log `x`, default n_samples)
 compare    exactly one of >=, <=, >, <, == (with `tol`), between: [lo, hi]; the right-hand
-           side is a number or another (comparator-free) expectation, optionally with `scale`
+           side is a number or another (comparator-free) expectation; any value may carry
+           `scale` and `offset` (value = scale · measured + offset)
 seeds_passing  "k/n": compare each run's value and pass when at least k/n of the runs pass
 """
 
@@ -31,7 +32,7 @@ import pandas as pd
 COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 AGGS = ("mean", "median", "min", "max", "max_abs", "count", "max_abs_z", "loglog_slope")
 ATS = ("final", "best", "first", "all")
-VALUE_KEYS = {"metric", "where", "at", "agg", "target", "of", "x", "scale"}
+VALUE_KEYS = {"metric", "where", "at", "agg", "target", "of", "x", "scale", "offset"}
 KEYS = VALUE_KEYS | {"name", "source", "tol", "seeds_passing", "==", "between", *COMPARATORS}
 FRACTION = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 TIME_COLUMNS = ("iteration", "step")
@@ -80,7 +81,7 @@ def _check(item, nested):
         raise ExpectError(f"where must map columns to values, got {item['where']!r}")
     if item["metric"].endswith("_to_target") and not _is_number(item.get("target")):
         raise ExpectError(f"{item['metric']} needs a numeric target")
-    for key in ("target", "scale", "tol"):
+    for key in ("target", "scale", "offset", "tol"):
         if key in item and not _is_number(item[key]):
             raise ExpectError(f"{key} must be a number, got {item[key]!r}")
     if nested:
@@ -144,7 +145,8 @@ def _value_text(item):
     at = f"@{item['at']}" if "at" in item else ""
     target = f"(target {item['target']})" if "target" in item else ""
     scale = f"{item['scale']}×" if "scale" in item else ""
-    return f"{scale}{item['agg']} {item['metric']}{target}{at}" + (f" [{where}]" if where else "")
+    offset = f" {float(item['offset']):+g}" if "offset" in item else ""
+    return f"{scale}{item['agg']} {item['metric']}{target}{at}" + (f" [{where}]" if where else "") + offset
 
 
 def evaluate(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> tuple[float | str, bool]:
@@ -158,6 +160,12 @@ def evaluate(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> tuple[float
         return f"{passed.sum()}/{passed.size}", bool(passed.size) and passed.sum() * n >= k * passed.size
     value = measure(item, runs, table)
     return value, _compare(key, value, _rhs(item, key, runs, table), item)
+
+
+def reference(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> float | None:
+    """The measured right-hand side when it is itself an expectation (for display), else None."""
+    key = next(k for k in (*COMPARATORS, "==", "between") if k in item)
+    return measure(item[key], runs, table) if isinstance(item[key], dict) else None
 
 
 def _rhs(item, key, runs, table):
@@ -179,21 +187,24 @@ def _compare(key, value, rhs, item):
 
 def measure(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> float:
     """The expectation's left-hand side as one number."""
+    return float(item.get("scale", 1.0)) * _measure(item, runs, table) + float(item.get("offset", 0.0))
+
+
+def _measure(item, runs, table):
     agg = item["agg"]
-    scale = float(item.get("scale", 1.0))
     if agg in {"max_abs_z", "loglog_slope"}:
         rows = _filter(_rows(item, table), item.get("where"))
         if rows.empty:
             raise NoData(f"no rows match where={item.get('where')} for {item['metric']}")
         if agg == "max_abs_z":
-            return scale * float(_z(rows, item["metric"]).abs().max())
+            return float(_z(rows, item["metric"]).abs().max())
         x = item.get("x", "n_samples")
         _need(rows, [x], "x")
         values, xs = rows[item["metric"]].to_numpy(float), rows[x].to_numpy(float)
         ok = (values > 0) & (xs > 0)
         if np.unique(xs[ok]).size < 2:
             raise ExpectError(f"loglog_slope needs at least two values of {x}")
-        return scale * float(np.polyfit(np.log(xs[ok]), np.log(values[ok]), 1)[0])
+        return float(np.polyfit(np.log(xs[ok]), np.log(values[ok]), 1)[0])
     values = per_run(item, runs, table)
     if values.size == 0:
         raise NoData(f"no rows match where={item.get('where')} for {item['metric']}")
@@ -205,7 +216,7 @@ def measure(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> float:
         "max_abs": lambda v: np.max(np.abs(v)),
         "count": np.size,
     }[agg]
-    return scale * float(reduce(values))
+    return float(reduce(values))
 
 
 def per_run(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:

@@ -78,6 +78,8 @@ def test_steps_batches_and_gaussian_policy(tmp_path):
         "train",
         "experiments/pendulum.yaml",
         "--set",
+        "sweep.seeds=1",
+        "--set",
         "stop.iterations=2",
         "--set",
         "batch.steps=400",
@@ -134,9 +136,8 @@ def test_train_bad_input(tmp_path, args, fragments):
 
 @pytest.mark.slow
 def test_cartpole_is_solved_within_the_budget_for_4_of_5_seeds(tmp_path):
-    """The shipped spec; budget 150k env steps (median to solve measured ≈ 43k, see README)."""
-    result = invoke("train", "experiments/cartpole.yaml", "--set", "stop.env_steps=150000",
-                    "--set-grid", "optim.lr=0.03", "--set", "sweep.seeds=5", "--results", tmp_path, "-q")  # fmt: skip
+    """The shipped spec: 5 seeds, budget 150k env steps (median to solve ≈ 43k, see README)."""
+    result = invoke("train", "experiments/cartpole.yaml", "--results", tmp_path, "-q")  # fmt: skip
     runs = pd.read_csv(tmp_path / "cartpole" / "runs.csv")
     assert len(runs) == 5
     assert (runs["final_return"] >= 475).sum() >= 4, runs
@@ -145,8 +146,8 @@ def test_cartpole_is_solved_within_the_budget_for_4_of_5_seeds(tmp_path):
 
 @pytest.mark.slow
 def test_pendulum_gaussian_policy_improves_clearly(tmp_path):
-    """Random policy ≈ −1250; with the shipped budget (600k env steps) it ends far above."""
-    result = invoke("train", "experiments/pendulum.yaml", "--set", "eval.every=0",
+    """Random policy ≈ −1250; with the shipped budget (600k env steps) seed 0 ends far above."""
+    result = invoke("train", "experiments/pendulum.yaml", "--set", "sweep.seeds=1", "--set", "eval.every=0",
                     "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "pendulum" / "metrics.csv")

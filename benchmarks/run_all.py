@@ -1,0 +1,60 @@
+"""Run every benchmark and write benchmarks/results.csv (figure, value, ratio, reference, date,
+machine): the README's "Performance" table is made from it. Each ratio is against a reference
+measured in the same run (or a quoted figure, where the reference says so).
+
+    python benchmarks/run_all.py [--big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import cartpole_time_to_solve  # noqa: E402
+import estimate_throughput  # noqa: E402
+import sweep_scaling  # noqa: E402
+import train_throughput  # noqa: E402
+
+from pgcli import atomic  # noqa: E402
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", action="store_true", help="estimate at n = 1e9 for the memory figure")
+    args = parser.parse_args()
+    root = HERE.parent
+    rows = []
+    steps = [
+        lambda: estimate_throughput.measure(big=args.big),
+        lambda: train_throughput.measure(),
+        lambda: train_throughput.measure(sets=["batch.episodes=null", "batch.steps=2000"]),
+        lambda: cartpole_time_to_solve.measure(),
+        lambda: cartpole_time_to_solve.measure(str(root / "experiments" / "cartpole-natural.yaml")),
+        lambda: sweep_scaling.measure(),
+    ]
+    for step in steps:
+        for row in step():
+            print(f"{row['figure']}: {row['value']:.4g}  ratio {row['ratio']:.3g}  ({row['reference']})", flush=True)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    table["date"] = datetime.date.today().isoformat()
+    table["machine"] = machine()
+    atomic.write_csv(HERE / "results.csv", table[["figure", "value", "ratio", "reference", "date", "machine"]])
+    print(f"wrote {HERE / 'results.csv'}")
+
+
+if __name__ == "__main__":
+    main()
