@@ -2,7 +2,7 @@
 in this run, on this machine (2 cores). Prints wall-clock seconds and speed-ups over --jobs 1
 (goals: ≥ 1.7× for --jobs 2, ≥ 1.6× for Dask). Cluster start-up is included in Dask's time.
 
-    python benchmarks/sweep_scaling.py [--iterations 40]
+    python benchmarks/sweep_scaling.py [--iterations 100]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def timed(iterations, **executor):
     return seconds
 
 
-def measure(iterations: int = 40) -> list[dict]:
+def measure(iterations: int = 100) -> list[dict]:
     serial = timed(iterations, jobs=1)
     jobs2 = timed(iterations, jobs=2)
     dask = timed(iterations, dask=True)
@@ -57,7 +57,7 @@ def measure(iterations: int = 40) -> list[dict]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--iterations", type=int, default=100)
     args = parser.parse_args()
     for row in measure(args.iterations):
         print(f"{row['figure']}: {row['value']:.2f} s   speed-up {row['ratio']:.2f}x   ({row['reference']})")

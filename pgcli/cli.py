@@ -123,6 +123,10 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     """Spec file, then flags, then --set: resolved against the kind's schema."""
     schema = with_sweep(runner.KINDS[kind].schema)
     user = load_yaml(spec_file) if spec_file else {}
+    if user.get("kind", kind) != kind:
+        raise SpecError(
+            "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
+        )
     for key, value in flags.items():
         if value is None or value == [] or value == ():
             continue

@@ -227,6 +227,8 @@ def summarise(sums, squares, n, exact):
         variance = (squares - sums[0] ** 2 / n) / max(n - 1, 1) / n
         variance = np.maximum(variance, 0.0)
     mean = estimates.mean(0)
+    # rounding dust (all estimates equal up to ~1e-16 relative) is an exact zero variance
+    variance = np.where(variance <= (1e-12 * np.abs(mean)) ** 2, 0.0, variance)
     return mean, variance, np.sqrt(variance / reps), ((estimates - exact) ** 2).mean(0)
 
 

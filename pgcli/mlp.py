@@ -77,16 +77,24 @@ def backward(layer_views, cache, delta: np.ndarray, activation: str = "tanh") ->
     return np.concatenate(grads[::-1])
 
 
-def per_sample(layer_views, cache, delta: np.ndarray, activation: str = "tanh") -> np.ndarray:
-    """Row t is ∂ℓ_t/∂θ for output gradient δ_t: shape (T, d), θ's layout."""
+def per_sample(layer_views, cache, delta: np.ndarray, activation: str = "tanh", starts=None) -> np.ndarray:
+    """Row t is ∂ℓ_t/∂θ for output gradient δ_t: shape (T, d), θ's layout.
+
+    With `starts` (first row of each of E contiguous segments), row e is instead the sum over
+    segment e, shape (E, d) — computed per layer as A_eᵀ Δ_e, never forming the (T, d) rows."""
     deriv = ACTIVATIONS[activation][1]
-    t = delta.shape[0]
+    rows = delta.shape[0] if starts is None else len(starts)
+    bounds = None if starts is None else list(zip(starts, [*starts[1:], delta.shape[0]], strict=True))
     blocks = []
     for index in range(len(layer_views) - 1, -1, -1):
         w, _ = layer_views[index]
         a = cache[index]
-        blocks.append(delta)
-        blocks.append((a[:, :, None] * delta[:, None, :]).reshape(t, -1))
+        if bounds is None:
+            blocks.append(delta)
+            blocks.append((a[:, :, None] * delta[:, None, :]).reshape(rows, -1))
+        else:
+            blocks.append(np.add.reduceat(delta, starts, axis=0))
+            blocks.append(np.stack([(a[i:j].T @ delta[i:j]).ravel() for i, j in bounds]))
         if index:
             delta = (delta @ w.T) * deriv(a)
     return np.concatenate(blocks[::-1], axis=1)

@@ -42,6 +42,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.ticker import EngFormatter
 
 from pgcli import atomic, runner
 from pgcli.estimate import parse_theta_text
@@ -52,10 +53,13 @@ N_BOOT = 2000
 BOOT_SEED = 20261126
 MAX_POINTS = 400
 FORMATS = ("png", "svg", "pdf")
-X_AXES = ("env_steps", "iteration", "wall_s")
+X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")
+# per-iteration tables draw curves: train (metrics.csv) and optimize (optimize.csv)
+DEFAULT_X = {"train": "env_steps", "optimize": "samples"}
+DEFAULT_Y = {"train": "return_mean", "optimize": "objective"}
 BANDS = ("ci", "sd", "none")
 TABLES = {kind.table: name for name, kind in runner.KINDS.items()}
-SIGNATURE = {"train": "iteration", "estimate": "estimator", "fisher": "quantity"}
+SIGNATURE = {"train": "iteration", "optimize": "objective", "estimate": "estimator", "fisher": "quantity"}
 # columns that name a row (selectable, hue candidates) rather than measure something
 LABEL_COLUMNS = {
     "train": (),
@@ -70,6 +74,9 @@ LABELS = {
     "iteration": "iteration (policy updates)",
     "wall_s": "wall-clock time (s)",
     "episodes": "episodes (cumulative)",
+    "samples": "samples drawn",
+    "step": "step (θ updates)",
+    "objective": "objective E[f(x)]",
     "return_mean": "mean episode return (batch)",
     "return_window": "mean return, recent episodes",
     "eval_return_mean": "evaluation return (mean)",
@@ -294,11 +301,11 @@ def prepare(
     )
     frame = results.frame
     if figure in curves:
-        x = x or "env_steps"
+        x = x or DEFAULT_X.get(results.kind, "env_steps")
         if x not in X_AXES:
             raise PlotError(f"--x must be one of {', '.join(X_AXES)}, got {x!r}")
     if figure == "convergence" and y is None:
-        y = "return_mean"
+        y = DEFAULT_Y.get(results.kind, "return_mean")
     elif figure == "convergence" and y not in frame:
         metrics = [c for c in frame.select_dtypes("number") if c not in (*results.keys, "seed", "_run")]
         raise PlotError(f"unknown --y {y!r}; {_suggest(y, metrics)}(columns: {', '.join(metrics)})")
@@ -490,10 +497,13 @@ def summary(plot: Plot) -> pd.DataFrame:
 # figures
 
 
+COUNT_AXES = ("env_steps", "samples")
+
+
 def _figure(ncols: int, title: str):
     from matplotlib.figure import Figure  # on first use: other commands need not import it
 
-    fig = Figure(figsize=(4.4 * ncols + 2.4, 3.8), layout="constrained")
+    fig = Figure(figsize=(4.6 * ncols + 1.0, 4.4), layout="constrained")
     axes = list(fig.subplots(1, ncols, squeeze=False)[0])
     fig.suptitle(title)
     for ax in axes:
@@ -507,8 +517,9 @@ def _legend(fig, axes):
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    if handles:
-        fig.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize="small")
+    if handles:  # below the axes: clear of the data and of the title
+        ncols = 1 if len(handles) == 1 or len(axes) == 1 else 2
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=ncols, fontsize="small")
 
 
 def _reference(ax, xs, anchors, power: float, label: str):
@@ -537,6 +548,8 @@ def curves_figure(panels, x: str, title: str, target: float | None = None):
                 ax.fill_between(curve[x], curve["lo"], curve["hi"], where=band, color=color, alpha=0.2, lw=0)
         ax.set(xlabel=LABELS.get(x, x), ylabel=LABELS.get(y, y))
         ax.set_yscale("log" if y in LOG_METRICS else "linear")
+        if x in COUNT_AXES:
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 50k, 1M: no overlapping digits
         if len(panels) > 1:
             ax.set_title(y)
     if target is not None:
@@ -558,7 +571,7 @@ def _theta_axis(thetas):
 
 
 def estimator_figure(frame, hue=("estimator",), y="variance", title=""):
-    """Var[ĝ] (or MSE) against n on log-log with a 1/n reference, at the first θ; against θ at
+    """Var[ĝ] (or MSE) against n on log-log with a 1/n reference, at the middle θ; against θ at
     the largest n when θ varies; and the bias E[ĝ] − ∇θE[f] ± 2 standard errors (against θ
     when it varies, else n), which shows, e.g., pathwise failing on a step function."""
     ns = np.sort(frame["n_samples"].unique())
@@ -567,7 +580,8 @@ def estimator_figure(frame, hue=("estimator",), y="variance", title=""):
     theta_x, theta_name, ticks = _theta_axis(thetas)
     frame = frame.assign(_theta=frame["theta"].map(dict(zip(thetas, theta_x, strict=True))))
     # each panel: (axes, rows it shows, x column)
-    at_theta, at_n = frame["theta"] == thetas[0], frame["n_samples"] == ns[-1]
+    middle = thetas[len(thetas) // 2]  # a θ sweep's middle point is usually its most typical
+    at_theta, at_n = frame["theta"] == middle, frame["n_samples"] == ns[-1]
     fig, axes = _figure(by_n + by_theta + 1, title)
     panels = [(ax, at_theta, "n_samples") for ax in axes[:by_n]]
     panels += [(ax, at_n, "_theta") for ax in axes[by_n : by_n + by_theta]]
@@ -590,7 +604,7 @@ def estimator_figure(frame, hue=("estimator",), y="variance", title=""):
         if column == "n_samples":
             _reference(ax, ns, anchors, -1.0, "∝ 1/n")
             ax.set(xscale="log", xlabel="samples per estimate n")
-            ax.set_title(f"{y} against n (θ: {thetas[0]})", fontsize="medium")
+            ax.set_title(f"{y} against n (θ: {middle})", fontsize="medium")
         else:
             ax.set(xlabel=theta_name)
             ax.set_title(f"{y} against θ (n = {ns[-1]:,})", fontsize="medium")
@@ -601,7 +615,7 @@ def estimator_figure(frame, hue=("estimator",), y="variance", title=""):
         ax_bias.set_title(f"bias (n = {ns[-1]:,})", fontsize="medium")
     else:
         ax_bias.set(xscale="log", xlabel="samples per estimate n")
-        ax_bias.set_title(f"bias (θ: {thetas[0]})", fontsize="medium")
+        ax_bias.set_title(f"bias (θ: {middle})", fontsize="medium")
     if ticks is not None:
         for ax in axes[by_n:]:
             ax.set_xticks(theta_x, ticks, rotation=30, ha="right", fontsize="x-small")
@@ -663,7 +677,7 @@ FIGURES: dict[str, FigureKind] = {
         lambda p: fisher_figure(p.frame, p.hue, p.title),
     ),
 }
-DEFAULT_FIGURE = {"train": "convergence", "estimate": "estimator", "fisher": "fisher"}
+DEFAULT_FIGURE = {"train": "convergence", "optimize": "convergence", "estimate": "estimator", "fisher": "fisher"}
 
 
 def draw(plot: Plot):

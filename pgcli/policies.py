@@ -73,11 +73,11 @@ def init_params(policy: Policy, rng: np.random.Generator, init_log_std: float) -
 
 
 def encode(policy: Policy, obs: np.ndarray) -> np.ndarray:
-    """Observations (T, …) as float64 rows (T, n_in); Discrete ones one-hot."""
+    """Observations (T, …) as rows (T, n_in) of floats; Discrete ones one-hot."""
     if policy.n_obs is not None:
         return np.eye(policy.n_obs)[np.asarray(obs, dtype=int).reshape(-1)]
-    obs = np.asarray(obs, dtype=float)
-    return obs.reshape(obs.shape[0], -1)
+    obs = np.asarray(obs)
+    return obs if obs.ndim == 2 else obs.reshape(obs.shape[0], -1)  # float32 stays: @ upcasts exactly
 
 
 def views(policy: Policy, theta: np.ndarray):
@@ -93,15 +93,25 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
-def act(policy: Policy, net, log_std, x: np.ndarray, rng: np.random.Generator, deterministic=False):
-    """Sample actions for encoded observations x (N, n_in): (policy actions, env actions)."""
+def act(policy: Policy, net, log_std, x: np.ndarray, rng: np.random.Generator, deterministic=False, noise=None):
+    """Sample actions for encoded observations x (N, n_in): (policy actions, env actions).
+
+    `noise` may carry pre-drawn standard Gumbel (categorical) or normal (gaussian) noise of the
+    output's shape, so a rollout can draw it in blocks rather than once per step."""
     out, _ = mlp.forward(net, x, policy.activation)
+    if not deterministic and noise is None:
+        noise = draw_noise(policy, rng, out.shape)
     if policy.head == "categorical":
-        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits), in three numpy calls
-        actions = (out if deterministic else out + rng.gumbel(size=out.shape)).argmax(1)
+        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits)
+        actions = (out if deterministic else out + noise).argmax(1)
         return actions, actions
-    actions = out if deterministic else out + np.exp(log_std) * rng.standard_normal(out.shape)
+    actions = out if deterministic else out + np.exp(log_std) * noise
     return actions, np.clip(actions, policy.low, policy.high)
+
+
+def draw_noise(policy: Policy, rng: np.random.Generator, shape) -> np.ndarray:
+    """The noise `act` turns into actions: standard Gumbel or standard normal."""
+    return rng.gumbel(size=shape) if policy.head == "categorical" else rng.standard_normal(shape)
 
 
 def log_prob(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -116,20 +126,26 @@ def log_prob(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarr
     return (-0.5 * z * z - log_std - 0.5 * np.log(2 * np.pi)).sum(1)
 
 
-def scores(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray):
-    """Per-sample scores ∇θ log π(a_t | s_t), shape (T, d), and the entropies H(π(·|s_t)) (T,)."""
+def scores(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray, weights=None, starts=None):
+    """Per-sample scores ∇θ log π(a_t | s_t), shape (T, d), and the entropies H(π(·|s_t)) (T,).
+
+    With `weights` w_t each score is multiplied by w_t; with `starts` the rows are summed over
+    contiguous segments: (E, d) rows Σ_{t∈e} w_t ∇θ log π(a_t | s_t), one per episode."""
     net, log_std = views(policy, theta)
     out, cache = mlp.forward(net, x, policy.activation)
+    w = np.ones(x.shape[0]) if weights is None else weights
     if policy.head == "categorical":
         pi = softmax(out.copy())
         delta = -pi
         delta[np.arange(x.shape[0]), actions.astype(int)] += 1.0
         entropy = -(pi * np.log(np.maximum(pi, 1e-300))).sum(1)
-        return mlp.per_sample(net, cache, delta, policy.activation), entropy
+        return mlp.per_sample(net, cache, delta * w[:, None], policy.activation, starts), entropy
     inv_var = np.exp(-2 * log_std)
     diff = actions - out
-    net_scores = mlp.per_sample(net, cache, diff * inv_var, policy.activation)
-    std_scores = diff * diff * inv_var - 1.0
+    net_scores = mlp.per_sample(net, cache, diff * inv_var * w[:, None], policy.activation, starts)
+    std_scores = (diff * diff * inv_var - 1.0) * w[:, None]
+    if starts is not None:
+        std_scores = np.add.reduceat(std_scores, starts, axis=0)
     entropy = np.full(x.shape[0], (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum())
     return np.concatenate([net_scores, std_scores], axis=1), entropy
 

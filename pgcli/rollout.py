@@ -31,6 +31,7 @@ import numpy as np
 from pgcli import policies as P
 
 MAX_EPISODE_VECTOR_STEPS = 1_000_000
+NOISE_BLOCK = 64  # action noise is drawn for this many vector steps at a time
 
 
 class EnvError(ValueError):
@@ -178,7 +179,9 @@ def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, min
         if t == capacity:
             capacity *= 2
             grids = {k: _grow(v, capacity) for k, v in grids.items()}
-        actions, env_actions = P.act(policy, net, log_std, x, rng)
+        if t % NOISE_BLOCK == 0:
+            noise = P.draw_noise(policy, rng, (NOISE_BLOCK, n, policy.sizes[-1]))
+        actions, env_actions = P.act(policy, net, log_std, x, rng, noise=noise[t % NOISE_BLOCK])
         next_raw, reward, terminated, truncated, _ = env.step(env_actions)
         valid = active & ~autoreset
         grids["obs"][t] = x

@@ -119,6 +119,7 @@ COLUMNS = [
     "fisher_cond",
     "wall_s",
 ]
+KL_STATES = 1024  # the logged KL is averaged over at most about this many batch states
 CHEAP_FISHER = 128  # with CG, fisher_cond is logged only for policies with at most this many parameters
 DEFAULT_EPISODES = 16
 
@@ -155,9 +156,7 @@ def validate(spec: dict) -> None:
 def policy_gradient(policy, theta, batch, x, adv_flat, entropy_coef):
     """ĝ, the per-segment terms g_e (E, d), and the mean entropy on the batch states x."""
     actions = R.flatten(batch, batch.actions)
-    score, entropy = P.scores(policy, theta, x, actions)
-    score *= adv_flat[:, None]
-    per_segment = np.add.reduceat(score, R.segment_starts(batch), axis=0)
+    per_segment, entropy = P.scores(policy, theta, x, actions, adv_flat, R.segment_starts(batch))
     grad = per_segment.mean(0)
     if entropy_coef:
         grad = grad + entropy_coef * P.entropy_grad(policy, theta, x)
@@ -279,7 +278,8 @@ def _run(spec, progress):
         else:
             step, opt_state = optimiser(grad, opt_state, optim["lr"])
         old_theta, theta = theta, theta + step
-        kl = N.kl_divergence(policy, old_theta, theta, flat_x) if np.all(np.isfinite(theta)) else np.nan
+        states = flat_x[:: max(1, flat_x.shape[0] // KL_STATES)]  # an even subsample is plenty
+        kl = N.kl_divergence(policy, old_theta, theta, states) if np.all(np.isfinite(theta)) else np.nan
         if not np.all(np.isfinite(theta)):
             status, message = (
                 "diverged",

@@ -107,3 +107,13 @@ def test_categorical_sampling_frequencies_match_softmax(rng):
     pi = P.softmax(theta[None, :3].copy())[0]
     freq = np.bincount(actions, minlength=3) / actions.size
     assert np.all(np.abs(freq - pi) <= 4 * np.sqrt(pi * (1 - pi) / actions.size))
+
+
+@pytest.mark.parametrize("case", POLICIES, ids=lambda c: f"{c[0]}-{c[1]}-{type(c[3]).__name__}")
+def test_weighted_segment_sums_equal_summed_per_sample_scores(case, rng):
+    policy, theta, x, actions = make(case, rng)
+    weights = rng.standard_normal(x.shape[0])
+    starts = np.array([0, 2, 3])
+    rows, _ = P.scores(policy, theta, x, actions)
+    sums, _ = P.scores(policy, theta, x, actions, weights, starts)
+    np.testing.assert_allclose(sums, np.add.reduceat(rows * weights[:, None], starts, axis=0), atol=1e-12)
