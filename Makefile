@@ -45,5 +45,29 @@ reproduce: $(STAMP)
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
+# the README's figures, made by pgcli from committed experiments
+FIG := docs/figures
+figures: $(STAMP)
+	$(PY) -m pgcli train experiments/cartpole-sweep.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/cartpole-sweep --target 475 --out $(FIG)/cartpole-variants.png
+	$(PY) -m pgcli plot results/cartpole-sweep --kind variance --out $(FIG)/cartpole-gradient-variance.png
+	$(PY) -m pgcli train experiments/cartpole.yaml --quiet
+	$(PY) -m pgcli train experiments/cartpole-natural.yaml --quiet
+	$(PY) -m pgcli plot results/cartpole results/cartpole-natural --target 475 \
+		--title "CartPole-v1: Adam (lr 0.03) vs natural gradient (δ = 0.02), 5 seeds" --out $(FIG)/cartpole-adam-vs-natural.png
+	$(PY) -m pgcli estimate experiments/estimators-step.yaml --quiet
+	$(PY) -m pgcli plot results/estimators-step --select param=mu --out $(FIG)/estimators-step.png
+	$(PY) -m pgcli estimate experiments/estimators-variance.yaml --quiet
+	$(PY) -m pgcli plot results/estimators-variance --select param=mu --out $(FIG)/estimators-variance.png
+	$(PY) -m pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e3,1e4,1e5,1e6 --name fisher-gamma --quiet
+	$(PY) -m pgcli plot results/fisher-gamma --out $(FIG)/fisher-gamma.png
+	$(PY) -m pgcli optimize experiments/optimize-bernoulli.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/optimize-bernoulli --out $(FIG)/optimize-bernoulli.png \
+		--title "Bernoulli toy: E[(x − 0.45)²], 4 samples per step, 10 seeds"
+	$(PY) -m pgcli plot results/optimize-bernoulli --y grad_var --x step --smooth 25 --out $(FIG)/optimize-bernoulli-variance.png \
+		--title "Bernoulli toy: gradient variance (25-step trailing mean)"
+	$(PY) -m pgcli train experiments/pendulum.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/pendulum --out $(FIG)/pendulum.png
+
 clean:
 	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache

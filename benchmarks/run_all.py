@@ -53,7 +53,16 @@ def main():
     table["date"] = datetime.date.today().isoformat()
     table["machine"] = machine()
     atomic.write_csv(HERE / "results.csv", table[["figure", "value", "ratio", "reference", "date", "machine"]])
-    print(f"wrote {HERE / 'results.csv'}")
+    print(f"wrote {HERE / 'results.csv'}\n")
+    print(markdown(table))
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The README's Performance table."""
+    lines = ["| figure | value | ratio | reference |", "|---|---:|---:|---|"]
+    for row in table.itertuples():
+        lines.append(f"| {row.figure} | {row.value:,.4g} | {row.ratio:.2f} | {row.reference} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

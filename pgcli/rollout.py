@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -62,13 +63,13 @@ def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise EnvError(f"unknown gymnasium env {env_id!r}{hint}")
     spec = gym.spec(env_id)
-    if spec.vector_entry_point and not env_id.startswith("phys2d/"):
-        if limit:
-            kwargs["max_episode_steps"] = limit
-        return gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    native = spec.vector_entry_point and not env_id.startswith("phys2d/")
     if limit:
         kwargs["max_episode_steps"] = limit
-    return gym.make_vec(env_id, num_envs, vectorization_mode="sync", **kwargs)
+    with warnings.catch_warnings():  # an old version (CartPole-v0, for CS285) was asked for by name
+        warnings.simplefilter("ignore", DeprecationWarning)
+        mode = "vector_entry_point" if native else "sync"
+        return gym.make_vec(env_id, num_envs, vectorization_mode=mode, **kwargs)
 
 
 def load_callable(text: str):

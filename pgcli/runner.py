@@ -163,6 +163,14 @@ def status_of(directory: str | Path) -> str:
     return path.read_text().split("\n", 1)[0].strip() or "missing"
 
 
+def recorded(directory: str | Path) -> dict:
+    """A finished run's result as its status file recorded it (status, message, wall_s)."""
+    lines = (Path(directory) / "status").read_text().split("\n")
+    wall = next((float(line[7:]) for line in lines if line.startswith("wall_s=")), np.nan)
+    message = lines[1] if len(lines) > 1 and not lines[1].startswith("wall_s=") else ""
+    return {"status": lines[0].strip(), "message": message, "wall_s": wall, "skipped": True}
+
+
 def is_finished(run: Run) -> bool:
     table = Path(run.directory) / KINDS[run.kind].table
     return status_of(run.directory) in {"done", "diverged"} and table.is_file()
@@ -202,13 +210,9 @@ def execute(run: Run, quiet: bool = True, position: int | None = None) -> dict:
         atomic.write_text(directory / "notes.txt", "\n".join(notes) + "\n")
     status = info.get("status", "done")
     message = info.get("message", "")
-    atomic.write_text(directory / "status", f"{status}\n{message}\n" if message else f"{status}\n")
-    return {
-        "status": status,
-        "message": message,
-        "wall_s": time.perf_counter() - start,
-        "notes": notes,
-    }
+    wall_s = time.perf_counter() - start
+    atomic.write_text(directory / "status", f"{status}\n{message}\nwall_s={wall_s:.6f}\n")
+    return {"status": status, "message": message, "wall_s": wall_s, "notes": notes}
 
 
 def _progress(run, quiet, position):
@@ -318,12 +322,7 @@ def run_all(
     todo = []
     for i, run in enumerate(runs):
         if resume and not force and is_finished(run):
-            results[i] = {
-                "status": status_of(run.directory),
-                "message": "",
-                "wall_s": 0.0,
-                "skipped": True,
-            }
+            results[i] = recorded(run.directory)
             if on_result:
                 on_result(i, results[i])
         else:
@@ -382,6 +381,8 @@ def aggregate(runs: list[Run], results: list[dict], root_name: Path) -> tuple[pd
                     tagged.insert(0, names[key], _cell(run.varying[key]))
             tagged.insert(0, "run_id", run.run_id)
             tables.append(tagged)
+        if result is None and status in {"done", "diverged"}:
+            result = recorded(run.directory)
         row["wall_s"] = (result or {}).get("wall_s", np.nan)
         rows.append(row)
     summary = pd.DataFrame(rows)

@@ -1,8 +1,5 @@
 """`pgcli optimize`: gradient descent on non-differentiable objectives with the lab's estimators."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,12 +194,6 @@ def test_classifier_within_3_points_of_logistic_regression(tmp_path):
     table = read(tmp_path, "optimize-classifier")
     assert {"test_objective", "train_accuracy", "w[29]", "b"} <= set(table.columns)
     assert table["objective"].iloc[0] == 0.5  # θ = 0: every prediction is a fair coin
-
-
-def test_importing_the_core_does_not_load_click():
-    code = "import sys, pgcli.optimize, pgcli.classifier; print('click' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
 
 
 def test_print_spec_coerces_overrides():
