@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m pgcli train experiments/cartpole.yaml --quiet
-	$(PY) -m pgcli plot results/cartpole --target 475 --out results/cartpole/convergence.png
 	$(PY) -m pgcli estimate --dist gaussian --f step --n 10,100,1000 --quiet --name demo-estimate
+	$(PY) -m pgcli train experiments/cartpole.yaml --quiet
+	$(PY) -m pgcli plot results/cartpole --target 475 --table --out results/cartpole/convergence.png
 
 test: $(STAMP)
 	$(PY) -m pytest

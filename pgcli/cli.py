@@ -13,6 +13,7 @@ import yaml
 
 from pgcli import __version__, atomic, expect, natural, runner
 from pgcli import estimate as estimate_core
+from pgcli import fisher as fisher_core
 from pgcli import optimize as optimize_core
 from pgcli import plot as plot_core
 from pgcli import train as train_core
@@ -363,17 +364,7 @@ def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states,
     runs, results, summary, combined = run_experiment("fisher", spec, opts, out)
     if combined.is_file() and len(runs) == 1:
         table = pd.read_csv(combined, keep_default_na=False, na_values=[""])
-        columns = [
-            "n_samples",
-            "quantity",
-            "row",
-            "col",
-            "empirical",
-            "exact",
-            "abs_error",
-            "std_error",
-        ]
-        shown = table[columns].fillna({"col": ""})
+        shown = table[fisher_core.COLUMNS[3:]].fillna({"col": ""})  # all but dist, parametrisation, theta
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
     _notes(results)
     click.echo(f"wrote {out or combined}")

@@ -30,19 +30,18 @@ from pgcli.spec import Field, SpecError, all_positive, positive
 
 CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample dim × params)
 
+# the distribution keys every distribution spec shares (estimate, fisher)
+DIST_SCHEMA = {
+    "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
+    "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
+    "dim": Field("int", None, "dimension (diag_gaussian) or number of categories", nullable=True, check=positive),
+    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
+}
+
 SCHEMA = {
     "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
-    "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
-    "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
-    "dim": Field(
-        "int",
-        None,
-        "dimension (diag_gaussian) or number of categories",
-        nullable=True,
-        check=positive,
-    ),
-    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
+    **DIST_SCHEMA,
     "f": Field("strs", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"),
     "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=all_positive),

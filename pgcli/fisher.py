@@ -15,23 +15,14 @@ import numpy as np
 import pandas as pd
 
 from pgcli import distributions as D
-from pgcli.estimate import CHUNK_ELEMENTS, cell_rng, chunk_sizes, make_dists, theta_label
+from pgcli.estimate import CHUNK_ELEMENTS, DIST_SCHEMA, cell_rng, chunk_sizes, make_dists, theta_label
 from pgcli.exact import exact_neg_hessian
-from pgcli.spec import Field, all_positive, positive
+from pgcli.spec import Field, all_positive
 
 SCHEMA = {
     "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
-    "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
-    "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
-    "dim": Field(
-        "int",
-        None,
-        "dimension (diag_gaussian) or number of categories",
-        nullable=True,
-        check=positive,
-    ),
-    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
+    **DIST_SCHEMA,
     "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=all_positive),
     "seed": Field("int", 0, "root seed"),
 }

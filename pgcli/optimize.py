@@ -39,7 +39,7 @@ import pandas as pd
 from pgcli import classifier as C
 from pgcli import distributions as D
 from pgcli import exact
-from pgcli.estimate import theta_grid
+from pgcli.estimate import DIST_SCHEMA, theta_grid
 from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
 from pgcli.functions import FunctionError, parse_function
 from pgcli.optim import adam_init, adam_step, sgd_step
@@ -76,13 +76,7 @@ SCHEMA = {
         "θ coordinates (default: the unconstrained one: log_sigma, logit, log_rate, log)",
         nullable=True,
     ),
-    "dim": Field(
-        "int",
-        None,
-        "dimension (diag_gaussian) or number of categories",
-        nullable=True,
-        check=positive,
-    ),
+    "dim": DIST_SCHEMA["dim"],
     "theta": Field("mapping", {}, "initial θ by parameter (default: the family's; bernoulli_toy: logit 0)"),
     "learn": Field("strs", None, "parameters that move, the others stay fixed (default: all)", nullable=True),
     "f": Field(

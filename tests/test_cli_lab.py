@@ -14,7 +14,10 @@ def test_version_and_help():
     assert __version__ in invoke("--version").output
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ["estimate", "fisher"]:
+    from pgcli.cli import cli
+
+    assert set(cli.commands) == {"estimate", "fisher", "train", "optimize", "plot", "check"}
+    for command in cli.commands:
         assert command in result.output
         sub = invoke(command, "--help")
         assert sub.exit_code == 0 and "Examples:" in sub.output and f"pgcli {command}" in sub.output
