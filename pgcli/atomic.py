@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
+UMASK = os.umask(0o022)
+os.umask(UMASK)  # read the process umask (os has no getter) and put it back
+
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes files 0600; results are shared (NFS, Dask)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

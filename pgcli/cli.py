@@ -555,8 +555,11 @@ def _load_results(target: Path, run: bool, opts) -> tuple[str, dict, Path]:
         runs_csv = target / "runs.csv"
         if not runs_csv.is_file():
             raise BadInput(f"{target} is not a results directory (no runs.csv)")
-        first = pd.read_csv(runs_csv)["run_id"].iloc[0]
-        config = yaml.safe_load((target / str(first) / "config.yaml").read_text())
+        run_ids = pd.read_csv(runs_csv, dtype=str).get("run_id", pd.Series(dtype=str)).dropna()
+        config = target / str(run_ids.iloc[0]) / "config.yaml" if len(run_ids) else None
+        if config is None or not config.is_file():
+            raise BadInput(f"{target}: runs.csv names no run directory with a config.yaml")
+        config = yaml.safe_load(config.read_text())
         return config["kind"], config["spec"], target
     if not target.is_file():
         raise BadInput(f"no such spec file or results directory: {target}")
@@ -573,6 +576,9 @@ def _load_results(target: Path, run: bool, opts) -> tuple[str, dict, Path]:
         runner.aggregate(runs, [None] * len(runs), results_dir)
     elif run:
         run_experiment(kind, spec, opts)
+    else:  # what results/<name>/ holds may come from another version of the spec
+        left = sum(not runner.is_finished(r) for r in runs)
+        return kind, spec, f"{left} of {len(runs)} runs of {target} have no results (run without --no-run)"
     return kind, spec, results_dir
 
 
@@ -601,20 +607,24 @@ def check(targets, no_run, junit, results, jobs, quiet):
     cases = []
     for target in map(Path, targets):
         kind, spec, results_dir = _load_results(target, not no_run, opts)
+        missing = results_dir if isinstance(results_dir, str) else None
+        results_dir = Path(opts["results"]) / spec["name"] if missing else results_dir
         table_path, runs_path = results_dir / runner.KINDS[kind].table, results_dir / "runs.csv"
-        have = table_path.is_file() and runs_path.is_file()
+        have = not missing and table_path.is_file() and runs_path.is_file()
         runs_table = pd.read_csv(runs_path) if have else None
         table = pd.read_csv(table_path) if have else None
         for i, item in enumerate(spec["expect"] or []):
             text, source = expect.describe(item), str(item.get("source", ""))
             if not have:
-                cases.append((spec["name"], text, source, "", False, f"no results in {results_dir}"))
+                cases.append((spec["name"], text, source, "", False, missing or f"no results in {results_dir}"))
                 continue
             try:
                 measured, passed = expect.evaluate(item, runs_table, table)
                 rhs = expect.reference(item, runs_table, table)
                 if rhs is not None:
-                    measured = f"{measured:.5g} vs {rhs:.5g}"
+                    measured = (
+                        f"{measured:.5g} vs {rhs:.5g}" if isinstance(measured, float) else f"{measured} vs {rhs:.5g}"
+                    )
                 message = ""
             except expect.NoData as err:
                 measured, passed, message = "", False, str(err)

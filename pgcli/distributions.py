@@ -292,10 +292,19 @@ def _pois_weak(phi, n, rng):
     return np.ones(1), (x + 1)[None], x[None]
 
 
+def _poisson_rate(phi, names):
+    if not phi[0] > 0:
+        return f"rate must be > 0, got {phi[0]:g}"
+    if phi[0] > MAX_POISSON_RATE:
+        return f"rate must be ≤ {MAX_POISSON_RATE:g} (exact sums run over the support), got {phi[0]:g}"
+    return None
+
+
+MAX_POISSON_RATE = 1e6
 POISSON = Family(
     names=lambda k: ["rate"],
     defaults=lambda k: {"rate": 3.0},
-    constraints=_positive({"rate"}),
+    constraints=_poisson_rate,
     parametrisations={"standard": IDENTITY, "log_rate": EXP},
     discrete=True,
     sample=lambda phi, n, rng: rng.poisson(phi[0], (n, 1)).astype(float),

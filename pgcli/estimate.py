@@ -26,8 +26,9 @@ from pgcli import distributions as D
 from pgcli.estimators import ESTIMATORS, NotApplicable
 from pgcli.exact import exact_gradient
 from pgcli.functions import FunctionError, parse_function
-from pgcli.spec import Field, SpecError, all_positive, positive
+from pgcli.spec import Field, SpecError, all_positive, non_negative, positive
 
+MAX_GRID = 10_000  # points in one 'lo:hi:count' θ range
 CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample dim × params)
 
 # the distribution keys every distribution spec shares (estimate, fisher)
@@ -42,12 +43,12 @@ SCHEMA = {
     "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     **DIST_SCHEMA,
-    "f": Field("strs", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"),
+    "f": Field("texts", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"),
     "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=all_positive),
     "reps": Field("int", 200, "independent estimates per cell", check=positive),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
-    "seed": Field("int", 0, "root seed"),
+    "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
 COLUMNS = [
@@ -104,10 +105,12 @@ def _range(text, path):
         raise SpecError(path, f"expected a number, a list, or 'lo:hi:count', got {text!r}")
     try:
         lo, hi, count = float(parts[0]), float(parts[1]), int(float(parts[2]))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise SpecError(path, f"expected 'lo:hi:count' with numbers, got {text!r}") from None
-    if count < 1:
-        raise SpecError(path, f"count must be ≥ 1 in {text!r}")
+    if not 1 <= count <= MAX_GRID:
+        raise SpecError(path, f"count must be in 1..{MAX_GRID} in {text!r}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise SpecError(path, f"range ends must be finite in {text!r}")
     return list(np.linspace(lo, hi, count))
 
 

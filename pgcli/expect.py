@@ -223,6 +223,7 @@ def per_run(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     """One value per run (or per row with at: all), after where and at."""
     metric = item["metric"]
     if metric in runs.columns and metric not in table.columns:
+        _need(runs, [metric], "metric")
         return _filter(runs, item.get("where"))[metric].to_numpy(float)
     if metric.endswith("_to_target"):
         return _to_target(item, _filter(table, item.get("where")))
@@ -293,6 +294,10 @@ def _need(frame, columns, what):
         raise ExpectError(
             f"unknown {what} column {missing[0]!r}; the results have: {', '.join(map(str, frame.columns))}"
         )
+    if what in {"metric", "x"}:
+        for column in columns:
+            if not pd.api.types.is_numeric_dtype(frame[column]) and column != "run_id":
+                raise ExpectError(f"{what} column {column!r} holds no numbers")
 
 
 def junit_xml(cases) -> str:

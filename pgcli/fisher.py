@@ -17,14 +17,14 @@ import pandas as pd
 from pgcli import distributions as D
 from pgcli.estimate import CHUNK_ELEMENTS, DIST_SCHEMA, cell_rng, chunk_sizes, make_dists, theta_label
 from pgcli.exact import exact_neg_hessian
-from pgcli.spec import Field, all_positive
+from pgcli.spec import Field, all_positive, non_negative
 
 SCHEMA = {
     "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     **DIST_SCHEMA,
     "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=all_positive),
-    "seed": Field("int", 0, "root seed"),
+    "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
 COLUMNS = [

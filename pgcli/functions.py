@@ -106,7 +106,7 @@ def parse_function(text: str) -> Fn:
         if _ and default is None:
             raise FunctionError(f"f {name!r} takes no argument, got {text!r}")
         a = _number(arg_text, text) if _ else default
-        label = name if a == default else f"{name}:{a:g}"
+        label = name if a == default else f"{name}:{_number_text(a)}"
         return Fn(
             label,
             name,
@@ -137,6 +137,12 @@ def _number(text, whole):
     return value
 
 
+def _number_text(value: float) -> str:
+    """Shortest text that reads back as the same float: 0.5, 3, 0.123456789."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 def _table(arg_text):
     parts = [p for p in arg_text.split(",") if p.strip()]
     if not parts:
@@ -150,7 +156,7 @@ def _table(arg_text):
             raise FunctionError(f"table has {values.size} values (x in 0..{values.size - 1}), x = {bad}")
         return values[index]
 
-    label = "table:" + ",".join(f"{v:g}" for v in values)
+    label = "table:" + ",".join(_number_text(v) for v in values)
     return Fn(label, "table", values.size, value, None, ())
 
 

@@ -15,7 +15,8 @@ Row t of the per-step table is θ_t, reached after t updates and t·m samples:
 
     objective   E[f(x)] at θ_t, exact (a sum or quadrature, exact.expectation) every
                 `objective_every` steps and at the last; a Monte Carlo mean where that fails
-    grad_var    tr Cov(g_i) / m, the variance of ĝ_t: what decides how fast θ moves
+    grad_var    tr Cov(g_i) / m, the variance of ĝ_t: what decides how fast θ moves (for the
+                classifier g_i averages the n draws of example i: examples are independent)
     grad_snr    ‖ĝ_t‖² / grad_var
     (the last row, θ_T, has no gradient)
 
@@ -120,7 +121,7 @@ SCHEMA = {
             check=non_negative,
         ),
     },
-    "seed": Field("int", 0, "root seed"),
+    "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
 LEADING = ["step", "samples", "objective"]
@@ -322,8 +323,11 @@ def classifier_problem(spec, split_rng) -> Problem:
     )
 
     def terms(theta, rng, batch_rng):
+        # the n draws of one example are not independent terms: average them per example, so
+        # grad_var is the variance across the minibatch's independent examples
         rows = batch_rng.choice(n_train, size=batch, replace=False)
-        return estimator(data.x_train[rows], data.y_train[rows], theta, n, rng, spec["h"])
+        draws = estimator(data.x_train[rows], data.y_train[rows], theta, n, rng, spec["h"])
+        return draws.reshape(batch, n, d).mean(1)
 
     def evaluate(theta, eval_rng):
         return {

@@ -55,7 +55,7 @@ def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
                 raise EnvError(f"{env_id} returned {type(env).__name__}, not a gymnasium.Env")
             return gym.wrappers.TimeLimit(env, limit) if limit else env
 
-        return gym.vector.SyncVectorEnv([make_one] * num_envs)
+        return _next_step(gym.vector.SyncVectorEnv([make_one] * num_envs))
     if env_id not in gym.registry:
         import difflib
 
@@ -69,7 +69,16 @@ def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
     with warnings.catch_warnings():  # an old version (CartPole-v0, for CS285) was asked for by name
         warnings.simplefilter("ignore", DeprecationWarning)
         mode = "vector_entry_point" if native else "sync"
-        return gym.make_vec(env_id, num_envs, vectorization_mode=mode, **kwargs)
+        return _next_step(gym.make_vec(env_id, num_envs, vectorization_mode=mode, **kwargs))
+
+
+def _next_step(env):
+    """The batches assume NEXT_STEP autoreset (the step after a done only resets)."""
+    mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    if mode != gym.vector.AutoresetMode.NEXT_STEP:
+        env.close()
+        raise EnvError(f"the vector env autoresets in {mode.name} mode; pgcli needs NEXT_STEP")
+    return env
 
 
 def load_callable(text: str):

@@ -37,7 +37,7 @@ from pgcli import estimate as estimate_kind
 from pgcli import fisher as fisher_kind
 from pgcli import optimize as optimize_kind
 from pgcli import train as train_kind
-from pgcli.spec import UNHASHED, dump, expand
+from pgcli.spec import UNHASHED, SpecError, dump, expand
 
 
 class Kind(NamedTuple):
@@ -135,7 +135,9 @@ def plan(kind: str, schema: dict, spec: dict, root: str | Path, extra_axes=()) -
     seen = {}
     for run in runs:
         if run.run_id in seen:
-            raise ValueError(f"runs {seen[run.run_id]!r} and {run.label!r} are identical")
+            raise SpecError(
+                "sweep", f"runs {seen[run.run_id]!r} and {run.label!r} are the same run (a repeated grid value)"
+            )
         seen[run.run_id] = run.label
     return runs
 
@@ -190,6 +192,8 @@ def execute(run: Run, quiet: bool = True, position: int | None = None) -> dict:
     }
     atomic.write_text(directory / "config.yaml", dump(config))
     atomic.write_text(directory / "status", "running\n")
+    for stale in ("error.txt", "notes.txt"):  # from an earlier attempt at this run
+        (directory / stale).unlink(missing_ok=True)
     start = time.perf_counter()
     progress = _progress(run, quiet, position)
     try:
@@ -362,36 +366,63 @@ def read_table(run: Run) -> pd.DataFrame | None:
 
 
 def aggregate(runs: list[Run], results: list[dict], root_name: Path) -> tuple[pd.DataFrame, Path]:
-    """Write runs.csv and the concatenated table (varying keys + seed first), in plan order."""
+    """Write runs.csv and the concatenated table (varying keys + seed first), in plan order.
+
+    A varying key is named by its short name unless the table (or runs.csv) already has a
+    column of that name: if that column always holds the run's value (a sweep over `dist` of
+    estimate.csv) it is not repeated, otherwise the key keeps its dotted name (batch.episodes
+    beside the cumulative `episodes`)."""
     kind = KINDS[runs[0].kind]
     varying_keys = list(runs[0].varying)
-    names = short_keys(varying_keys)
-    rows, tables = [], []
-    for run, result in zip(runs, results, strict=True):
-        table = read_table(run)
+    tables = [read_table(run) if status_of(run.directory) in {"done", "diverged"} else None for run in runs]
+    names, repeated = _column_names(runs, tables, varying_keys)
+    rows, tagged_tables = [], []
+    for run, result, table in zip(runs, results, tables, strict=True):
         status = status_of(run.directory)
-        row = {"run_id": run.run_id, "label": run.label}
-        row.update({names[k]: _cell(v) for k, v in run.varying.items()})
-        row["status"] = status
-        if table is not None and status in {"done", "diverged"}:
-            row.update(kind.summary(table, result or {}, run.spec))
-            tagged = table.copy()
-            for key in reversed(varying_keys):
-                if names[key] not in tagged.columns:  # e.g. a sweep over dist: estimate.csv has it
-                    tagged.insert(0, names[key], _cell(run.varying[key]))
-            tagged.insert(0, "run_id", run.run_id)
-            tables.append(tagged)
         if result is None and status in {"done", "diverged"}:
             result = recorded(run.directory)
+        row = {"run_id": run.run_id, "label": run.label, **{names[k]: _cell(v) for k, v in run.varying.items()}}
+        row["status"] = status
+        if table is not None:
+            summary = kind.summary(table, result or {}, run.spec)
+            row.update({(k if k not in names.values() else f"summary.{k}"): v for k, v in summary.items()})
+            tagged = table.copy()
+            for key in reversed(varying_keys):
+                if key not in repeated:
+                    tagged.insert(0, names[key], _cell(run.varying[key]))
+            tagged.insert(0, "run_id", run.run_id)
+            tagged_tables.append(tagged)
         row["wall_s"] = (result or {}).get("wall_s", np.nan)
         rows.append(row)
     summary = pd.DataFrame(rows)
     root_name.mkdir(parents=True, exist_ok=True)
     atomic.write_csv(root_name / "runs.csv", summary)
     combined = root_name / kind.table
-    if tables:
-        atomic.write_csv(combined, pd.concat(tables, ignore_index=True))
+    if tagged_tables:
+        atomic.write_csv(combined, pd.concat(tagged_tables, ignore_index=True))
     return summary, combined
+
+
+RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
+
+
+def _column_names(runs, tables, keys):
+    """(column name per varying key, keys the tables already carry with the run's value)."""
+    names = short_keys(keys)
+    columns = set().union(*(t.columns for t in tables if t is not None)) | RUNS_COLUMNS
+    repeated = set()
+    for key in keys:
+        if names[key] not in columns:
+            continue
+        same = all(
+            t is None or (names[key] in t.columns and (t[names[key]].astype(str) == str(_cell(run.varying[key]))).all())
+            for run, t in zip(runs, tables, strict=True)
+        )
+        if same and names[key] not in RUNS_COLUMNS:
+            repeated.add(key)
+        else:
+            names[key] = key
+    return names, repeated
 
 
 def _cell(value):

@@ -32,7 +32,7 @@ class SpecError(ValueError):
 
 
 class Field(NamedTuple):
-    kind: str  # int | float | str | bool | ints | floats | strs | mapping | any
+    kind: str  # int | float | str | bool | ints | floats | strs (comma-split) | texts | mapping | any
     default: Any
     help: str
     choices: tuple | None = None
@@ -93,7 +93,10 @@ def _to_float(value, path):
     if isinstance(value, bool):
         raise SpecError(path, f"expected a number, got {value!r}")
     if isinstance(value, int | float):
-        out = float(value)
+        try:
+            out = float(value)
+        except OverflowError:
+            raise SpecError(path, f"number too large: {str(value)[:20]}...") from None
     elif isinstance(value, str):
         try:
             out = float(value.strip())
@@ -140,8 +143,8 @@ def _to_str(value, path):
     return str(value)
 
 
-def _as_list(value, path, one):
-    if isinstance(value, str) and "," in value:
+def _as_list(value, path, one, split=True):
+    if split and isinstance(value, str) and "," in value:
         value = [v for v in value.split(",") if v.strip()]
     items = value if isinstance(value, list | tuple) else [value]
     if not items:
@@ -163,6 +166,8 @@ def coerce(field: Field, value: Any, path: str) -> Any:
         out = _SCALAR[field.kind](value, path)
     elif field.kind in _LIST:
         out = _as_list(value, path, _LIST[field.kind])
+    elif field.kind == "texts":  # strings that may hold commas (functions: table:1,0,3)
+        out = _as_list(value, path, _to_str, split=False)
     elif field.kind == "mapping":
         if not isinstance(value, dict):
             raise SpecError(path, f"expected a mapping, got {value!r}")
@@ -207,7 +212,7 @@ def resolve(schema: dict, user: dict, path: str = "") -> dict:
     for key, node in schema.items():
         where = f"{path}.{key}" if path else key
         if isinstance(node, dict):
-            out[key] = resolve(node, user.get(key) or {}, where)
+            out[key] = resolve(node, {} if user.get(key) is None else user[key], where)
         elif key in user:
             out[key] = coerce(node, user[key], where)
         else:
@@ -329,6 +334,9 @@ def _seeds(value):
         return None
     if isinstance(value, list):
         seeds = [_to_int(v, f"sweep.seeds[{i}]") for i, v in enumerate(value)]
+        negative = [s for s in seeds if s < 0]
+        if negative:
+            raise SpecError("sweep.seeds", f"seeds must be ≥ 0, got {negative[0]}")
         if not seeds:
             raise SpecError("sweep.seeds", "expected a count or a non-empty list of seeds")
         if len(set(seeds)) != len(seeds):

@@ -26,7 +26,7 @@ from pgcli import natural as N
 from pgcli import policies as P
 from pgcli import rollout as R
 from pgcli.optim import adam_init, adam_step, sgd_step
-from pgcli.spec import Field, SpecError, non_negative, positive, unit_interval
+from pgcli.spec import Field, SpecError, all_positive, non_negative, positive, unit_interval
 
 SCHEMA = {
     "kind": Field("str", "train", "experiment kind", choices=("train",)),
@@ -61,7 +61,7 @@ SCHEMA = {
         "normalize_advantages": Field("bool", True, "scale advantages to mean 0, std 1 per batch"),
         "entropy_coef": Field("float", 0.0, "weight of the entropy bonus", check=non_negative),
         "value": {
-            "hidden": Field("ints", [32], "value network hidden sizes"),
+            "hidden": Field("ints", [32], "value network hidden sizes", check=all_positive),
             "activation": Field("str", "tanh", "value network activation", choices=("tanh", "relu")),
             "lr": Field("float", 0.01, "value network Adam learning rate", check=positive),
             "steps": Field("int", 20, "Adam steps on the value loss per iteration", check=non_negative),
@@ -95,7 +95,7 @@ SCHEMA = {
         "episodes": Field("int", 10, "evaluation episodes", check=positive),
         "deterministic": Field("bool", True, "evaluate the mode (argmax / mean) action"),
     },
-    "seed": Field("int", 0, "root seed"),
+    "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
 COLUMNS = [
@@ -134,7 +134,12 @@ def batch_size(spec: dict) -> dict:
 
 def validate(spec: dict) -> None:
     """Everything that can be checked before a run starts, including the env's spaces."""
-    batch_size(spec)
+    size = batch_size(spec)
+    if size.get("steps", np.inf) < 2 * spec["env"]["num_envs"]:
+        # a copy can sit on a reset step every other step: two vector steps give each a transition
+        raise SpecError(
+            "batch.steps", f"must be ≥ 2 × env.num_envs = {2 * spec['env']['num_envs']}, got {size['steps']}"
+        )
     if spec["algo"]["weight"] == "gae" and spec["algo"]["baseline"] != "value":
         raise SpecError("algo.baseline", "gae needs a value function: set algo.baseline: value")
     if spec["stop"]["iterations"] is None and spec["stop"]["env_steps"] is None:

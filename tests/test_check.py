@@ -197,3 +197,30 @@ def test_check_bad_input(tmp_path, text, fragments):
 def test_check_bad_paths(tmp_path):
     assert_bad_input(invoke("check", tmp_path / "nope.yaml"), "no such spec file or results directory")
     assert_bad_input(invoke("check", tmp_path), "not a results directory")
+
+
+def test_no_run_with_results_of_another_spec_version_fails(tmp_path):
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(SPEC)
+    invoke("check", spec, "--results", tmp_path / "r", "-q")
+    spec.write_text(SPEC.replace("reps: 50", "reps: 60"))  # a new version: its runs have no results
+    result = invoke("check", spec, "--results", tmp_path / "r", "--no-run")
+    assert result.exit_code == 1 and result.stdout.count("FAIL") == 2 and "have no results" in result.stderr
+
+
+def test_seeds_passing_with_a_measured_right_hand_side_and_text_metrics(tmp_path):
+    spec = tmp_path / "lab.yaml"
+    text = SPEC.replace(
+        '{metric: bias, where: {estimator: pathwise}, agg: max_abs, "<=": 0.01, name: pathwise is unbiased on a step}',
+        '{metric: mean, agg: min, ">=": {metric: exact, agg: min, scale: 0}, seeds_passing: 1/1}',
+    )
+    spec.write_text(text)
+    result = invoke("check", spec, "--results", tmp_path / "r", "-q")
+    assert "Traceback" not in result.output and " vs " in result.stdout
+    spec.write_text(SPEC.replace("metric: bias, where: {estimator: score}", "metric: estimator"))
+    assert_bad_input(invoke("check", spec, "--results", tmp_path / "r", "-q"), "holds no numbers")
+
+
+def test_results_directory_without_run_directories_is_bad_input(tmp_path):
+    (tmp_path / "runs.csv").write_text("run_id,label\n")
+    assert_bad_input(invoke("check", tmp_path, "--no-run"), "names no run directory")

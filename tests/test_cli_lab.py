@@ -189,6 +189,11 @@ def test_python_dash_m_works():
         (["--theta", "mu"], ["expected NAME=VALUE"]),
         (["missing.yaml"], ["spec file not found"]),
         (["--bogus"], ["No such option"]),
+        (["--seed", "-1"], ["seed", "must be ≥ 0"]),
+        (["--theta", "mu=0:1:1e400"], ["theta.mu", "lo:hi:count"]),
+        (["--theta", "mu=0:1:100000"], ["theta.mu", "count must be in 1..10000"]),
+        (["--set", "h=1" + "0" * 400], ["h", "number too large"]),
+        (["--dist", "poisson", "--theta", "rate=1e300"], ["rate must be ≤ 1e+06"]),
     ],
 )
 def test_estimate_bad_input(tmp_path, args, fragments):
@@ -234,3 +239,19 @@ def test_unwritable_out_is_bad_input(tmp_path):
     blocker.write_text("")
     result = invoke("estimate", "--out", blocker / "x.csv", "--results", tmp_path / "r", "-q")
     assert_bad_input(result, "cannot write", nothing_in=tmp_path / "r")
+
+
+def test_a_value_table_can_be_set_with_commas(tmp_path):
+    result = invoke("estimate", "--dist", "categorical", "--set", "f=table:1,0,3", "--estimators", "score",
+                    "--n", "10", "--reps", "2", "--results", tmp_path, "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_csv(tmp_path / "estimate-categorical" / "estimate.csv")["f"]) == {"table:1,0,3"}
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from pgcli import atomic
+
+    path = atomic.write_text(tmp_path / "x.txt", "x")
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~atomic.UMASK

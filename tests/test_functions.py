@@ -121,3 +121,9 @@ def test_valid_expressions_evaluate_like_numpy(pair):
         text, expected = pair
         value = parse_function(text).value(X)
     np.testing.assert_allclose(value, np.broadcast_to(expected, X.shape), equal_nan=True)
+
+
+def test_labels_keep_the_argument_exactly():
+    assert parse_function("step:0.123456789").label == "step:0.123456789"
+    assert parse_function("cos:3").label == "cos:3"
+    assert parse_function("table:1,0.25,3").label == "table:1,0.25,3"

@@ -110,3 +110,9 @@ def test_min_steps_batches_hold_whole_episodes_and_enough_steps():
         ends = R.flatten(batch, batch.terminated | batch.truncated)
         assert ends[-1] and ends.sum() == batch.episode_returns.size  # every episode finished
         assert batch.episode_lengths.sum() == batch.n_steps
+
+
+def test_same_step_autoreset_is_rejected():
+    spec = {"id": "Acrobot-v1", "kwargs": {"vector_kwargs": {"autoreset_mode": "SameStep"}}, "max_episode_steps": None}
+    with pytest.raises(R.EnvError, match="NEXT_STEP"):
+        R.make_env(spec, 2)

@@ -236,3 +236,18 @@ def test_set_grid_bad_input(tmp_path):
     )
     with pytest.raises(SpecError):
         plan(write(tmp_path, TINY), grid=["nope.key=1,2"])
+
+
+def test_a_swept_key_that_names_a_table_column_keeps_its_dotted_name(tmp_path):
+    result = invoke("train", "--set", "stop.iterations=2", "--set", "env.num_envs=2", "--set", "eval.every=0",
+                    "--set-grid", "batch.episodes=2,4", "--results", tmp_path, "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
+    assert list(table.columns[:3]) == ["run_id", "batch.episodes", "seed"] and "episodes" in table.columns
+    assert sorted(table["batch.episodes"].unique()) == [2, 4]
+
+
+def test_a_repeated_grid_value_is_bad_input(tmp_path):
+    results = tmp_path / "results"
+    result = invoke("estimate", "--set-grid", "reps=3,3", "--results", results, "-q")
+    assert_bad_input(result, "sweep", "same run", nothing_in=results)

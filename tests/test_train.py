@@ -126,6 +126,10 @@ def test_diverging_run_is_marked_and_exit_code_is_1(tmp_path):
             ["env", "cannot make"],
         ),
         (["--set", "optim"], ["--set", "KEY=VALUE"]),
+        (["--set", "env.num_envs=4", "--set", "batch.steps=4"], ["batch.steps", "≥ 2 × env.num_envs"]),
+        (["--set", "algo.value.hidden=[-3]"], ["algo.value.hidden", "> 0"]),
+        (["--set", "algo=false"], ["algo", "section"]),
+        (["--seed", "-2"], ["seed", "≥ 0"]),
         (["--set", "optim=3"], ["optim", "section"]),
     ],
 )
