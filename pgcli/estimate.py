@@ -286,10 +286,6 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
 
 
-def cell_count(spec: dict) -> int:
-    return len(theta_grid(spec["theta"])) * len(spec["f"]) * len(spec["estimators"]) * len(spec["n"])
-
-
 def z_scores(table: pd.DataFrame) -> pd.Series:
     """bias / std_error; an exact zero bias counts as 0 even with zero variance."""
     scale = np.maximum(1.0, table["exact"].abs())

@@ -72,10 +72,6 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def register(name: str, kind: Kind) -> None:
-    KINDS[name] = kind
-
-
 class Run(NamedTuple):
     kind: str
     run_id: str
