@@ -59,15 +59,6 @@ NAMED: dict[str, tuple[Callable, Callable, float | None, Callable]] = {
         lambda a: (),
     ),
 }
-NAMED_HELP = {
-    "linear": "x",
-    "square": "x²",
-    "cos": "cos(k x), 'cos:K' sets k (default 1)",
-    "abs": "|x|",
-    "step": "1{x > c}, 'step:C' sets c (default 0)",
-    "sigmoid": "1/(1+exp(−k x)), 'sigmoid:K' sets k (default 1)",
-}
-
 # whitelisted expression functions: name -> (f, f')
 EXPR_FUNCS: dict[str, tuple[Callable, Callable]] = {
     "sin": (np.sin, np.cos),

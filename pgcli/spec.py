@@ -190,10 +190,6 @@ def coerce(field: Field, value: Any, path: str) -> Any:
 # resolving a spec against a schema
 
 
-def defaults(schema: dict) -> dict:
-    return {k: (defaults(v) if isinstance(v, dict) else copy.deepcopy(v.default)) for k, v in schema.items()}
-
-
 def _unknown(key, allowed, path):
     close = difflib.get_close_matches(key, list(allowed), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""

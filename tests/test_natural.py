@@ -97,7 +97,7 @@ def test_measured_kl_per_update_is_close_to_the_trust_region(tmp_path, step_size
     table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
     ratio = table["kl"] / step_size
     assert ratio.between(0.5, 2.0).all(), ratio.tolist()
-    assert (table["cg_residual"] >= 0).all()
+    assert (table["cg_residual"] < table["grad_norm"]).all()  # CG shrank the residual below ‖ĝ‖
 
 
 def test_fisher_condition_is_logged_for_small_policies(tmp_path):

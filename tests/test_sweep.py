@@ -175,12 +175,15 @@ def test_a_lost_worker_keeps_finished_runs_and_reports_the_rest(tmp_path):
     assert "worker lost" in result.stderr and "1 of 2 runs not done" in result.stderr
 
 
-def test_worker_processes_get_one_blas_thread():
+def test_worker_processes_get_one_blas_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    code = "import os; print(os.environ['OMP_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS'])"
     with runner.worker_environment():
-        out = subprocess.run([sys.executable, "-c", "import os; print(os.environ['OMP_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS'])"],
-                             capture_output=True, text=True, check=True)  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
-    assert os.environ.get("OMP_NUM_THREADS") != "1" or "OMP_NUM_THREADS" in os.environ
+    # the parent's own environment comes back as it was
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
 
 
 @pytest.mark.parametrize(
