@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 import numpy as np
@@ -20,13 +21,27 @@ from pgcli import train as train_core
 from pgcli.distributions import FAMILIES, DistError
 from pgcli.estimators import ESTIMATORS
 from pgcli.functions import NAMED, FunctionError
-from pgcli.spec import SpecError, apply_overrides, dump, load_yaml, resolve, set_dotted, with_sweep
+from pgcli.spec import (
+    SpecError,
+    apply_overrides,
+    dump,
+    load_yaml,
+    parse_assignment,
+    relative_to,
+    resolve,
+    set_dotted,
+    with_sweep,
+)
 
 
 class BadInput(click.ClickException):
     """Bad user input: one line on stderr, exit code 2."""
 
     exit_code = 2
+
+    def __init__(self, message: str, extra: str = ""):
+        super().__init__(message)
+        self.extra = extra  # an optional extra of pgcli that is missing (see SpecError)
 
 
 class OneLineErrors(click.Group):
@@ -55,7 +70,7 @@ def bad_input():
     try:
         yield
     except (SpecError, DistError, FunctionError, runner.SchedulerError) as err:
-        raise BadInput(str(err)) from None
+        raise BadInput(str(err), getattr(err, "extra", "")) from None
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,6 +88,17 @@ def cli():
 
 # ---------------------------------------------------------------------------------------------
 # shared experiment options
+
+
+bar_options = [
+    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+    click.option("--progress", is_flag=True, help="Progress bars even when stderr is not a terminal."),
+]
+
+
+def show_bars(opts) -> bool:
+    """Bars on a terminal; off in a pipe or a CI log unless --progress; never with -q."""
+    return not opts["quiet"] and (opts["progress"] or sys.stderr.isatty())
 
 
 def experiment_options(func):
@@ -112,7 +138,7 @@ def experiment_options(func):
         ),
         click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already done."),
         click.option("--force", is_flag=True, help="Re-run finished runs."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+        *bar_options,
         click.option("--print-spec", is_flag=True, help="Print the resolved spec and exit."),
     ]
     for option in reversed(options):
@@ -123,7 +149,7 @@ def experiment_options(func):
 def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     """Spec file, then flags, then --set: resolved against the kind's schema."""
     schema = with_sweep(runner.KINDS[kind].schema)
-    user = load_yaml(spec_file) if spec_file else {}
+    user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
     if user.get("kind", kind) != kind:
         raise SpecError(
             "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
@@ -137,6 +163,13 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     if seed is not None:
         user["seed"] = seed
     user = apply_overrides(user, list(sets), schema)
+    if seed is not None or any(parse_assignment(text)[0] == "seed" for text in sets):
+        # the seeds rule: a seed typed on the command line is the one run's seed
+        if any(parse_assignment(text)[0].startswith("sweep.seeds") for text in sets):
+            raise SpecError("seed", "give --seed/--set seed=S (one run) or --set sweep.seeds=N (a sweep), not both")
+        user.setdefault("sweep", {})
+        if isinstance(user["sweep"], dict):
+            user["sweep"]["seeds"] = None
     spec = resolve(schema, user)
     spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
     return spec
@@ -146,17 +179,38 @@ def default_name(kind, spec):
     return f"{kind}-{spec.get('dist') or spec.get('env', {}).get('id', kind)}".lower().replace("/", "-")
 
 
-def run_experiment(kind, spec, opts, out=None) -> tuple[list, list, pd.DataFrame, Path]:
-    """Plan, validate, run and aggregate; returns runs, results, runs table, combined table path."""
+def plan_runs(kind, spec, opts, grid=()) -> list:
+    """The runs of a resolved spec, each validated (bad input: one line, exit 2)."""
     schema = with_sweep(runner.KINDS[kind].schema)
     with bad_input():
-        runs = runner.plan(kind, schema, spec, opts["results"], opts["grid"])
+        runs = runner.plan(kind, schema, spec, opts["results"], grid)
         for run in runs:
             runner.KINDS[kind].validate(run.spec)
+    return runs
+
+
+def summary_directory(kind, spec, runs, spec_file, opts) -> Path:
+    """Where this invocation's runs.csv and combined table go: results/<name>/ for the spec file
+    as written (or for flags alone), else results/<name>/sweeps/<sweep_id>/ — so a --set or
+    --set-grid variation never overwrites the spec's own summary, and each one is findable."""
+    base = Path(opts["results"]) / spec["name"]
+    if spec_file is None:
+        return base
+    with bad_input():
+        own = build_spec(kind, spec_file, {}, [], None, spec["name"])
+        own_ids = [run.run_id for run in runner.plan(kind, with_sweep(runner.KINDS[kind].schema), own, opts["results"])]
+    run_ids = [run.run_id for run in runs]
+    return base if run_ids == own_ids else base / "sweeps" / runner.sweep_id(run_ids)
+
+
+def run_experiment(kind, spec, opts, out=None, spec_file=None) -> tuple[list, list, pd.DataFrame, Path]:
+    """Plan, validate, run and aggregate; returns runs, results, runs table, combined table path."""
+    runs = plan_runs(kind, spec, opts, opts["grid"])
     if opts["print_spec"]:
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
-    for target in [Path(opts["results"]) / spec["name"] / "runs.csv", out]:
+    directory = summary_directory(kind, spec, runs, spec_file, opts)
+    for target in [directory / "runs.csv", out]:
         problem = target and atomic.check_writable(target)
         if problem:
             raise BadInput(problem)
@@ -173,25 +227,29 @@ def run_experiment(kind, spec, opts, out=None) -> tuple[list, list, pd.DataFrame
             client.close()
             if not opts["scheduler"] and client.cluster is not None:
                 client.cluster.close()
-    summary, combined = runner.aggregate(runs, results, Path(opts["results"]) / spec["name"])
+    summary, combined = runner.aggregate(runs, results, directory)
+    if directory.parent.name == "sweeps":
+        click.echo(f"note: these runs differ from {spec_file} as written; their summary is {directory}/")
     if out and combined.is_file():
         atomic.write_bytes(out, combined.read_bytes())
     return runs, results, summary, combined
 
 
 def _run_with_progress(runs, opts, client):
-    from tqdm.auto import tqdm
-
-    show_overall = len(runs) > 1 and not opts["quiet"]
+    """One bar over runs (with done / failed / diverged counts) when there are several, and
+    per-run bars when runs execute in this process."""
+    bars = show_bars(opts)
+    progress, close = runner.progress_bar("runs", not (bars and len(runs) > 1))
     counts = {"done": 0, "failed": 0, "diverged": 0}
-    bar = tqdm(total=len(runs), desc="runs", disable=not show_overall, dynamic_ncols=True)
+    finished = 0
 
     def on_result(i, result):
-        status = result["status"]
-        counts[status] = counts.get(status, 0) + 1
-        bar.set_postfix(counts, refresh=False)
-        bar.update(1)
+        nonlocal finished
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+        finished += 1
+        progress(finished, len(runs), **counts)
 
+    progress(0, len(runs))
     try:
         return runner.run_all(
             runs,
@@ -199,11 +257,11 @@ def _run_with_progress(runs, opts, client):
             client=client,
             resume=opts["resume"],
             force=opts["force"],
-            quiet=opts["quiet"] or (opts["jobs"] > 1 or client is not None),
+            quiet=not bars or opts["jobs"] > 1 or client is not None,
             on_result=on_result,
         )
     finally:
-        bar.close()
+        close()
 
 
 def finish(runs, results, summary) -> int:
@@ -216,6 +274,12 @@ def finish(runs, results, summary) -> int:
     shown = bad[["run_id", "label", "status"]].assign(message=bad["run_id"].map(messages))
     click.echo(shown.to_string(index=False), err=True)
     return 1
+
+
+def wrote(path) -> None:
+    """Say where a file is, only if it is there (a run that failed wrote nothing)."""
+    if path is not None and Path(path).is_file():
+        click.echo(f"wrote {path}")
 
 
 def _notes(results):
@@ -311,11 +375,11 @@ def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators
         if theta is not None:
             flags["theta"] = estimate_core.parse_theta_text(theta)
         spec = build_spec("estimate", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
-    runs, results, summary, combined = run_experiment("estimate", spec, opts, out)
+    runs, results, summary, combined = run_experiment("estimate", spec, opts, out, spec_file)
     if combined.is_file() and len(runs) == 1:
         click.echo(estimate_table(pd.read_csv(combined)))
     _notes(results)
-    click.echo(f"wrote {out or combined}")
+    wrote(out or combined)
     return finish(runs, results, summary)
 
 
@@ -361,13 +425,13 @@ def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states,
         if theta is not None:
             flags["theta"] = estimate_core.parse_theta_text(theta)
         spec = build_spec("fisher", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
-    runs, results, summary, combined = run_experiment("fisher", spec, opts, out)
+    runs, results, summary, combined = run_experiment("fisher", spec, opts, out, spec_file)
     if combined.is_file() and len(runs) == 1:
         table = pd.read_csv(combined, keep_default_na=False, na_values=[""])
         shown = table[fisher_core.COLUMNS[3:]].fillna({"col": ""})  # all but dist, parametrisation, theta
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
     _notes(results)
-    click.echo(f"wrote {out or combined}")
+    wrote(out or combined)
     return finish(runs, results, summary)
 
 
@@ -386,8 +450,10 @@ def _policy_fisher(path, states, out, opts):
             spec = build_spec("train", str(path), {}, opts["sets"], opts["seed"], opts["name"])
             schema = with_sweep(runner.KINDS["train"].schema)
             runs = runner.plan("train", schema, spec, opts["results"], opts["grid"])
-            if len(runs) > 1:
-                raise BadInput(f"{path} is a sweep of {len(runs)} runs; give one run directory")
+            if len(runs) > 1:  # a sweep: its first run (or the one --seed picks)
+                click.echo(
+                    f"{path} is a sweep of {len(runs)} runs; using its first, {runs[0].label} (--seed S picks one)"
+                )
             run_dir, spec, theta = Path(runs[0].directory), runs[0].spec, None
             if runner.status_of(run_dir) == "done":
                 theta = runner.load_run(run_dir)[1]
@@ -404,7 +470,10 @@ def _policy_fisher(path, states, out, opts):
     table = pd.DataFrame(rows, columns=natural.POLICY_FISHER_COLUMNS)
     atomic.write_csv(target, table)
     value = dict(zip(table["quantity"].head(6), table["value"].head(6), strict=True))
-    click.echo(f"Fisher matrix of the {source} {spec['env']['id']} policy on {x.shape[0]} visited states")
+    click.echo(
+        f"Fisher matrix of the {source} {spec['env']['id']} policy (seed {spec['seed']}, {run_dir}) "
+        f"on {x.shape[0]} visited states"
+    )
     click.echo(
         f"parameters {value['n_params']:.0f}, rank {value['rank']:.0f}, "
         f"condition number {value['condition_number']:.4g} "
@@ -412,7 +481,7 @@ def _policy_fisher(path, states, out, opts):
     )
     top = ", ".join(f"{v:.3g}" for v in eigenvalues[:5])
     click.echo(f"largest eigenvalues: {top}; smallest: {eigenvalues[-1]:.3g}")
-    click.echo(f"wrote {target}")
+    wrote(target)
     return 0
 
 
@@ -434,24 +503,32 @@ def train(spec_file, **opts):
     """
     with bad_input():
         spec = build_spec("train", spec_file, {}, opts["sets"], opts["seed"], opts["name"])
-    runs, results, summary, combined = run_experiment("train", spec, opts)
-    if len(runs) > 1 or opts["quiet"] is False:
-        shown = [
-            c
-            for c in [
-                "label",
-                "status",
-                "final_return",
-                "best_return",
-                "env_steps_to_target",
-                "env_steps",
-                "wall_s",
-            ]
-            if c in summary
-        ]
-        click.echo(summary[shown].to_string(index=False, float_format=lambda v: f"{v:.5g}"))
-    click.echo(f"wrote {combined}")
+    runs, results, summary, combined = run_experiment("train", spec, opts, spec_file=spec_file)
+    columns = ["label", "status", "final_return", "best_return", "env_steps_to_target", "env_steps", "wall_s"]
+    if len(runs) == 1:
+        click.echo(_train_line(spec, summary.iloc[0]))
+    else:
+        shown = summary[[c for c in columns if c in summary]]
+        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    wrote(combined)
     return finish(runs, results, summary)
+
+
+def _train_line(spec, row) -> str:
+    """One run in one line: how it ended, its recent return, the target, the budget used."""
+    window = spec["stop"]["target_window"]
+    text = f"{spec['env']['id']} {row['label']}: {row['status']}"
+    if "final_return" in row and pd.notna(row["final_return"]):
+        text += f", mean return of the last {window} episodes {row['final_return']:.5g} (best {row['best_return']:.5g})"
+    target = spec["stop"]["target_return"]
+    if target is not None and "env_steps_to_target" in row:
+        steps = row["env_steps_to_target"]
+        text += f", target {target:g} " + (
+            f"reached after {steps:,.0f} env steps" if pd.notna(steps) else "not reached"
+        )
+    if "env_steps" in row and pd.notna(row["env_steps"]):
+        text += f"; {row['env_steps']:,.0f} env steps"
+    return text + (f" in {row['wall_s']:.1f} s" if pd.notna(row["wall_s"]) else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,8 +603,7 @@ def plot(paths, out, figure, show_table, table_out, **options):
     if table_out:
         atomic.write_csv(table_out, summary)
     for path in [out, table_out]:
-        if path:
-            click.echo(f"wrote {path}")
+        wrote(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,37 +625,119 @@ def infer_kind(raw: dict, path) -> str:
     raise BadInput(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(runner.KINDS)})")
 
 
-def _load_results(target: Path, run: bool, opts) -> tuple[str, dict, Path]:
-    """(kind, resolved spec, results directory) for a spec file or a results directory."""
-    if target.is_dir():
-        runs_csv = target / "runs.csv"
+class CheckTarget(NamedTuple):
+    """One argument of `pgcli check`, validated: its spec, planned runs and where results are."""
+
+    path: Path
+    kind: str
+    spec: dict
+    runs: list | None  # the spec's runs; None for a results directory (checked as it is)
+    results_dir: Path
+    skipped: str  # why it is not checked (a missing optional extra), or ""
+
+
+def read_config(path: Path) -> dict:
+    """A run directory's config.yaml as a mapping with a known kind and a spec (else bad input)."""
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as err:
+        raise BadInput(f"{path} is not readable YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("spec"), dict):
+        raise BadInput(f"{path} is not a pgcli run config (expected a mapping with kind and spec)")
+    if config.get("kind") not in runner.KINDS:
+        raise BadInput(f"{path}: unknown or missing kind {config.get('kind')!r}; allowed: {', '.join(runner.KINDS)}")
+    return config
+
+
+def read_runs_table(path: Path) -> pd.DataFrame:
+    """runs.csv of a summary directory (bad input if it is not a readable CSV with run_id)."""
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        raise BadInput(f"{path} is not a readable runs.csv: {str(err).splitlines()[0]}") from None
+    if "run_id" not in table.columns:
+        raise BadInput(f"{path} is not a runs.csv (no run_id column)")
+    return table
+
+
+def _check_target(path: Path, opts) -> CheckTarget:
+    """Everything about one check argument that can be known before anything runs."""
+    if path.is_dir():
+        runs_csv = path / "runs.csv"
         if not runs_csv.is_file():
-            raise BadInput(f"{target} is not a results directory (no runs.csv)")
-        run_ids = pd.read_csv(runs_csv, dtype=str).get("run_id", pd.Series(dtype=str)).dropna()
-        config = target / str(run_ids.iloc[0]) / "config.yaml" if len(run_ids) else None
+            raise BadInput(f"{path} is not a results directory (no runs.csv)")
+        run_ids = read_runs_table(runs_csv)["run_id"].dropna()
+        config = runner.run_directory(path, str(run_ids.iloc[0])) / "config.yaml" if len(run_ids) else None
         if config is None or not config.is_file():
-            raise BadInput(f"{target}: runs.csv names no run directory with a config.yaml")
-        config = yaml.safe_load(config.read_text())
-        return config["kind"], config["spec"], target
-    if not target.is_file():
-        raise BadInput(f"no such spec file or results directory: {target}")
+            raise BadInput(f"{path}: runs.csv names no run directory with a config.yaml")
+        config = read_config(config)
+        return CheckTarget(path, config["kind"], config["spec"], None, path, "")
+    if not path.is_file():
+        raise BadInput(f"no such spec file or results directory: {path}")
     with bad_input():
-        kind = infer_kind(load_yaml(target), target)
-        spec = build_spec(kind, str(target), {}, [], None, None)
+        kind = infer_kind(load_yaml(path), path)
+        spec = build_spec(kind, str(path), {}, [], None, None)
     if not spec["expect"]:
-        raise BadInput(f"{target} has no expect: block")
+        raise BadInput(f"{path} has no expect: block")
+    runs = plan_runs(kind, spec, opts)
     results_dir = Path(opts["results"]) / spec["name"]
-    schema = with_sweep(runner.KINDS[kind].schema)
-    with bad_input():
-        runs = runner.plan(kind, schema, spec, opts["results"])
-    if all(runner.is_finished(r) for r in runs):
-        runner.aggregate(runs, [None] * len(runs), results_dir)
-    elif run:
-        run_experiment(kind, spec, opts)
-    else:  # what results/<name>/ holds may come from another version of the spec
+    table_columns, runs_columns = runner.KINDS[kind].columns(runs[0].spec)
+    keys = list(runner.short_keys(runs[0].varying).values())
+    planned = {"n_samples": {float(n) for run in runs for n in run.spec.get("n") or []}} if kind != "train" else {}
+    for i, item in enumerate(spec["expect"]):
+        try:
+            expect.check_columns(item, ["run_id", *keys, *table_columns], [*runner.RUNS_COLUMNS, *keys, *runs_columns],
+                                 planned)  # fmt: skip
+        except expect.ExpectError as err:
+            raise BadInput(f"{path}: expect[{i}]: {err}") from None
+    return CheckTarget(path, kind, spec, runs, results_dir, "")
+
+
+def _skipped(path: Path, opts) -> CheckTarget | None:
+    """A spec whose environment needs an optional extra that is not installed: skipped, not bad."""
+    try:
+        _check_target(path, opts)
+    except BadInput as err:
+        extra = getattr(err, "extra", "")
+        if not extra:
+            raise
+        spec = {"name": path.stem, "expect": []}
+        with contextlib.suppress(SpecError):
+            spec = build_spec(infer_kind(load_yaml(path), path), str(path), {}, [], None, None)
+        return CheckTarget(path, "train", spec, None, Path(opts["results"]) / spec["name"], err.message)
+    return None
+
+
+def _results_of(target: CheckTarget, run: bool, opts) -> str:
+    """Bring a spec's results up to date (run what is missing unless --no-run); returns why
+    there are no results to check, or ''."""
+    runs = target.runs
+    if runs is None:
+        return ""
+    if not all(runner.is_finished(r) for r in runs) and not run:
         left = sum(not runner.is_finished(r) for r in runs)
-        return kind, spec, f"{left} of {len(runs)} runs of {target} have no results (run without --no-run)"
-    return kind, spec, results_dir
+        return f"{left} of {len(runs)} runs of {target.path} have no results (run without --no-run)"
+    if all(runner.is_finished(r) for r in runs):
+        runner.aggregate(runs, [None] * len(runs), target.results_dir)
+        return ""
+    _, results, _, _ = run_experiment(target.kind, target.spec, opts, spec_file=str(target.path))
+    failed = [(run.label, (r or {}).get("message", "")) for run, r in zip(runs, results, strict=True)
+              if (r or {}).get("status") == "failed"]  # fmt: skip
+    for label, message in failed:
+        click.echo(f"{target.spec['name']}: run {label} failed: {message}", err=True)
+    return f"run {failed[0][0]} failed: {failed[0][1]}" if failed else ""
+
+
+def _evaluate(item, runs_table, table, minimize) -> tuple[object, bool, str]:
+    """(measured, passed, message) of one expectation."""
+    try:
+        measured, passed = expect.evaluate(item, runs_table, table, minimize)
+        rhs = expect.reference(item, runs_table, table, minimize)
+    except expect.NoData as err:
+        return "", False, str(err)
+    if rhs is not None:
+        measured = f"{measured:.5g} vs {rhs:.5g}" if isinstance(measured, float) else f"{measured} vs {rhs:.5g}"
+    return measured, passed, ""
 
 
 @cli.command()
@@ -588,60 +746,61 @@ def _load_results(target: Path, run: bool, opts) -> tuple[str, dict, Path]:
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
 @click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False), help="Results root.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def check(targets, no_run, junit, results, jobs, quiet):
+@bar_options[0]
+@bar_options[1]
+def check(targets, no_run, junit, results, jobs, quiet, progress):
     """Check specs' `expect:` blocks against their results (running them if missing).
 
-    Prints one row per expectation and exits 0 when all pass, 1 otherwise.
+    Every spec is validated (its expectations too) before anything runs; a spec whose
+    environment needs a missing optional extra (mujoco, box2d) is skipped with the install
+    command. Prints one row per expectation and exits 0 when all pass, 1 otherwise.
 
     \b
     Examples:
-      pgcli check experiments/cartpole-solved.yaml
+      pgcli check experiments/cartpole.yaml
       pgcli check experiments/*.yaml --jobs 2 --junit report.xml
-      pgcli check results/cartpole-sweep --no-run
+      pgcli check results/cartpole --no-run
     """
     opts = {"results": results, "grid": (), "print_spec": False, "executor": "local", "scheduler": None,
-            "jobs": jobs, "resume": True, "force": False, "quiet": quiet}  # fmt: skip
+            "jobs": jobs, "resume": True, "force": False, "quiet": quiet, "progress": progress}  # fmt: skip
     if junit and (problem := atomic.check_writable(junit)):
         raise BadInput(problem)
+    checked = [_skipped(path, opts) or _check_target(path, opts) for path in map(Path, targets)]
     cases = []
-    for target in map(Path, targets):
-        kind, spec, results_dir = _load_results(target, not no_run, opts)
-        missing = results_dir if isinstance(results_dir, str) else None
-        results_dir = Path(opts["results"]) / spec["name"] if missing else results_dir
-        table_path, runs_path = results_dir / runner.KINDS[kind].table, results_dir / "runs.csv"
-        have = not missing and table_path.is_file() and runs_path.is_file()
+    for target in checked:
+        spec = target.spec
+        if target.skipped:
+            click.echo(f"skipped {target.path}: {target.skipped}", err=True)
+            cases.append((spec["name"], "(all expectations)", "", "", None, target.skipped))
+            continue
+        why = _results_of(target, not no_run, opts)
+        table_path = target.results_dir / runner.KINDS[target.kind].table
+        runs_path = target.results_dir / "runs.csv"
+        have = table_path.is_file() and runs_path.is_file() and not why.endswith("(run without --no-run)")
         runs_table = pd.read_csv(runs_path) if have else None
         table = pd.read_csv(table_path) if have else None
         for i, item in enumerate(spec["expect"] or []):
             text, source = expect.describe(item), str(item.get("source", ""))
             if not have:
-                cases.append((spec["name"], text, source, "", False, missing or f"no results in {results_dir}"))
+                cases.append((spec["name"], text, source, "", False, why or f"no results in {target.results_dir}"))
                 continue
             try:
-                measured, passed = expect.evaluate(item, runs_table, table)
-                rhs = expect.reference(item, runs_table, table)
-                if rhs is not None:
-                    measured = (
-                        f"{measured:.5g} vs {rhs:.5g}" if isinstance(measured, float) else f"{measured} vs {rhs:.5g}"
-                    )
-                message = ""
-            except expect.NoData as err:
-                measured, passed, message = "", False, str(err)
+                measured, passed, message = _evaluate(item, runs_table, table, bool(spec.get("minimize")))
             except expect.ExpectError as err:
-                raise BadInput(f"{target}: expect[{i}]: {err}") from None
-            cases.append((spec["name"], text, source, measured, passed, message))
+                raise BadInput(f"{target.path}: expect[{i}]: {err}") from None
+            cases.append((spec["name"], text, source, measured, passed, message or (why if not passed else "")))
     shown = pd.DataFrame(cases, columns=["spec", "expectation", "source", "measured", "passed", "message"])
     shown["measured"] = shown["measured"].map(lambda v: f"{v:.5g}" if isinstance(v, float) else str(v))
-    shown["result"] = np.where(shown["passed"], "PASS", "FAIL")
-    columns = ["spec", "expectation", "measured", "result", "source"]
-    click.echo(shown[columns].to_string(index=False))
-    for _, row in shown[shown["message"] != ""].iterrows():
+    shown["result"] = shown["passed"].map({True: "PASS", False: "FAIL", None: "SKIP"})
+    click.echo(shown[["spec", "expectation", "measured", "result", "source"]].to_string(index=False))
+    for _, row in shown[(shown["message"] != "") & shown["passed"].notna()].iterrows():
         click.echo(f"{row['spec']}: {row['expectation']}: {row['message']}", err=True)
     if junit:
         atomic.write_text(junit, expect.junit_xml(cases))
-    failed = int((~shown["passed"]).sum())
-    click.echo(f"{len(shown) - failed} of {len(shown)} expectations pass")
+    failed = int((shown["passed"] == False).sum())  # noqa: E712 - None means skipped
+    skipped = int(shown["passed"].isna().sum())
+    counted = len(shown) - skipped
+    click.echo(f"{counted - failed} of {counted} expectations pass" + (f"; {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
 
 
@@ -695,14 +854,14 @@ def optimize(
         named = opts["name"] or spec_file or any(a.startswith("name=") for a in opts["sets"])
         if not named:
             spec["name"] = optimize_core.default_name(spec)
-    runs, results, summary, combined = run_experiment("optimize", spec, opts)
+    runs, results, summary, combined = run_experiment("optimize", spec, opts, spec_file=spec_file)
     columns = ["label", "status", "final_objective", "optimum", "final_theta", "train_accuracy",
                "test_accuracy", "logreg_test_accuracy", "mean_grad_var", "samples", "wall_s"]  # fmt: skip
     shown = [c for c in columns if c in summary]
     shown = summary[shown].dropna(axis=1, how="all")  # e.g. no optimum known
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     _notes(results)
-    click.echo(f"wrote {combined}")
+    wrote(combined)
     return finish(runs, results, summary)
 
 

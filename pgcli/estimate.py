@@ -26,6 +26,7 @@ from pgcli import distributions as D
 from pgcli.estimators import ESTIMATORS, NotApplicable
 from pgcli.exact import exact_gradient
 from pgcli.functions import FunctionError, parse_function
+from pgcli.progress import Progress, silent
 from pgcli.spec import Field, SpecError, all_positive, non_negative, positive
 
 MAX_GRID = 10_000  # points in one 'lo:hi:count' θ range
@@ -234,11 +235,14 @@ def summarise(sums, squares, n, exact):
     return mean, variance, np.sqrt(variance / reps), ((estimates - exact) ** 2).mean(0)
 
 
-def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
+def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
     """Run every cell of a resolved estimate spec; returns the tidy table and skip notes."""
     dists = make_dists(spec)
     plan = [(dist, make_functions(spec, dist)) for dist in dists]
     rows, notes = [], []
+    per_f = len(spec["estimators"]) * len(spec["n"])
+    total, done = sum(len(functions) for _, functions in plan) * per_f, 0
+    progress(done, total)
     for dist, functions in plan:
         label = theta_label(dist)
         for f in functions:
@@ -253,6 +257,8 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
                             sums, squares = run_cell(ESTIMATORS[name], dist, f, n, spec["reps"], rng, **options)
                     except NotApplicable as why:
                         notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
+                        done += len(spec["n"]) - spec["n"].index(n)  # the cells it skips
+                        progress(done, total)
                         break
                     seconds = time.perf_counter() - start
                     mean, variance, std_error, mse = summarise(sums, squares, n, exact)
@@ -281,8 +287,8 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
                                 n * spec["reps"] / seconds if seconds > 0 else np.nan,
                             )
                         )
-                    if progress:
-                        progress()
+                    done += 1
+                    progress(done, total)
     return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
 
 

@@ -9,7 +9,8 @@ An expectation reduces the results to one number and compares it::
 
 metric     a column of the run table (metrics.csv, estimate.csv, ...), of runs.csv
            (final_return, best_return, ...), or `<x>_to_target` — per run, the first x
-           (env_steps, wall_s, iteration) where `of` (default return_window) reaches `target`
+           (env_steps, wall_s, iteration) where `of` (default return_window, or objective for
+           optimize tables) reaches `target` — ≥ for returns, ≤ for a minimised objective
 where      keep rows whose columns equal the given values (a list means any of them)
 at         per-iteration tables: final | best | first row of each run, or all rows
 agg        mean | median | min | max | max_abs | count | max_abs_z (max |metric / std_error|)
@@ -28,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from pgcli.targets import METRIC, first_reached
 
 COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 AGGS = ("mean", "median", "min", "max", "max_abs", "count", "max_abs_z", "loglog_slope")
@@ -103,6 +106,38 @@ def _check(item, nested):
         fraction(item["seeds_passing"])
 
 
+def check_columns(item: dict, table_columns, runs_columns, planned: dict | None = None) -> None:
+    """Before anything runs: every column an expectation names will exist — the metric, `where`
+    keys, `of` and `x` — and `loglog_slope` has at least two values of x in the plan (`planned`
+    maps a column to the values the runs will produce, where the plan says). Raises ExpectError."""
+    table, runs = list(table_columns), list(runs_columns)
+    metric = item["metric"]
+    if metric.endswith("_to_target"):
+        of = item.get("of", METRIC["optimize"] if METRIC["optimize"] in table else METRIC["train"])
+        needed = [("metric", metric.removesuffix("_to_target")), ("of", of)]
+        frame = table
+    else:
+        frame = runs if metric in runs and metric not in table else table
+        needed = [("metric", metric)]
+    needed += [("where", column) for column in item.get("where") or {}]
+    if item["agg"] == "loglog_slope":
+        needed.append(("x", item.get("x", "n_samples")))
+    for role, column in needed:
+        if column not in frame:
+            raise ExpectError(f"unknown {role} column {column!r}; the results will have: {', '.join(map(str, frame))}")
+    x = item.get("x", "n_samples")
+    if item["agg"] == "loglog_slope" and x in (planned or {}):
+        values = set(planned[x])
+        wanted = (item.get("where") or {}).get(x)
+        if wanted is not None:
+            values &= {float(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
+        if len(values) < 2:
+            raise ExpectError(f"loglog_slope needs at least two values of {x}; the runs have {sorted(values)}")
+    for key in (*COMPARATORS, "=="):
+        if isinstance(item.get(key), dict):
+            check_columns(item[key], table, runs, planned)
+
+
 def fraction(text) -> tuple[int, int]:
     match = FRACTION.match(str(text))
     if not match or int(match.group(2)) == 0 or int(match.group(1)) > int(match.group(2)):
@@ -149,29 +184,31 @@ def _value_text(item):
     return f"{scale}{item['agg']} {item['metric']}{target}{at}" + (f" [{where}]" if where else "") + offset
 
 
-def evaluate(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> tuple[float | str, bool]:
-    """(measured value, passed). Raises ExpectError when the expectation does not fit the data."""
+def evaluate(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> tuple[float | str, bool]:
+    """(measured value, passed). Raises ExpectError when the expectation does not fit the data.
+
+    `minimize`: the runs minimise their objective, so `<x>_to_target` looks for objective ≤ target."""
     key = next(k for k in (*COMPARATORS, "==", "between") if k in item)
     if "seeds_passing" in item:
         k, n = fraction(item["seeds_passing"])
-        values = per_run(item, runs, table)
-        rhs = _rhs(item, key, runs, table)
+        values = per_run(item, runs, table, minimize)
+        rhs = _rhs(item, key, runs, table, minimize)
         passed = np.array([_compare(key, v, rhs, item) for v in values])
         return f"{passed.sum()}/{passed.size}", bool(passed.size) and passed.sum() * n >= k * passed.size
-    value = measure(item, runs, table)
-    return value, _compare(key, value, _rhs(item, key, runs, table), item)
+    value = measure(item, runs, table, minimize)
+    return value, _compare(key, value, _rhs(item, key, runs, table, minimize), item)
 
 
-def reference(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> float | None:
+def reference(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> float | None:
     """The measured right-hand side when it is itself an expectation (for display), else None."""
     key = next(k for k in (*COMPARATORS, "==", "between") if k in item)
-    return measure(item[key], runs, table) if isinstance(item[key], dict) else None
+    return measure(item[key], runs, table, minimize) if isinstance(item[key], dict) else None
 
 
-def _rhs(item, key, runs, table):
+def _rhs(item, key, runs, table, minimize):
     rhs = item[key]
     if isinstance(rhs, dict):
-        return measure(rhs, runs, table)
+        return measure(rhs, runs, table, minimize)
     return rhs if key == "between" else float(rhs)
 
 
@@ -185,12 +222,12 @@ def _compare(key, value, rhs, item):
     return bool(COMPARATORS[key](value, rhs))
 
 
-def measure(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> float:
+def measure(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> float:
     """The expectation's left-hand side as one number."""
-    return float(item.get("scale", 1.0)) * _measure(item, runs, table) + float(item.get("offset", 0.0))
+    return float(item.get("scale", 1.0)) * _measure(item, runs, table, minimize) + float(item.get("offset", 0.0))
 
 
-def _measure(item, runs, table):
+def _measure(item, runs, table, minimize):
     agg = item["agg"]
     if agg in {"max_abs_z", "loglog_slope"}:
         rows = _filter(_rows(item, table), item.get("where"))
@@ -205,7 +242,7 @@ def _measure(item, runs, table):
         if np.unique(xs[ok]).size < 2:
             raise ExpectError(f"loglog_slope needs at least two values of {x}")
         return float(np.polyfit(np.log(xs[ok]), np.log(values[ok]), 1)[0])
-    values = per_run(item, runs, table)
+    values = per_run(item, runs, table, minimize)
     if values.size == 0:
         raise NoData(f"no rows match where={item.get('where')} for {item['metric']}")
     reduce = {
@@ -219,14 +256,14 @@ def _measure(item, runs, table):
     return float(reduce(values))
 
 
-def per_run(item: dict, runs: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+def per_run(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> np.ndarray:
     """One value per run (or per row with at: all), after where and at."""
     metric = item["metric"]
     if metric in runs.columns and metric not in table.columns:
         _need(runs, [metric], "metric")
         return _filter(runs, item.get("where"))[metric].to_numpy(float)
     if metric.endswith("_to_target"):
-        return _to_target(item, _filter(table, item.get("where")))
+        return _to_target(item, _filter(table, item.get("where")), minimize)
     rows = _filter(_rows(item, table), item.get("where"))
     return rows[metric].to_numpy(float)
 
@@ -249,14 +286,16 @@ def _rows(item, table):
     return pick
 
 
-def _to_target(item, table):
+def _to_target(item, table, minimize):
+    """Per run, the first x where it reaches the target (targets.py: the one definition)."""
     x = item["metric"].removesuffix("_to_target")
-    of = item.get("of", "return_window")
+    of = item.get("of", METRIC["optimize"] if METRIC["optimize"] in table.columns else METRIC["train"])
     _need(table, [x, of, "run_id"], "metric")
+    minimize = minimize and of == METRIC["optimize"]
     out = []
     for _, run in table.groupby("run_id", sort=False):
-        hit = run[run[of] >= float(item["target"])]
-        out.append(hit[x].iloc[0] if len(hit) else np.inf)
+        hit = first_reached(run[of], float(item["target"]), minimize)
+        out.append(run[x].iloc[hit] if hit is not None else np.inf)
     return np.asarray(out, float)
 
 
@@ -303,7 +342,8 @@ def _need(frame, columns, what):
 def junit_xml(cases) -> str:
     """A JUnit report: one testsuite per spec, one testcase per expectation.
 
-    `cases` are (suite, expectation, source, measured, passed, message) tuples."""
+    `cases` are (suite, expectation, source, measured, passed, message) tuples; passed is None
+    for a skipped spec."""
     import xml.etree.ElementTree as ET
 
     root = ET.Element("testsuites")
@@ -316,9 +356,13 @@ def junit_xml(cases) -> str:
         case = ET.SubElement(node, "testcase", classname=suite, name=text)
         if source:
             ET.SubElement(ET.SubElement(case, "properties"), "property", name="source", value=source)
-        if not passed:
+        if passed is None:  # skipped: a missing optional extra
+            node.set("skipped", str(int(node.get("skipped", "0")) + 1))
+            ET.SubElement(case, "skipped", message=message)
+        elif not passed:
             node.set("failures", str(int(node.get("failures")) + 1))
             ET.SubElement(case, "failure", message=message or f"measured {measured}")
     root.set("tests", str(len(cases)))
-    root.set("failures", str(sum(not c[4] for c in cases)))
+    root.set("failures", str(sum(c[4] is False for c in cases)))
+    root.set("skipped", str(sum(c[4] is None for c in cases)))
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -17,6 +17,7 @@ import pandas as pd
 from pgcli import distributions as D
 from pgcli.estimate import CHUNK_ELEMENTS, DIST_SCHEMA, cell_rng, chunk_sizes, make_dists, theta_label
 from pgcli.exact import exact_neg_hessian
+from pgcli.progress import Progress, silent
 from pgcli.spec import Field, all_positive, non_negative
 
 SCHEMA = {
@@ -72,10 +73,13 @@ def moments(dist: D.Dist, n: int, rng: np.random.Generator) -> dict:
     }
 
 
-def run(spec: dict) -> tuple[pd.DataFrame, list[str]]:
+def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
     """Rows: quantity × entry × θ × n, with exact values; notes on singular Fisher matrices."""
     rows, notes = [], []
-    for dist in make_dists(spec):
+    dists = make_dists(spec)
+    total, done = len(dists) * len(spec["n"]), 0
+    progress(done, total)
+    for dist in dists:
         label = theta_label(dist)
         exact_fisher = D.fisher(dist)
         exact = {
@@ -114,4 +118,6 @@ def run(spec: dict) -> tuple[pd.DataFrame, list[str]]:
                             std_error[index],
                         )
                     )
+            done += 1
+            progress(done, total)
     return pd.DataFrame(rows, columns=COLUMNS), notes

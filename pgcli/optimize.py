@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -44,6 +45,7 @@ from pgcli.estimate import DIST_SCHEMA, theta_grid
 from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
 from pgcli.functions import FunctionError, parse_function
 from pgcli.optim import adam_init, adam_step, sgd_step
+from pgcli.progress import Progress, silent
 from pgcli.spec import Field, SpecError, non_negative, positive
 
 OPTIMISERS = {"sgd": sgd_step, "adam": adam_step}
@@ -102,9 +104,11 @@ SCHEMA = {
     ),
     "data": {
         "path": Field(
-            "str",
-            "experiments/data/breast_cancer.csv",
-            "classifier: CSV with a header, numeric features and a 0/1 label",
+            "path",
+            None,
+            "classifier: CSV with a header, numeric features and a 0/1 label, relative to the spec file "
+            "(default: the bundled breast-cancer data)",
+            nullable=True,
         ),
         "label": Field("str", None, "classifier: label column (default: the last)", nullable=True),
         "test_fraction": Field(
@@ -294,10 +298,13 @@ def bernoulli_toy(spec, split_rng=None) -> Problem:
     return _dist_problem(spec, dist, f)
 
 
+BUNDLED_DATA = Path(__file__).resolve().parent.parent / "experiments" / "data" / "breast_cancer.csv"
+
+
 def load_data(spec, split_rng) -> C.Data:
     data = spec["data"]
     try:
-        return C.load(data["path"], data["label"], data["test_fraction"], split_rng)
+        return C.load(data["path"] or BUNDLED_DATA, data["label"], data["test_fraction"], split_rng)
     except C.DataError as err:
         raise SpecError("data.path", str(err)) from None
 
@@ -380,7 +387,7 @@ def validate(spec: dict) -> None:
 # running
 
 
-def run(spec: dict, progress=None):
+def run(spec: dict, progress: Progress = silent):
     """Optimise; returns (per-step table, info with status, message and notes)."""
     start = time.perf_counter()
     split_rng, batch_rng, rng, eval_rng = streams(spec["seed"])
@@ -393,8 +400,7 @@ def run(spec: dict, progress=None):
     blank = dict.fromkeys(["objective", *problem.extra], np.nan)
     rows, notes = [], []
     status, message = "done", ""
-    if progress is not None:
-        progress.reset(total=steps)
+    progress(0, steps)
     for step in range(steps + 1):
         values = blank
         if step % every == 0 or step == steps:
@@ -426,10 +432,8 @@ def run(spec: dict, progress=None):
         if why:
             status, message = "diverged", f"θ left the parameter space at step {step + 1}: {why}"
             break
-        if progress is not None:
-            progress.update(1)
-            if not np.isnan(values["objective"]):
-                progress.set_postfix(objective=f"{values['objective']:.4g}", refresh=False)
+        shown = {} if np.isnan(values["objective"]) else {"objective": values["objective"]}
+        progress(step + 1, steps, **shown)
     table = pd.DataFrame(rows, columns=columns(problem))
     return table, {"status": status, "message": message, "notes": notes}
 
@@ -465,6 +469,18 @@ def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
         names = [c for c in table.columns if c not in {*LEADING, *TRAILING}]
         out["final_theta"] = ",".join(f"{c}={table[c].iloc[-1]:.4g}" for c in names)
     return out
+
+
+def output_columns(spec: dict) -> tuple[list[str], list[str]]:
+    """The columns of a run's optimize.csv and of its runs.csv row, known before it runs."""
+    problem = build(spec)
+    summary = ["final_objective", "best_objective", "optimum", "mean_grad_var", "samples"]
+    if spec["problem"] == "classifier":
+        summary += ["train_accuracy", "test_accuracy", "logreg_train_accuracy", "logreg_test_accuracy"]
+        summary += ["logreg_objective"]
+    else:
+        summary += ["final_theta"]
+    return columns(problem), summary
 
 
 def default_name(spec: dict) -> str:

@@ -46,6 +46,7 @@ from matplotlib.ticker import EngFormatter
 
 from pgcli import atomic, runner
 from pgcli.estimate import parse_theta_text
+from pgcli.targets import METRIC, first_reached, reached
 
 matplotlib.use("Agg")
 
@@ -101,6 +102,7 @@ class Results(NamedTuple):
     keys: list[str]  # varying-key columns (`source` with several paths), seed excluded
     title: str
     source: str  # the path(s), for messages
+    minimize: bool = True  # optimize tables: the runs minimise their objective
 
 
 class Plot(NamedTuple):
@@ -116,6 +118,8 @@ class Plot(NamedTuple):
     band: str
     target: float | None
     notes: list[str]
+    kind: str | None = None  # the table's kind (train, optimize, ...)
+    minimize: bool = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,8 +146,35 @@ def _tag_run(frame: pd.DataFrame, config: dict) -> pd.DataFrame:
     return frame
 
 
-def _load_one(path: Path) -> tuple[str | None, pd.DataFrame, str]:
-    """(table kind, rows, name) for a sweep directory, a run directory or a CSV."""
+def _first_spec(directory: Path, frame: pd.DataFrame) -> dict:
+    """The spec of a summary directory's first run (from its config.yaml), or {} if unreadable."""
+    if not (directory / "runs.csv").is_file() or "run_id" not in frame or frame.empty:
+        return {}
+    path = runner.run_directory(directory, str(frame["run_id"].iloc[0])) / "config.yaml"
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, ValueError):
+        return {}
+    spec = config.get("spec") if isinstance(config, dict) else None
+    return spec if isinstance(spec, dict) else {}
+
+
+def _mark_held(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """`_held`: the run stopped because it reached its stop.target_return (its last
+    return_window is at the target), so a convergence curve holds its final value."""
+    if "return_window" not in frame:
+        return frame
+    stop = spec.get("stop") if isinstance(spec.get("stop"), dict) else {}
+    last = frame.groupby("run_id", sort=False).tail(1).set_index("run_id")
+    target = last["target_return"] if "target_return" in last else stop.get("target_return")
+    if target is None:
+        return frame.assign(_held=False)
+    held = pd.Series(reached(last["return_window"], pd.to_numeric(target, errors="coerce")), index=last.index)
+    return frame.assign(_held=frame["run_id"].map(held).fillna(False).astype(bool))
+
+
+def _load_one(path: Path) -> tuple[str | None, pd.DataFrame, str, dict]:
+    """(table kind, rows, name, first run's spec) for a sweep directory, a run directory or a CSV."""
     directory = path if path.is_dir() else path.parent
     config_path = directory / "config.yaml"
     config = None
@@ -168,7 +199,11 @@ def _load_one(path: Path) -> tuple[str | None, pd.DataFrame, str]:
     if "run_id" not in frame:
         frame.insert(0, "run_id", frame["seed"].astype(str) if "seed" in frame else name)
     kind = TABLES.get(path.name) or next((k for k, c in SIGNATURE.items() if c in frame), None)
-    return kind, frame, name
+    spec = (config.get("spec") or {}) if config is not None else _first_spec(directory, frame)
+    spec = spec if isinstance(spec, dict) else {}
+    if kind == "train":
+        frame = _mark_held(frame, spec)
+    return kind, frame, name, spec
 
 
 def load(paths) -> Results:
@@ -178,17 +213,17 @@ def load(paths) -> Results:
     is a varying key."""
     paths = [Path(p) for p in paths]
     parts = [_load_one(p) for p in paths]
-    kinds = {kind for kind, _, _ in parts}
+    kinds = {part[0] for part in parts}
     if len(kinds) > 1:
-        found = ", ".join(f"{p} ({k or 'unknown'})" for p, (k, _, _) in zip(paths, parts, strict=True))
+        found = ", ".join(f"{p} ({part[0] or 'unknown'})" for p, part in zip(paths, parts, strict=True))
         raise PlotError(f"the paths hold different tables: {found}; plot one kind at a time")
     frames, keys = [], []
-    for _, frame, _ in parts:
+    for _, frame, _, _ in parts:
         columns = list(frame.columns)
         if columns[0] == "run_id" and "seed" in columns:
             keys += [c for c in columns[1 : columns.index("seed")] if c not in keys]
         frames.append(frame)
-    names = [name for _, _, name in parts]
+    names = [part[2] for part in parts]
     if len(parts) > 1:
         if len(set(names)) < len(names):
             names = [str(p) for p in paths]
@@ -198,7 +233,8 @@ def load(paths) -> Results:
     replicate = ["source", "run_id"] if len(parts) > 1 else ["run_id"]
     frame["_run"] = frame.groupby(replicate, sort=False).ngroup()
     source = ", ".join(map(str, paths))
-    return Results(kinds.pop(), frame, keys, " vs ".join(dict.fromkeys(names)), source)
+    minimize = bool(parts[0][3].get("minimize", True))
+    return Results(kinds.pop(), frame, keys, " vs ".join(dict.fromkeys(names)), source, minimize)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +393,7 @@ def prepare(
     ]
     if title is None:
         title = results.title + (": " + "; ".join(shown) if shown else "")
-    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes)
+    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, results.kind, results.minimize)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,9 +426,15 @@ def _groups(frame: pd.DataFrame, hue):
 
 
 def _label(hue, values, bare=False) -> str:
-    if bare and len(hue) == 1:
-        return runner._text(values[0])
-    return ", ".join(f"{k}={runner._text(v)}" for k, v in zip(hue, values, strict=True))
+    """A curve's name from the settings that vary: 'lr=0.03, baseline=value'; the source (the
+    experiment's name) bare; a setting a source does not have (a blank value) is left out."""
+    parts = []
+    for key, value in zip(hue, values, strict=True):
+        if pd.isna(value) if not isinstance(value, list | tuple) else False:
+            continue
+        text = runner._text(value)
+        parts.append(text if key == "source" or (bare and len(hue) == 1) else f"{key}={text}")
+    return ", ".join(parts)
 
 
 def _runs(rows: pd.DataFrame, y: str, smooth: int, x: str | None = None):
@@ -425,72 +467,81 @@ def _aggregate(ys: np.ndarray, band: str, n_boot: int):
     return mean, lo, hi, n
 
 
-def group_curves(frame, x, y, hue=(), smooth=1, band="ci", n_boot=N_BOOT) -> pd.DataFrame:
-    """Tidy curves: columns label, *hue, x, mean, lo, hi, n_runs — one curve per hue group.
+def group_curves(frame, x, y, hue=(), smooth=1, band="ci", n_boot=N_BOOT, hold=False) -> pd.DataFrame:
+    """Tidy curves: columns label, *hue, x, mean, lo, hi, n_runs, n_held — one curve per hue group.
 
     See the module docstring for the alignment (interpolation within each run's x range) and
-    the band; lo/hi are NaN where fewer than two runs have data or band is 'none'."""
+    the band; lo/hi are NaN where fewer than two runs have data or band is 'none'. With `hold`,
+    a run that stopped because it reached its target (`_held`) keeps its final value up to the
+    group's last x instead of dropping out; n_held counts the runs held at each x."""
     parts = []
     for values, rows in _groups(frame, hue):
-        runs = [(r[x].to_numpy(float), r[y].to_numpy(float)) for r in _runs(rows, y, smooth, x)]
+        runs = [
+            (r[x].to_numpy(float), r[y].to_numpy(float), hold and bool(r["_held"].iloc[0]) if "_held" in r else False)
+            for r in _runs(rows, y, smooth, x)
+        ]
         if not runs:
             continue
-        grid = np.unique(np.concatenate([xs for xs, _ in runs]))
+        grid = np.unique(np.concatenate([xs for xs, _, _ in runs]))
         if len(grid) > MAX_POINTS:
             grid = np.linspace(grid[0], grid[-1], MAX_POINTS)
         ys = np.full((len(grid), len(runs)), np.nan)
-        for j, (xs, run_ys) in enumerate(runs):
+        held = np.zeros(len(grid), int)
+        for j, (xs, run_ys, stopped_at_target) in enumerate(runs):
             xs, first = np.unique(xs, return_index=True)  # one row per x
-            inside = (grid >= xs[0]) & (grid <= xs[-1])
-            ys[inside, j] = np.interp(grid[inside], xs, run_ys[first])
+            inside = (grid >= xs[0]) & (grid <= (grid[-1] if stopped_at_target else xs[-1]))
+            ys[inside, j] = np.interp(grid[inside], xs, run_ys[first])  # beyond xs[-1]: the last value
+            held += inside & (grid > xs[-1])
         mean, lo, hi, n = _aggregate(ys, band, n_boot)
         keep = n > 0
-        part = pd.DataFrame({x: grid, "mean": mean, "lo": lo, "hi": hi, "n_runs": n})[keep]
+        part = pd.DataFrame({x: grid, "mean": mean, "lo": lo, "hi": hi, "n_runs": n, "n_held": held})[keep]
         for key, value in reversed(list(zip(hue, values, strict=True))):
             part.insert(0, key, value)
         part.insert(0, "label", _label(hue, values))
         parts.append(part)
-    columns = ["label", *hue, x, "mean", "lo", "hi", "n_runs"]
+    columns = ["label", *hue, x, "mean", "lo", "hi", "n_runs", "n_held"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
-def summary_table(frame, hue, y="return_mean", target=None, smooth=1, n_boot=N_BOOT):
+def summary_table(frame, hue, y="return_mean", target=None, smooth=1, n_boot=N_BOOT, kind="train", minimize=True):
     """Per group: runs, the final y (each run's last smoothed value) as mean and 95% bootstrap
-    interval; with a target, how many runs reached y ≥ target and the mean env_steps and
-    wall_s at the first row that did (over the runs that reached it)."""
+    interval; with a target, how many runs reached it — by the one definition in targets.py
+    (train: return_window ≥ target; optimize: objective ≤ target when minimising), whatever y
+    is — and the mean env_steps (samples) and wall_s at the first row that did."""
     if y not in frame:
         raise PlotError(f"the summary needs column {y!r}")
+    metric, x = METRIC.get(kind, METRIC["train"]), "samples" if kind == "optimize" else "env_steps"
+    if target is not None and metric not in frame:
+        raise PlotError(f"--target needs column {metric!r} to tell which runs reached it")
     rows = []
     for values, group in _groups(frame, hue):
-        finals, steps, seconds = [], [], []
-        for run in _runs(group, y, smooth):
-            finals.append(run[y].iloc[-1])
-            hits = np.flatnonzero(run[y].to_numpy() >= target) if target is not None else []
-            if len(hits):
-                steps.append(run["env_steps"].iloc[hits[0]] if "env_steps" in run else np.nan)
-                seconds.append(run["wall_s"].iloc[hits[0]] if "wall_s" in run else np.nan)
+        finals = [run[y].iloc[-1] for run in _runs(group, y, smooth)]
         if not finals:
             continue
+        hits = []
+        for _, run in group.groupby("_run", sort=False) if target is not None else []:
+            hit = first_reached(run[metric], target, minimize and kind == "optimize")
+            if hit is not None:
+                hits.append([run[c].iloc[hit] if c in run else np.nan for c in (x, "wall_s")])
         lo, hi = (np.nan, np.nan)
         if len(finals) > 1:
             lo, hi = bootstrap_ci(finals, np.random.default_rng(BOOT_SEED), n_boot)
         row = dict(zip(hue, values, strict=True))
         row.update(runs=len(finals), final_mean=np.mean(finals), final_lo=lo, final_hi=hi)
         if target is not None:
-            row.update(
-                reached=len(steps),
-                env_steps_to_target=np.mean(steps) if steps else np.nan,
-                wall_s_to_target=np.mean(seconds) if seconds else np.nan,
-            )
+            means = np.mean(hits, axis=0) if hits else (np.nan, np.nan)
+            row.update({"reached": len(hits), f"{x}_to_target": means[0], "wall_s_to_target": means[1]})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def summary(plot: Plot) -> pd.DataFrame:
-    """summary_table of a prepared train request: its groups, y, target and smoothing."""
+    """summary_table of a prepared train or optimize request: its groups, y, target and smoothing."""
     if FIGURES[plot.figure].data != "train":
-        raise PlotError(f"--table summarises train runs, not the {plot.figure} figure's table")
-    return summary_table(plot.frame, plot.hue, plot.y or "return_mean", plot.target, plot.smooth)
+        raise PlotError(f"--table summarises train and optimize runs, not the {plot.figure} figure's table")
+    return summary_table(
+        plot.frame, plot.hue, plot.y or "return_mean", plot.target, plot.smooth, kind=plot.kind, minimize=plot.minimize
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,19 +584,39 @@ def _reference(ax, xs, anchors, power: float, label: str):
         ax.plot(xs, c * xs**power, color="0.3", ls=":", lw=1.2, label=label)
 
 
+def _curve_name(label: str, curve: pd.DataFrame) -> str:
+    """'label (5 runs; 4 held at their final value after reaching the target)'."""
+    runs, held = int(curve["n_runs"].max()), int(curve["n_held"].max())
+    count = f"{runs} run{'s' * (runs > 1)}"
+    if held:
+        count += f"; {held} stopped at the target, held at their final value"
+    return f"{label} ({count})" if label else count
+
+
+def _mark_counts(ax, curve: pd.DataFrame, x: str, color: str) -> None:
+    """Where the number of runs a point averages changes (once every run has started), write the
+    new number on the curve."""
+    n = curve["n_runs"].to_numpy()
+    for j in np.flatnonzero(n[1:] != n[:-1]) + 1:
+        if j <= np.argmax(n):  # runs whose first batch is longer start a little later
+            continue
+        ax.annotate(
+            f"n={n[j]}", (curve[x].iloc[j], curve["mean"].iloc[j]), color=color, fontsize="x-small",
+            xytext=(2, 4), textcoords="offset points",
+        )  # fmt: skip
+
+
 def curves_figure(panels, x: str, title: str, target: float | None = None):
     """One axes per (y, curves from group_curves): mean lines and bands, log y for variances."""
     fig, axes = _figure(len(panels), title)
     for ax, (y, curves) in zip(axes, panels, strict=True):
         for i, (label, curve) in enumerate(curves.groupby("label", sort=False)):
             color = f"C{i % 10}"
-            runs = int(curve["n_runs"].max())
-            count = f"{runs} run{'s' * (runs > 1)}"
-            name = f"{label} ({count})" if label else count
-            ax.plot(curve[x], curve["mean"], color=color, lw=1.5, label=name)
+            ax.plot(curve[x], curve["mean"], color=color, lw=1.5, label=_curve_name(label, curve))
             band = np.isfinite(curve["lo"].to_numpy(float))
             if band.any():
                 ax.fill_between(curve[x], curve["lo"], curve["hi"], where=band, color=color, alpha=0.2, lw=0)
+            _mark_counts(ax, curve, x, color)
         ax.set(xlabel=LABELS.get(x, x), ylabel=LABELS.get(y, y))
         ax.set_yscale("log" if y in LOG_METRICS else "linear")
         if x in COUNT_AXES:
@@ -659,7 +730,8 @@ class FigureKind(NamedTuple):
 
 def _draw_curves(plot: Plot):
     ys = [plot.y] if plot.figure == "convergence" else ["grad_var", "grad_snr"]
-    panels = [(y, group_curves(plot.frame, plot.x, y, plot.hue, plot.smooth, plot.band)) for y in ys]
+    hold = plot.figure == "convergence"  # a held return is a result; a held variance is not
+    panels = [(y, group_curves(plot.frame, plot.x, y, plot.hue, plot.smooth, plot.band, hold=hold)) for y in ys]
     return curves_figure(panels, plot.x, plot.title, plot.target)
 
 

@@ -39,6 +39,19 @@ class EnvError(ValueError):
     """The env id cannot be made; the message says why."""
 
 
+class MissingExtra(EnvError):
+    """The env needs an optional extra of pgcli (mujoco, box2d) that is not installed."""
+
+    def __init__(self, env_id: str, extra: str):
+        self.extra = extra
+        super().__init__(f"{env_id} needs the {extra} extra: pip install 'pgcli[{extra}]'")
+
+
+def _extra_of(err: Exception) -> str:
+    text = str(err).lower()
+    return next((name for name in ("mujoco", "box2d") if name in text), "")
+
+
 def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
     """A vector env: the native NumPy one when the id has it (CartPole), else SyncVectorEnv.
 
@@ -69,7 +82,12 @@ def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
     with warnings.catch_warnings():  # an old version (CartPole-v0, for CS285) was asked for by name
         warnings.simplefilter("ignore", DeprecationWarning)
         mode = "vector_entry_point" if native else "sync"
-        return _next_step(gym.make_vec(env_id, num_envs, vectorization_mode=mode, **kwargs))
+        try:
+            return _next_step(gym.make_vec(env_id, num_envs, vectorization_mode=mode, **kwargs))
+        except gym.error.DependencyNotInstalled as err:
+            if not _extra_of(err):
+                raise EnvError(f"{env_id}: {err}") from None
+            raise MissingExtra(env_id, _extra_of(err)) from None
 
 
 def _next_step(env):

@@ -37,6 +37,7 @@ from pgcli import estimate as estimate_kind
 from pgcli import fisher as fisher_kind
 from pgcli import optimize as optimize_kind
 from pgcli import train as train_kind
+from pgcli.progress import silent
 from pgcli.spec import UNHASHED, SpecError, dump, expand
 
 
@@ -46,6 +47,7 @@ class Kind(NamedTuple):
     run: object  # (spec, progress) -> (table, info)
     table: str  # file name of the per-run table
     summary: object  # (table, info, spec) -> dict of runs.csv columns
+    columns: object  # (spec) -> (table columns, runs.csv summary columns), before running
 
 
 def _estimate_run(spec, progress):
@@ -54,7 +56,7 @@ def _estimate_run(spec, progress):
 
 
 def _fisher_run(spec, progress):
-    table, notes = fisher_kind.run(spec)
+    table, notes = fisher_kind.run(spec, progress)
     return table, {"notes": notes}
 
 
@@ -63,13 +65,23 @@ def _no_summary(table, info, spec):
 
 
 KINDS: dict[str, Kind] = {
-    "estimate": Kind(estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", _no_summary),
-    "fisher": Kind(fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary),
-    "train": Kind(train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary),
-    "optimize": Kind(
-        optimize_kind.SCHEMA, optimize_kind.validate, optimize_kind.run, "optimize.csv", optimize_kind.summary
+    "estimate": Kind(
+        estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", _no_summary,
+        lambda spec: (estimate_kind.COLUMNS, []),
     ),
-}
+    "fisher": Kind(
+        fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary,
+        lambda spec: (fisher_kind.COLUMNS, []),
+    ),
+    "train": Kind(
+        train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary,
+        train_kind.output_columns,
+    ),
+    "optimize": Kind(
+        optimize_kind.SCHEMA, optimize_kind.validate, optimize_kind.run, "optimize.csv", optimize_kind.summary,
+        optimize_kind.output_columns,
+    ),
+}  # fmt: skip
 
 
 class Run(NamedTuple):
@@ -105,6 +117,18 @@ def short_keys(keys) -> dict[str, str]:
                 break
         out[key] = name
     return out
+
+
+def sweep_id(run_ids: list[str]) -> str:
+    """Short hash of a plan (its run_ids in order): the name of its summary directory."""
+    return hashlib.sha256(",".join(run_ids).encode()).hexdigest()[:10]
+
+
+def run_directory(summary_dir: str | Path, run_id: str) -> Path:
+    """A run's directory from a summary directory: results/<name>/ or results/<name>/sweeps/<id>/."""
+    summary_dir = Path(summary_dir)
+    base = summary_dir.parent.parent if summary_dir.parent.name == "sweeps" else summary_dir
+    return base / run_id
 
 
 def run_label(varying: dict) -> str:
@@ -191,7 +215,7 @@ def execute(run: Run, quiet: bool = True, position: int | None = None) -> dict:
     for stale in ("error.txt", "notes.txt"):  # from an earlier attempt at this run
         (directory / stale).unlink(missing_ok=True)
     start = time.perf_counter()
-    progress = _progress(run, quiet, position)
+    progress, close_bar = progress_bar(run.label, quiet, position)
     try:
         table, info = kind.run(run.spec, progress)
     except Exception as err:  # a failing run is reported, not fatal to the sweep
@@ -200,8 +224,7 @@ def execute(run: Run, quiet: bool = True, position: int | None = None) -> dict:
         atomic.write_text(directory / "status", f"failed\n{message}\n")
         return {"status": "failed", "message": message, "wall_s": time.perf_counter() - start}
     finally:
-        if progress is not None:
-            progress.close()
+        close_bar()
     atomic.write_csv(directory / kind.table, table)
     for name, data in info.get("files", {}).items():
         atomic.write_bytes(directory / name, data)
@@ -215,12 +238,22 @@ def execute(run: Run, quiet: bool = True, position: int | None = None) -> dict:
     return {"status": status, "message": message, "wall_s": wall_s, "notes": notes}
 
 
-def _progress(run, quiet, position):
+def progress_bar(desc: str, quiet: bool, position: int | None = None):
+    """(a Progress that draws a tqdm bar on stderr, a function that closes it); nothing when quiet."""
     if quiet:
-        return None
-    from tqdm.auto import tqdm
+        return silent, lambda: None
+    from tqdm import tqdm
 
-    return tqdm(desc=run.label, position=position, leave=False, dynamic_ncols=True)
+    bar = tqdm(desc=desc, position=position, leave=False, dynamic_ncols=True, unit_scale=True)
+
+    def report(done: int, total: int, /, **status: float) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(done - bar.n)
+        if status:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in status.items()}, refresh=False)
+
+    return report, bar.close
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,14 +444,19 @@ def _column_names(runs, tables, keys):
         if names[key] not in columns:
             continue
         same = all(
-            t is None or (names[key] in t.columns and (t[names[key]].astype(str) == str(_cell(run.varying[key]))).all())
+            t is None or (names[key] in t.columns and t[names[key]].astype(str).isin(_texts(run.varying[key])).all())
             for run, t in zip(runs, tables, strict=True)
         )
         if same and names[key] not in RUNS_COLUMNS:
             repeated.add(key)
-        else:
-            names[key] = key
+        else:  # the dotted name, or for a top-level key that clashes, spec.<key>
+            names[key] = key if "." in key else f"spec.{key}"
     return names, repeated
+
+
+def _texts(value) -> set[str]:
+    """How a run's value may appear in its table's column (a one-value list as that value)."""
+    return {str(_cell(value)), *([str(value[0])] if isinstance(value, list) and len(value) == 1 else [])}
 
 
 def _cell(value):

@@ -12,6 +12,7 @@ import copy
 import difflib
 import itertools
 import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -25,14 +26,15 @@ from pgcli.expect import problem as expect_problem
 class SpecError(ValueError):
     """A bad spec value. str() is one line: 'path: what is wrong (what is allowed)'."""
 
-    def __init__(self, path: str, message: str):
+    def __init__(self, path: str, message: str, extra: str = ""):
         self.path = path
         self.message = message
+        self.extra = extra  # an optional extra of pgcli that would make the value valid
         super().__init__(f"{path}: {message}" if path else message)
 
 
 class Field(NamedTuple):
-    kind: str  # int | float | str | bool | ints | floats | strs (comma-split) | texts | mapping | any
+    kind: str  # int | float | str | path | bool | ints | floats | strs (comma-split) | texts | mapping | any
     default: Any
     help: str
     choices: tuple | None = None
@@ -152,7 +154,7 @@ def _as_list(value, path, one, split=True):
     return [one(v, f"{path}[{i}]") for i, v in enumerate(items)]
 
 
-_SCALAR = {"int": _to_int, "float": _to_float, "str": _to_str, "bool": _to_bool}
+_SCALAR = {"int": _to_int, "float": _to_float, "str": _to_str, "path": _to_str, "bool": _to_bool}
 _LIST = {"ints": _to_int, "floats": _to_float, "strs": _to_str}
 
 
@@ -213,6 +215,19 @@ def resolve(schema: dict, user: dict, path: str = "") -> dict:
             out[key] = coerce(node, user[key], where)
         else:
             out[key] = copy.deepcopy(node.default)
+    return out
+
+
+def relative_to(schema: dict, user: dict, directory: str | Path) -> dict:
+    """A spec file's relative paths (fields of kind `path`) made relative to the working
+    directory from the spec file's own directory, so a spec runs the same from anywhere."""
+    out = dict(user)
+    for key, node in schema.items():
+        value = out.get(key)
+        if isinstance(node, dict) and isinstance(value, dict):
+            out[key] = relative_to(node, value, directory)
+        elif isinstance(node, Field) and node.kind == "path" and isinstance(value, str) and value:
+            out[key] = value if Path(value).is_absolute() else os.path.relpath(Path(directory) / value)
     return out
 
 
@@ -344,6 +359,38 @@ def _seeds(value):
     return list(range(count))
 
 
+def grid_values(raw: str, key: str) -> list:
+    """The values of `--set-grid KEY=RAW`: a YAML list (`["table:1,0,3", "table:0,1,2"]`), or
+    values split at commas outside quotes and brackets (`'table:1,0,3','table:0,1,2'`, `0.01,0.03`,
+    `[32],[64,64]`), each read with yaml.safe_load (then typed by the schema)."""
+    text = raw.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError:
+            values = None
+        if isinstance(values, list):
+            return values
+    parts, token, quote, depth = [], "", "", 0
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(token)
+            token = ""
+            continue
+        token += char
+    if quote or depth:
+        raise SpecError(f"--set-grid {key}", f"unbalanced quotes or brackets in {raw!r}")
+    return [parse_assignment(f"{key}={part}")[1] for part in [*parts, token]]
+
+
 def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str, list[dict]]]:
     """Validated sweep axes, spec order then --set-grid ones: (axis key, options), where each
     option is a mapping of dotted keys to coerced values.
@@ -357,7 +404,7 @@ def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str
         key, sep, raw = text.partition("=")
         if not sep or not raw.strip():
             raise SpecError("--set-grid", f"expected KEY=V1,V2,..., got {text!r}")
-        axes[key.strip()] = [parse_assignment(f"{key}={v}")[1] for v in raw.split(",")]
+        axes[key.strip()] = grid_values(raw, key.strip())
     out = []
     for key, values in axes.items():
         where = f"sweep.grid.{key}"

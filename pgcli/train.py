@@ -26,7 +26,9 @@ from pgcli import natural as N
 from pgcli import policies as P
 from pgcli import rollout as R
 from pgcli.optim import adam_init, adam_step, sgd_step
+from pgcli.progress import Progress, silent
 from pgcli.spec import Field, SpecError, all_positive, non_negative, positive, unit_interval
+from pgcli.targets import first_reached
 
 SCHEMA = {
     "kind": Field("str", "train", "experiment kind", choices=("train",)),
@@ -146,6 +148,8 @@ def validate(spec: dict) -> None:
         raise SpecError("stop", "set stop.iterations or stop.env_steps (or both)")
     try:
         env = R.make_env(spec["env"], 1)
+    except R.MissingExtra as err:  # `pgcli check` reports the spec as skipped
+        raise SpecError("env.id", str(err), extra=err.extra) from None
     except R.EnvError as err:
         raise SpecError("env.id", str(err)) from None
     except Exception as err:  # the env's own constructor rejected its kwargs
@@ -156,6 +160,16 @@ def validate(spec: dict) -> None:
         raise SpecError("env.id", str(err)) from None
     finally:
         env.close()
+
+
+def budget(stop: dict, iteration: int, env_steps: int) -> tuple[int, int]:
+    """(done, total) of the run's budget, in env steps when stop.env_steps is set (else
+    iterations): done is the larger of the two fractions used, so the bar fills whichever binds."""
+    if stop["env_steps"] is None:
+        return iteration, stop["iterations"]
+    total = stop["env_steps"]
+    used = env_steps if stop["iterations"] is None else max(env_steps, iteration * total / stop["iterations"])
+    return min(int(used), total), total
 
 
 def policy_gradient(policy, theta, batch, x, adv_flat, entropy_coef):
@@ -202,7 +216,7 @@ def visited_states(spec: dict, theta: np.ndarray | None, n: int, seed: int = 0):
     return policy, theta, np.concatenate(states)[:n]
 
 
-def run(spec: dict, progress=None):
+def run(spec: dict, progress: Progress = silent):
     """Train; returns (metrics table, info with status, files and notes).
 
     Overflow on the way to divergence is expected and handled (the run stops as `diverged`),
@@ -233,8 +247,7 @@ def _run(spec, progress):
         value_theta, value_opt = A.value_init(value_sizes, value_rng)
     size = batch_size(spec)
     state = R.fresh_state(env, env_rng)
-    if progress is not None:
-        progress.reset(total=stop["iterations"])
+    progress(0, budget(stop, 0, 0)[1])
 
     rows, recent = [], []
     env_steps = episodes = 0
@@ -330,9 +343,7 @@ def _run(spec, progress):
              time.perf_counter() - start)
         )  # fmt: skip
         iteration += 1
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(env_steps=env_steps, ret=f"{rows[-1][8]:.1f}", refresh=False)
+        progress(*budget(stop, iteration, env_steps), ret=rows[-1][8])
         target = stop["target_return"]
         if target is not None and len(recent) == stop["target_window"] and np.mean(recent) >= target:
             break
@@ -362,14 +373,22 @@ def _policy_npz(policy, theta, value_theta, value_sizes) -> bytes:
     return buffer.getvalue()
 
 
+SUMMARY_COLUMNS = ["final_return", "best_return", "env_steps_to_target", "env_steps"]
+
+
+def output_columns(spec: dict) -> tuple[list[str], list[str]]:
+    """The columns of a run's metrics.csv and of its runs.csv row, known before it runs."""
+    return COLUMNS, SUMMARY_COLUMNS
+
+
 def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
     """runs.csv columns: final and best recent return, env steps to the target."""
     window = table["return_window"]
     target = spec["stop"]["target_return"]
-    reached = table.loc[window >= target, "env_steps"] if target is not None else pd.Series(dtype=float)
+    hit = first_reached(window, target) if target is not None else None
     return {
         "final_return": window.iloc[-1] if len(window) else np.nan,
         "best_return": window.max(),
-        "env_steps_to_target": reached.iloc[0] if len(reached) else np.nan,
+        "env_steps_to_target": table["env_steps"].iloc[hit] if hit is not None else np.nan,
         "env_steps": table["env_steps"].iloc[-1] if len(table) else 0,
     }

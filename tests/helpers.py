@@ -22,3 +22,10 @@ def assert_bad_input(result, *fragments, nothing_in: Path | None = None):
         assert fragment in lines[0], lines[0]
     if nothing_in is not None:
         assert not nothing_in.exists() or not any(nothing_in.rglob("*")), list(nothing_in.rglob("*"))
+
+
+def written(result) -> Path:
+    """The file a command says it wrote (its last 'wrote PATH' line)."""
+    lines = [line for line in result.stdout.splitlines() if line.startswith("wrote ")]
+    assert lines, result.output
+    return Path(lines[-1].removeprefix("wrote "))

@@ -8,7 +8,7 @@ from scipy import special
 
 from pgcli import classifier as C
 from pgcli.estimators import UNBIASED
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, invoke, written
 
 TOY_OPTIMUM = 0.45**2  # E[(x − 0.45)²] = 0.2025 + 0.1 p, least at p = 0
 
@@ -121,9 +121,9 @@ def test_pathwise_does_not_move_on_a_step_but_score_does(tmp_path):
 def test_baselines_beat_plain_score_on_the_toy_with_equal_samples(tmp_path):
     """The shipped spec (Adam, lr 0.05, n = 4, 500 steps) over seeds 0..4: score_loo and
     score_optimal end nearer the optimum than plain score, and their grad_var is > 10× lower."""
-    optimize(tmp_path, "experiments/optimize-bernoulli.yaml", "--set", "sweep.seeds=5",
-             "--set-grid", "estimator=score,score_loo,score_optimal")  # fmt: skip
-    runs = pd.read_csv(tmp_path / "optimize-bernoulli" / "runs.csv")
+    result = optimize(tmp_path, "experiments/optimize-bernoulli.yaml", "--set", "sweep.seeds=5",
+                      "--set-grid", "estimator=score,score_loo,score_optimal")  # fmt: skip
+    runs = pd.read_csv(written(result).parent / "runs.csv")
     assert (runs["samples"] == 2000).all()
     mean = runs.groupby("estimator")[["final_objective", "mean_grad_var"]].mean()
     gap = mean["final_objective"] - TOY_OPTIMUM
@@ -186,12 +186,12 @@ def test_classifier_within_3_points_of_logistic_regression(tmp_path):
     """The shipped spec, seeds 0..2: every estimator's held-out accuracy is at most 3 points
     below logistic regression fitted to the log-loss on the same split."""
     result = optimize(tmp_path, "experiments/optimize-classifier.yaml", "--set", "sweep.seeds=3")
-    runs = pd.read_csv(tmp_path / "optimize-classifier" / "runs.csv")
+    runs = pd.read_csv(written(result).parent / "runs.csv")
     assert len(runs) == 12 and (runs["status"] == "done").all()
     assert (runs["test_accuracy"] >= runs["logreg_test_accuracy"] - 0.03).all(), runs
     assert (runs["logreg_test_accuracy"] > 0.93).all()
     assert "logreg_test_accuracy" in result.stdout
-    table = read(tmp_path, "optimize-classifier")
+    table = pd.read_csv(written(result))
     assert {"test_objective", "train_accuracy", "w[29]", "b"} <= set(table.columns)
     assert table["objective"].iloc[0] == 0.5  # θ = 0: every prediction is a fair coin
 

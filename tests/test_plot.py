@@ -30,6 +30,7 @@ def train_rows(baselines=("none", "mean"), seeds=(0, 1, 2), iterations=6, length
                     iteration=i,
                     env_steps=env_steps[i],
                     return_mean=returns[i],
+                    return_window=returns[i - 2 : i + 1].mean() if i >= 2 else np.nan,
                     grad_var=10.0 / (1 + b) * (1 + rng.random()),
                     grad_snr=0.5 + rng.random(),
                     wall_s=0.01 * (i + 1),
@@ -242,11 +243,39 @@ def test_summary_table_matches_a_direct_computation(tmp_path):
     last = rows.groupby("run_id", sort=False).tail(1).groupby("baseline")["return_mean"]
     assert np.allclose(table["final_mean"], last.mean().loc[table.index])
     assert (table["runs"] == 3).all()
-    first = rows[rows["return_mean"] >= 40].groupby("run_id").head(1)
+    first = rows[rows["return_window"] >= 40].groupby("run_id").head(1)  # reached: return_window, not y
     reached = first.groupby("baseline")
     assert (table["reached"] == reached.size().reindex(table.index, fill_value=0)).all()
     assert np.allclose(table["env_steps_to_target"], reached["env_steps"].mean().loc[table.index])
     assert (table["final_lo"] <= table["final_mean"]).all()
+
+
+def test_plot_check_and_runs_csv_agree_on_reaching_the_target(tmp_path):
+    """One definition (targets.py): the runs `plot --table` counts as reached are those whose
+    env_steps_to_target `check` measures as finite and runs.csv records."""
+    from pgcli import expect
+    from pgcli import train as T
+
+    rows = train_rows()
+    table = P.summary_table(P.prepare(P.load([write_sweep(tmp_path / "t", rows)])).frame, [], target=40)
+    item = {"metric": "env_steps_to_target", "target": 40, "agg": "count", ">=": 0}
+    by_check = expect.per_run(item, pd.DataFrame(), rows)
+    spec = {"stop": {"target_return": 40.0}}
+    by_runs_csv = [T.summary(run, {}, spec)["env_steps_to_target"] for _, run in rows.groupby("run_id", sort=False)]
+    assert np.allclose(by_check, np.nan_to_num(by_runs_csv, nan=np.inf))
+    assert table["reached"].iloc[0] == np.isfinite(by_check).sum()
+    assert 0 < table["reached"].iloc[0] < len(by_check)  # the synthetic runs do not all reach it
+    assert np.isclose(table["env_steps_to_target"].iloc[0], by_check[np.isfinite(by_check)].mean())
+
+
+def test_minimised_objective_reaches_its_target_from_above(tmp_path):
+    """For optimize tables, reaching a target c means objective ≤ c (when minimising)."""
+    rows = pd.DataFrame({"run_id": "a", "seed": 0, "step": range(4), "samples": [0, 8, 16, 24],
+                         "objective": [0.9, 0.5, 0.2, 0.3], "wall_s": [0.1, 0.2, 0.3, 0.4]})  # fmt: skip
+    sweep = write_sweep(tmp_path / "o", rows, "optimize.csv")
+    request = P.prepare(P.load([sweep]), target=0.25)
+    table = P.summary(request)
+    assert table["reached"].iloc[0] == 1 and table["samples_to_target"].iloc[0] == 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +440,7 @@ def _bad_cases(tmp_path):
             [write_sweep(tmp_path / "e", estimate_rows(), "estimate.csv"), "--x", "iteration"],
             ["--x applies to the convergence or variance figure"],
         ),
-        "--table on estimates": ([tmp_path / "e", "--table"], ["--table summarises train runs"]),
+        "--table on estimates": ([tmp_path / "e", "--table"], ["--table summarises train and optimize runs"]),
         "blank --y": ([sweep, "--y", "eval_return_mean"], ["'eval_return_mean'", "no numbers"]),
     }
 

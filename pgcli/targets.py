@@ -1,0 +1,26 @@
+"""Reaching a target: one definition for runs.csv, `pgcli plot --table` and `pgcli check`.
+
+A train run reaches a target return R at its first iteration whose ``return_window`` — the mean
+return of the last ``stop.target_window`` (20) finished training episodes, Gymnasium's criterion
+for solving an environment — is ≥ R. An optimize run reaches a target objective c at its first
+step whose ``objective`` is ≤ c when it minimises (≥ c when it maximises).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRIC = {"train": "return_window", "optimize": "objective"}
+
+
+def reached(values, target: float, minimize: bool = False) -> np.ndarray:
+    """Which values have reached the target (blank values never have)."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return values <= target if minimize else values >= target
+
+
+def first_reached(values, target: float, minimize: bool = False) -> int | None:
+    """Position of the first value that reaches the target, or None."""
+    hits = np.flatnonzero(reached(values, target, minimize))
+    return int(hits[0]) if hits.size else None

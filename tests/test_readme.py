@@ -1,0 +1,147 @@
+"""The README, executed: every command in its code blocks runs as written and does what it shows.
+
+Commands are the lines of the README's code blocks that start with `pgcli`, `$ pgcli` or
+`python -m pgcli`. They run in README order, in one temporary copy of the repository (so
+`pgcli plot results/cartpole` sees what `pgcli train experiments/cartpole.yaml` wrote), from a
+bash subprocess (so globs expand) whose output is a pipe, with this venv's `pgcli` and `python`
+first on PATH — as a user copies them. A command shown with output (a `$ `
+line followed by lines) must print those lines (wall-clock columns excepted) and exits 2 when the
+output is an `Error:` line, else 0.
+
+The one mechanism for commands too slow for CI is BUDGET below: the `--set` overrides appended to
+a command that trains for minutes. Such a command shows no output in the README. Nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WALL_COLUMNS = {"wall_s", "seconds", "samples_per_s", "wall_s_to_target"}
+# command (as written in the README) -> overrides appended in CI: the only way a README command
+# runs differently here. Each trains for minutes at full size.
+BUDGET: dict[str, list[str]] = {}
+PROMPTS = ("$ pgcli ", "pgcli ", "python -m pgcli ")
+
+
+def code_blocks(text: str) -> list[list[str]]:
+    """The README's code blocks (fenced or indented by four spaces), as lists of lines."""
+    blocks, current, fenced = [], None, False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if fenced:
+                blocks.append(current)
+                current, fenced = None, False
+            else:
+                current, fenced = [], True
+            continue
+        if fenced:
+            current.append(line)
+        elif line.startswith("    ") and (current is not None or line.strip()):
+            current = current if current is not None else []
+            current.append(line[4:])
+        elif current is not None and not line.strip():
+            current.append("")
+        elif current is not None:
+            blocks.append(current)
+            current = None
+    if current is not None and not fenced:
+        blocks.append(current)
+    return blocks
+
+
+def commands(text: str) -> list[tuple[str, list[str]]]:
+    """(command, the output shown under it) for every pgcli command in the README's code blocks."""
+    found = []
+    for block in code_blocks(text):
+        lines = [line.rstrip() for line in block]
+        i = 0
+        while i < len(lines):
+            line = lines[i].strip()
+            i += 1
+            if not line.startswith(PROMPTS):
+                continue
+            command = line.removeprefix("$ ")
+            command = shlex.join(shlex.split(command, comments=True)) if "*" not in command else command.split(" #")[0]
+            shown = []
+            if line.startswith("$ "):
+                while i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(PROMPTS):
+                    shown.append(lines[i])
+                    i += 1
+            found.append((command, shown))
+    return found
+
+
+def _tokens(lines: list[str]) -> list[list[str]]:
+    """Lines as whitespace tokens, without the wall-clock columns of a table (named in its header)."""
+    rows = [line.split() for line in lines]
+    if not rows:
+        return rows
+    drop = {i for i, name in enumerate(rows[0]) if name in WALL_COLUMNS}
+    return [[t for i, t in enumerate(row) if i not in drop or len(row) != len(rows[0])] for row in rows]
+
+
+def contains(printed: list[str], shown: list[str]) -> bool:
+    """The shown lines appear, in order and together, in what the command printed."""
+    want = _tokens(shown)
+    starts = range(len(printed) - len(shown) + 1)
+    return any(_tokens(printed[start : start + len(shown)]) == want for start in starts)
+
+
+README_COMMANDS = commands((ROOT / "README.md").read_text())
+
+
+def test_the_readme_has_its_commands():
+    assert len(README_COMMANDS) >= 20
+    assert all(command.split()[0] in {"pgcli", "python"} for command, _ in README_COMMANDS)
+    assert any(shown for _, shown in README_COMMANDS)
+    assert set(BUDGET) <= {command for command, _ in README_COMMANDS}, "a BUDGET entry names no README command"
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory):
+    """A copy of the repository as a user clones it, without results, caches or the venv."""
+    target = tmp_path_factory.mktemp("readme") / "pgcli"
+    ignore = shutil.ignore_patterns(".git", ".venv", "results", "__pycache__", ".pytest_cache", ".ruff_cache")
+    shutil.copytree(ROOT, target, ignore=ignore)
+    return target
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_as_written(repo_copy):
+    failures = []
+    env = {**os.environ, "COLUMNS": "200"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # pgcli and python of this venv
+    for command, shown in README_COMMANDS:
+        line = " ".join([command, *map(shlex.quote, BUDGET.get(command, []))])
+        result = subprocess.run(
+            line, shell=True, executable="/bin/bash", cwd=repo_copy, capture_output=True, text=True, env=env,
+            timeout=900,
+        )  # fmt: skip
+        expected_code = 2 if shown and shown[0].startswith("Error:") else 0
+        printed = (result.stderr if expected_code == 2 else result.stdout).splitlines()
+        if result.returncode != expected_code:
+            failures.append(f"{command}: exit {result.returncode}, expected {expected_code}: {result.stderr[-500:]}")
+        elif "Traceback" in result.stderr:
+            failures.append(f"{command}: printed a traceback: {result.stderr[-500:]}")
+        elif shown and not contains(printed, shown):
+            failures.append(f"{command}: printed\n{result.stdout}{result.stderr}\ninstead of\n" + "\n".join(shown))
+    assert not failures, "\n\n".join(failures)
+
+
+def test_output_comparison_ignores_wall_clock_columns_only():
+    shown = ["a  wall_s  b", "1  0.31  2"]
+    assert contains(["noise", "a wall_s b", "1 9.99 2"], shown)
+    assert not contains(["a wall_s b", "1 0.31 3"], shown)
+
+
+def test_commands_are_read_from_both_block_styles():
+    text = "x\n\n    $ pgcli a --b 1   # note\n    out 1\n\n```\npgcli c\n```\n"
+    assert commands(text) == [("pgcli a --b 1", ["out 1"]), ("pgcli c", [])]

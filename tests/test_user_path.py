@@ -1,0 +1,349 @@
+"""What users type: every subcommand without -q, in a pipe and on a terminal, from any directory.
+
+The suite once always passed --quiet from the repository root, and the README's first command
+crashed (a tqdm bar tested for truth). These tests run the commands as typed: through CliRunner
+without -q, with bars forced, and as real processes under a pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pgcli import estimate as E
+from pgcli import fisher as F
+from pgcli import optimize as O
+from pgcli import plot as P
+from pgcli import runner
+from pgcli import train as T
+from pgcli.spec import resolve, with_sweep
+from tests.helpers import assert_bad_input, invoke, written
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_TRAIN = ["--set", "stop.iterations=2", "--set", "env.num_envs=4", "--set", "batch.episodes=4"]
+TINY = {
+    "estimate": ["estimate", "--dist", "gaussian", "--f", "step", "--n", "100", "--reps", "5"],
+    "fisher": ["fisher", "--dist", "gamma", "--n", "1000"],
+    "train": ["train", *TINY_TRAIN],
+    "optimize": ["optimize", "--dist", "gaussian", "--f", "step", "--steps", "5"],
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# the progress interface
+
+
+class Recorder:
+    """A Progress that records its calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, done, total, /, **status):
+        self.calls.append((done, total, status))
+
+
+def spec_of(kind, **values):
+    return resolve(with_sweep(runner.KINDS[kind].schema), values)
+
+
+@pytest.mark.parametrize(
+    ("run", "spec"),
+    [
+        (E.run, spec_of("estimate", n=[10, 20], reps=3, estimators=["score", "pathwise"], f=["step", "square"])),
+        (E.run, spec_of("estimate", dist="poisson", n=[10, 20], reps=3, estimators=["pathwise", "score"])),
+        (F.run, spec_of("fisher", dist="gamma", n=[100, 200, 300])),
+        (O.run, spec_of("optimize", f="step", steps=7)),
+        (T.run, spec_of("train", stop={"iterations": 3}, env={"num_envs": 4}, batch={"episodes": 4})),
+    ],
+    ids=["estimate", "estimate-with-skips", "fisher", "optimize", "train"],
+)
+def test_every_kind_reports_progress_with_a_known_total(run, spec):
+    progress = Recorder()
+    run(spec, progress)
+    done = [c[0] for c in progress.calls]
+    totals = {c[1] for c in progress.calls}
+    assert progress.calls[0][0] == 0 and len(totals) == 1, progress.calls  # the total is known up front
+    assert done == sorted(done) and done[-1] == totals.pop()  # it fills, and only moves forward
+
+
+def test_train_budget_fills_whichever_limit_binds():
+    stop = {"iterations": 10, "env_steps": 1000}
+    assert T.budget(stop, 5, 100) == (500, 1000)  # half the iterations: half the budget
+    assert T.budget(stop, 2, 900) == (900, 1000)
+    assert T.budget({"iterations": 10, "env_steps": None}, 4, 123) == (4, 10)
+
+
+def test_bars_are_drawn_when_forced(tmp_path):
+    """--progress draws bars in a pipe (stderr here is not a terminal), through the same hook."""
+    result = invoke(*TINY["estimate"], "--results", tmp_path, "--progress")
+    assert result.exit_code == 0, result.output
+    assert "%|" in result.stderr and "score" in result.stdout
+
+
+@pytest.mark.parametrize("command", sorted(TINY))
+def test_commands_without_quiet_in_a_pipe(tmp_path, command):
+    """No -q, output to a pipe: the command works, prints its result, and draws no bar debris."""
+    result = invoke(*TINY[command], "--results", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "%|" not in result.stderr and "Traceback" not in result.output
+    assert written(result).is_file()
+
+
+def test_plot_and_check_without_quiet(tmp_path):
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(
+        "kind: estimate\nname: lab\nf: [step]\nestimators: [score]\nn: [100]\nreps: 20\n"
+        "expect:\n  - {metric: bias, agg: max_abs_z, '<=': 4}\n"
+    )
+    result = invoke("check", spec, "--results", tmp_path / "r", "--junit", tmp_path / "j.xml")
+    assert result.exit_code == 0 and "1 of 1 expectations pass" in result.stdout, result.output
+    result = invoke("plot", tmp_path / "r" / "lab", "--out", tmp_path / "f.png")
+    assert result.exit_code == 0 and (tmp_path / "f.png").is_file(), result.output
+
+
+def run_in_pty(args, cwd, timeout=120) -> tuple[int, str]:
+    """Run a command with stdin, stdout and stderr on a pseudo-terminal; (exit code, output)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0 × 0
+    env = {**os.environ, "COLUMNS": "120", "LINES": "40"}
+    proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        if not ready:
+            proc.kill()
+            break
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("command", [*sorted(TINY), "plot", "check"])
+def test_every_subcommand_on_a_terminal(tmp_path, command):
+    """A real process under a pseudo-terminal, from a directory that is not the repository:
+    the bar is drawn (train, estimate, fisher, optimize) and the command ends with its result."""
+    pgcli = [sys.executable, "-m", "pgcli"]
+    if command in ("plot", "check"):
+        spec = tmp_path / "lab.yaml"
+        spec.write_text("kind: estimate\nname: lab\nf: [step]\nestimators: [score]\nn: [100]\nreps: 20\n"
+                        "expect:\n  - {metric: bias, agg: max_abs_z, '<=': 4}\n")  # fmt: skip
+        code, out = run_in_pty([*pgcli, "check", str(spec)], tmp_path)
+        assert code == 0 and "1 of 1 expectations pass" in out, out
+        if command == "plot":
+            code, out = run_in_pty([*pgcli, "plot", "results/lab", "--out", "fig.png"], tmp_path)
+            assert code == 0 and (tmp_path / "fig.png").is_file(), out
+        return
+    code, out = run_in_pty([*pgcli, *TINY[command]], tmp_path)
+    assert code == 0, out
+    assert "%|" in out, out  # a bar with a total
+    assert "wrote results/" in out and "Traceback" not in out
+
+
+# ---------------------------------------------------------------------------------------------
+# what is printed about failed runs
+
+
+def test_a_failed_run_prints_its_error_and_no_wrote_line(tmp_path, monkeypatch):
+    def boom(spec, progress):
+        raise ValueError("the estimator exploded")
+
+    monkeypatch.setitem(runner.KINDS, "estimate", runner.KINDS["estimate"]._replace(run=boom))
+    result = invoke(*TINY["estimate"], "--results", tmp_path)
+    assert result.exit_code == 1
+    assert "wrote" not in result.stdout
+    assert "the estimator exploded" in result.stderr
+
+
+def test_check_shows_a_failed_runs_own_error(tmp_path, monkeypatch):
+    def boom(spec, progress):
+        raise ValueError("the estimator exploded")
+
+    monkeypatch.setitem(runner.KINDS, "estimate", runner.KINDS["estimate"]._replace(run=boom))
+    spec = tmp_path / "lab.yaml"
+    spec.write_text("kind: estimate\nname: lab\nestimators: [score]\nn: [10]\nreps: 2\n"
+                    "expect:\n  - {metric: bias, agg: max_abs_z, '<=': 4}\n")  # fmt: skip
+    result = invoke("check", spec, "--results", tmp_path / "r", "-q")
+    assert result.exit_code == 1
+    assert "the estimator exploded" in result.stderr and "no results" not in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# the seeds rule
+
+
+SWEEP_SPEC = (
+    "name: s\nenv: {num_envs: 4}\nbatch: {episodes: 4}\nstop: {iterations: 1}\neval: {every: 0}\nsweep: {seeds: 3}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "seeds"),
+    [
+        ([], [0, 1, 2]),
+        (["--seed", "3"], [3]),
+        (["--set", "seed=3"], [3]),
+        (["--set", "sweep.seeds=2"], [0, 1]),
+        (["--set", "seed=4", "--set-grid", "optim.lr=0.01,0.02"], [4, 4]),
+    ],
+)
+def test_the_seeds_rule(tmp_path, args, seeds):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP_SPEC)
+    result = invoke("train", spec, *args, "--results", tmp_path / "r", "-q")
+    assert result.exit_code == 0, result.output
+    runs = pd.read_csv(written(result).parent / "runs.csv")
+    assert runs["seed"].tolist() == seeds
+
+
+def test_a_command_line_seed_and_sweep_seeds_together_are_refused(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP_SPEC)
+    result = invoke("train", spec, "--seed", "3", "--set", "sweep.seeds=2", "--results", tmp_path / "r")
+    assert_bad_input(result, "seed", "not both", nothing_in=tmp_path / "r")
+
+
+# ---------------------------------------------------------------------------------------------
+# whose summary is in results/<name>/
+
+
+def test_a_variation_never_overwrites_the_specs_own_summary(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP_SPEC + "expect:\n  - {metric: return_mean, agg: count, '>=': 3}\n")
+    own = invoke("train", spec, "--results", tmp_path, "-q")
+    assert written(own) == tmp_path / "s" / "metrics.csv"
+    before = (tmp_path / "s" / "runs.csv").read_bytes()
+    grid = invoke("train", spec, "--set-grid", "optim.lr=0.01,0.03", "--results", tmp_path, "-q")
+    assert grid.exit_code == 0, grid.output
+    assert (tmp_path / "s" / "runs.csv").read_bytes() == before
+    sweep_dir = written(grid).parent
+    assert sweep_dir.parent == tmp_path / "s" / "sweeps" and len(pd.read_csv(sweep_dir / "runs.csv")) == 6
+    again = invoke("train", spec, "--set-grid", "optim.lr=0.01,0.03", "--results", tmp_path, "-q")
+    assert written(again).parent == sweep_dir  # the same invocation finds the same summary
+    assert P.load([tmp_path / "s"]).frame["run_id"].nunique() == 3  # plot draws the spec's own runs
+    assert P.load([sweep_dir]).frame["run_id"].nunique() == 6
+    check = invoke("check", sweep_dir, "--no-run", "-q")  # a sweeps directory is a results directory
+    assert check.exit_code == 0 and "1 of 1 expectations pass" in check.stdout, check.output
+
+
+# ---------------------------------------------------------------------------------------------
+# check validates everything first
+
+
+def test_check_skips_specs_whose_extra_is_missing_and_runs_the_rest(tmp_path, monkeypatch):
+    import gymnasium as gym
+
+    make_vec = gym.make_vec
+
+    def no_mujoco(env_id, *args, **kwargs):
+        if env_id == "InvertedPendulum-v5":
+            raise gym.error.DependencyNotInstalled('MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`')
+        return make_vec(env_id, *args, **kwargs)
+
+    monkeypatch.setattr(gym, "make_vec", no_mujoco)
+    mujoco = tmp_path / "mujoco.yaml"
+    mujoco.write_text(
+        "name: m\nenv: {id: InvertedPendulum-v5}\nexpect:\n  - {metric: return_window, agg: mean, '>=': 1}\n"
+    )
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("kind: estimate\nname: lab\nestimators: [score]\nn: [100]\nreps: 20\n"
+                   "expect:\n  - {metric: bias, agg: max_abs_z, '<=': 4}\n")  # fmt: skip
+    result = invoke("check", mujoco, lab, "--results", tmp_path / "r", "--junit", tmp_path / "j.xml", "-q")
+    assert result.exit_code == 0, result.output
+    assert "SKIP" in result.stdout and "pip install 'pgcli[mujoco]'" in result.stderr
+    assert "1 of 1 expectations pass; 1 skipped" in result.stdout
+    assert "<skipped" in (tmp_path / "j.xml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("expectation", "fragment"),
+    [
+        ("{metric: bais, agg: mean, '<=': 1}", "unknown metric column 'bais'"),
+        ("{metric: bias, where: {estimater: score}, agg: mean, '<=': 1}", "unknown where column 'estimater'"),
+        ("{metric: variance, agg: loglog_slope, '<=': 0}", "loglog_slope needs at least two values of n_samples"),
+        ("{metric: env_steps_to_target, target: 1, agg: mean, '<=': 0}", "unknown metric column 'env_steps'"),
+    ],
+)
+def test_check_validates_expectations_before_running_anything(tmp_path, expectation, fragment):
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(f"kind: estimate\nname: slow\nn: [1000000]\nreps: 1000\nexpect:\n  - {expectation}\n")
+    fine = tmp_path / "fine.yaml"  # listed first: it must not run either
+    fine.write_text("kind: estimate\nname: fine\nn: [10]\nreps: 2\nexpect:\n  - {metric: bias, agg: count, '>=': 0}\n")
+    result = invoke("check", fine, slow, "--results", tmp_path / "r", "-q")
+    assert_bad_input(result, "slow.yaml: expect[0]", fragment, nothing_in=tmp_path / "r")
+
+
+# ---------------------------------------------------------------------------------------------
+# smaller promises of the README
+
+
+def test_fisher_policy_of_a_sweep_spec_uses_its_first_run(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP_SPEC)
+    result = invoke("fisher", "--policy", spec, "--states", "50", "--results", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert "sweep of 3 runs; using its first, seed=0" in result.stdout
+    result = invoke("fisher", "--policy", spec, "--states", "50", "--seed", "2", "--results", tmp_path / "r")
+    assert result.exit_code == 0 and "sweep of" not in result.stdout and "(seed 2," in result.output
+
+
+def test_spec_paths_are_relative_to_the_spec_file(tmp_path, monkeypatch):
+    """optimize-classifier.yaml names its data relative to itself: it runs from anywhere."""
+    monkeypatch.chdir(tmp_path)
+    spec = ROOT / "experiments" / "optimize-classifier.yaml"
+    result = invoke("optimize", spec, "--set", "sweep.seeds=1", "--set", "steps=2", "-q")
+    assert result.exit_code == 0, result.output
+    assert "test_accuracy" in result.stdout
+
+
+def test_train_with_no_arguments_ends_with_one_summary_line(tmp_path):
+    result = invoke("train", "--set", "stop.iterations=3", "--results", tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("CartPole-v1 seed=0: done, mean return of the last 20 episodes"), lines
+    assert "env steps in" in lines[0] and lines[1].startswith("wrote ")
+
+
+def test_curves_are_labelled_by_source_and_never_by_a_missing_value():
+    assert P._label(["source", "lr"], ["cartpole-natural", np.nan]) == "cartpole-natural"
+    assert P._label(["source", "lr"], ["cartpole", 0.03]) == "cartpole, lr=0.03"
+
+
+def test_a_run_that_stopped_at_its_target_is_held_not_dropped():
+    """Two runs: one stops at x = 2 having reached the target (held at 10), one goes on to x = 4."""
+    frame = pd.DataFrame({
+        "_run": [0, 0, 0, 1, 1, 1, 1, 1], "x": [0, 1, 2, 0, 1, 2, 3, 4],
+        "y": [0.0, 5, 10, 0, 1, 2, 3, 4], "_held": [True] * 3 + [False] * 5,
+    })  # fmt: skip
+    held = P.group_curves(frame, "x", "y", band="none", hold=True)
+    assert held["mean"].tolist() == [0, 3, 6, 6.5, 7] and held["n_runs"].tolist() == [2] * 5
+    assert held["n_held"].tolist() == [0, 0, 0, 1, 1]
+    dropped = P.group_curves(frame, "x", "y", band="none")
+    assert dropped["mean"].tolist() == [0, 3, 6, 3, 4] and dropped["n_runs"].tolist() == [2, 2, 2, 1, 1]
+
+
+def test_set_grid_takes_quoted_and_yaml_lists_with_commas(tmp_path):
+    for grid in ["f='table:1,0,3','table:0,1,2'", 'f=["table:1,0,3", "table:0,1,2"]']:
+        args = ["--dist", "categorical", "--dim", "3", "--estimators", "score", "--n", "10", "--reps", "2"]
+        result = invoke("estimate", *args, "--set-grid", grid, "--results", tmp_path, "-q")
+        assert result.exit_code == 0, result.output
+        table = pd.read_csv(written(result))
+        assert sorted(table["f"].unique()) == ["table:0,1,2", "table:1,0,3"]
