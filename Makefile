@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m pgcli estimate --dist gaussian --f step --n 10,100,1000 --quiet --name demo-estimate
-	$(PY) -m pgcli train experiments/cartpole.yaml --quiet
+	$(PY) -m pgcli estimate --dist gaussian --f step --n 10,100,1000 --name demo-estimate
+	$(PY) -m pgcli train experiments/cartpole.yaml
 	$(PY) -m pgcli plot results/cartpole --target 475 --table --out results/cartpole/convergence.png
 
 test: $(STAMP)
@@ -51,7 +51,7 @@ figures: $(STAMP)
 	$(PY) -m pgcli train experiments/cartpole-sweep.yaml --jobs 2 --quiet
 	$(PY) -m pgcli plot results/cartpole-sweep --target 475 --out $(FIG)/cartpole-variants.png
 	$(PY) -m pgcli plot results/cartpole-sweep --kind variance --out $(FIG)/cartpole-gradient-variance.png
-	$(PY) -m pgcli train experiments/cartpole.yaml --quiet
+	$(PY) -m pgcli train experiments/cartpole.yaml
 	$(PY) -m pgcli train experiments/cartpole-natural.yaml --quiet
 	$(PY) -m pgcli plot results/cartpole results/cartpole-natural --target 475 \
 		--title "CartPole-v1: Adam (lr 0.03) vs natural gradient (δ = 0.02), 5 seeds" --out $(FIG)/cartpole-adam-vs-natural.png

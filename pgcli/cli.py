@@ -359,7 +359,7 @@ def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators
       pgcli estimate --dist gaussian --f step
       pgcli estimate --dist bernoulli --param logit --f square --n 10,100,1000
       pgcli estimate --dist gaussian --theta mu=-3:3:25 --f "x**2 + sin(3*x)" --n 100
-      pgcli estimate experiments/estimators.yaml --set reps=500
+      pgcli estimate experiments/estimators-step.yaml --set reps=500
     """
     with bad_input():
         flags = {
@@ -414,7 +414,7 @@ def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states,
     Examples:
       pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e6
       pgcli fisher --dist categorical --dim 4 --n 1000,10000,100000
-      pgcli fisher --policy results/cartpole/<run_id> --states 2000
+      pgcli fisher --policy experiments/cartpole.yaml --seed 2 --states 2000
     """
     if policy_path is not None:
         if spec_file or dist:
@@ -497,7 +497,7 @@ def train(spec_file, **opts):
     \b
     Examples:
       pgcli train experiments/cartpole.yaml
-      pgcli train experiments/cartpole.yaml --set optim.lr=0.02 --set seed=3
+      pgcli train experiments/cartpole.yaml --set optim.lr=0.02 --seed 3
       pgcli train --set env.id=Acrobot-v1 --set stop.iterations=100
       pgcli train experiments/cartpole.yaml --print-spec
     """
@@ -576,9 +576,9 @@ def plot(paths, out, figure, show_table, table_out, **options):
     \b
     Examples:
       pgcli plot results/cartpole --target 475 --table
-      pgcli plot results/baselines --hue baseline --smooth 5 --out returns.svg
-      pgcli plot results/baselines --kind variance --out variance.png
-      pgcli plot results/estimate-gaussian --select param=mu --out estimators.pdf
+      pgcli plot results/cartpole-sweep --hue weight --smooth 5 --out returns.svg
+      pgcli plot results/cartpole-sweep --kind variance --out variance.png
+      pgcli plot results/estimators-step --select param=mu --out estimators.pdf
       pgcli plot results/fisher-gamma/fisher.csv
     """
     try:
@@ -758,7 +758,7 @@ def check(targets, no_run, junit, results, jobs, quiet, progress):
     \b
     Examples:
       pgcli check experiments/cartpole.yaml
-      pgcli check experiments/*.yaml --jobs 2 --junit report.xml
+      pgcli check experiments/estimators-*.yaml --jobs 2 --junit report.xml
       pgcli check results/cartpole --no-run
     """
     opts = {"results": results, "grid": (), "print_spec": False, "executor": "local", "scheduler": None,

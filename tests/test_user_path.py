@@ -347,3 +347,17 @@ def test_set_grid_takes_quoted_and_yaml_lists_with_commas(tmp_path):
         assert result.exit_code == 0, result.output
         table = pd.read_csv(written(result))
         assert sorted(table["f"].unique()) == ["table:0,1,2", "table:1,0,3"]
+
+
+def test_help_examples_name_files_that_exist():
+    """Every `experiments/...` file a --help example names is in the repository."""
+    import glob
+
+    from pgcli.cli import cli
+
+    for name in cli.commands:
+        text = invoke(name, "--help").stdout
+        examples = [line.strip() for line in text.splitlines() if line.strip().startswith("pgcli ")]
+        assert examples, name
+        for token in (t for line in examples for t in line.split() if t.startswith("experiments/")):
+            assert glob.glob(str(ROOT / token)), f"pgcli {name} --help names {token}, which does not exist"
