@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
-import yaml
 
 from pgcli import __version__, atomic, expect, natural, runner
 from pgcli import estimate as estimate_core
@@ -156,7 +155,8 @@ def run_experiment(kind, spec, opts, out=None) -> tuple[list, list, pd.DataFrame
     if opts["print_spec"]:
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
-    for target in [Path(opts["results"]) / spec["name"] / "runs.csv", out]:
+    rerun = [Path(r.directory) / "status" for r in runs if opts["force"] or not runner.is_finished(r)]
+    for target in [Path(opts["results"]) / spec["name"] / "runs.csv", out, *rerun]:
         problem = target and atomic.check_writable(target)
         if problem:
             raise BadInput(problem)
@@ -555,12 +555,17 @@ def _load_results(target: Path, run: bool, opts) -> tuple[str, dict, Path]:
         runs_csv = target / "runs.csv"
         if not runs_csv.is_file():
             raise BadInput(f"{target} is not a results directory (no runs.csv)")
-        run_ids = pd.read_csv(runs_csv, dtype=str).get("run_id", pd.Series(dtype=str)).dropna()
+        try:
+            run_ids = pd.read_csv(runs_csv, dtype=str).get("run_id", pd.Series(dtype=str)).dropna()
+        except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError is a ValueError
+            raise BadInput(f"{runs_csv} is not a readable CSV: {str(err).splitlines()[0][:80]}") from None
         config = target / str(run_ids.iloc[0]) / "config.yaml" if len(run_ids) else None
         if config is None or not config.is_file():
             raise BadInput(f"{target}: runs.csv names no run directory with a config.yaml")
-        config = yaml.safe_load(config.read_text())
-        return config["kind"], config["spec"], target
+        with bad_input():
+            config = runner.read_config(config)
+            spec = resolve(with_sweep(runner.KINDS[config["kind"]].schema), config["spec"])
+        return config["kind"], spec, target
     if not target.is_file():
         raise BadInput(f"no such spec file or results directory: {target}")
     with bad_input():
