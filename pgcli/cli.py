@@ -336,7 +336,7 @@ def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators
     "--states",
     default=1000,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=natural.MAX_STATES),
     help="With --policy: states visited by the policy.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")

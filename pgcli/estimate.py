@@ -37,14 +37,21 @@ MAX_CELL_SAMPLES = 10**10  # n × reps: a cell's samples (about a few minutes at
 LABEL_VALUES = 8  # a θ vector longer than this is abbreviated in the `theta` column
 CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample dim × params)
 
+
+def dim_problem(dim):
+    return None if 0 < dim <= MAX_DIM else f"must be in 1..{MAX_DIM}, got {dim}"
+
+
+def samples_problem(values, limit):
+    """Each value in 1..limit (the n, reps limits), else the problem."""
+    return all_positive(values) or next((f"must be ≤ {limit:,}, got {v:.3g}" for v in values if v > limit), None)
+
+
 # the distribution keys every distribution spec shares (estimate, fisher)
 DIST_SCHEMA = {
     "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
     "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
-    "dim": Field(
-        "int", None, "dimension (diag_gaussian) or number of categories", nullable=True,
-        check=lambda v: None if 0 < v <= MAX_DIM else f"must be in 1..{MAX_DIM}, got {v}",
-    ),  # fmt: skip
+    "dim": Field("int", None, "dimension (diag_gaussian) or number of categories", nullable=True, check=dim_problem),
     "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
 }
 
@@ -79,11 +86,6 @@ COLUMNS = [
     "seconds",
     "samples_per_s",
 ]
-
-
-def samples_problem(values, limit):
-    """Each value in 1..limit (the n, reps limits), else the problem."""
-    return all_positive(values) or next((f"must be ≤ {limit:,}, got {v:.3g}" for v in values if v > limit), None)
 
 
 # ---------------------------------------------------------------------------------------------

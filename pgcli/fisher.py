@@ -16,8 +16,15 @@ import pandas as pd
 
 from pgcli import distributions as D
 from pgcli.estimate import (
-    CHUNK_ELEMENTS, DIST_SCHEMA, MAX_N, cell_rng, chunk_sizes, make_dists, samples_problem, theta_label,
-)  # fmt: skip
+    CHUNK_ELEMENTS,
+    DIST_SCHEMA,
+    MAX_N,
+    cell_rng,
+    chunk_sizes,
+    make_dists,
+    samples_problem,
+    theta_label,
+)
 from pgcli.exact import exact_neg_hessian
 from pgcli.spec import Field, SpecError, non_negative
 

@@ -84,7 +84,9 @@ class SpecLoader(yaml.SafeLoader):
                 continue
             key = self.construct_object(key_node)
             if key in first:
-                raise YAMLRefused(None, None, f"duplicate key {key!r} (first at line {first[key]})", key_node.start_mark)
+                raise YAMLRefused(
+                    None, None, f"duplicate key {key!r} (first at line {first[key]})", key_node.start_mark
+                )
             first[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
@@ -119,7 +121,7 @@ def _expanded_size(node, sizes: dict, open_nodes: set) -> int:
 def parse_yaml(text: str):
     """yaml.safe_load with SpecLoader's refusals; raises yaml.YAMLError."""
     try:
-        return yaml.load(text, Loader=SpecLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=SpecLoader)  # a SafeLoader subclass
     except RecursionError:
         raise YAMLRefused(None, None, "values nested too deeply", None) from None
 
@@ -485,7 +487,9 @@ def expand(schema: dict, spec: dict, extra_axes: list[str] = ()) -> list[tuple[d
     total = math.prod(len(options) for _, options in axes) * len(seeds)
     if total > MAX_RUNS:
         sizes = " × ".join(str(len(options)) for _, options in axes)
-        raise SpecError("sweep", f"{sizes} grid points × {len(seeds)} seeds = {total:,} runs; the limit is {MAX_RUNS:,}")
+        raise SpecError(
+            "sweep", f"{sizes} grid points × {len(seeds)} seeds = {total:,} runs; the limit is {MAX_RUNS:,}"
+        )
     varying_keys = list(dict.fromkeys(k for _, options in axes for o in options for k in o))
     runs = []
     for combo in itertools.product(*(options for _, options in axes)):

@@ -33,7 +33,9 @@ SCHEMA = {
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     "env": {
         "id": Field("str", "CartPole-v1", "gymnasium id, or 'package.module:EnvClass' (a gymnasium.Env subclass)"),
-        "num_envs": Field("int", 16, f"parallel env copies (one vector env), at most {R.MAX_ENVS}", check=R.envs_problem),
+        "num_envs": Field(
+            "int", 16, f"parallel env copies (one vector env), at most {R.MAX_ENVS}", check=R.envs_problem
+        ),
         "kwargs": Field("mapping", {}, "keyword arguments for the env"),
         "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
     },
