@@ -130,7 +130,8 @@ def read_yaml(path: str | Path, what: str = "spec file"):
     """The YAML document in a file (any type); SpecError naming the file and the line."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError("", f"{what} not found: {path}")
+        problem = "is not a regular file" if path.exists() else "not found"
+        raise SpecError("", f"{what} {problem}: {path}")
     size = path.stat().st_size
     if size > MAX_SPEC_BYTES:
         raise SpecError("", f"{what} {path} is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,}")
