@@ -16,8 +16,28 @@ UMASK = os.umask(0o022)
 os.umask(UMASK)  # read the process umask (os has no getter) and put it back
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
+class NotRegularFile(OSError):
+    """The target exists and is a device, FIFO, socket or directory: never replaced."""
+
+
+def _target(path: str | Path) -> Path:
+    """Where a write to `path` goes: a symlink is written through to the file it points at."""
     path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _special(path: Path) -> str | None:
+    if path.exists() and not path.is_file():
+        what = "a directory" if path.is_dir() else "not a regular file (a device, FIFO or socket)"
+        return f"output path {path} is {what}; refusing to replace it"
+    return None
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically; a symlink is written through, never replaced."""
+    path = _target(path)
+    if problem := _special(path):
+        raise NotRegularFile(problem)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -42,12 +62,16 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
 
 def check_writable(path: str | Path) -> str | None:
     """Why `path` cannot be written (before any work starts), or None if it can."""
-    path = Path(path)
+    shown, path = path, _target(path)
     if path.is_dir():
-        return f"output path is a directory: {path}"
+        return f"output path is a directory: {shown}"
+    if _special(path):
+        return f"output path {shown} is not a regular file (a device, FIFO or socket); refusing to replace it"
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
+    if not parent.is_dir():
+        return f"cannot write to {path.parent}: {parent} is a file, not a directory"
+    if not os.access(parent, os.W_OK):
         return f"cannot write to {path.parent}"
     return None

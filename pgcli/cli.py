@@ -10,7 +10,6 @@ from typing import NamedTuple
 import click
 import numpy as np
 import pandas as pd
-import yaml
 
 from pgcli import __version__, atomic, expect, natural, runner
 from pgcli import estimate as estimate_core
@@ -210,7 +209,8 @@ def run_experiment(kind, spec, opts, out=None, spec_file=None) -> tuple[list, li
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
     directory = summary_directory(kind, spec, runs, spec_file, opts)
-    for target in [directory / "runs.csv", out]:
+    rerun = [Path(r.directory) / "status" for r in runs if opts["force"] or not runner.is_finished(r)]
+    for target in [directory / "runs.csv", out, *rerun]:
         problem = target and atomic.check_writable(target)
         if problem:
             raise BadInput(problem)
@@ -400,7 +400,7 @@ def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators
     "--states",
     default=1000,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=natural.MAX_STATES),
     help="With --policy: states visited by the policy.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
@@ -636,25 +636,12 @@ class CheckTarget(NamedTuple):
     skipped: str  # why it is not checked (a missing optional extra), or ""
 
 
-def read_config(path: Path) -> dict:
-    """A run directory's config.yaml as a mapping with a known kind and a spec (else bad input)."""
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as err:
-        raise BadInput(f"{path} is not readable YAML: {str(err).splitlines()[0]}") from None
-    if not isinstance(config, dict) or not isinstance(config.get("spec"), dict):
-        raise BadInput(f"{path} is not a pgcli run config (expected a mapping with kind and spec)")
-    if config.get("kind") not in runner.KINDS:
-        raise BadInput(f"{path}: unknown or missing kind {config.get('kind')!r}; allowed: {', '.join(runner.KINDS)}")
-    return config
-
-
 def read_runs_table(path: Path) -> pd.DataFrame:
     """runs.csv of a summary directory (bad input if it is not a readable CSV with run_id)."""
     try:
         table = pd.read_csv(path, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise BadInput(f"{path} is not a readable runs.csv: {str(err).splitlines()[0]}") from None
+        raise BadInput(f"{path} is not a readable CSV: {str(err).splitlines()[0][:80]}") from None
     if "run_id" not in table.columns:
         raise BadInput(f"{path} is not a runs.csv (no run_id column)")
     return table
@@ -670,8 +657,10 @@ def _check_target(path: Path, opts) -> CheckTarget:
         config = runner.run_directory(path, str(run_ids.iloc[0])) / "config.yaml" if len(run_ids) else None
         if config is None or not config.is_file():
             raise BadInput(f"{path}: runs.csv names no run directory with a config.yaml")
-        config = read_config(config)
-        return CheckTarget(path, config["kind"], config["spec"], None, path, "")
+        with bad_input():
+            config = runner.read_config(config)
+            spec = resolve(with_sweep(runner.KINDS[config["kind"]].schema), config["spec"])
+        return CheckTarget(path, config["kind"], spec, None, path, "")
     if not path.is_file():
         raise BadInput(f"no such spec file or results directory: {path}")
     with bad_input():

@@ -16,6 +16,7 @@ optimal baselines are computed within each chunk of ≥ CHUNK/2 samples (still u
 from __future__ import annotations
 
 import itertools
+import math
 import time
 import zlib
 
@@ -29,14 +30,29 @@ from pgcli.functions import FunctionError, parse_function
 from pgcli.progress import Progress, silent
 from pgcli.spec import Field, SpecError, all_positive, non_negative, positive
 
-MAX_GRID = 10_000  # points in one 'lo:hi:count' θ range
+MAX_GRID = 10_000  # θ points in one spec: the product of its 'lo:hi:count' ranges
+MAX_DIM = 1000  # diag_gaussian dimension / number of categories
+MAX_N = 10**9  # samples in one estimate
+MAX_REPS = 10**6  # estimates per cell
+MAX_CELL_SAMPLES = 10**10  # n × reps: a cell's samples (about 2.5 minutes at 65 M samples/s)
+LABEL_VALUES = 8  # a θ vector longer than this is abbreviated in the `theta` column
 CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample dim × params)
+
+
+def dim_problem(dim):
+    return None if 0 < dim <= MAX_DIM else f"must be in 1..{MAX_DIM}, got {dim}"
+
+
+def samples_problem(values, limit):
+    """Each value in 1..limit (the n, reps limits), else the problem."""
+    return all_positive(values) or next((f"must be ≤ {limit:,}, got {v:.3g}" for v in values if v > limit), None)
+
 
 # the distribution keys every distribution spec shares (estimate, fisher)
 DIST_SCHEMA = {
     "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
     "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
-    "dim": Field("int", None, "dimension (diag_gaussian) or number of categories", nullable=True, check=positive),
+    "dim": Field("int", None, "dimension (diag_gaussian) or number of categories", nullable=True, check=dim_problem),
     "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
 }
 
@@ -46,8 +62,8 @@ SCHEMA = {
     **DIST_SCHEMA,
     "f": Field("texts", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"),
     "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
-    "n": Field("ints", [10, 100, 1000], "samples per estimate", check=all_positive),
-    "reps": Field("int", 200, "independent estimates per cell", check=positive),
+    "n": Field("ints", [10, 100, 1000], "samples per estimate", check=lambda v: samples_problem(v, MAX_N)),
+    "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], MAX_REPS)),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
     "seed": Field("int", 0, "root seed", check=non_negative),
 }
@@ -119,6 +135,8 @@ def theta_grid(theta: dict) -> list[dict]:
     """Cross product of the θ values: each 'lo:hi:count' range is an axis; lists are vectors."""
     axes = []
     for key, value in theta.items():
+        if not isinstance(key, str):
+            raise SpecError("theta", f"parameter names are text, got {key!r}")
         path = f"theta.{key}"
         if isinstance(value, str) and ":" in value:
             axes.append([(key, v) for v in _range(value, path)])
@@ -126,6 +144,10 @@ def theta_grid(theta: dict) -> list[dict]:
             axes.append([(key, [_number(v, path) for v in value])])
         else:
             axes.append([(key, _number(value, path))])
+    points = math.prod(len(axis) for axis in axes)
+    if points > MAX_GRID:
+        sizes = " × ".join(str(len(axis)) for axis in axes if len(axis) > 1)
+        raise SpecError("theta", f"{sizes} = {points:,} θ points; the limit is {MAX_GRID:,} in total")
     return [dict(point) for point in itertools.product(*axes)]
 
 
@@ -145,6 +167,9 @@ def theta_label(dist: D.Dist) -> str:
     parts = []
     for group, v in zip(groups, values, strict=True):
         text = ",".join(f"{x:.10g}" for x in v)
+        if v.size > LABEL_VALUES:  # first and last values, the length and a checksum of all
+            crc = zlib.crc32(text.encode())
+            text = f"{','.join(f'{x:.10g}' for x in v[:3])},…,{v[-1]:.10g}; {v.size} values; crc32 {crc:08x}"
         parts.append(f"{group}=[{text}]" if v.size > 1 else f"{group}={text}")
     return ",".join(parts)
 
@@ -176,6 +201,9 @@ def make_functions(spec: dict, dist: D.Dist) -> list:
 
 def validate(spec: dict) -> None:
     """Every θ point and function of the spec, checked before anything runs."""
+    if max(spec["n"]) * spec["reps"] > MAX_CELL_SAMPLES:
+        raise SpecError("n", f"n × reps = {max(spec['n']) * spec['reps']:.3g} samples; the limit is "
+                        f"{MAX_CELL_SAMPLES:,} per cell (lower n or reps)")  # fmt: skip
     for dist in make_dists(spec):
         make_functions(spec, dist)
 

@@ -15,18 +15,29 @@ import numpy as np
 import pandas as pd
 
 from pgcli import distributions as D
-from pgcli.estimate import CHUNK_ELEMENTS, DIST_SCHEMA, cell_rng, chunk_sizes, make_dists, theta_label
+from pgcli.estimate import (
+    CHUNK_ELEMENTS,
+    DIST_SCHEMA,
+    MAX_N,
+    cell_rng,
+    chunk_sizes,
+    make_dists,
+    samples_problem,
+    theta_label,
+)
 from pgcli.exact import exact_neg_hessian
 from pgcli.progress import Progress, silent
-from pgcli.spec import Field, all_positive, non_negative
+from pgcli.spec import Field, SpecError, non_negative
 
 SCHEMA = {
     "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     **DIST_SCHEMA,
-    "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=all_positive),
+    "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=lambda v: samples_problem(v, MAX_N)),
     "seed": Field("int", 0, "root seed", check=non_negative),
 }
+
+MAX_PARAMS = 100  # d: the Fisher table has d² rows per quantity and n
 
 COLUMNS = [
     "dist",
@@ -71,6 +82,13 @@ def moments(dist: D.Dist, n: int, rng: np.random.Generator) -> dict:
         "fisher": ((s2 - n * np.outer(mean, mean)) / dof, se(s2, ss2)),
         "neg_hessian": (h1 / n, se(h1, h2)),
     }
+
+
+def validate(spec: dict) -> None:
+    """Every θ point, with at most MAX_PARAMS parameters: the table has d² rows per quantity."""
+    for dist in make_dists(spec):
+        if dist.theta.size > MAX_PARAMS:
+            raise SpecError("dim", f"{dist.family} has {dist.theta.size} parameters; fisher allows {MAX_PARAMS}")
 
 
 def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:

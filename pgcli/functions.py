@@ -78,6 +78,7 @@ EXPR_FUNCS: dict[str, tuple[Callable, Callable]] = {
 }
 CONSTANTS = {"pi": np.float64(np.pi), "e": np.float64(np.e)}
 MAX_EXPR_LEN = 500
+MAX_TABLE = 1000  # values in a table, one per category (categorical dim is at most 1000 too)
 MAX_EXPR_DEPTH = 40
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
@@ -138,7 +139,10 @@ def _table(arg_text):
     parts = [p for p in arg_text.split(",") if p.strip()]
     if not parts:
         raise FunctionError("table needs values: table:v0,v1,... (f(k) = v_k)")
-    values = np.array([_number(p, "table:" + arg_text) for p in parts])
+    if len(parts) > MAX_TABLE:
+        raise FunctionError(f"table has {len(parts):,} values; the limit is {MAX_TABLE:,}")
+    whole = f"table:{arg_text}" if len(arg_text) <= 60 else f"table:{arg_text[:60]}…"  # once: linear
+    values = np.array([_number(p, whole) for p in parts])
 
     def value(x):
         index = x.astype(int)
@@ -188,8 +192,12 @@ def _check(node, text, depth):
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
             raise FunctionError(f"only numeric constants are allowed, got {node.value!r}")
-        if not np.isfinite(float(min(abs(node.value), 1e309))):
-            raise FunctionError(f"number too large in {text!r}")
+        try:
+            too_large = not np.isfinite(float(node.value))
+        except OverflowError:  # an int literal beyond the float range
+            too_large = True
+        if too_large:
+            raise FunctionError(f"number too large in {text[:40]!r}")
     elif isinstance(node, ast.Name):
         if node.id != "x" and node.id not in CONSTANTS:
             raise FunctionError(f"unknown name {node.id!r} in {text!r}; allowed names: x, {', '.join(CONSTANTS)}")

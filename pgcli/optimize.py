@@ -57,6 +57,14 @@ def _open_unit(value):
     return None if 0 < value < 1 else f"must be in (0, 1), got {value}"
 
 
+MAX_N = 10**6  # samples per step (and per objective estimate): they are held in memory at once
+MAX_STEPS = 10**6  # gradient steps (one table row each)
+
+
+def at_most(value, limit):
+    return positive(value) or (f"must be ≤ {limit:,}, got {value:,}" if value > limit else None)
+
+
 SCHEMA = {
     "kind": Field("str", "optimize", "experiment kind", choices=("optimize",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
@@ -91,16 +99,16 @@ SCHEMA = {
     "target": Field("float", None, f"bernoulli_toy: f(x) = (x − target)² (default {TOY_TARGET})", nullable=True),
     "minimize": Field("bool", True, "minimise E[f] (false: maximise)"),
     "estimator": Field("str", "score", "gradient estimator", choices=tuple(ESTIMATORS)),
-    "n": Field("int", 16, "samples per step (classifier: draws per example)", check=positive),
+    "n": Field("int", 16, "samples per step (classifier: draws per example)", check=lambda v: at_most(v, MAX_N)),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
-    "steps": Field("int", 500, "gradient steps", check=positive),
+    "steps": Field("int", 500, "gradient steps", check=lambda v: at_most(v, MAX_STEPS)),
     "optim": {
         "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
         "lr": Field("float", 0.05, "learning rate", check=positive),
     },
     "objective_every": Field("int", 1, "compute the objective every N steps (and at the last)", check=positive),
     "objective_samples": Field(
-        "int", 100_000, "Monte Carlo samples for an objective without exact value", check=positive
+        "int", 100_000, "Monte Carlo samples for an objective without exact value", check=lambda v: at_most(v, MAX_N)
     ),
     "data": {
         "path": Field(

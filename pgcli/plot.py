@@ -41,11 +41,11 @@ from typing import NamedTuple
 import matplotlib
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.ticker import EngFormatter
 
 from pgcli import atomic, runner
 from pgcli.estimate import parse_theta_text
+from pgcli.spec import SpecError
 from pgcli.targets import METRIC, first_reached, reached
 
 matplotlib.use("Agg")
@@ -152,11 +152,9 @@ def _first_spec(directory: Path, frame: pd.DataFrame) -> dict:
         return {}
     path = runner.run_directory(directory, str(frame["run_id"].iloc[0])) / "config.yaml"
     try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError, ValueError):
+        return runner.read_config(path)["spec"]
+    except (OSError, SpecError):
         return {}
-    spec = config.get("spec") if isinstance(config, dict) else None
-    return spec if isinstance(spec, dict) else {}
 
 
 def _mark_held(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -180,10 +178,9 @@ def _load_one(path: Path) -> tuple[str | None, pd.DataFrame, str, dict]:
     config = None
     if config_path.is_file():
         try:
-            config = yaml.safe_load(config_path.read_text())
-        except yaml.YAMLError as err:
-            raise PlotError(f"{config_path} is not readable YAML: {str(err).splitlines()[0]}") from None
-        config = config if isinstance(config, dict) else None
+            config = runner.read_config(config_path)
+        except SpecError as err:
+            raise PlotError(str(err)) from None
     if path.is_dir():
         tables = [name for name in TABLES if (path / name).is_file()]
         if not tables:

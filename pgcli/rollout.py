@@ -32,6 +32,7 @@ import numpy as np
 from pgcli import policies as P
 
 MAX_EPISODE_VECTOR_STEPS = 1_000_000
+MAX_ENVS = 1024  # env copies in one vector env (each a Python object for most envs)
 NOISE_BLOCK = 64  # action noise is drawn for this many vector steps at a time
 
 
@@ -52,20 +53,27 @@ def _extra_of(err: Exception) -> str:
     return next((name for name in ("mujoco", "box2d") if name in text), "")
 
 
+def envs_problem(num_envs: int) -> str | None:
+    if num_envs <= 0:
+        return f"must be > 0, got {num_envs}"
+    return None if num_envs <= MAX_ENVS else f"must be ≤ {MAX_ENVS}, got {num_envs}"
+
+
 def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
     """A vector env: the native NumPy one when the id has it (CartPole), else SyncVectorEnv.
 
-    `env_spec["id"]` is a registered id or 'package.module:Callable' returning an Env.
+    `env_spec["id"]` is a registered id, 'package.module:EnvClass' (a gymnasium.Env subclass,
+    constructed with env.kwargs), or 'package.module:Id' (the module registers the id).
     """
     env_id, kwargs = env_spec["id"], dict(env_spec["kwargs"] or {})
     limit = env_spec["max_episode_steps"]
     if ":" in env_id:
-        factory = load_callable(env_id)
+        env_class = load_env_class(env_id)
+        if isinstance(env_class, str):  # the module registered a gymnasium id
+            return make_env({**env_spec, "id": env_class}, num_envs)
 
         def make_one():
-            env = factory(**kwargs)
-            if not isinstance(env, gym.Env):
-                raise EnvError(f"{env_id} returned {type(env).__name__}, not a gymnasium.Env")
+            env = env_class(**kwargs)
             return gym.wrappers.TimeLimit(env, limit) if limit else env
 
         return _next_step(gym.vector.SyncVectorEnv([make_one] * num_envs))
@@ -99,8 +107,11 @@ def _next_step(env):
     return env
 
 
-def load_callable(text: str):
-    """'package.module:Callable' -> the callable; modules in the working directory count too."""
+def load_env_class(text: str) -> type | str:
+    """'package.module:EnvClass' -> the class, or 'package.module:Id' -> a gymnasium id the
+    module registers. Nothing named by a spec is called here: anything but a gymnasium.Env
+    subclass (os:system, a factory function) is refused. Modules in the working directory
+    count too; importing one runs its top-level code, as `python -m` would."""
     module_name, _, attr = text.partition(":")
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
@@ -108,10 +119,17 @@ def load_callable(text: str):
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise EnvError(f"cannot import {module_name!r} for env {text!r}: {err}") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise EnvError(f"{module_name} has no callable {attr!r} (env {text!r})")
-    return factory
+    except (Exception, SystemExit) as err:  # the module's own code failed (or called sys.exit)
+        raise EnvError(f"importing {module_name!r} for env {text!r} raised {type(err).__name__}: {err}") from None
+    if attr in gym.registry:
+        return attr
+    found = getattr(module, attr, None)
+    if not (isinstance(found, type) and issubclass(found, gym.Env)):
+        what = "nothing" if found is None else f"a {type(found).__name__}"
+        raise EnvError(
+            f"{module_name}:{attr} is {what}, not a gymnasium.Env subclass or a registered id (env {text!r})"
+        )
+    return found
 
 
 def reset(env, rng: np.random.Generator):

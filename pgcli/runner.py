@@ -22,15 +22,16 @@ import os
 import sys
 import time
 import traceback
+import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from pgcli import __version__, atomic
 from pgcli import estimate as estimate_kind
@@ -38,7 +39,7 @@ from pgcli import fisher as fisher_kind
 from pgcli import optimize as optimize_kind
 from pgcli import train as train_kind
 from pgcli.progress import silent
-from pgcli.spec import UNHASHED, SpecError, dump, expand
+from pgcli.spec import UNHASHED, SpecError, dump, expand, read_yaml, resolve, with_sweep
 
 
 class Kind(NamedTuple):
@@ -70,7 +71,7 @@ KINDS: dict[str, Kind] = {
         lambda spec: (estimate_kind.COLUMNS, []),
     ),
     "fisher": Kind(
-        fisher_kind.SCHEMA, estimate_kind.make_dists, _fisher_run, "fisher.csv", _no_summary,
+        fisher_kind.SCHEMA, fisher_kind.validate, _fisher_run, "fisher.csv", _no_summary,
         lambda spec: (fisher_kind.COLUMNS, []),
     ),
     "train": Kind(
@@ -301,8 +302,25 @@ class SchedulerError(RuntimeError):
     """The Dask scheduler cannot be reached or dask is not installed."""
 
 
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def check_address(scheduler: str) -> None:
+    """A scheduler address has the form [SCHEME://]HOST:PORT; checked before dask is imported."""
+    text = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as err:
+        raise SchedulerError(f"--scheduler {scheduler!r} is not an address: {err}") from None
+    if parts.scheme not in SCHEMES or not parts.hostname or port is None or parts.path not in ("", "/"):
+        raise SchedulerError(f"--scheduler {scheduler!r} is not an address; expected tcp://HOST:PORT")
+
+
 def dask_client(scheduler: str | None, workers: int = 2):
     """A Client for the scheduler address, or for a new LocalCluster when address is None."""
+    if scheduler:
+        check_address(scheduler)
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -381,12 +399,26 @@ def load_run(directory: str | Path) -> tuple[dict, np.ndarray | None]:
     config_path = directory / "config.yaml"
     if not config_path.is_file():
         raise ValueError(f"{directory} is not a run directory (no config.yaml)")
-    config = yaml.safe_load(config_path.read_text())
-    if config.get("kind") != "train":
-        raise ValueError(f"{directory} holds a {config.get('kind')} run, not a train run")
+    config = read_config(config_path)
+    if config["kind"] != "train":
+        raise ValueError(f"{directory} holds a {config['kind']} run, not a train run")
+    spec = resolve(with_sweep(KINDS["train"].schema), config["spec"])  # a hand-edited config is checked
+    KINDS["train"].validate(spec)
     policy_path = directory / "policy.npz"
-    theta = np.load(policy_path)["theta"] if policy_path.is_file() else None
-    return config["spec"], theta
+    try:
+        theta = np.load(policy_path)["theta"] if policy_path.is_file() else None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{policy_path} is not a readable policy: {type(err).__name__}") from None
+    return spec, theta
+
+
+def read_config(path: str | Path) -> dict:
+    """A run's config.yaml: a mapping with a known `kind` and a `spec` mapping, else SpecError."""
+    config = read_yaml(path, "config file")
+    kind = config.get("kind") if isinstance(config, dict) else None
+    if not isinstance(kind, str) or kind not in KINDS or not isinstance(config.get("spec"), dict):
+        raise SpecError("", f"{path} is not a pgcli run config (no kind: {', '.join(KINDS)} and spec: mapping)")
+    return config
 
 
 def read_table(run: Run) -> pd.DataFrame | None:

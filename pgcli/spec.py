@@ -63,20 +63,95 @@ def unit_interval(value):
 # loading
 
 
-def load_yaml(path: str | Path) -> dict:
-    """Read a spec file with yaml.safe_load; errors name the file and the line."""
+MAX_SPEC_BYTES = 1_000_000  # a spec (or config.yaml) larger than this is refused unread
+MAX_YAML_NODES = 100_000  # values in a document once every alias is expanded (billion laughs)
+
+
+class YAMLRefused(yaml.MarkedYAMLError):
+    """Valid YAML that pgcli refuses: a duplicate key, a recursive alias, too many values."""
+
+
+class SpecLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that also refuses duplicate keys, recursive aliases, and documents whose
+    alias-expanded size exceeds MAX_YAML_NODES (checked on the node graph, before building)."""
+
+    def construct_document(self, node):
+        _expanded_size(node, {}, set())
+        return super().construct_document(node)
+
+    def construct_mapping(self, node, deep=False):
+        first = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in first:
+                raise YAMLRefused(
+                    None, None, f"duplicate key {key!r} (first at line {first[key]})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            raise YAMLRefused(None, None, f"integer too long ({len(node.value)} characters)", node.start_mark) from None
+
+
+SpecLoader.add_constructor("tag:yaml.org,2002:int", SpecLoader.construct_yaml_int)
+
+
+def _expanded_size(node, sizes: dict, open_nodes: set) -> int:
+    """Number of values under `node` with aliases expanded; memoised, so linear in the nodes."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise YAMLRefused(None, None, "recursive alias (a value that contains itself)", node.start_mark)
+    open_nodes.add(id(node))
+    children = [] if isinstance(node, yaml.ScalarNode) else node.value
+    if isinstance(node, yaml.MappingNode):
+        children = [part for pair in children for part in pair]
+    size = 1 + sum(_expanded_size(child, sizes, open_nodes) for child in children)
+    if size > MAX_YAML_NODES:
+        raise YAMLRefused(None, None, f"more than {MAX_YAML_NODES} values once aliases are expanded", node.start_mark)
+    open_nodes.discard(id(node))
+    sizes[id(node)] = size
+    return size
+
+
+def parse_yaml(text: str):
+    """yaml.safe_load with SpecLoader's refusals; raises yaml.YAMLError."""
+    try:
+        return yaml.load(text, Loader=SpecLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise YAMLRefused(None, None, "values nested too deeply", None) from None
+
+
+def read_yaml(path: str | Path, what: str = "spec file"):
+    """The YAML document in a file (any type); SpecError naming the file and the line."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError("", f"spec file not found: {path}")
+        problem = "is not a regular file" if path.exists() else "not found"
+        raise SpecError("", f"{what} {problem}: {path}")
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError("", f"{what} {path} is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,}")
     try:
-        data = yaml.safe_load(path.read_text())
+        return parse_yaml(path.read_text())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError("", f"malformed YAML in {path}{where}: {problem}") from None
+        what = f"{what} {path}" if isinstance(err, YAMLRefused) else f"malformed YAML in {path}"
+        raise SpecError("", f"{what}{where}: {problem}") from None
     except UnicodeDecodeError:
-        raise SpecError("", f"spec file is not UTF-8 text: {path}") from None
+        raise SpecError("", f"{what} is not UTF-8 text: {path}") from None
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a spec file (at most MAX_SPEC_BYTES) with `read_yaml`; errors name the file and line."""
+    data = read_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -103,22 +178,32 @@ def _to_float(value, path):
         try:
             out = float(value.strip())
         except ValueError:
-            raise SpecError(path, f"expected a number, got {value!r}") from None
+            raise SpecError(path, f"expected a number, got {value[:40]!r}") from None
     else:
         raise SpecError(path, f"expected a number, got {value!r}")
     if not math.isfinite(out):
-        raise SpecError(path, f"expected a finite number, got {value!r}")
+        raise SpecError(path, f"expected a finite number, got {str(value)[:40]!r}")
     return out
 
 
+MAX_INT = 2**63 - 1  # every integer setting fits in int64 (seeds, counts)
+
+
 def _to_int(value, path):
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     if isinstance(value, str) and _INT_RE.match(value.strip()):
-        return int(value.strip())
+        digits = value.strip().lstrip("+-")
+        if len(digits) > 19:
+            raise SpecError(path, f"integer too large: {digits[:20]}... ({len(digits)} digits; limit 2^63 − 1)")
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_INT:
+            raise SpecError(path, f"integer too large: {value.bit_length()} bits (limit 2^63 − 1)")
+        return value
     number = _to_float(value, path) if not isinstance(value, bool) else None
     if number is None or number != int(number):
-        raise SpecError(path, f"expected an integer, got {value!r}")
+        raise SpecError(path, f"expected an integer, got {str(value)[:40]!r}")
+    if abs(number) > MAX_INT:
+        raise SpecError(path, f"integer too large: {number:g} (limit 2^63 − 1)")
     return int(number)
 
 
@@ -280,13 +365,15 @@ def get_dotted(tree: dict, dotted: str) -> Any:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """'a.b=value' -> ('a.b', yaml.safe_load(value)); the schema coerces it afterwards."""
+    """'a.b=value' -> ('a.b', the value read as YAML); the schema coerces it afterwards."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise SpecError("--set", f"expected KEY=VALUE, got {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw) if raw.strip() else None
+    except YAMLRefused as err:
+        raise SpecError(key, f"{err.problem} in {raw.strip()[:40]!r}") from None
     except yaml.YAMLError:
         value = raw
     return key, value
@@ -329,6 +416,7 @@ SWEEP = {
     "seeds": Field("any", None, "a count (seeds 0..N-1) or a list of seeds", nullable=True),
 }
 UNHASHED = ("name", "sweep", "expect")  # keys that do not change a run's results
+MAX_RUNS = 10_000  # runs in one sweep (grid points × seeds); each is a directory
 
 
 def with_sweep(schema: dict) -> dict:
@@ -344,6 +432,8 @@ def _seeds(value):
     if value is None:
         return None
     if isinstance(value, list):
+        if len(value) > MAX_RUNS:
+            raise SpecError("sweep.seeds", f"{len(value)} seeds; the limit is {MAX_RUNS:,} runs per sweep")
         seeds = [_to_int(v, f"sweep.seeds[{i}]") for i, v in enumerate(value)]
         negative = [s for s in seeds if s < 0]
         if negative:
@@ -356,6 +446,8 @@ def _seeds(value):
     count = _to_int(value, "sweep.seeds")
     if count <= 0:
         raise SpecError("sweep.seeds", f"must be ≥ 1 (a count) or a list of seeds, got {count}")
+    if count > MAX_RUNS:
+        raise SpecError("sweep.seeds", f"{count:,} seeds; the limit is {MAX_RUNS:,} runs per sweep")
     return list(range(count))
 
 
@@ -415,6 +507,8 @@ def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str
             raise SpecError(where, f"expected a list of values, got {values!r}")
         if not values:
             raise SpecError(where, "expected at least one value, got an empty list")
+        if len(values) > MAX_RUNS:
+            raise SpecError(where, f"{len(values):,} values; the limit is {MAX_RUNS:,} runs per sweep")
         options = []
         for i, value in enumerate(values):
             if isinstance(node, Field):
@@ -438,6 +532,12 @@ def expand(schema: dict, spec: dict, extra_axes: list[str] = ()) -> list[tuple[d
     """
     axes = grid_axes(schema, spec, extra_axes)
     seeds = _seeds(spec["sweep"]["seeds"]) or [spec["seed"]]
+    total = math.prod(len(options) for _, options in axes) * len(seeds)
+    if total > MAX_RUNS:
+        sizes = " × ".join(str(len(options)) for _, options in axes)
+        raise SpecError(
+            "sweep", f"{sizes} grid points × {len(seeds)} seeds = {total:,} runs; the limit is {MAX_RUNS:,}"
+        )
     varying_keys = list(dict.fromkeys(k for _, options in axes for o in options for k in o))
     runs = []
     for combo in itertools.product(*(options for _, options in axes)):

@@ -34,8 +34,10 @@ SCHEMA = {
     "kind": Field("str", "train", "experiment kind", choices=("train",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     "env": {
-        "id": Field("str", "CartPole-v1", "gymnasium id, or 'package.module:Callable' returning an Env"),
-        "num_envs": Field("int", 16, "parallel env copies (one vector env)", check=positive),
+        "id": Field("str", "CartPole-v1", "gymnasium id, or 'package.module:EnvClass' (a gymnasium.Env subclass)"),
+        "num_envs": Field(
+            "int", 16, f"parallel env copies (one vector env), at most {R.MAX_ENVS}", check=R.envs_problem
+        ),
         "kwargs": Field("mapping", {}, "keyword arguments for the env"),
         "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
     },
@@ -122,6 +124,8 @@ COLUMNS = [
     "wall_s",
 ]
 KL_STATES = 1024  # the logged KL is averaged over at most about this many batch states
+MAX_STEP_KL = 10.0  # nats: one update that moves the policy this far has collapsed it
+MAX_VALUE_LOSS_RATIO = 1e3  # value loss this many times that of predicting V = 0 has diverged
 CHEAP_FISHER = 128  # with CG, fisher_cond is logged only for policies with at most this many parameters
 DEFAULT_EPISODES = 16
 
@@ -170,6 +174,26 @@ def budget(stop: dict, iteration: int, env_steps: int) -> tuple[int, int]:
     total = stop["env_steps"]
     used = env_steps if stop["iterations"] is None else max(env_steps, iteration * total / stop["iterations"])
     return min(int(used), total), total
+
+
+def divergence(kl: float, value_loss: float, targets: np.ndarray | None, iteration: int) -> str | None:
+    """Why a run whose numbers are all finite has diverged, or None.
+
+    A policy step with mean KL(π_old ‖ π_new) > MAX_STEP_KL over the batch states made the
+    policy (near) deterministic in one update (typical steps are ≤ 0.1; TRPO's δ is 0.01). A
+    value loss ½ mean (V − target)² above MAX_VALUE_LOSS_RATIO × (½ mean target² + 1) is orders
+    of magnitude worse than predicting V = 0 (the + 1 keeps all-zero targets from tripping it)."""
+    if kl > MAX_STEP_KL:
+        return (
+            f"update {iteration} moved the policy by KL {kl:.3g} > {MAX_STEP_KL:g} nats, collapsing it "
+            "(try a smaller optim.lr)"
+        )
+    if targets is not None and value_loss > MAX_VALUE_LOSS_RATIO * (0.5 * float(np.mean(targets**2)) + 1.0):
+        return (
+            f"value loss {value_loss:.3g} at iteration {iteration} is over {MAX_VALUE_LOSS_RATIO:g} × that "
+            "of predicting 0 (try a smaller algo.value.lr)"
+        )
+    return None
 
 
 def policy_gradient(policy, theta, batch, x, adv_flat, entropy_coef):
@@ -344,6 +368,10 @@ def _run(spec, progress):
         )  # fmt: skip
         iteration += 1
         progress(*budget(stop, iteration, env_steps), ret=rows[-1][8])
+        why = divergence(kl, value_loss, R.flatten(batch, targets) if use_value else None, iteration - 1)
+        if why:
+            status, message = "diverged", why
+            break
         target = stop["target_return"]
         if target is not None and len(recent) == stop["target_window"] and np.mean(recent) >= target:
             break

@@ -1,11 +1,12 @@
 """Small environments with exactly computable policy gradients, for tests (and as examples of
-`env.id: package.module:Callable`)."""
+`env.id: package.module:EnvClass`)."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 
 class OneState(gym.Env):
@@ -71,30 +72,28 @@ def exact_tabular(env: Tabular, pi: np.ndarray):
     return v[0], d[:, None] * pi * (q - v[:, None])
 
 
-def one_state():
-    return OneState()
+class CartPole(CartPoleEnv):
+    """The single-env CartPole, so a vector of it is a SyncVectorEnv (replayable per copy)."""
 
 
-def tabular(**kwargs):
-    return Tabular(**kwargs)
+class DiesInWorker(CartPoleEnv):
+    """CartPole, except in a worker process, which it kills: a 'worker lost' for sweep tests."""
+
+    def __init__(self, **kwargs):
+        import multiprocessing
+        import os
+        import time
+
+        if multiprocessing.current_process().name != "MainProcess":
+            time.sleep(1.5)  # let the other runs finish first
+            os._exit(17)
+        super().__init__(**kwargs)
 
 
 def not_an_env():
-    return object()
+    """A factory function: specs name Env classes, so this is refused without being called."""
+    raise AssertionError("a spec's env.id must never call what it names")
 
 
-def cartpole(**kwargs):
-    """The single-env CartPole, so a vector of it is a SyncVectorEnv (replayable per copy)."""
-    return gym.make("CartPole-v1", **kwargs)
-
-
-def dies_in_worker(**kwargs):
-    """CartPole, except in a worker process, which it kills: a 'worker lost' for sweep tests."""
-    import multiprocessing
-    import os
-    import time
-
-    if multiprocessing.current_process().name != "MainProcess":
-        time.sleep(1.5)  # let the other runs finish first
-        os._exit(17)
-    return gym.make("CartPole-v1", **kwargs)
+# the ids tests use (tests.envs:tabular ...) name the classes
+one_state, tabular, cartpole, dies_in_worker = OneState, Tabular, CartPole, DiesInWorker

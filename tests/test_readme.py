@@ -36,11 +36,9 @@ def code_blocks(text: str) -> list[list[str]]:
     blocks, current, fenced = [], None, False
     for line in text.splitlines():
         if line.startswith("```"):
-            if fenced:
+            if current is not None:  # a fence closes its block, or ends an indented one
                 blocks.append(current)
-                current, fenced = None, False
-            else:
-                current, fenced = [], True
+            current, fenced = ([], True) if not fenced else (None, False)
             continue
         if fenced:
             current.append(line)
@@ -119,6 +117,7 @@ def test_every_readme_command_runs_as_written(repo_copy):
     failures = []
     env = {**os.environ, "COLUMNS": "200"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # pgcli and python of this venv
+    env["PYTHONPATH"] = str(repo_copy)  # ... running the copy's code
     for command, shown in README_COMMANDS:
         line = " ".join([command, *map(shlex.quote, BUDGET.get(command, []))])
         result = subprocess.run(

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from pgcli.train import COLUMNS
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, invoke, written
 
 QUICK = ["--set", "stop.iterations=3", "--set", "env.num_envs=4", "--set", "batch.episodes=4", "-q"]
 
@@ -69,7 +69,7 @@ def test_steps_batches_and_gaussian_policy(tmp_path):
         "-q",
     )
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "pendulum" / "metrics.csv")
+    table = pd.read_csv(written(result))
     assert table["env_steps"].tolist() == [400, 800] and table["value_loss"].notna().all()
 
 
@@ -135,6 +135,6 @@ def test_pendulum_gaussian_policy_improves_clearly(tmp_path):
     result = invoke("train", "experiments/pendulum.yaml", "--set", "sweep.seeds=1", "--set", "eval.every=0",
                     "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "pendulum" / "metrics.csv")
+    table = pd.read_csv(written(result))
     start, end = table["return_mean"].iloc[:5].mean(), table["return_mean"].iloc[-10:].mean()
     assert start < -1000 and end > -600, (start, end)
