@@ -454,11 +454,11 @@ def _seeds(value):
 def grid_values(raw: str, key: str) -> list:
     """The values of `--set-grid KEY=RAW`: a YAML list (`["table:1,0,3", "table:0,1,2"]`), or
     values split at commas outside quotes and brackets (`'table:1,0,3','table:0,1,2'`, `0.01,0.03`,
-    `[32],[64,64]`), each read with yaml.safe_load (then typed by the schema)."""
+    `[32],[64,64]`), each read as YAML (parse_yaml) (then typed by the schema)."""
     text = raw.strip()
     if text.startswith("[") and text.endswith("]"):
         try:
-            values = yaml.safe_load(text)
+            values = parse_yaml(text)
         except yaml.YAMLError:
             values = None
         if isinstance(values, list):

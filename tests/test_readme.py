@@ -10,13 +10,18 @@ output is an `Error:` line, else 0.
 
 The one mechanism for commands too slow for CI is BUDGET below: the `--set` overrides appended to
 a command that trains for minutes. Such a command shows no output in the README. Nothing is skipped.
+A cluster recipe's `tcp://HEAD:PORT` (HEAD: the scheduler's host) runs against a real `dask
+scheduler` with two `dask worker`s that this test starts on 127.0.0.1, in directories of their own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -112,27 +117,66 @@ def repo_copy(tmp_path_factory):
     return target
 
 
+HEAD = re.compile(r"tcp://HEAD:\d+")
+
+
+@contextlib.contextmanager
+def dask_cluster(env, tmp_path):
+    """A `dask scheduler` and two `dask worker`s on 127.0.0.1 (each in a directory of its own),
+    as separate processes; yields the scheduler's address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).parent / "dask")
+    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    commands += [[dask, "worker", address, "--nthreads", "1", "--no-dashboard"]] * 2
+    processes = []
+    try:
+        for i, argv in enumerate(commands):
+            (tmp_path / f"node{i}").mkdir()
+            processes.append(subprocess.Popen(argv, cwd=tmp_path / f"node{i}", env=env, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))  # fmt: skip
+        from dask.distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
 @pytest.mark.slow
-def test_every_readme_command_runs_as_written(repo_copy):
+def test_every_readme_command_runs_as_written(repo_copy, tmp_path):
     failures = []
     env = {**os.environ, "COLUMNS": "200"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # pgcli and python of this venv
     env["PYTHONPATH"] = str(repo_copy)  # ... running the copy's code
-    for command, shown in README_COMMANDS:
-        line = " ".join([command, *map(shlex.quote, BUDGET.get(command, []))])
-        result = subprocess.run(
-            line, shell=True, executable="/bin/bash", cwd=repo_copy, capture_output=True, text=True, env=env,
-            timeout=900,
-        )  # fmt: skip
-        expected_code = 2 if shown and shown[0].startswith("Error:") else 0
-        printed = (result.stderr if expected_code == 2 else result.stdout).splitlines()
-        if result.returncode != expected_code:
-            failures.append(f"{command}: exit {result.returncode}, expected {expected_code}: {result.stderr[-500:]}")
-        elif "Traceback" in result.stderr:
-            failures.append(f"{command}: printed a traceback: {result.stderr[-500:]}")
-        elif shown and not contains(printed, shown):
-            failures.append(f"{command}: printed\n{result.stdout}{result.stderr}\ninstead of\n" + "\n".join(shown))
+    needs_cluster = any(HEAD.search(command) for command, _ in README_COMMANDS)
+    with dask_cluster(env, tmp_path) if needs_cluster else contextlib.nullcontext() as address:
+        for command, shown in README_COMMANDS:
+            failures += _run(command, shown, repo_copy, env, address)
     assert not failures, "\n\n".join(failures)
+
+
+def _run(command, shown, repo_copy, env, address) -> list[str]:
+    """Run one README command as written (plus its BUDGET); what is wrong with it, if anything."""
+    line = " ".join([HEAD.sub(address or "", command), *map(shlex.quote, BUDGET.get(command, []))])
+    result = subprocess.run(
+        line, shell=True, executable="/bin/bash", cwd=repo_copy, capture_output=True, text=True, env=env, timeout=900
+    )
+    expected_code = 2 if shown and shown[0].startswith("Error:") else 0
+    printed = (result.stderr if expected_code == 2 else result.stdout).splitlines()
+    if result.returncode != expected_code:
+        return [f"{command}: exit {result.returncode}, expected {expected_code}: {result.stderr[-500:]}"]
+    if "Traceback" in result.stderr:
+        return [f"{command}: printed a traceback: {result.stderr[-500:]}"]
+    if shown and not contains(printed, shown):
+        return [f"{command}: printed\n{result.stdout}{result.stderr}\ninstead of\n" + "\n".join(shown)]
+    return []
 
 
 def test_output_comparison_ignores_wall_clock_columns_only():
