@@ -410,6 +410,35 @@ def _local_worker(parent: int):
         os._exit(1)
 
 
+@contextmanager
+def _terminate_exits():
+    """SIGTERM raises SystemExit here (in the main thread), so the pool's workers are stopped
+    on the way out, even those still starting up; SIGKILL is left to PR_SET_PDEATHSIG."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _sigint_blocked():
+    """SIGINT held back in this thread, so processes it starts inherit it blocked: a Ctrl-C that
+    reaches a worker while it starts up (importing) prints no traceback; here it comes after."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def _watch_parent(parent: int):
     while os.getppid() == parent:
         time.sleep(0.5)
@@ -425,6 +454,11 @@ def processes(items, jobs):
     """`jobs` spawned worker processes. A worker that dies breaks the pool: the runs it had in
     flight are tried once more in a new pool, and fail as 'worker lost' if it breaks again."""
     items, retry, lost_once = iter(items), deque(), set()
+    with _terminate_exits():
+        yield from _pools(items, jobs, retry, lost_once)
+
+
+def _pools(items, jobs, retry, lost_once):
     while True:
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_local_worker,
                                    initargs=(os.getpid(),))  # fmt: skip
@@ -435,7 +469,7 @@ def processes(items, jobs):
                     pair = retry.popleft() if retry else next(items, None)
                     if pair is None:
                         break
-                    with worker_environment():  # what the workers started now inherit
+                    with worker_environment(), _sigint_blocked():  # what workers started now inherit
                         inflight[pool.submit(compute_remote, pair[1])] = pair
                 if not inflight:
                     break
@@ -461,12 +495,13 @@ def processes(items, jobs):
 
 
 def _terminate(pool):
-    pool.shutdown(wait=False, cancel_futures=True)
     if hasattr(pool, "terminate_workers"):  # Python ≥ 3.14
         pool.terminate_workers()
         return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    for process in processes:
         process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 class SchedulerError(RuntimeError):
