@@ -149,17 +149,18 @@ import gymnasium as gym
 
 
 class Counted(gym.Wrapper):
-    """CartPole that appends 'pid seed' to `log` at its first seeded reset: one line per run computed."""
+    """CartPole that appends 'pid seed tag' to `log` at its first seeded reset: one line per run
+    computed (the seed drawn from the run's own stream, `tag` whatever the spec says)."""
 
-    def __init__(self, log, delay=0.0):
+    def __init__(self, log, delay=0.0, tag=None):
         super().__init__(gym.make("CartPole-v1"))
-        self.log, self.delay, self.logged = log, delay, False
+        self.log, self.delay, self.tag, self.logged = log, delay, tag, False
 
     def reset(self, *, seed=None, options=None):
         if seed is not None and not self.logged:
             self.logged = True
             with open(self.log, "a") as handle:
-                handle.write(f"{os.getpid()} {seed}\\n")
+                handle.write(f"{os.getpid()} {seed} {self.tag}\\n")
         return super().reset(seed=seed, options=options)
 
     def step(self, action):
@@ -180,7 +181,8 @@ def counted_spec(directory: Path, seeds: int, delay: float, iterations: int = 4)
     return spec
 
 
-def logged(directory: Path) -> list[tuple[str, str]]:
+def logged(directory: Path) -> list[tuple[str, str, str]]:
+    """(pid, seed, tag) of every run computed so far."""
     path = directory / "runs.log"
     return [tuple(line.split()) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -195,9 +197,9 @@ def test_two_identical_sweeps_into_one_directory_compute_each_run_once(tmp_path)
     second = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     errors = [first.communicate(timeout=120)[1], second.communicate(timeout=120)[1]]
     assert first.returncode == 0 and second.returncode == 0, errors
-    seeds = [seed for _, seed in logged(tmp_path)]
+    seeds = [seed for _, seed, _ in logged(tmp_path)]
     assert len(seeds) == 6 and len(set(seeds)) == 6  # every run computed once, by one of them
-    assert len({pid for pid, _ in logged(tmp_path)}) == 2  # and both did some
+    assert len({pid for pid, *_ in logged(tmp_path)}) == 2  # and both did some
     runs = pd.read_csv(tmp_path / "results" / "counted" / "runs.csv")
     assert list(runs["status"]) == ["done"] * 6
     assert len(pd.read_csv(tmp_path / "results" / "counted" / "metrics.csv")["run_id"].unique()) == 6
