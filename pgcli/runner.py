@@ -208,7 +208,7 @@ def _one_line(text) -> str:
 
 
 # Every executor computes with this many BLAS threads (threadpoolctl), so a run's numbers do not
-# depend on where it ran: multi-threaded BLAS sums in another order (last digits of grad_norm for
+# depend on where it ran: multi-threaded BLAS sums in another order (last digits of grad_snr for
 # policy.hidden: [256, 256]). See the README's Performance table for what it costs --jobs 1.
 BLAS_THREADS = 1
 _controller = None
@@ -593,7 +593,10 @@ def ship_modules(client, runs):
     if os.getcwd() not in sys.path:  # as rollout.load_callable finds them
         sys.path.append(os.getcwd())
     for top in user_modules(runs):
-        spec = importlib.util.find_spec(top)
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
         if spec is None or spec.origin in (None, "built-in", "frozen"):
             continue  # not a module here ('table:...' is a function): validation reports it
         origin = Path(spec.origin).resolve()
@@ -604,10 +607,12 @@ def ship_modules(client, runs):
             continue
         with tempfile.TemporaryDirectory() as tmp:
             path = _pack(top, origin, spec.submodule_search_locations is not None, Path(tmp))
+            name = f"pgcli-module-{top}-{hashlib.sha256(path.read_bytes()).hexdigest()[:10]}"
             try:
-                data_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-                client.register_plugin(UploadFile(str(path)), name=f"pgcli-module-{top}-{data_hash}")
+                client.register_plugin(UploadFile(str(path)), name=name)
             except Exception as err:
+                with contextlib.suppress(Exception):  # or workers that join later fail it too
+                    client.unregister_worker_plugin(name)
                 raise SchedulerError(f"cannot ship module {top!r} to the Dask workers: {_one_line(err)}") from None
 
 
