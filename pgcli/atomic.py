@@ -47,14 +47,17 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 @contextmanager
-def writing(path: str | Path):
-    """A text file written in pieces (streamed), atomically: it appears complete or not at all."""
+def writing(path: str | Path, binary: bool = False):
+    """A file written in pieces (streamed), atomically: it appears complete or not at all."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except FileNotFoundError:  # making the directory only then saves a system call per file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
         os.replace(tmp, path)
     except BaseException:

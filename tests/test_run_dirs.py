@@ -126,14 +126,14 @@ def test_a_file_too_large_fails_the_run_with_the_reason(tmp_path, jobs):
 
 def test_a_full_disk_fails_the_run_with_the_reason(tmp_path, monkeypatch):
     """A write that raises ENOSPC: `failed` with the reason, exit 1, no traceback."""
-    real = runner.atomic.write_bytes
+    real = runner.atomic.writing
 
-    def full(path, data):
+    def full(path, binary=False):
         if Path(path).name == "estimate.csv":
             raise OSError(28, "No space left on device")
-        return real(path, data)
+        return real(path, binary)
 
-    monkeypatch.setattr(runner.atomic, "write_bytes", full)
+    monkeypatch.setattr(runner.atomic, "writing", full)
     result, root = estimate(tmp_path)
     assert result.exit_code == 1
     assert "No space left on device" in result.stderr
