@@ -37,7 +37,7 @@ import time
 import traceback
 import zipfile
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -710,7 +710,8 @@ def run_all(
 ) -> list[dict]:
     """Run what is not finished, with the chosen executor; returns one result per run.
 
-    Executors compute, this process writes each run's directory as its outcome arrives. A run
+    Executors compute; this process writes each run's directory as its outcome arrives (in
+    WRITERS threads) and calls on_result(index, result) in this thread once it is written. A run
     is claimed (a lock on its directory) just before it starts: one that another live process
     holds is left to it, waited for at the end, and taken as that process recorded it (or run
     here if that process stopped first)."""
@@ -728,7 +729,18 @@ def run_all(
             finish(i, done)
         else:
             todo.append(i)
-    held = {}
+    held, writing = {}, {}  # claimed runs' lock descriptors; record() futures -> run index
+    writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="pgcli-record")
+
+    def written(block: bool):
+        done = wait(writing, return_when=FIRST_COMPLETED)[0] if block else [f for f in writing if f.done()]
+        for future in done:
+            i = writing.pop(future)
+            try:
+                finish(i, future.result())
+            finally:
+                os.close(held.pop(i))
+
     try:
         while todo:
             busy = []
@@ -736,10 +748,10 @@ def run_all(
                                jobs=jobs, client=client, quiet=quiet, allow_mixed=allow_mixed)  # fmt: skip
             with contextlib.closing(stream):
                 for i, outcome in stream:
-                    try:
-                        finish(i, record(runs[i], outcome))
-                    finally:
-                        os.close(held.pop(i))
+                    writing[writers.submit(record, runs[i], outcome)] = i
+                    written(block=len(writing) >= 4 * WRITERS)
+            while writing:
+                written(block=True)
             todo = []
             for i in busy:  # another live process has it: wait for it, take what it recorded
                 os.close(_claim(runs[i].directory, wait=True))
@@ -749,9 +761,15 @@ def run_all(
                 else:
                     todo.append(i)  # that process stopped before finishing it
     finally:
+        writers.shutdown(wait=True)  # a run's files are written whole, even on the way out
         for fd in held.values():
             os.close(fd)
     return results
+
+
+# Threads writing run directories: the client writes every run, and on a busy or network file
+# system a write waits on the disk, not the CPU, so a few overlap.
+WRITERS = 4
 
 
 def _claimed(runs, todo, held, busy, skip_finished, finish):
@@ -807,48 +825,13 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
 
     Only finished runs whose files match the sha256 their status recorded are combined (one
     that does not is 'corrupted' in runs.csv); with none, no combined table is left behind. A
-    result that is None (not run now) is filled in from the run's directory. Tables are read
-    one at a time and copied as text (no float re-parsing); the combined table's columns are
-    the union of the tables', in order of appearance.
-
-    A varying key is named by its short name unless a table (or runs.csv) already has a column
-    of that name: if that column always holds the run's value (a sweep over `dist` of
-    estimate.csv) it is not repeated, otherwise the key keeps its dotted name (batch.episodes
-    beside the cumulative `episodes`)."""
+    result that is None (not run now) is filled in from the run's directory, in `results`.
+    Tables are read one at a time and copied as text (no float re-parsing); the combined
+    table's columns are the union of the tables', in order of appearance."""
     directory = Path(directory)
     kind = KINDS[runs[0].kind]
-    keys = list(runs[0].varying)
-    names = short_keys(keys)
-    columns: dict[str, None] = {}  # union of the tables' columns, in order of appearance
-    agrees = dict.fromkeys(keys, True)  # the table's column of the key's name holds its value
-    entries = []  # per run: (result, summary) and whether its table is combined
-    for i, (run, result) in enumerate(zip(runs, results, strict=True)):
-        verified = _verified(run)
-        if result is None or result.get("skipped"):
-            result = verified[0] if verified else {"status": status_of(run.directory), "message": ""}
-        if result["status"] in FINISHED and verified is None:
-            result = {**result, "status": "corrupted", "message": "its files do not match its status (re-run it)"}
-        results[i] = result
-        summary = {}
-        if verified is not None and result["status"] in FINISHED:
-            header, rows = _csv_rows(verified[1])
-            columns.update(dict.fromkeys(header))
-            for key in keys:
-                if names[key] in header:
-                    at, text = header.index(names[key]), _csv_text(run.varying[key])
-                    agrees[key] = agrees[key] and all(row[at] == text for row in rows)
-                else:
-                    agrees[key] = False
-            if kind.summary is not None:
-                summary = kind.summary(pd.read_csv(io.BytesIO(verified[1])), result, run.spec)
-        entries.append((result, summary, verified is not None and result["status"] in FINISHED))
-    repeated = set()
-    for key in keys:
-        if names[key] in columns or names[key] in RUNS_COLUMNS:
-            if agrees[key] and names[key] in columns and names[key] not in RUNS_COLUMNS:
-                repeated.add(key)
-            else:
-                names[key] = key
+    entries, columns, agrees = _scan(runs, results, kind)
+    names, repeated = _column_names(list(runs[0].varying), columns, agrees)
     rows = []
     for run, (result, summary, _) in zip(runs, entries, strict=True):
         row = {"run_id": run.run_id, "label": run.label, **{names[k]: _cell(v) for k, v in run.varying.items()}}
@@ -860,25 +843,74 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
     directory.mkdir(parents=True, exist_ok=True)
     atomic.write_csv(directory / "runs.csv", summary)
     combined = directory / kind.table
-    if not any(included for *_, included in entries):
+    included = [run for run, (*_, ok) in zip(runs, entries, strict=True) if ok]
+    if included:
+        _write_combined(combined, included, {k: names[k] for k in runs[0].varying if k not in repeated}, columns)
+    else:
         combined.unlink(missing_ok=True)  # an older sweep's table would be read as this one's
-        return summary, combined
-    prefix = [k for k in keys if k not in repeated]
-    with atomic.writing(combined) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["run_id", *(names[k] for k in prefix), *columns])
-        for run, (*_, included) in zip(runs, entries, strict=True):
-            verified = _verified(run) if included else None
-            if verified is None:
-                continue
-            header, table_rows = _csv_rows(verified[1])
-            lead = [run.run_id, *(_csv_text(run.varying[k]) for k in prefix)]
-            at = [header.index(c) if c in header else None for c in columns]
-            writer.writerows(lead + [row[j] if j is not None else "" for j in at] for row in table_rows)
     return summary, combined
 
 
 RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
+
+
+def _scan(runs, results, kind):
+    """First pass, one table at a time: per run (result, summary columns, combined or not), the
+    union of the tables' columns, and per varying key whether every table's column of its
+    short name holds the run's value."""
+    keys = list(runs[0].varying)
+    names = short_keys(keys)
+    columns: dict[str, None] = {}
+    agrees = dict.fromkeys(keys, True)
+    entries = []
+    for i, (run, result) in enumerate(zip(runs, results, strict=True)):
+        verified = _verified(run)
+        if result is None or result.get("skipped"):
+            result = verified[0] if verified else {"status": status_of(run.directory), "message": ""}
+        if result["status"] in FINISHED and verified is None:
+            result = {**result, "status": "corrupted", "message": "its files do not match its status (re-run it)"}
+        results[i] = result
+        ok = verified is not None and result["status"] in FINISHED
+        summary = {}
+        if ok:
+            header, rows = _csv_rows(verified[1])
+            columns.update(dict.fromkeys(header))
+            for key in keys:
+                at = header.index(names[key]) if names[key] in header else None
+                text = _csv_text(run.varying[key])
+                agrees[key] = agrees[key] and at is not None and all(row[at] == text for row in rows)
+            if kind.summary is not None:
+                summary = kind.summary(pd.read_csv(io.BytesIO(verified[1])), result, run.spec)
+        entries.append((result, summary, ok))
+    return entries, columns, agrees
+
+
+def _column_names(keys, columns, agrees):
+    """(column name per varying key, keys the tables already carry). A key is named by its
+    short name unless a table (or runs.csv) already has a column of that name: if that column
+    always holds the run's value (a sweep over `dist` of estimate.csv) it is not repeated,
+    otherwise the key keeps its dotted name (batch.episodes beside the cumulative `episodes`)."""
+    names, repeated = short_keys(keys), set()
+    for key in keys:
+        if names[key] in columns or names[key] in RUNS_COLUMNS:
+            if agrees[key] and names[key] in columns and names[key] not in RUNS_COLUMNS:
+                repeated.add(key)
+            else:
+                names[key] = key
+    return names, repeated
+
+
+def _write_combined(path, runs, prefix: dict, columns: dict):
+    """Second pass: run_id, the `prefix` keys' values (key -> column name), then each run's
+    table reordered to `columns` ('' where a table lacks one), streamed into `path`."""
+    with atomic.writing(path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["run_id", *prefix.values(), *columns])
+        for run in runs:
+            header, rows = _csv_rows((Path(run.directory) / KINDS[run.kind].table).read_bytes())
+            lead = [run.run_id, *(_csv_text(run.varying[k]) for k in prefix)]
+            at = [header.index(c) if c in header else None for c in columns]
+            writer.writerows(lead + [row[j] if j is not None else "" for j in at] for row in rows)
 
 
 def _csv_rows(data: bytes) -> tuple[list[str], list[list[str]]]:

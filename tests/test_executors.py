@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import invoke
+from tests.helpers import assert_bad_input, invoke
 
 BIG = """
 env: {id: CartPole-v1, num_envs: 4}
@@ -115,3 +115,11 @@ def test_ctrl_c_ends_a_jobs_2_sweep_with_one_line(tmp_path):
     while time.time() < deadline and any(map(alive, workers)):
         time.sleep(0.05)
     assert not any(map(alive, workers))
+
+
+@pytest.mark.parametrize("address", ["notaurl", "tcp://[::1"])
+def test_a_malformed_scheduler_address_is_bad_input(tmp_path, address):
+    pytest.importorskip("distributed")
+    results = tmp_path / "results"
+    result = invoke("estimate", "--executor", "dask", "--scheduler", address, "--results", results, "-q")
+    assert_bad_input(result, f"cannot reach Dask scheduler {address}", nothing_in=results)
