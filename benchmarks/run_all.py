@@ -44,6 +44,8 @@ def main():
         lambda: cartpole_time_to_solve.measure(),
         lambda: cartpole_time_to_solve.measure(str(root / "experiments" / "cartpole-natural.yaml")),
         lambda: sweep_scaling.measure(),
+        lambda: sweep_scaling.measure_scale(10000),
+        lambda: sweep_scaling.measure_blas(),
     ]
     for step in steps:
         for row in step():

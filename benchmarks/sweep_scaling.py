@@ -3,6 +3,17 @@ in this run, on this machine (2 cores). Prints wall-clock seconds and speed-ups 
 (goals: ≥ 1.7× for --jobs 2, ≥ 1.6× for Dask). Cluster start-up is included in Dask's time.
 
     python benchmarks/sweep_scaling.py [--iterations 100]
+
+With --runs N, a sweep of N tiny estimate runs instead: time to plan, scheduling overhead per run
+on a 2-worker Dask LocalCluster (wall-clock minus the runs' own compute time over 2 workers),
+time to check that all N are finished (a resumed sweep), and time and peak traced memory
+(tracemalloc) to aggregate them, beside the same for N/10 runs (goals: plan + resume ≤ 5 s,
+overhead ≤ 20 ms per run, aggregation memory not growing with N beyond runs.csv itself).
+
+    python benchmarks/sweep_scaling.py --runs 10000
+
+With --blas, what computing with one BLAS thread (every executor does) costs --jobs 1 on
+policy.hidden [256, 256], against the BLAS library's own thread count.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 from pgcli import runner
@@ -55,12 +67,98 @@ def measure(iterations: int = 100) -> list[dict]:
     ]  # fmt: skip
 
 
+def tiny_runs(root: Path, count: int):
+    schema = S.with_sweep(runner.KINDS["estimate"].schema)
+    user = {"name": "tiny", "dist": "gaussian", "f": ["step"], "estimators": ["score"], "n": [10], "reps": 2,
+            "sweep": {"seeds": count}}  # fmt: skip
+    return runner.plan("estimate", schema, S.resolve(schema, user), root)
+
+
+def timed_call(function, *args, **kwargs):
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def peak_memory(function, *args) -> float:
+    """Peak traced memory (MB) while `function` runs."""
+    tracemalloc.start()
+    try:
+        function(*args)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def measure_scale(count: int, workers: int = 2) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        runs, plan_s = timed_call(tiny_runs, root, count)
+        client = runner.dask_client(None, workers=workers, runs=runs)
+        try:
+            results, dask_s = timed_call(runner.run_all, runs, client=client, quiet=True)
+        finally:
+            client.close()
+            client.cluster.close()
+        assert all(r["status"] == "done" for r in results), results[:3]
+        compute_s = sum(r["wall_s"] for r in results)
+        overhead_ms = (dask_s - compute_s / workers) / count * 1000
+        resumed, resume_s = timed_call(runner.run_all, runs, quiet=True)
+        assert all(r.get("skipped") for r in resumed)
+        _, aggregate_s = timed_call(runner.aggregate, runs, resumed, root / "tiny")
+        tenth = runs[: count // 10]
+        small_mb = peak_memory(runner.aggregate, tenth, [None] * len(tenth), root / "tenth")
+        big_mb = peak_memory(runner.aggregate, runs, [None] * count, root / "all")
+        table_mb = (root / "all" / "estimate.csv").stat().st_size / 1e6
+        runs_mb = (root / "all" / "runs.csv").stat().st_size / 1e6
+    what = f"{count} tiny estimate runs"
+    return [
+        {"figure": f"sweep of {what}: plan + resume check, s", "value": plan_s + resume_s, "ratio": (plan_s + resume_s) / 5,
+         "reference": f"plan {plan_s:.2f} s, resume check {resume_s:.2f} s (goal ≤ 5 s)"},
+        {"figure": f"sweep of {what}: Dask scheduling overhead per run, ms ({workers}-worker LocalCluster)",
+         "value": overhead_ms, "ratio": overhead_ms / 20,
+         "reference": f"{dask_s:.1f} s wall-clock, {compute_s:.1f} s computing (goal ≤ 20 ms)"},
+        {"figure": f"sweep of {what}: aggregate, s", "value": aggregate_s, "ratio": aggregate_s / count * 1000,
+         "reference": "ratio: ms per run"},
+        {"figure": f"sweep of {what}: aggregate peak traced memory, MB", "value": big_mb, "ratio": big_mb / small_mb,
+         "reference": f"{count // 10} runs: {small_mb:.2f} MB; output {table_mb:.1f} MB table + {runs_mb:.2f} MB runs.csv"},
+    ]  # fmt: skip
+
+
+def measure_blas(iterations: int = 10) -> list[dict]:
+    """--jobs 1 on policy.hidden [256, 256]: one BLAS thread against the library's default."""
+    seconds = {}
+    for threads in [runner.BLAS_THREADS, None]:
+        runner.BLAS_THREADS = threads
+        runner._controller = None
+        with tempfile.TemporaryDirectory() as tmp:
+            schema = S.with_sweep(runner.KINDS["train"].schema)
+            user = S.load_yaml(ROOT / "experiments" / "cartpole.yaml")
+            user["stop"] = {"iterations": iterations, "env_steps": None, "target_return": None}
+            user["policy"] = {"kind": "mlp", "hidden": [256, 256]}
+            user["sweep"] = {"seeds": 2}
+            runs = runner.plan("train", schema, S.resolve(schema, user), Path(tmp))
+            _, seconds[threads] = timed_call(runner.run_all, runs, quiet=True)
+    one, default = seconds[1], seconds[None]
+    return [{"figure": f"--jobs 1, policy.hidden [256, 256] (2 runs × {iterations} iterations): one BLAS thread, s",
+             "value": one, "ratio": one / default,
+             "reference": f"BLAS default threads: {default:.2f} s"}]  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=None, help="the N-run tiny sweep instead")
+    parser.add_argument("--blas", action="store_true", help="the cost of one BLAS thread instead")
     args = parser.parse_args()
-    for row in measure(args.iterations):
-        print(f"{row['figure']}: {row['value']:.2f} s   speed-up {row['ratio']:.2f}x   ({row['reference']})")
+    if args.runs:
+        rows = measure_scale(args.runs)
+    elif args.blas:
+        rows = measure_blas()
+    else:
+        rows = measure(args.iterations)
+    for row in rows:
+        print(f"{row['figure']}: {row['value']:.4g}   ratio {row['ratio']:.3g}   ({row['reference']})")
 
 
 if __name__ == "__main__":

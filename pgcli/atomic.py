@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,31 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     """Tidy CSV, no index, '' for missing values, floats in full (round-trip) precision."""
-    return write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+    return write_text(path, csv_text(frame))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """The text `write_csv` writes."""
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+@contextmanager
+def writing(path: str | Path, binary: bool = False):
+    """A file written in pieces (streamed), atomically: it appears complete or not at all."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except FileNotFoundError:  # making the directory only then saves a system call per file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~UMASK)
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def check_writable(path: str | Path) -> str | None:

@@ -135,6 +135,11 @@ def experiment_options(func):
             metavar="tcp://HOST:PORT",
             help="Dask scheduler (default: start a LocalCluster).",
         ),
+        click.option(
+            "--allow-mixed",
+            is_flag=True,
+            help="Run on Dask workers whose pgcli/numpy/gymnasium/Python versions differ from this one's.",
+        ),
         click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already done."),
         click.option("--force", is_flag=True, help="Re-run finished runs."),
         *bar_options,
@@ -217,7 +222,7 @@ def run_experiment(kind, spec, opts, out=None, spec_file=None) -> tuple[list, li
     client = None
     if opts["executor"] == "dask":
         with bad_input():
-            client = runner.dask_client(opts["scheduler"])
+            client = runner.dask_client(opts["scheduler"], runs=runs, allow_mixed=opts["allow_mixed"])
     elif opts["scheduler"]:
         raise BadInput("--scheduler needs --executor dask")
     try:
@@ -259,6 +264,7 @@ def _run_with_progress(runs, opts, client):
             force=opts["force"],
             quiet=not bars or opts["jobs"] > 1 or client is not None,
             on_result=on_result,
+            allow_mixed=opts.get("allow_mixed", False),
         )
     finally:
         close()

@@ -16,14 +16,29 @@ do not depend on which executor ran what, or when.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import ctypes
+import fcntl
 import hashlib
+import importlib
+import importlib.util
+import io
 import json
 import os
+import re
+import signal
+import site
 import sys
+import sysconfig
+import tempfile
+import threading
 import time
 import traceback
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
@@ -32,14 +47,15 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from pgcli import __version__, atomic
 from pgcli import estimate as estimate_kind
 from pgcli import fisher as fisher_kind
 from pgcli import optimize as optimize_kind
 from pgcli import train as train_kind
-from pgcli.progress import silent
-from pgcli.spec import UNHASHED, SpecError, dump, expand, read_yaml, resolve, with_sweep
+from pgcli.progress import Progress, silent
+from pgcli.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_sweep
 
 
 class Kind(NamedTuple):
@@ -47,7 +63,7 @@ class Kind(NamedTuple):
     validate: object  # (spec) -> None, raises SpecError before anything runs
     run: object  # (spec, progress) -> (table, info)
     table: str  # file name of the per-run table
-    summary: object  # (table, info, spec) -> dict of runs.csv columns
+    summary: object  # (table, info, spec) -> dict of runs.csv columns, or None: no columns
     columns: object  # (spec) -> (table columns, runs.csv summary columns), before running
 
 
@@ -61,17 +77,13 @@ def _fisher_run(spec, progress):
     return table, {"notes": notes}
 
 
-def _no_summary(table, info, spec):
-    return {}
-
-
 KINDS: dict[str, Kind] = {
     "estimate": Kind(
-        estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", _no_summary,
+        estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", None,
         lambda spec: (estimate_kind.COLUMNS, []),
     ),
     "fisher": Kind(
-        fisher_kind.SCHEMA, fisher_kind.validate, _fisher_run, "fisher.csv", _no_summary,
+        fisher_kind.SCHEMA, fisher_kind.validate, _fisher_run, "fisher.csv", None,
         lambda spec: (fisher_kind.COLUMNS, []),
     ),
     "train": Kind(
@@ -175,68 +187,207 @@ def versions() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# one run
+# one run: computed wherever an executor puts it; its directory is written only by this process
+
+FINISHED = ("done", "diverged")
+STATUSES = (*FINISHED, "failed", "running")  # 'running': left by an interrupted older pgcli
 
 
-def status_of(directory: str | Path) -> str:
-    """'done', 'diverged', 'failed', 'running' (interrupted) or 'missing'."""
-    path = Path(directory) / "status"
-    if not path.is_file():
-        return "missing"
-    return path.read_text().split("\n", 1)[0].strip() or "missing"
+def compute(run: Run, progress: Progress = silent) -> dict:
+    """Compute one run where it is (this process, a local worker, a Dask worker); touches no file.
 
-
-def recorded(directory: str | Path) -> dict:
-    """A finished run's result as its status file recorded it (status, message, wall_s)."""
-    lines = (Path(directory) / "status").read_text().split("\n")
-    wall = next((float(line[7:]) for line in lines if line.startswith("wall_s=")), np.nan)
-    message = lines[1] if len(lines) > 1 and not lines[1].startswith("wall_s=") else ""
-    return {"status": lines[0].strip(), "message": message, "wall_s": wall, "skipped": True}
-
-
-def is_finished(run: Run) -> bool:
-    table = Path(run.directory) / KINDS[run.kind].table
-    return status_of(run.directory) in {"done", "diverged"} and table.is_file()
-
-
-def execute(run: Run, quiet: bool = True, position: int | None = None) -> dict:
-    """Run one run and write its directory; never raises for a failing run (status says)."""
-    directory = Path(run.directory)
+    Returns the run's outputs: status, message (one line), wall_s, notes, error (the traceback of a
+    failed run), versions (of the process that computed it) and files, {file name: bytes} with
+    the table's CSV first. Never raises for a failing run."""
     kind = KINDS[run.kind]
-    config = {
+    start = time.perf_counter()
+    outcome = {"status": "done", "message": "", "notes": [], "error": "", "versions": versions(), "files": {}}
+    try:
+        table, info = kind.run(run.spec, progress)
+        outcome["files"] = {kind.table: atomic.csv_text(table).encode(), **info.get("files", {})}
+    except Exception as err:  # a failing run is reported, not fatal to the sweep
+        outcome.update(status="failed", message=_one_line(f"{type(err).__name__}: {err}"))
+        outcome["error"] = traceback.format_exc()
+    else:
+        outcome.update(status=info.get("status", "done"), message=_one_line(info.get("message", "")))
+        outcome["notes"] = list(info.get("notes", []))
+    outcome["wall_s"] = time.perf_counter() - start
+    return outcome
+
+
+def compute_remote(run: Run, expected: dict | None = None) -> dict:
+    """`compute` in a worker process: BLAS_THREADS BLAS threads from now on, and (unless
+    `expected` is None) the client's versions, else the run fails saying which differ."""
+    global _blas_limited
+    if not _blas_limited:
+        blas_threads()  # for good: restoring per run would race with the worker's other threads
+        _blas_limited = True
+    if expected is not None and (differ := _differences(versions(), expected)):
+        message = f"worker environment differs from the client's: {differ}"
+        return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
+    return compute(run)
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+# Every executor computes with this many BLAS threads (threadpoolctl), so a run's numbers do not
+# depend on where it ran: multi-threaded BLAS sums in another order (last digits of grad_snr for
+# policy.hidden: [256, 256]). See the README's Performance table for what it costs --jobs 1.
+BLAS_THREADS = 1
+_controller = None
+_blas_limited = False
+
+
+def blas_threads():
+    """Limit this process's BLAS to BLAS_THREADS threads; as a context, only inside the block."""
+    global _controller
+    if _controller is None:  # inspecting the loaded libraries takes ms: once per process
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=BLAS_THREADS, user_api="blas")
+
+
+def _differences(theirs: dict, mine: dict) -> str:
+    return ", ".join(f"{k} {theirs.get(k)} (client: {v})" for k, v in mine.items() if theirs.get(k) != v)
+
+
+def record(run: Run, outcome: dict) -> dict:
+    """Write a computed run's directory — config.yaml, its files, notes.txt, error.txt, and
+    `status` last, holding the sha256 of every file — and return its result (status, message,
+    wall_s, notes). A write that fails (disk full, file too large, permissions) fails the run
+    with the reason; it never raises OSError."""
+    directory = Path(run.directory)
+    result = {k: outcome[k] for k in ("status", "message", "wall_s", "notes")}
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in outcome["files"].items()}
+    config = _dump(_config(run, outcome.get("versions") or versions()))
+    texts = {"notes.txt": "".join(f"{note}\n" for note in outcome["notes"]), "error.txt": outcome["error"]}
+    path = directory / "config.yaml"
+    try:
+        _write(path, config.encode())
+        for stale in ("error.txt", "notes.txt"):  # from an earlier attempt at this run
+            if stale not in texts or not texts[stale]:
+                (directory / stale).unlink(missing_ok=True)
+        for name, data in [*outcome["files"].items(), *((k, v.encode()) for k, v in texts.items() if v)]:
+            path = directory / name
+            _write(path, data)
+        path = directory / "status"
+        _write(path, _status_text(result, digests).encode())
+    except OSError as err:
+        message = f"cannot write {path}: {err.strerror or err}"
+        result = {"status": "failed", "message": message, "wall_s": result["wall_s"], "notes": []}
+        with contextlib.suppress(OSError):  # a status file is small: it may still fit
+            atomic.write_text(directory / "status", _status_text(result, {}))
+    return result
+
+
+def _write(path: Path, data: bytes):
+    with atomic.writing(path, binary=True) as handle:
+        handle.write(data)
+
+
+# spec.dump's format, with libyaml's emitter when there is one: 3× faster, and a sweep of
+# 10,000 runs writes 10,000 configs in the client
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _dump(config: dict) -> str:
+    return yaml.dump(config, Dumper=_DUMPER, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _config(run: Run, run_versions: dict) -> dict:
+    return {
         "run_id": run.run_id,
         "run_label": run.label,
         "kind": run.kind,
         "spec": run.spec,
-        "versions": versions(),
+        "versions": run_versions,
         "command": " ".join(sys.argv),
     }
-    atomic.write_text(directory / "config.yaml", dump(config))
-    atomic.write_text(directory / "status", "running\n")
-    for stale in ("error.txt", "notes.txt"):  # from an earlier attempt at this run
-        (directory / stale).unlink(missing_ok=True)
-    start = time.perf_counter()
-    progress, close_bar = progress_bar(run.label, quiet, position)
+
+
+def _status_text(result: dict, digests: dict) -> str:
+    lines = [result["status"], result["message"], f"wall_s={result['wall_s']:.6f}"]
+    return "\n".join(lines + [f"sha256 {name} {digest}" for name, digest in digests.items()]) + "\n"
+
+
+def _read_status(directory: str | Path) -> dict | None:
+    """A status file parsed (status, message, wall_s, sha256 {file: digest}); None when it is
+    missing or does not parse (binary, unknown status, `wall_s=abc`, a stray line)."""
     try:
-        table, info = kind.run(run.spec, progress)
-    except Exception as err:  # a failing run is reported, not fatal to the sweep
-        message = f"{type(err).__name__}: {err}"
-        atomic.write_text(directory / "error.txt", traceback.format_exc())
-        atomic.write_text(directory / "status", f"failed\n{message}\n")
-        return {"status": "failed", "message": message, "wall_s": time.perf_counter() - start}
-    finally:
-        close_bar()
-    atomic.write_csv(directory / kind.table, table)
-    for name, data in info.get("files", {}).items():
-        atomic.write_bytes(directory / name, data)
-    notes = info.get("notes", [])
-    if notes:
-        atomic.write_text(directory / "notes.txt", "\n".join(notes) + "\n")
-    status = info.get("status", "done")
-    message = info.get("message", "")
-    wall_s = time.perf_counter() - start
-    atomic.write_text(directory / "status", f"{status}\n{message}\nwall_s={wall_s:.6f}\n")
-    return {"status": status, "message": message, "wall_s": wall_s, "notes": notes}
+        lines = (Path(directory) / "status").read_bytes().decode("utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    parsed = {"status": lines[0].strip(), "message": lines[1] if len(lines) > 1 else "", "wall_s": np.nan}
+    parsed["sha256"] = {}
+    if parsed["status"] not in STATUSES:
+        return None
+    for line in lines[2:]:
+        if line.startswith("wall_s="):
+            try:
+                parsed["wall_s"] = float(line[7:])
+            except ValueError:
+                return None
+        elif line.startswith("sha256 ") and len(line.split(" ")) == 3:
+            _, name, digest = line.split(" ")
+            parsed["sha256"][name] = digest
+        elif line:
+            return None
+    return parsed
+
+
+def status_of(directory: str | Path) -> str:
+    """'done', 'diverged', 'failed', 'running' (interrupted), 'missing', or 'corrupted' (a status
+    file that does not parse)."""
+    if not (Path(directory) / "status").exists():
+        return "missing"
+    parsed = _read_status(directory)
+    return parsed["status"] if parsed else "corrupted"
+
+
+def _verified(run: Run) -> tuple[dict, bytes] | None:
+    """(recorded result, table bytes) of a finished run whose files all have the sha256 its
+    status recorded — so a truncated, edited or half-copied table is never taken; else None."""
+    parsed = _read_status(run.directory)
+    table = KINDS[run.kind].table
+    if parsed is None or parsed["status"] not in FINISHED or table not in parsed["sha256"]:
+        return None
+    data = {}
+    for name, digest in parsed["sha256"].items():
+        try:
+            data[name] = (Path(run.directory) / name).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data[name]).hexdigest() != digest:
+            return None
+    result = {"status": parsed["status"], "message": parsed["message"], "wall_s": parsed["wall_s"], "skipped": True}
+    return result, data[table]
+
+
+def finished(run: Run) -> dict | None:
+    """A finished run's result as recorded (status, message, wall_s), if its files check out."""
+    verified = _verified(run)
+    return verified[0] if verified else None
+
+
+def is_finished(run: Run) -> bool:
+    return _verified(run) is not None
+
+
+def _claim(directory: str | Path, wait: bool = False) -> int | None:
+    """Lock a run directory (fcntl.flock on its .lock file, released however this process ends):
+    the open descriptor, or None when another live process holds it and not `wait`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o666 & ~atomic.UMASK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def progress_bar(desc: str, quiet: bool, position: int | None = None):
@@ -258,13 +409,20 @@ def progress_bar(desc: str, quiet: bool, position: int | None = None):
 
 
 # ---------------------------------------------------------------------------------------------
-# executors: each maps `execute` over runs and yields (index, result) as runs finish
+# executors: each computes the (index, run) pairs it pulls from `items` — pulling only as it has
+# room, so runs are claimed just before they start — and yields (index, outcome) as they finish
 
 
-def serial(runs, quiet, nested=False):
+def serial(items, quiet, nested=False):
     """In-process; per-run bars sit under the overall bar when there is one (`nested`)."""
-    for i, run in enumerate(runs):
-        yield i, execute(run, quiet=quiet, position=1 if nested else None)
+    with blas_threads():
+        for i, run in items:
+            progress, close_bar = progress_bar(run.label, quiet, 1 if nested else None)
+            try:
+                outcome = compute(run, progress)
+            finally:
+                close_bar()
+            yield i, outcome
 
 
 # Worker processes read these when they import numpy: one BLAS thread each, so N jobs do not
@@ -287,19 +445,118 @@ def worker_environment():
                 os.environ[k] = v
 
 
-def processes(runs, jobs):
-    with worker_environment(), ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(execute, run): i for i, run in enumerate(runs)}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                yield i, future.result()
-            except Exception as err:  # a worker process died: the run is left to resume
-                yield i, {"status": "failed", "message": f"worker lost: {err}", "wall_s": 0.0}
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _local_worker(parent: int):
+    """Initializer of local workers: Ctrl-C is the parent's to handle (no worker tracebacks), and
+    a worker dies with its parent, however the parent ends (SIGTERM, SIGKILL)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the lines above
+        os._exit(1)
+
+
+@contextmanager
+def _terminate_exits():
+    """SIGTERM raises SystemExit here (in the main thread), so the pool's workers are stopped
+    on the way out, even those still starting up; SIGKILL is left to PR_SET_PDEATHSIG."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _sigint_blocked():
+    """SIGINT held back in this thread, so processes it starts inherit it blocked: a Ctrl-C that
+    reaches a worker while it starts up (importing) prints no traceback; here it comes after."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _watch_parent(parent: int):
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _lost(err) -> dict:
+    message = _one_line(f"worker lost: {type(err).__name__}: {err}")
+    return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
+
+
+def processes(items, jobs):
+    """`jobs` spawned worker processes. A worker that dies breaks the pool: the runs it had in
+    flight are tried once more in a new pool, and fail as 'worker lost' if it breaks again."""
+    items, retry, lost_once = iter(items), deque(), set()
+    with _terminate_exits():
+        yield from _pools(items, jobs, retry, lost_once)
+
+
+def _pools(items, jobs, retry, lost_once):
+    while True:
+        pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_local_worker,
+                                   initargs=(os.getpid(),))  # fmt: skip
+        inflight, broken = {}, None
+        try:
+            while True:
+                while broken is None and len(inflight) < 2 * jobs:
+                    pair = retry.popleft() if retry else next(items, None)
+                    if pair is None:
+                        break
+                    with worker_environment(), _sigint_blocked():  # what workers started now inherit
+                        inflight[pool.submit(compute_remote, pair[1])] = pair
+                if not inflight:
+                    break
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i, run = inflight.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool as err:
+                        broken = err
+                        if i not in lost_once:
+                            lost_once.add(i)
+                            retry.append((i, run))
+                            continue
+                        outcome = _lost(err)
+                    yield i, outcome
+        except BaseException:
+            _terminate(pool)
+            raise
+        pool.shutdown(wait=True)
+        if broken is None:
+            return
+
+
+def _terminate(pool):
+    if hasattr(pool, "terminate_workers"):  # Python ≥ 3.14
+        pool.terminate_workers()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    for process in processes:
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 class SchedulerError(RuntimeError):
-    """The Dask scheduler cannot be reached or dask is not installed."""
+    """The Dask scheduler cannot be reached, dask is not installed, or its workers cannot run
+    these runs as this process would (other versions, a module they lack)."""
 
 
 SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
@@ -317,8 +574,9 @@ def check_address(scheduler: str) -> None:
         raise SchedulerError(f"--scheduler {scheduler!r} is not an address; expected tcp://HOST:PORT")
 
 
-def dask_client(scheduler: str | None, workers: int = 2):
-    """A Client for the scheduler address, or for a new LocalCluster when address is None."""
+def dask_client(scheduler: str | None, workers: int = 2, *, runs=(), allow_mixed: bool = False):
+    """A Client for the scheduler address, or for a new LocalCluster when address is None, whose
+    workers are checked (`check_workers`) and given the user modules `runs` name (`ship_modules`)."""
     if scheduler:
         check_address(scheduler)
     try:
@@ -327,31 +585,163 @@ def dask_client(scheduler: str | None, workers: int = 2):
         raise SchedulerError("the Dask executor needs dask.distributed: pip install 'pgcli[dask]'") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="5s")
-        except (OSError, TimeoutError) as err:
-            raise SchedulerError(f"cannot reach Dask scheduler {scheduler}: {err}") from None
-    with worker_environment():
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-    return Client(cluster)
+            client = Client(scheduler, timeout="5s")
+        except (OSError, TimeoutError, ValueError, TypeError) as err:
+            raise SchedulerError(f"cannot reach Dask scheduler {scheduler}: {_one_line(err)}") from None
+    else:
+        with worker_environment():
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+        client = Client(cluster)
+    try:
+        if not allow_mixed:
+            check_workers(client)
+        ship_modules(client, runs)
+    except BaseException:
+        client.close()
+        if not scheduler:
+            client.cluster.close()
+        raise
+    return client
 
 
-def dask(runs, client):
+def check_workers(client):
+    """Refuse Dask workers whose pgcli, numpy, gymnasium or Python version differs from this
+    process's: results are byte-identical only within one environment."""
+    mine = versions()
+    for address, theirs in sorted(client.run(versions, on_error="return").items()):
+        if isinstance(theirs, BaseException):
+            raise SchedulerError(f"Dask worker {address} cannot run pgcli: {_one_line(theirs)}")
+        if differ := _differences(theirs, mine):
+            raise SchedulerError(
+                f"Dask worker {address} runs {differ}; results are byte-identical only within one "
+                "environment: install the same versions there, or pass --allow-mixed"
+            )
+
+
+MODULE_REF = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*")
+MAX_SHIPPED_BYTES = 20_000_000
+
+
+def user_modules(runs) -> list[str]:
+    """Top-level modules the runs' specs name as 'module:Name' (an env, a Python f)."""
+    tops, seen = set(), set()
+    for run in runs:
+        for text in _strings(run.spec):
+            if text not in seen and (match := MODULE_REF.fullmatch(text)):
+                tops.add(match.group(1).split(".")[0])
+            seen.add(text)
+    return sorted(tops - {"pgcli"})  # pgcli itself: check_workers compares its version
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def ship_modules(client, runs):
+    """Send the Dask workers every user module the runs name that is not installed here (a file
+    or package found through the working directory or PYTHONPATH), as Client.upload_file would
+    (a worker plugin, so workers that join later get it too); an installed one must be
+    installed on every worker. Raises SchedulerError naming the module otherwise."""
+    from distributed.diagnostics.plugin import UploadFile
+
+    if os.getcwd() not in sys.path:  # as rollout.load_callable finds them
+        sys.path.append(os.getcwd())
+    for top in user_modules(runs):
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or spec.origin in (None, "built-in", "frozen"):
+            continue  # not a module here ('table:...' is a function): validation reports it
+        origin = Path(spec.origin).resolve()
+        if _installed(origin):
+            missing = [a for a, ok in sorted(client.run(_importable, top).items()) if not ok]
+            if missing:
+                raise SchedulerError(f"module {top!r} (named by the spec) is not installed on Dask worker {missing[0]}")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _pack(top, origin, spec.submodule_search_locations is not None, Path(tmp))
+            name = f"pgcli-module-{top}-{hashlib.sha256(path.read_bytes()).hexdigest()[:10]}"
+            try:
+                client.register_plugin(UploadFile(str(path)), name=name)
+            except Exception as err:
+                with contextlib.suppress(Exception):  # or workers that join later fail it too
+                    client.unregister_worker_plugin(name)
+                raise SchedulerError(f"cannot ship module {top!r} to the Dask workers: {_one_line(err)}") from None
+
+
+def _installed(origin: Path) -> bool:
+    paths = sysconfig.get_paths()
+    roots = {paths["purelib"], paths["platlib"], paths["stdlib"], paths["platstdlib"], *site.getsitepackages()}
+    return any(origin.is_relative_to(Path(root).resolve()) for root in roots)
+
+
+def _importable(top: str) -> bool:
+    return importlib.util.find_spec(top) is not None
+
+
+def _pack(top: str, origin: Path, package: bool, tmp: Path) -> Path:
+    """A module file as is, a package as top.zip (sources only): what Dask's upload_file takes."""
+    if not package:
+        return origin
+    target, size = tmp / f"{top}.zip", 0
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(origin.parent.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                size += path.stat().st_size
+                if size > MAX_SHIPPED_BYTES:
+                    raise SchedulerError(
+                        f"package {top!r} ({origin.parent}) is over {MAX_SHIPPED_BYTES // 10**6} MB: "
+                        "install it on the Dask workers instead of shipping it"
+                    )
+                archive.write(path, Path(top) / path.relative_to(origin.parent))
+    return target
+
+
+def dask(items, client, expected):
+    """Futures released as soon as their outcome is here, so a worker lost later costs no
+    finished run; at most ~2 runs per worker thread queued at a time."""
     from dask.distributed import as_completed as dask_completed
 
-    futures = client.map(execute, runs, key=[f"pgcli-{run.run_id}" for run in runs], pure=False)
-    index = {future.key: i for i, future in enumerate(futures)}
-    for future in dask_completed(futures):
-        i = index[future.key]
-        try:
-            yield i, future.result()
-        except Exception as err:  # KilledWorker and friends: finished runs are on disk
-            yield i, {"status": "failed", "message": f"worker lost: {err}", "wall_s": 0.0}
+    items, pending = iter(items), {}
+    completed = dask_completed(with_results=True, raise_errors=False)  # gathered in the background
+    window, checked = 16, 0.0
+
+    def refill():
+        nonlocal window, checked
+        if time.monotonic() - checked > 1.0:  # workers come and go (adaptive clusters)
+            window, checked = max(16, 2 * sum(client.nthreads().values())), time.monotonic()
+        while len(pending) < window and (pair := next(items, None)) is not None:
+            future = client.submit(compute_remote, pair[1], expected, key=f"pgcli-{pair[1].run_id}", pure=False)
+            pending[future.key] = (pair[0], future)
+            completed.add(future)
+
+    try:
+        refill()
+        for future, outcome in completed:
+            i, _ = pending.pop(future.key)
+            if isinstance(outcome, BaseException):  # KilledWorker and friends
+                outcome = _lost(outcome)
+            future.release()
+            del future
+            yield i, outcome
+            refill()
+    finally:
+        if pending:
+            client.cancel([future for _, future in pending.values()])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,30 +757,99 @@ def run_all(
     force: bool = False,
     quiet: bool = False,
     on_result=None,
+    allow_mixed: bool = False,
 ) -> list[dict]:
-    """Run what is not finished, with the chosen executor; returns one result per run."""
+    """Run what is not finished, with the chosen executor; returns one result per run.
+
+    Executors compute; this process writes each run's directory as its outcome arrives (in
+    WRITERS threads) and calls on_result(index, result) in this thread once it is written. A run
+    is claimed (a lock on its directory) just before it starts: one that another live process
+    holds is left to it, waited for at the end, and taken as that process recorded it (or run
+    here if that process stopped first)."""
     results: list[dict | None] = [None] * len(runs)
-    todo = []
-    for i, run in enumerate(runs):
-        if resume and not force and is_finished(run):
-            results[i] = recorded(run.directory)
-            if on_result:
-                on_result(i, results[i])
-        else:
-            todo.append(i)
-    pending = [runs[i] for i in todo]
-    if client is not None:
-        stream = dask(pending, client)
-    elif jobs > 1 and len(pending) > 1:
-        stream = processes(pending, min(jobs, len(pending)))
-    else:
-        stream = serial(pending, quiet, nested=len(runs) > 1)
-    for j, result in stream:
-        i = todo[j]
+
+    def finish(i, result):
         results[i] = result
         if on_result:
             on_result(i, result)
+
+    todo = []
+    for i, run in enumerate(runs):
+        done = finished(run) if resume and not force else None
+        if done:
+            finish(i, done)
+        else:
+            todo.append(i)
+    held, writing = {}, {}  # claimed runs' lock descriptors; record() futures -> run index
+    writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="pgcli-record")
+
+    def written(block: bool):
+        done = wait(writing, return_when=FIRST_COMPLETED)[0] if block else [f for f in writing if f.done()]
+        for future in done:
+            i = writing.pop(future)
+            try:
+                finish(i, future.result())
+            finally:
+                os.close(held.pop(i))
+
+    try:
+        while todo:
+            busy = []
+            stream = _executor(_claimed(runs, todo, held, busy, resume and not force, finish), runs, len(todo),
+                               jobs=jobs, client=client, quiet=quiet, allow_mixed=allow_mixed)  # fmt: skip
+            with contextlib.closing(stream):
+                for i, outcome in stream:
+                    writing[writers.submit(record, runs[i], outcome)] = i
+                    written(block=len(writing) >= 4 * WRITERS)
+            while writing:
+                written(block=True)
+            todo = []
+            for i in busy:  # another live process has it: wait for it, take what it recorded
+                os.close(_claim(runs[i].directory, wait=True))
+                done = finished(runs[i])
+                if done:
+                    finish(i, done)
+                else:
+                    todo.append(i)  # that process stopped before finishing it
+    finally:
+        writers.shutdown(wait=True)  # a run's files are written whole, even on the way out
+        for fd in held.values():
+            os.close(fd)
     return results
+
+
+# Threads writing run directories: the client writes every run, and on a busy or network file
+# system a write waits on the disk, not the CPU, so a few overlap.
+WRITERS = 4
+
+
+def _claimed(runs, todo, held, busy, skip_finished, finish):
+    """The (index, run) pairs of `todo` this process claims, as executors pull them."""
+    for i in todo:
+        try:
+            fd = _claim(runs[i].directory)
+        except OSError as err:
+            message = f"cannot write {runs[i].directory}: {err.strerror or err}"
+            finish(i, {"status": "failed", "message": message, "wall_s": 0.0, "notes": []})
+            continue
+        if fd is None:
+            busy.append(i)
+            continue
+        done = finished(runs[i]) if skip_finished else None
+        if done:  # another process finished it since the resume check
+            os.close(fd)
+            finish(i, done)
+            continue
+        held[i] = fd
+        yield i, runs[i]
+
+
+def _executor(items, runs, count, *, jobs, client, quiet, allow_mixed):
+    if client is not None:
+        return dask(items, client, None if allow_mixed else versions())
+    if jobs > 1 and count > 1:
+        return processes(items, min(jobs, count))
+    return serial(items, quiet, nested=len(runs) > 1)
 
 
 def load_run(directory: str | Path) -> tuple[dict, np.ndarray | None]:
@@ -421,74 +880,118 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
-def read_table(run: Run) -> pd.DataFrame | None:
-    path = Path(run.directory) / KINDS[run.kind].table
-    return pd.read_csv(path) if path.is_file() else None
+# ---------------------------------------------------------------------------------------------
+# aggregation: streamed, one run's table in memory at a time
 
 
-def aggregate(runs: list[Run], results: list[dict], root_name: Path) -> tuple[pd.DataFrame, Path]:
-    """Write runs.csv and the concatenated table (varying keys + seed first), in plan order.
+def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> tuple[pd.DataFrame, Path]:
+    """Write directory/runs.csv and directory/<table>.csv, the finished runs' tables with the
+    varying keys + seed first, in plan order; returns (runs table, combined table path).
 
-    A varying key is named by its short name unless the table (or runs.csv) already has a
-    column of that name: if that column always holds the run's value (a sweep over `dist` of
-    estimate.csv) it is not repeated, otherwise the key keeps its dotted name (batch.episodes
-    beside the cumulative `episodes`)."""
+    Only finished runs whose files match the sha256 their status recorded are combined (one
+    that does not is 'corrupted' in runs.csv); with none, no combined table is left behind. A
+    result that is None (not run now) is filled in from the run's directory, in `results`.
+    Tables are read one at a time and copied as text (no float re-parsing); the combined
+    table's columns are the union of the tables', in order of appearance."""
+    directory = Path(directory)
     kind = KINDS[runs[0].kind]
-    varying_keys = list(runs[0].varying)
-    tables = [read_table(run) if status_of(run.directory) in {"done", "diverged"} else None for run in runs]
-    names, repeated = _column_names(runs, tables, varying_keys)
-    rows, tagged_tables = [], []
-    for run, result, table in zip(runs, results, tables, strict=True):
-        status = status_of(run.directory)
-        if result is None and status in {"done", "diverged"}:
-            result = recorded(run.directory)
+    entries, columns, agrees = _scan(runs, results, kind)
+    names, repeated = _column_names(list(runs[0].varying), columns, agrees)
+    rows = []
+    for run, (result, summary, _) in zip(runs, entries, strict=True):
         row = {"run_id": run.run_id, "label": run.label, **{names[k]: _cell(v) for k, v in run.varying.items()}}
-        row["status"] = status
-        if table is not None:
-            summary = kind.summary(table, result or {}, run.spec)
-            row.update({(k if k not in names.values() else f"summary.{k}"): v for k, v in summary.items()})
-            tagged = table.copy()
-            for key in reversed(varying_keys):
-                if key not in repeated:
-                    tagged.insert(0, names[key], _cell(run.varying[key]))
-            tagged.insert(0, "run_id", run.run_id)
-            tagged_tables.append(tagged)
-        row["wall_s"] = (result or {}).get("wall_s", np.nan)
+        row["status"] = result["status"]
+        row.update({(k if k not in names.values() else f"summary.{k}"): v for k, v in summary.items()})
+        row["wall_s"] = result.get("wall_s", np.nan)
         rows.append(row)
     summary = pd.DataFrame(rows)
-    root_name.mkdir(parents=True, exist_ok=True)
-    atomic.write_csv(root_name / "runs.csv", summary)
-    combined = root_name / kind.table
-    if tagged_tables:
-        atomic.write_csv(combined, pd.concat(tagged_tables, ignore_index=True))
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic.write_csv(directory / "runs.csv", summary)
+    combined = directory / kind.table
+    included = [run for run, (*_, ok) in zip(runs, entries, strict=True) if ok]
+    if included:
+        _write_combined(combined, included, {k: names[k] for k in runs[0].varying if k not in repeated}, columns)
+    else:
+        combined.unlink(missing_ok=True)  # an older sweep's table would be read as this one's
     return summary, combined
 
 
 RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
 
 
-def _column_names(runs, tables, keys):
-    """(column name per varying key, keys the tables already carry with the run's value)."""
+def _scan(runs, results, kind):
+    """First pass, one table at a time: per run (result, summary columns, combined or not), the
+    union of the tables' columns, and per varying key whether every table's column of its
+    short name holds the run's value."""
+    keys = list(runs[0].varying)
     names = short_keys(keys)
-    columns = set().union(*(t.columns for t in tables if t is not None)) | RUNS_COLUMNS
-    repeated = set()
+    columns: dict[str, None] = {}
+    agrees = dict.fromkeys(keys, True)
+    entries = []
+    for i, (run, result) in enumerate(zip(runs, results, strict=True)):
+        verified = _verified(run)
+        if result is None or result.get("skipped"):
+            result = verified[0] if verified else {"status": status_of(run.directory), "message": ""}
+        if result["status"] in FINISHED and verified is None:
+            result = {**result, "status": "corrupted", "message": "its files do not match its status (re-run it)"}
+        results[i] = result
+        ok = verified is not None and result["status"] in FINISHED
+        summary = {}
+        if ok:
+            header, rows = _csv_rows(verified[1])
+            columns.update(dict.fromkeys(header))
+            for key in keys:
+                at = header.index(names[key]) if names[key] in header else None
+                texts = _csv_texts(run.varying[key])
+                agrees[key] = agrees[key] and at is not None and all(row[at] in texts for row in rows)
+            if kind.summary is not None:
+                summary = kind.summary(pd.read_csv(io.BytesIO(verified[1])), result, run.spec)
+        entries.append((result, summary, ok))
+    return entries, columns, agrees
+
+
+def _column_names(keys, columns, agrees):
+    """(column name per varying key, keys the tables already carry). A key is named by its
+    short name unless a table (or runs.csv) already has a column of that name: if that column
+    always holds the run's value (a sweep over `dist` of estimate.csv) it is not repeated,
+    otherwise the key keeps its dotted name (batch.episodes beside the cumulative `episodes`)."""
+    names, repeated = short_keys(keys), set()
     for key in keys:
-        if names[key] not in columns:
-            continue
-        same = all(
-            t is None or (names[key] in t.columns and t[names[key]].astype(str).isin(_texts(run.varying[key])).all())
-            for run, t in zip(runs, tables, strict=True)
-        )
-        if same and names[key] not in RUNS_COLUMNS:
-            repeated.add(key)
-        else:  # the dotted name, or for a top-level key that clashes, spec.<key>
-            names[key] = key if "." in key else f"spec.{key}"
+        if names[key] in columns or names[key] in RUNS_COLUMNS:
+            if agrees[key] and names[key] in columns and names[key] not in RUNS_COLUMNS:
+                repeated.add(key)
+            else:  # the dotted name, or for a top-level key that clashes, spec.<key>
+                names[key] = key if "." in key else f"spec.{key}"
     return names, repeated
 
 
-def _texts(value) -> set[str]:
+def _write_combined(path, runs, prefix: dict, columns: dict):
+    """Second pass: run_id, the `prefix` keys' values (key -> column name), then each run's
+    table reordered to `columns` ('' where a table lacks one), streamed into `path`."""
+    with atomic.writing(path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["run_id", *prefix.values(), *columns])
+        for run in runs:
+            header, rows = _csv_rows((Path(run.directory) / KINDS[run.kind].table).read_bytes())
+            lead = [run.run_id, *(_csv_text(run.varying[k]) for k in prefix)]
+            at = [header.index(c) if c in header else None for c in columns]
+            writer.writerows(lead + [row[j] if j is not None else "" for j in at] for row in rows)
+
+
+def _csv_rows(data: bytes) -> tuple[list[str], list[list[str]]]:
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def _csv_text(value) -> str:
+    """A spec value as pandas writes it in a CSV cell."""
+    value = _cell(value)
+    return "" if value is None else str(value)
+
+
+def _csv_texts(value) -> set[str]:
     """How a run's value may appear in its table's column (a one-value list as that value)."""
-    return {str(_cell(value)), *([str(value[0])] if isinstance(value, list) and len(value) == 1 else [])}
+    return {_csv_text(value), *([str(value[0])] if isinstance(value, list) and len(value) == 1 else [])}
 
 
 def _cell(value):
