@@ -267,9 +267,8 @@ def record(run: Run, outcome: dict) -> dict:
     path = directory / "config.yaml"
     try:
         _write(path, config.encode())
-        for stale in ("error.txt", "notes.txt"):  # from an earlier attempt at this run
-            if stale not in texts or not texts[stale]:
-                (directory / stale).unlink(missing_ok=True)
+        for stale in (name for name, text in texts.items() if not text):  # from an earlier attempt
+            (directory / stale).unlink(missing_ok=True)
         for name, data in [*outcome["files"].items(), *((k, v.encode()) for k, v in texts.items() if v)]:
             path = directory / name
             _write(path, data)
@@ -890,7 +889,8 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
 
     Only finished runs whose files match the sha256 their status recorded are combined (one
     that does not is 'corrupted' in runs.csv); with none, no combined table is left behind. A
-    result that is None (not run now) is filled in from the run's directory, in `results`.
+    result that is None (not run now) of a run that is not finished is filled in, in `results`,
+    with its status and message.
     Tables are read one at a time and copied as text (no float re-parsing); the combined
     table's columns are the union of the tables', in order of appearance."""
     directory = Path(directory)
@@ -898,11 +898,11 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
     entries, columns, agrees = _scan(runs, results, kind)
     names, repeated = _column_names(list(runs[0].varying), columns, agrees)
     rows = []
-    for run, (result, summary, _) in zip(runs, entries, strict=True):
+    for run, (status, wall_s, summary, _) in zip(runs, entries, strict=True):
         row = {"run_id": run.run_id, "label": run.label, **{names[k]: _cell(v) for k, v in run.varying.items()}}
-        row["status"] = result["status"]
+        row["status"] = status
         row.update({(k if k not in names.values() else f"summary.{k}"): v for k, v in summary.items()})
-        row["wall_s"] = result.get("wall_s", np.nan)
+        row["wall_s"] = wall_s
         rows.append(row)
     summary = pd.DataFrame(rows)
     directory.mkdir(parents=True, exist_ok=True)
@@ -920,9 +920,9 @@ RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
 
 
 def _scan(runs, results, kind):
-    """First pass, one table at a time: per run (result, summary columns, combined or not), the
-    union of the tables' columns, and per varying key whether every table's column of its
-    short name holds the run's value."""
+    """First pass, one table at a time: per run (status, wall_s, summary columns, combined or
+    not), the union of the tables' columns, and per varying key whether every table's column
+    of its short name holds the run's value."""
     keys = list(runs[0].varying)
     names = short_keys(keys)
     columns: dict[str, None] = {}
@@ -934,8 +934,9 @@ def _scan(runs, results, kind):
             result = verified[0] if verified else {"status": status_of(run.directory), "message": ""}
         if result["status"] in FINISHED and verified is None:
             result = {**result, "status": "corrupted", "message": "its files do not match its status (re-run it)"}
-        results[i] = result
         ok = verified is not None and result["status"] in FINISHED
+        if not ok:
+            results[i] = result
         summary = {}
         if ok:
             header, rows = _csv_rows(verified[1])
@@ -946,7 +947,7 @@ def _scan(runs, results, kind):
                 agrees[key] = agrees[key] and at is not None and all(row[at] in texts for row in rows)
             if kind.summary is not None:
                 summary = kind.summary(pd.read_csv(io.BytesIO(verified[1])), result, run.spec)
-        entries.append((result, summary, ok))
+        entries.append((result["status"], result.get("wall_s", np.nan), summary, ok))
     return entries, columns, agrees
 
 

@@ -123,3 +123,18 @@ def test_a_malformed_scheduler_address_is_bad_input(tmp_path, address):
     results = tmp_path / "results"
     result = invoke("estimate", "--executor", "dask", "--scheduler", address, "--results", results, "-q")
     assert_bad_input(result, f"--scheduler {address!r} is not an address", nothing_in=results)
+
+
+def test_a_worker_of_another_environment_fails_its_runs_saying_why(tmp_path):
+    """A Dask worker that joins after the up-front check still computes nothing it should not."""
+    from pgcli import runner
+    from pgcli.cli import build_spec
+    from pgcli.spec import with_sweep
+
+    spec = build_spec("estimate", None, {"n": "10", "reps": "2"}, [], None, "e")
+    run = runner.plan("estimate", with_sweep(runner.KINDS["estimate"].schema), spec, tmp_path)[0]
+    expected = {**runner.versions(), "numpy": "0.0.0-client"}
+    outcome = runner.compute_remote(run, expected)
+    assert outcome["status"] == "failed" and outcome["files"] == {}
+    assert f"numpy {runner.versions()['numpy']} (client: 0.0.0-client)" in outcome["message"]
+    assert runner.compute_remote(run, runner.versions())["status"] == "done"
