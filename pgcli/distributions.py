@@ -9,7 +9,7 @@ with g ∈ {identity, exp, sigmoid}. The chain rule then gives everything in θ 
     F_θ = diag(g') F_φ diag(g')                           (Fisher; E[s_φ] = 0 kills the g'' term)
 
 Samples always have shape (n, k): k = 1 for the scalar families, k = d/2 for the diagonal
-gaussian. Shape letters: n samples, k sample dimension, d parameters.
+gaussian, k = d for the product of d Bernoullis. Shape letters: n samples, k sample dimension, d parameters.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Transform(NamedTuple):
 IDENTITY = Transform(lambda name: name, lambda t: t, lambda p: p, np.ones_like, np.zeros_like)
 EXP = Transform(lambda name: "log_" + name, np.exp, np.log, np.exp, np.exp)
 SIGMOID = Transform(
-    lambda name: "logit" if name == "p" else "logit_" + name,
+    lambda name: "logit" + name[1:] if name.split("[")[0] == "p" else "logit_" + name,  # p[2] -> logit[2]
     special.expit,
     special.logit,
     lambda t: special.expit(t) * (1 - special.expit(t)),
@@ -60,6 +60,8 @@ class Family(NamedTuple):
     support: Callable  # (φ) -> support points (discrete) or (lo, hi) quadrature interval
     pathwise: Callable | None  # (φ, n, rng) -> x (n, k), dx/dφ (n, k, d)
     weak: Callable | None  # (φ, n, rng) -> c (d,), x⁺ (d, n, k), x⁻ (d, n, k)
+    mean: Callable | None = None  # (φ) -> E[x] (k,)
+    mean_jacobian: Callable | None = None  # (φ) -> ∂E[x]/∂φ (k, d)
     singular_fisher: str | None = None  # why the Fisher matrix is singular, if it is
 
 
@@ -195,38 +197,74 @@ def _gauss_family():
         support=_gauss_support,
         pathwise=_gauss_pathwise,
         weak=_gauss_weak,
+        mean=lambda phi: _split(phi)[0],
+        mean_jacobian=lambda phi: np.eye(phi.size // 2, phi.size),
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# bernoulli: φ = (p,)
+# bernoulli, a product of d independent coordinates (d = 1 by default): φ = (p_1..p_d).
+# The family behind masks, subsets and binary codes; x ∈ {0, 1}^d, samples (n, d).
 
 
 def _bern_score(x, phi):
-    p = phi[0]
-    return x / p - (1 - x) / (1 - p)
+    return x / phi - (1 - x) / (1 - phi)
+
+
+def _bern_hessian(x, phi):
+    n, d = x.shape
+    h = np.zeros((n, d, d))
+    i = np.arange(d)
+    h[:, i, i] = -x / phi**2 - (1 - x) / (1 - phi) ** 2
+    return h
+
+
+def _bern_support(phi):
+    """{0, 1} for d = 1; every point of {0, 1}^d as rows (2^d, d) otherwise."""
+    d = phi.size
+    if d == 1:
+        return np.array([0.0, 1.0])
+    codes = np.arange(2**d)[:, None]
+    return ((codes >> np.arange(d)) & 1).astype(float)
 
 
 def _bern_weak(phi, n, rng):
-    """∂_p Bern(p) = δ₁ − δ₀ (c = 1): the estimate is f(1) − f(0), with zero variance."""
-    return np.ones(1), np.ones((1, n, 1)), np.zeros((1, n, 1))
+    """∂_{p_j} Bern(p) = (δ_{x_j=1} − δ_{x_j=0}) ⊗ the other coordinates (c_j = 1): x⁺_j and x⁻_j
+    share a draw of the other coordinates. For d = 1 the estimate is f(1) − f(0), zero variance."""
+    d = phi.size
+    base = (rng.random((n, d)) < phi).astype(float)
+    xp = np.repeat(base[None], d, axis=0)
+    xm = xp.copy()
+    i = np.arange(d)
+    xp[i, :, i] = 1.0
+    xm[i, :, i] = 0.0
+    return np.ones(d), xp, xm
+
+
+def _bern_constraints(phi, names):
+    for value, name in zip(phi, names, strict=True):
+        if not 0 < value < 1:
+            return f"{name} must be in (0, 1), got {value:g}"
+    return None
 
 
 BERNOULLI = Family(
-    names=lambda k: ["p"],
-    defaults=lambda k: {"p": 0.3},
-    constraints=lambda phi, names: None if 0 < phi[0] < 1 else f"p must be in (0, 1), got {phi[0]:g}",
+    names=lambda k: ["p"] if k == 1 else [f"p[{i}]" for i in range(k)],
+    defaults=lambda k: {"p": 0.3} if k == 1 else {"p": [0.3] * k},
+    constraints=_bern_constraints,
     parametrisations={"standard": IDENTITY, "logit": SIGMOID},
     discrete=True,
-    sample=lambda phi, n, rng: (rng.random((n, 1)) < phi[0]).astype(float),
-    log_prob=lambda x, phi: (x * np.log(phi[0]) + (1 - x) * np.log1p(-phi[0]))[:, 0],
+    sample=lambda phi, n, rng: (rng.random((n, phi.size)) < phi).astype(float),
+    log_prob=lambda x, phi: (x * np.log(phi) + (1 - x) * np.log1p(-phi)).sum(1),
     score=_bern_score,
-    hessian=lambda x, phi: (-x / phi[0] ** 2 - (1 - x) / (1 - phi[0]) ** 2)[:, :, None],
-    fisher=lambda phi: np.array([[1 / (phi[0] * (1 - phi[0]))]]),
-    ppf=lambda u, phi: (u < phi[0]).astype(float),
-    support=lambda phi: np.array([0.0, 1.0]),
+    hessian=_bern_hessian,
+    fisher=lambda phi: np.diag(1 / (phi * (1 - phi))),
+    ppf=lambda u, phi: (u < phi).astype(float),
+    support=_bern_support,
     pathwise=None,
     weak=_bern_weak,
+    mean=lambda phi: phi,
+    mean_jacobian=lambda phi: np.eye(phi.size),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +316,8 @@ CATEGORICAL = Family(
     support=lambda phi: np.arange(phi.size, dtype=float),
     pathwise=None,
     weak=_cat_weak,
+    mean=lambda phi: np.array([_softmax(phi) @ np.arange(phi.size)]),
+    mean_jacobian=lambda phi: (_softmax(phi) * (np.arange(phi.size) - _softmax(phi) @ np.arange(phi.size)))[None],
     singular_fisher="logits are redundant: adding a constant to every logit leaves π unchanged",
 )
 
@@ -316,6 +356,8 @@ POISSON = Family(
     support=lambda phi: np.arange(np.ceil(phi[0] + 42 + np.sqrt(42**2 + 84 * phi[0])) + 1),
     pathwise=None,
     weak=_pois_weak,
+    mean=lambda phi: phi[:1],
+    mean_jacobian=lambda phi: np.ones((1, 1)),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -349,6 +391,8 @@ EXPONENTIAL = Family(
     support=lambda phi: (0.0, 60 / phi[0]),
     pathwise=_exp_pathwise,
     weak=_exp_weak,
+    mean=lambda phi: 1 / phi[:1],
+    mean_jacobian=lambda phi: np.array([[-1 / phi[0] ** 2]]),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +457,8 @@ GAMMA = Family(
     support=lambda phi: (0.0, stats.gamma.isf(1e-17, phi[0], scale=1 / phi[1])),
     pathwise=_gamma_pathwise,
     weak=_gamma_weak,
+    mean=lambda phi: np.array([phi[0] / phi[1]]),
+    mean_jacobian=lambda phi: np.array([[1 / phi[1], -phi[0] / phi[1] ** 2]]),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -469,6 +515,8 @@ BETA = Family(
     support=lambda phi: (0.0, 1.0),
     pathwise=_beta_pathwise,
     weak=None,
+    mean=lambda phi: np.array([phi[0] / phi.sum()]),
+    mean_jacobian=lambda phi: np.array([[phi[1], -phi[0]]]) / phi.sum() ** 2,
 )
 
 FAMILIES: dict[str, Family] = {
@@ -481,7 +529,8 @@ FAMILIES: dict[str, Family] = {
     "gamma": GAMMA,
     "beta": BETA,
 }
-DEFAULT_DIM = {"diag_gaussian": 2, "categorical": 3}
+DEFAULT_DIM = {"diag_gaussian": 2, "categorical": 3, "bernoulli": 1}
+VECTOR_SAMPLES = ("diag_gaussian", "bernoulli")  # families whose samples have k = dim coordinates
 
 # ---------------------------------------------------------------------------------------------
 # a distribution in a parametrisation
@@ -492,7 +541,7 @@ class Dist(NamedTuple):
 
     family: str
     parametrisation: str
-    dim: int  # k for diag_gaussian, K for categorical, 1 otherwise
+    dim: int  # k for diag_gaussian and bernoulli, K for categorical, 1 otherwise
     theta: np.ndarray  # (d,)
     phi: np.ndarray  # (d,)
     names: tuple[str, ...]  # names of the θ coordinates
@@ -559,7 +608,7 @@ def make_dist(family: str, parametrisation: str | None, theta: dict, dim: int | 
     if dim is None:
         dim = DEFAULT_DIM.get(family, 1)
     if family not in DEFAULT_DIM and dim != 1:
-        raise DistError(f"dim applies only to {' and '.join(DEFAULT_DIM)}, not {family}")
+        raise DistError(f"dim applies only to {', '.join(DEFAULT_DIM)}, not {family}")
     if dim < 1 or (family == "categorical" and dim < 2):
         raise DistError(f"dim must be ≥ {2 if family == 'categorical' else 1}, got {dim}")
     groups = param_groups(family, parametrisation, dim)
@@ -618,6 +667,21 @@ def jacobian_diag(dist: Dist) -> np.ndarray:
 
 def family(dist: Dist) -> Family:
     return FAMILIES[dist.family]
+
+
+def sample_dim(dist: Dist) -> int:
+    """k, the number of coordinates of one sample x."""
+    return dist.dim if dist.family in VECTOR_SAMPLES else 1
+
+
+def mean(dist: Dist) -> np.ndarray:
+    """E[x], shape (k,)."""
+    return family(dist).mean(dist.phi)
+
+
+def mean_jacobian(dist: Dist) -> np.ndarray:
+    """∂E[x]/∂θ = (∂E[x]/∂φ) diag(g'(θ)), shape (k, d)."""
+    return family(dist).mean_jacobian(dist.phi) * _g1(dist)
 
 
 def sample(dist: Dist, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -8,6 +8,10 @@ coordinate of θ,
     variance  = Var of one estimate (across reps; with reps = 1, Var(terms)/n)
     std_error = √(variance / reps)  — the uncertainty of `mean`
     bias      = mean − exact,  mse = average over reps of (estimate − exact)²
+    efficiency = 1 / (variance × seconds per estimate): work-normalised, to compare estimators of
+                different cost (a wall-clock column, like seconds)
+
+Where there is no exact gradient (exact_method 'none') exact, bias and mse are blank (NaN).
 
 Chunks larger than the batch never occur for n ≤ CHUNK; for larger n the leave-one-out and
 optimal baselines are computed within each chunk of ≥ CHUNK/2 samples (still unbiased).
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pgcli import distributions as D
+from pgcli import estimators as E
 from pgcli.estimators import ESTIMATORS, NotApplicable
 from pgcli.exact import exact_gradient
 from pgcli.functions import FunctionError, parse_function
@@ -48,6 +53,7 @@ SCHEMA = {
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=all_positive),
     "reps": Field("int", 200, "independent estimates per cell", check=positive),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
+    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
     "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
@@ -69,7 +75,9 @@ COLUMNS = [
     "mse",
     "seconds",
     "samples_per_s",
+    "efficiency",
 ]
+WALL_CLOCK = ("seconds", "samples_per_s", "efficiency")  # differ between identical runs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +167,17 @@ def make_dists(spec: dict) -> list[D.Dist]:
     return out
 
 
+def function_problem(f, dist: D.Dist) -> str | None:
+    """Why f cannot be used with dist (a table of the wrong size or family), or None."""
+    if f.name != "table":
+        return None
+    size = {"categorical": dist.dim, "bernoulli": 2}.get(dist.family)
+    if f.arg == size:
+        return None
+    need = f"{size} values" if size else "categorical or bernoulli"
+    return f"a value table needs {need}, got {f.label!r}"
+
+
 def make_functions(spec: dict, dist: D.Dist) -> list:
     out = []
     for i, text in enumerate(spec["f"]):
@@ -166,9 +185,9 @@ def make_functions(spec: dict, dist: D.Dist) -> list:
             f = parse_function(text)
         except FunctionError as err:
             raise SpecError(f"f[{i}]", str(err)) from None
-        if f.name == "table" and (dist.family != "categorical" or f.arg != dist.dim):
-            need = f"{dist.dim} values" if dist.family == "categorical" else "categorical"
-            raise SpecError(f"f[{i}]", f"a value table needs {need}, got {f.label!r}")
+        problem = function_problem(f, dist)
+        if problem:
+            raise SpecError(f"f[{i}]", problem)
         out.append(f)
     return out
 
@@ -239,12 +258,14 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
     dists = make_dists(spec)
     plan = [(dist, make_functions(spec, dist)) for dist in dists]
     rows, notes = [], []
+    if progress is not None:
+        progress.reset(total=sum(len(fs) for _, fs in plan) * len(spec["estimators"]) * len(spec["n"]))
     for dist, functions in plan:
         label = theta_label(dist)
         for f in functions:
             exact, method = exact_gradient(dist, f)
             for name in spec["estimators"]:
-                options = {"h": spec["h"]} if name == "finite_difference" else {}
+                options = E.options(name, spec)
                 for n in spec["n"]:
                     rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
                     start = time.perf_counter()
@@ -253,11 +274,19 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
                             sums, squares = run_cell(ESTIMATORS[name], dist, f, n, spec["reps"], rng, **options)
                     except NotApplicable as why:
                         notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
+                        if progress is not None:
+                            progress.update(len(spec["n"]) - spec["n"].index(n))
                         break
                     seconds = time.perf_counter() - start
+                    if name in E.DEPENDENT_TERMS and spec["reps"] == 1:
+                        notes.append(f"{name}: variance needs reps ≥ 2 (its terms are dependent within a batch)")
+                        squares = np.full_like(sums[0], np.nan)
                     mean, variance, std_error, mse = summarise(sums, squares, n, exact)
+                    per_estimate = seconds / spec["reps"]
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        efficiency = np.where(variance > 0, 1 / (variance * per_estimate), np.nan)
                     for j, param in enumerate(dist.names):
-                        if np.isnan(mean[j]) and not np.isnan(exact[j]):
+                        if np.isnan(mean[j]):
                             notes.append(f"{name} has no estimate for {param} of {dist.family}")
                             continue
                         rows.append(
@@ -279,10 +308,11 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
                                 mse[j],
                                 seconds,
                                 n * spec["reps"] / seconds if seconds > 0 else np.nan,
+                                efficiency[j],
                             )
                         )
-                    if progress:
-                        progress()
+                    if progress is not None:  # a tqdm bar (runner._progress)
+                        progress.update(1)
     return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
 
 
@@ -293,3 +323,41 @@ def z_scores(table: pd.DataFrame) -> pd.Series:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = table["bias"] / table["std_error"]
     return z.where(~tiny, 0.0)
+
+
+RANK_COLUMNS = ["theta", "f", "rank", "estimator", "n_tested", "efficiency", "n_for_target", "seconds_for_target",
+                "max_abs_z", "note"]  # fmt: skip
+
+
+def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
+    """Estimators ranked by work-normalised efficiency for each θ and f, at each one's largest n.
+
+    From the worst coordinate's variance v of one estimate from n samples, the per-sample
+    variance is σ² = n v; reaching standard error S takes n_S = ⌈σ²/S²⌉ samples and n_S times
+    the measured seconds per sample. Unbiased estimators come first, fastest to the target
+    first; an estimator biased by construction, or whose bias exceeds 4 standard errors, is
+    listed after them (a small variance around the wrong value is no use).
+    """
+    table = table.assign(z=z_scores(table).abs())
+    rows = []
+    for (theta, f), cell in table.groupby(["theta", "f"], sort=False):
+        found = []
+        for name, rows_of in cell.groupby("estimator", sort=False):
+            top = rows_of[rows_of["n_samples"] == rows_of["n_samples"].max()]
+            n, reps = int(top["n_samples"].iloc[0]), int(top["reps"].iloc[0])
+            variance, seconds = top["variance"].max(), top["seconds"].iloc[0]
+            per_sample = seconds / (reps * n)
+            z = top["z"].max()
+            biased = name in E.BIASED or z > 4
+            note = "biased" if biased else ""
+            if np.isnan(variance):
+                needed, note = np.nan, note or "no variance (reps = 1)"
+            else:
+                needed = max(1, int(np.ceil(n * variance / target_se**2)))
+                note = note or ("zero variance" if variance == 0 else "")
+            efficiency = 1 / (variance * seconds / reps) if variance > 0 else np.nan
+            found.append((biased, np.isnan(needed), needed * per_sample, name, n, efficiency, needed, z, note))
+        found.sort(key=lambda r: (r[0], r[1], r[2]))
+        for i, (_, _, seconds_needed, name, n, efficiency, needed, z, note) in enumerate(found, 1):
+            rows.append((theta, f, i, name, n, efficiency, needed, seconds_needed, z, note))
+    return pd.DataFrame(rows, columns=RANK_COLUMNS)

@@ -30,6 +30,7 @@ class Fn(NamedTuple):
     value: Callable[[np.ndarray], np.ndarray]
     deriv: Callable[[np.ndarray], np.ndarray] | None  # None: no derivative (tables)
     breakpoints: tuple[float, ...]  # where f or f' jumps (quadrature hints)
+    separable: bool = True  # the objective is Σ_k f(x_k); False for a user's f of the whole x
 
 
 class FunctionError(ValueError):

@@ -39,8 +39,9 @@ import pandas as pd
 
 from pgcli import classifier as C
 from pgcli import distributions as D
+from pgcli import estimators as E
 from pgcli import exact
-from pgcli.estimate import DIST_SCHEMA, theta_grid
+from pgcli.estimate import DIST_SCHEMA, function_problem, theta_grid
 from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
 from pgcli.functions import FunctionError, parse_function
 from pgcli.optim import adam_init, adam_step, sgd_step
@@ -91,6 +92,7 @@ SCHEMA = {
     "estimator": Field("str", "score", "gradient estimator", choices=tuple(ESTIMATORS)),
     "n": Field("int", 16, "samples per step (classifier: draws per example)", check=positive),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
+    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
     "steps": Field("int", 500, "gradient steps", check=positive),
     "optim": {
         "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
@@ -187,9 +189,13 @@ def _learn_mask(spec, dist):
 
 
 def expected_f(dist: D.Dist, f) -> float:
-    """E[Σ_k f(x_k)]: exact sum or quadrature (the diagonal gaussian coordinate by coordinate)."""
-    if dist.family == "diag_gaussian":
+    """E[f(x)]: exact sum or quadrature (a separable f of a vector coordinate by coordinate);
+    ValueError where there is none (a user's f of a continuous vector, or > 16 Bernoullis)."""
+    k = D.sample_dim(dist)
+    if k > 1 and f.separable:
         return sum(expected_f(one, f) for one in exact.coordinate_dists(dist))
+    if k > 1 and not (dist.family == "bernoulli" and k <= exact.MAX_ENUMERATION):
+        raise ValueError("no exact expectation")
     with np.errstate(all="ignore"):
         return float(np.sum(exact.expectation(dist, f.value, points=f.breakpoints)))
 
@@ -197,7 +203,7 @@ def expected_f(dist: D.Dist, f) -> float:
 def _dist_problem(spec, dist, f) -> Problem:
     learn = _learn_mask(spec, dist)
     estimator = ESTIMATORS[spec["estimator"]]
-    options = {"h": spec["h"]} if spec["estimator"] == "finite_difference" else {}
+    options = E.options(spec["estimator"], spec)
     fam = D.family(dist)
     m = spec["objective_samples"]
 
@@ -264,9 +270,9 @@ def distribution_problem(spec, split_rng=None) -> Problem:
         f = parse_function(spec["f"] if spec["f"] is not None else "step")
     except FunctionError as err:
         raise SpecError("f", str(err)) from None
-    if f.name == "table" and (dist.family != "categorical" or f.arg != dist.dim):
-        need = f"{dist.dim} values" if dist.family == "categorical" else "categorical"
-        raise SpecError("f", f"a value table needs {need}, got {f.label!r}")
+    problem = function_problem(f, dist)
+    if problem:
+        raise SpecError("f", problem)
     return _dist_problem(spec, dist, f)
 
 
