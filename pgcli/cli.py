@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pgcli import __version__, atomic, expect, natural, runner
+from pgcli import __version__, atomic, expect, natural, runner, userfn
 from pgcli import estimate as estimate_core
 from pgcli import fisher as fisher_core
 from pgcli import optimize as optimize_core
@@ -124,6 +124,8 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     """Spec file, then flags, then --set: resolved against the kind's schema."""
     schema = with_sweep(runner.KINDS[kind].schema)
     user = load_yaml(spec_file) if spec_file else {}
+    if spec_file:  # `f: module:function` and `env.id: module:Callable` import from beside the spec
+        userfn.add_search_path(Path(spec_file).parent)
     if user.get("kind", kind) != kind:
         raise SpecError(
             "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
@@ -294,7 +296,7 @@ def rank_table(table: pd.DataFrame, target_se: float) -> str:
     "functions",
     multiple=True,
     metavar="F",
-    help=f"Repeatable: {', '.join(NAMED)}, table:..., or an expression in x.",
+    help=f"Repeatable: {', '.join(NAMED)}, table:..., module:function (Python), or an expression in x.",
 )
 @click.option("--estimators", default=None, metavar="A,B", help=f"Comma list of: {', '.join(ESTIMATORS)}.")
 @click.option("--n", "n", default=None, metavar="N1,N2", help="Samples per estimate (1e6 forms allowed).")
@@ -691,7 +693,9 @@ def check(targets, no_run, junit, results, jobs, quiet):
 @click.option("--dim", type=int, default=None, help="Dimension: diag_gaussian, bernoulli (product); categories.")
 @click.option("--theta", default=None, metavar="NAME=V,...", help="Initial θ, e.g. mu=0.")
 @click.option("--learn", default=None, metavar="A,B", help="Parameters that move (default: all).")
-@click.option("--f", "function", default=None, metavar="F", help=f"{', '.join(NAMED)}, or an expression in x.")
+@click.option(
+    "--f", "function", default=None, metavar="F", help=f"{', '.join(NAMED)}, module:function, or an expression in x."
+)
 @click.option("--estimator", type=click.Choice(sorted(ESTIMATORS)), default=None)
 @click.option("--minimize/--maximize", default=None, help="Direction (default: minimise).")
 @click.option("--n", "n", default=None, help="Samples per step (classifier: per example).")

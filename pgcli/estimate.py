@@ -28,6 +28,7 @@ import pandas as pd
 
 from pgcli import distributions as D
 from pgcli import estimators as E
+from pgcli import userfn
 from pgcli.estimators import ESTIMATORS, NotApplicable
 from pgcli.exact import exact_gradient
 from pgcli.functions import FunctionError, parse_function
@@ -48,7 +49,7 @@ SCHEMA = {
     "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     **DIST_SCHEMA,
-    "f": Field("texts", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"),
+    "f": Field("texts", ["step"], "functions: name, name:arg, table:v0,v1,..., module:function, or an expression in x"),
     "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=all_positive),
     "reps": Field("int", 200, "independent estimates per cell", check=positive),
@@ -193,9 +194,20 @@ def make_functions(spec: dict, dist: D.Dist) -> list:
 
 
 def validate(spec: dict) -> None:
-    """Every θ point and function of the spec, checked before anything runs."""
+    """Every θ point and function of the spec, checked before anything runs (a Python f is
+    called once on a few samples: a wrong shape or dtype is bad input)."""
     for dist in make_dists(spec):
-        make_functions(spec, dist)
+        for i, f in enumerate(make_functions(spec, dist)):
+            probe_function(f, dist, f"f[{i}]")
+
+
+def probe_function(f, dist: D.Dist, path: str) -> None:
+    """A user's f on 4 samples of dist (a throwaway stream); SpecError at `path` if it is wrong."""
+    try:
+        with np.errstate(all="ignore"):
+            userfn.probe(f, D.sample(dist, 4, np.random.default_rng(0)))
+    except FunctionError as err:
+        raise SpecError(path, f"{f.label}: {err}") from None
 
 
 # ---------------------------------------------------------------------------------------------

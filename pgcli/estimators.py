@@ -50,6 +50,14 @@ def f_of(f: Fn, x: np.ndarray) -> np.ndarray:
     return fx[:, 0] if fx.shape[1] == 1 else fx.sum(1)
 
 
+def need_deriv(f: Fn, name: str) -> None:
+    """NotApplicable unless f has a derivative (a Python f: its module's `<function>_grad`)."""
+    if f.deriv is None:
+        module, _, attr = f.label.partition(":")
+        hint = f" (define {attr}_grad(x) in {module})" if f.name == "python" else ""
+        raise NotApplicable(f"{name} needs f'(x); {f.label} has none{hint}")
+
+
 def per_rep(terms: np.ndarray, reps: int, n: int) -> np.ndarray:
     """(reps·n, d) -> (reps, n, d); a view (no copy) when terms are column-major."""
     return terms.T.reshape(-1, reps, n).transpose(1, 2, 0)
@@ -117,8 +125,7 @@ def pathwise(dist, f, n, rng, reps=1):
     fam = D.family(dist)
     if fam.pathwise is None:
         raise NotApplicable(f"pathwise needs a reparameterisation; {dist.family} is discrete")
-    if f.deriv is None:
-        raise NotApplicable(f"pathwise needs f'(x); {f.label} has none")
+    need_deriv(f, "pathwise")
     x, dx = fam.pathwise(dist.phi, n * reps, rng)
     terms = np.einsum("mk,mkd->md", f.deriv(x), dx) * D.jacobian_diag(dist)
     return per_rep(terms, reps, n)
@@ -210,8 +217,7 @@ def score_cv_delta(dist, f, n, rng, reps=1):
     Reference: Mohamed et al., JMLR 2020, §7.4 (delta-method control variates); Paisley, Blei &
     Jordan 2012.
     """
-    if f.deriv is None:
-        raise NotApplicable(f"score_cv_delta needs f'(x); {f.label} has none")
+    need_deriv(f, "score_cv_delta")
     mu = D.mean(dist)[None]
     f_mu, grad_mu = f_of(f, mu)[0], f.deriv(mu)[0]
     x = D.sample(dist, n * reps, rng)
@@ -270,8 +276,7 @@ def straight_through(dist, f, n, rng, reps=1):
     & Courville 2013.
     """
     p, _ = _binary(dist, "straight_through")
-    if f.deriv is None:
-        raise NotApplicable(f"straight_through needs f'(x); {f.label} has none")
+    need_deriv(f, "straight_through")
     x = (rng.random((n * reps, p.size)) < p).astype(float)
     return per_rep(f.deriv(x) * D.jacobian_diag(dist), reps, n)
 
@@ -284,8 +289,7 @@ def gumbel_softmax(dist, f, n, rng, reps=1, temperature=0.5):
     variance grows). References: Maddison, Mnih & Teh 2017; Jang, Gu & Poole 2017.
     """
     p, dalpha = _binary(dist, "gumbel_softmax")
-    if f.deriv is None:
-        raise NotApplicable(f"gumbel_softmax needs f'(x); {f.label} has none")
+    need_deriv(f, "gumbel_softmax")
     u = np.clip(rng.random((n * reps, p.size)), U_MIN, 1 - U_MIN)
     x = special.expit((special.logit(p) + np.log(u) - np.log1p(-u)) / temperature)
     return per_rep(f.deriv(x) * x * (1 - x) / temperature * dalpha, reps, n)

@@ -41,7 +41,7 @@ from pgcli import classifier as C
 from pgcli import distributions as D
 from pgcli import estimators as E
 from pgcli import exact
-from pgcli.estimate import DIST_SCHEMA, function_problem, theta_grid
+from pgcli.estimate import DIST_SCHEMA, function_problem, probe_function, theta_grid
 from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
 from pgcli.functions import FunctionError, parse_function
 from pgcli.optim import adam_init, adam_step, sgd_step
@@ -84,7 +84,7 @@ SCHEMA = {
     "f": Field(
         "str",
         None,
-        "f(x) for problem distribution (default step): name, name:arg, table:..., expression",
+        "f(x) for problem distribution (default step): name, name:arg, table:..., module:function, expression",
         nullable=True,
     ),
     "target": Field("float", None, f"bernoulli_toy: f(x) = (x − target)² (default {TOY_TARGET})", nullable=True),
@@ -234,10 +234,13 @@ def _dist_problem(spec, dist, f) -> Problem:
             problem += f" (the {unconstrained(dist.family)} parametrisation keeps θ valid)"
         return problem
 
+    probe_function(f, dist, "f")
     try:
-        probe = _probe(spec, lambda n, rng: estimator(dist, f, n, rng, **options))
+        probe = _probe(spec, lambda n, rng: estimator(dist, f, n, rng, **options), user_code=f.name == "python")
     except FunctionError as err:  # e.g. a table evaluated outside its range
         raise SpecError("f", str(err)) from None
+    if probe is None:  # the user's f raised: the run reports it, failed, with the traceback
+        probe = np.zeros((1, dist.theta.size))
     missing = [name for name, on, col in zip(dist.names, learn, probe.T, strict=True)
                if on and np.isnan(col).all()]  # fmt: skip
     if missing:
@@ -249,15 +252,22 @@ def _dist_problem(spec, dist, f) -> Problem:
     return Problem(list(dist.names), dist.theta.copy(), learn, terms, evaluate, outside, spec["n"])
 
 
-def _probe(spec, draw):
+def _probe(spec, draw, user_code=False):
     """Terms of one small draw at the initial θ (a throwaway stream of the run's seed), so that
-    an estimator that does not apply is bad input before anything is written."""
+    an estimator that does not apply is bad input before anything is written. An exception
+    inside a user's f is not bad input: None, and the run itself ends failed with it."""
     rng = np.random.default_rng(np.random.SeedSequence(spec["seed"]))
     try:
         with np.errstate(all="ignore"):
             return draw(min(spec["n"], PROBE_SAMPLES), rng)
     except NotApplicable as why:
         raise SpecError("estimator", str(why)) from None
+    except FunctionError:
+        raise
+    except Exception:
+        if user_code:
+            return None
+        raise
 
 
 def distribution_problem(spec, split_rng=None) -> Problem:
