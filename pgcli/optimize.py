@@ -30,6 +30,7 @@ Problems:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -40,7 +41,8 @@ import pandas as pd
 from pgcli import classifier as C
 from pgcli import distributions as D
 from pgcli import estimators as E
-from pgcli import exact
+from pgcli import exact, userfn
+from pgcli._callable import CallableModule
 from pgcli.estimate import DIST_SCHEMA, function_problem, probe_function, theta_grid
 from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
 from pgcli.functions import FunctionError, parse_function
@@ -277,7 +279,7 @@ def distribution_problem(spec, split_rng=None) -> Problem:
     parametrisation = spec["parametrisation"] or unconstrained(family)
     dist = _initial_dist(family, parametrisation, spec["theta"], spec["dim"])
     try:
-        f = parse_function(spec["f"] if spec["f"] is not None else "step")
+        f = userfn.to_function(spec["f"] if spec["f"] is not None else "step")  # API: also a callable
     except FunctionError as err:
         raise SpecError("f", str(err)) from None
     problem = function_problem(f, dist)
@@ -488,3 +490,7 @@ def default_name(spec: dict) -> str:
     if spec["problem"] == "distribution":
         return f"optimize-{spec['dist'] or 'gaussian'}"
     return f"optimize-{spec['problem']}"
+
+
+# `pgcli.optimize(...)` is the Python API (pgcli.api.optimize): see pgcli/_callable.py
+sys.modules[__name__].__class__ = CallableModule

@@ -56,16 +56,36 @@ def load(text: str) -> Fn:
     function = getattr(module, attr, None)
     if not callable(function):
         raise FunctionError(f"module {module_name!r} has no callable {attr!r} (f {text!r})")
-    grad = getattr(module, attr + GRAD_SUFFIX, None)
-    label = f"{module_name}:{attr}"
+    return from_callable(function, getattr(module, attr + GRAD_SUFFIX, None), f"{module_name}:{attr}")
+
+
+def from_callable(function, grad=None, label: str | None = None) -> Fn:
+    """The Fn of a vectorised Python callable (and its optional gradient), as for module:function."""
+    if not callable(function):
+        raise FunctionError(f"f must be callable or text, got {type(function).__name__}")
+    if grad is not None and not callable(grad):
+        raise FunctionError(f"f's gradient must be callable, got {type(grad).__name__}")
+    label = label or f"{getattr(function, '__module__', None) or 'python'}:{getattr(function, '__qualname__', 'f')}"
+    grad_name = f"{label.partition(':')[2]}{GRAD_SUFFIX}"
 
     def value(x):
         return _checked(function(_argument(x)), x, (x.shape[0],), "f")[:, None]
 
     def deriv(x):
-        return _checked(grad(_argument(x)), x, x.shape, attr + GRAD_SUFFIX).reshape(x.shape)
+        return _checked(grad(_argument(x)), x, x.shape, grad_name).reshape(x.shape)
 
-    return Fn(label, "python", None, value, deriv if callable(grad) else None, (), separable=False)
+    return Fn(label, "python", None, value, deriv if grad is not None else None, (), separable=False)
+
+
+def to_function(f) -> Fn:
+    """An Fn from text (built-in, expression, module:function), a callable, or an Fn."""
+    from pgcli.functions import parse_function
+
+    if isinstance(f, Fn):
+        return f
+    if callable(f):
+        return from_callable(f)
+    return parse_function(f)
 
 
 def _argument(x):
