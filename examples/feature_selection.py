@@ -11,7 +11,7 @@ The data are split three ways (stratified): the regressions are fitted on the tr
 scores them on the validation part, and the final mask (θ_j > 0) is judged on the test part,
 which the search never saw. Fits are cached by mask (a mask seen twice is fitted once).
 
-    python examples/feature_selection.py                       # the README's numbers (~2 min)
+X
     python examples/feature_selection.py --steps 10 --n 4 --seeds 1      # a smoke run (CI)
 """
 

@@ -303,6 +303,7 @@ def rank_table(table: pd.DataFrame, target_se: float) -> str:
 @click.option("--reps", default=None, help="Independent estimates per cell.")
 @click.option("--h", "h", default=None, help="Finite-difference step.")
 @click.option("--temperature", default=None, help="gumbel_softmax temperature τ (default 0.5).")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Of samples and terms.")
 @click.option("--rank", is_flag=True, help="Rank the estimators by efficiency for this f and θ.")
 @click.option(
     "--target-se",
@@ -313,8 +314,8 @@ def rank_table(table: pd.DataFrame, target_se: float) -> str:
 )
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
 def estimate(
-    spec_file, dist, parametrisation, dim, theta, functions, estimators, n, reps, h, temperature, rank, target_se, out,
-    **opts,
+    spec_file, dist, parametrisation, dim, theta, functions, estimators, n, reps, h, temperature, dtype, rank,
+    target_se, out, **opts,
 ):  # fmt: skip
     """Estimate ∂/∂θ E[f(x)] with every estimator and compare with the exact gradient.
 
@@ -337,6 +338,7 @@ def estimate(
             "reps": reps,
             "h": h,
             "temperature": temperature,
+            "dtype": dtype,
         }
         if theta is not None:
             flags["theta"] = estimate_core.parse_theta_text(theta)

@@ -57,6 +57,7 @@ SCHEMA = {
     "reps": Field("int", 200, "independent estimates per cell", check=positive),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
     "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
+    "dtype": Field("str", "float64", "samples, scores and terms (exact columns stay float64)", choices=D.DTYPES),
     "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
@@ -164,7 +165,9 @@ def make_dists(spec: dict) -> list[D.Dist]:
     out = []
     for point in theta_grid(spec["theta"]):
         try:
-            out.append(D.make_dist(spec["dist"], spec["parametrisation"], point, spec["dim"]))
+            out.append(
+                D.make_dist(spec["dist"], spec["parametrisation"], point, spec["dim"], spec.get("dtype", "float64"))
+            )
         except D.DistError as err:
             raise SpecError("theta", str(err)) from None
     return out
