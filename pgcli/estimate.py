@@ -43,7 +43,13 @@ CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample di
 DIST_SCHEMA = {
     "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
     "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
-    "dim": Field("int", None, "dimension (diag_gaussian) or number of categories", nullable=True, check=positive),
+    "dim": Field(
+        "int",
+        None,
+        "dimension (diag_gaussian, bernoulli product) or number of categories",
+        nullable=True,
+        check=positive,
+    ),
     "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
 }
 
@@ -278,59 +284,47 @@ def run(spec: dict, progress=None) -> tuple[pd.DataFrame, list[str]]:
     if progress is not None:
         progress.reset(total=sum(len(fs) for _, fs in plan) * len(spec["estimators"]) * len(spec["n"]))
     for dist, functions in plan:
-        label = theta_label(dist)
         for f in functions:
             exact, method = exact_gradient(dist, f)
             for name in spec["estimators"]:
-                options = E.options(name, spec)
-                for n in spec["n"]:
-                    rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
-                    start = time.perf_counter()
-                    try:
-                        with np.errstate(all="ignore"):
-                            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, spec["reps"], rng, **options)
-                    except NotApplicable as why:
-                        notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
-                        if progress is not None:
-                            progress.update(len(spec["n"]) - spec["n"].index(n))
-                        break
-                    seconds = time.perf_counter() - start
-                    if name in E.DEPENDENT_TERMS and spec["reps"] == 1:
-                        notes.append(f"{name}: variance needs reps ≥ 2 (its terms are dependent within a batch)")
-                        squares = np.full_like(sums[0], np.nan)
-                    mean, variance, std_error, mse = summarise(sums, squares, n, exact)
-                    per_estimate = seconds / spec["reps"]
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        efficiency = np.where(variance > 0, 1 / (variance * per_estimate), np.nan)
-                    for j, param in enumerate(dist.names):
-                        if np.isnan(mean[j]):
-                            notes.append(f"{name} has no estimate for {param} of {dist.family}")
-                            continue
-                        rows.append(
-                            (
-                                dist.family,
-                                dist.parametrisation,
-                                param,
-                                label,
-                                f.label,
-                                name,
-                                n,
-                                spec["reps"],
-                                mean[j],
-                                exact[j],
-                                method,
-                                mean[j] - exact[j],
-                                variance[j],
-                                std_error[j],
-                                mse[j],
-                                seconds,
-                                n * spec["reps"] / seconds if seconds > 0 else np.nan,
-                                efficiency[j],
-                            )
-                        )
+                for i, n in enumerate(spec["n"]):
+                    cell = run_one(spec, dist, f, name, n, exact, method, notes)
                     if progress is not None:  # a tqdm bar (runner._progress)
-                        progress.update(1)
+                        progress.update(1 if cell is not None else len(spec["n"]) - i)
+                    if cell is None:  # the estimator does not apply: no other n either
+                        break
+                    rows += cell
     return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
+
+
+def run_one(spec, dist, f, name, n, exact, method, notes) -> list[tuple] | None:
+    """The rows (one per coordinate of θ) of one cell, or None with a note when `name` does not apply."""
+    label = theta_label(dist)
+    rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
+    reps = spec["reps"]
+    start = time.perf_counter()
+    try:
+        with np.errstate(all="ignore"):
+            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, reps, rng, **E.options(name, spec))
+    except NotApplicable as why:
+        notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
+        return None
+    seconds = time.perf_counter() - start
+    if name in E.DEPENDENT_TERMS and reps == 1:
+        notes.append(f"{name}: variance needs reps ≥ 2 (its terms are dependent within a batch)")
+        squares = np.full_like(sums[0], np.nan)
+    mean, variance, std_error, mse = summarise(sums, squares, n, exact)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        efficiency = np.where(variance > 0, 1 / (variance * seconds / reps), np.nan)
+    rate = n * reps / seconds if seconds > 0 else np.nan
+    rows = []
+    for j, param in enumerate(dist.names):
+        if np.isnan(mean[j]):
+            notes.append(f"{name} has no estimate for {param} of {dist.family}")
+            continue
+        rows.append((dist.family, dist.parametrisation, param, label, f.label, name, n, reps, mean[j], exact[j],
+                     method, mean[j] - exact[j], variance[j], std_error[j], mse[j], seconds, rate, efficiency[j]))  # fmt: skip
+    return rows
 
 
 def z_scores(table: pd.DataFrame) -> pd.Series:
