@@ -97,7 +97,10 @@ def gradient(
         fn = _function(f, f_grad)
         theta = _theta(theta)
         dim = _dim(dist, theta, dim)
-        family = D.make_dist(dist, _parametrisation(dist, theta, parametrisation, dim), theta, dim)
+        try:
+            family = D.make_dist(dist, _parametrisation(dist, theta, parametrisation, dim), theta, dim)
+        except D.DistError as err:  # as `pgcli estimate` says it
+            raise SpecError("theta", str(err)) from None
         problem = estimate_core.function_problem(fn, family)
         if problem:
             raise PgcliError(f"f: {problem}")
@@ -143,7 +146,7 @@ def estimate(
     dim = _dim(dist, theta, dim)
     parametrisation = _parametrisation(dist, theta, parametrisation, dim)
     user = {"dist": dist, "parametrisation": parametrisation, "dim": dim, "theta": theta,
-            "f": ["step"] * len(items), "estimators": estimators and list(estimators), "n": list(n) if isinstance(n, list | tuple) else [n],
+            "f": ["step"] * len(items), "estimators": [estimators] if isinstance(estimators, str) else estimators and list(estimators), "n": list(n) if isinstance(n, list | tuple) else [n],
             "reps": reps, "seed": seed, "h": h, "temperature": temperature}  # fmt: skip
     spec = _spec(estimate_core.SCHEMA, user, functions)
     with _bad_input():

@@ -137,3 +137,10 @@ def test_an_exception_in_user_code_propagates_unchanged():
 
     with pytest.raises(ZeroDivisionError, match="mine"):
         pgcli.gradient(boom, "gaussian", n=4)
+
+
+def test_bad_input_message_is_the_command_lines(tmp_path):
+    with pytest.raises(pgcli.PgcliError) as caught:
+        pgcli.gradient("step", "gaussian", {"sigma": -1})
+    result = invoke("estimate", "--theta", "sigma=-1", "--results", tmp_path)
+    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {caught.value}"
