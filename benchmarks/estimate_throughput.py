@@ -43,7 +43,8 @@ def pgcli_rate(n, rng, dtype="float64", estimator=score, family="gaussian", thet
 
 
 def torch_rate(n, chunk, dtype):
-    """The score estimator of ∂/∂(μ, σ) E[x²] in PyTorch, chunk by chunk; None without torch."""
+    """The score estimator of ∂/∂(μ, σ) E[x²] in PyTorch, chunk by chunk, with the sums of the
+    terms and of their squares (pgcli reports the standard error too); None without torch."""
     try:
         import torch
     except ImportError:
@@ -52,13 +53,15 @@ def torch_rate(n, chunk, dtype):
     torch.manual_seed(0)
     kind = getattr(torch, dtype)
     mu, sigma = torch.tensor(0.3, dtype=kind), torch.tensor(1.2, dtype=kind)
-    total = torch.zeros(2, dtype=torch.float64)
+    sums, squares = torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
     start = time.perf_counter()
     for _ in range(n // chunk):
         eps = torch.randn(chunk, dtype=kind)
         x = mu + sigma * eps
         fx = x * x
-        total += torch.stack([(fx * eps).sum() / sigma, (fx * (eps * eps - 1)).sum() / sigma]).double()
+        terms = torch.stack([fx * eps / sigma, fx * (eps * eps - 1) / sigma])
+        sums += terms.sum(1).double()
+        squares += (terms * terms).sum(1).double()
     return (n // chunk) * chunk / (time.perf_counter() - start)
 
 

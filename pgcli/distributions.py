@@ -77,10 +77,40 @@ def _split(phi):
 
 def _gauss_sample(phi, n, rng, dtype=np.float64):
     mu, sigma = _split(phi.astype(dtype, copy=False))
-    x = rng.standard_normal((n, mu.size), dtype=dtype)
+    shape = (n, mu.size)
+    x = standard_normal32(rng, shape) if dtype == np.float32 else rng.standard_normal(shape, dtype=dtype)
     x *= sigma
     x += mu
     return x
+
+
+def standard_normal32(rng, shape) -> np.ndarray:
+    """N(0, 1) draws in float32 by Box–Muller, z = √(−2 log u) (cos 2πv, sin 2πv), with u and v
+    taken from the 40 high and 24 low bits of one 64-bit draw of the generator per pair:
+    u = (k + ½) 2⁻⁴⁰ ∈ (0, 1) puts the tails at 7.4σ (the mass beyond is 1e-13), v has float32's
+    resolution. One raw draw per two normals and NumPy's SIMD float32 cos and sin make this
+    faster than Generator.standard_normal(dtype=float32) (its ziggurat); still exact in law up
+    to the discretisation of u and v.
+    """
+    size = int(np.prod(shape))
+    half = -(-size // 2)
+    bits = rng.bit_generator.random_raw(half)
+    u = np.right_shift(bits, np.uint64(24)).astype(np.float64)  # in place from here: fewer passes
+    np.multiply(u, 2.0**-40, out=u)
+    np.add(u, 2.0**-41, out=u)
+    np.log(u, out=u)
+    np.multiply(u, -2.0, out=u)
+    np.sqrt(u, out=u)
+    radius = u.astype(np.float32)
+    np.bitwise_and(bits, np.uint64(0xFFFFFF), out=bits)
+    angle = bits.astype(np.float32)
+    angle *= np.float32(2 * np.pi / 2**24)
+    out = np.empty(2 * half, dtype=np.float32)
+    np.cos(angle, out=out[:half])
+    np.sin(angle, out=out[half:])
+    out[:half] *= radius
+    out[half:] *= radius
+    return out[:size].reshape(shape)
 
 
 def _gauss_log_prob(x, phi):

@@ -5,6 +5,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from pgcli import distributions as D
 from pgcli.estimators import ESTIMATORS, NotApplicable
@@ -213,3 +214,20 @@ def test_dtype_through_the_cli(tmp_path):
     table = pd.read_csv(tmp_path / "a" / "estimate-gaussian" / "estimate.csv")
     assert (table["bias"].abs() <= 4 * table["std_error"]).all()
     assert_bad_input(invoke(*args, "--dtype", "float16", "--results", tmp_path / "b"), "--dtype")
+
+
+def test_float32_normals_have_the_normal_law():
+    """Box–Muller in float32: mean, variance, kurtosis and two tail masses of 2·10⁶ draws within
+    4 standard errors of N(0, 1)'s; the two halves of a pair are uncorrelated."""
+    draws = D.standard_normal32(np.random.default_rng(4), (2_000_000, 1))
+    assert draws.dtype == np.float32 and draws.shape == (2_000_000, 1)
+    z = draws[:, 0].astype(np.float64)
+    m = z.size
+    assert abs(z.mean()) <= 4 / np.sqrt(m)
+    assert abs(z.var() - 1) <= 4 * np.sqrt(2 / m)
+    assert abs(np.mean(z**4) - 3) <= 4 * np.sqrt(96 / m)
+    for c in (1.0, 3.0):
+        p = 2 * stats.norm.sf(c)
+        assert abs(np.mean(np.abs(z) > c) - p) <= 4 * np.sqrt(p * (1 - p) / m)
+    half = m // 2
+    assert abs(np.corrcoef(z[:half], z[half:])[0, 1]) <= 4 / np.sqrt(half)
