@@ -17,7 +17,7 @@ from pgcli import fisher as fisher_core
 from pgcli import optimize as optimize_core
 from pgcli import plot as plot_core
 from pgcli import train as train_core
-from pgcli.distributions import FAMILIES, DistError
+from pgcli.distributions import DTYPES, FAMILIES, DistError
 from pgcli.estimators import ESTIMATORS
 from pgcli.functions import NAMED, FunctionError
 from pgcli.spec import SpecError, apply_overrides, dump, load_yaml, resolve, set_dotted, with_sweep
@@ -303,7 +303,7 @@ def rank_table(table: pd.DataFrame, target_se: float) -> str:
 @click.option("--reps", default=None, help="Independent estimates per cell.")
 @click.option("--h", "h", default=None, help="Finite-difference step.")
 @click.option("--temperature", default=None, help="gumbel_softmax temperature τ (default 0.5).")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Of samples and terms.")
+@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Of samples and terms (exact: float64).")
 @click.option("--rank", is_flag=True, help="Rank the estimators by efficiency for this f and θ.")
 @click.option(
     "--target-se",
