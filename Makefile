@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 REPRODUCTIONS := $(shell grep -l '^expect:' experiments/*.yaml)
 # the quick ones, checked by CI (a minute or two on 2 cores)
 QUICK := experiments/cartpole.yaml experiments/cartpole-natural.yaml \
-	experiments/estimators-variance.yaml experiments/estimators-unbiased.yaml \
+	experiments/estimators-variance.yaml experiments/estimators-unbiased.yaml experiments/estimators-binary.yaml \
 	experiments/fisher-identities.yaml experiments/optimize-bernoulli.yaml \
 	experiments/optimize-gaussian.yaml experiments/optimize-classifier.yaml
 
@@ -57,6 +57,8 @@ figures: $(STAMP)
 		--title "CartPole-v1: Adam (lr 0.03) vs natural gradient (δ = 0.02), 5 seeds" --out $(FIG)/cartpole-adam-vs-natural.png
 	$(PY) -m pgcli estimate experiments/estimators-step.yaml --quiet
 	$(PY) -m pgcli plot results/estimators-step --select param=mu --out $(FIG)/estimators-step.png
+	$(PY) -m pgcli estimate experiments/estimators-binary.yaml --quiet
+	$(PY) -m pgcli plot results/estimators-binary --out $(FIG)/estimators-binary.png
 	$(PY) -m pgcli estimate experiments/estimators-variance.yaml --quiet
 	$(PY) -m pgcli plot results/estimators-variance --select param=mu --out $(FIG)/estimators-variance.png
 	$(PY) -m pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e3,1e4,1e5,1e6 --name fisher-gamma --quiet

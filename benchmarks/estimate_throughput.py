@@ -1,9 +1,12 @@
 """Throughput of `pgcli estimate`'s score estimator for a gaussian, against raw numpy sampling.
 
 Prints pgcli's samples/s ÷ numpy's `Generator.standard_normal` samples/s, both measured here in
-the same run, in the same chunk size (goal: ≥ 0.5). With torch installed, torch.randn's rate is
-printed as another reference. Also measures the peak RSS of `pgcli estimate --n 1e9`-style runs
-in bounded memory (a shorter n by default; pass --big for the full 1e9).
+the same run, in the same chunk size (goal: ≥ 0.5), in float64 and float32 (`--dtype`). With
+torch installed (`pip install -r benchmarks/requirements-peers.txt`), the same estimator written
+in PyTorch — x = μ + σε, terms f(x)·[z/σ, (z² − 1)/σ], f = x², summed — runs in the same chunks
+in float64 and float32 (one thread, like NumPy), the goal being pgcli float32 ≥ torch float32.
+Also the new estimators' throughput, and the peak RSS of a `pgcli estimate --n 1e9`-style run in
+bounded memory (a shorter n by default; pass --big for the full 1e9).
 
     python benchmarks/estimate_throughput.py [--samples 5e7] [--big]
 """
@@ -19,35 +22,57 @@ import numpy as np
 
 from pgcli import distributions as D
 from pgcli.estimate import CHUNK_ELEMENTS, run_cell
-from pgcli.estimators import score
+from pgcli.estimators import ESTIMATORS, score
 from pgcli.functions import parse_function
 
 
-def raw_rate(n, chunk, rng):
+def raw_rate(n, chunk, rng, dtype="float64"):
     start = time.perf_counter()
     for _ in range(n // chunk):
-        rng.standard_normal(chunk)
+        rng.standard_normal(chunk, dtype=dtype)
     return (n // chunk) * chunk / (time.perf_counter() - start)
 
 
-def pgcli_rate(n, rng):
-    dist = D.make_dist("gaussian", None, {"mu": 0.3, "sigma": 1.2})
+def pgcli_rate(n, rng, dtype="float64", estimator=score, family="gaussian", theta=None, dim=None, reps=1):
+    parametrisation = "logit" if family == "bernoulli" else None
+    dist = D.make_dist(family, parametrisation, theta or {"mu": 0.3, "sigma": 1.2}, dim, dtype)
     f = parse_function("square")
     start = time.perf_counter()
-    run_cell(score, dist, f, n, 1, rng)
+    run_cell(estimator, dist, f, n // reps, reps, rng)
     return n / (time.perf_counter() - start)
 
 
-def torch_rate(n, chunk):
+def torch_rate(n, chunk, dtype):
+    """The score estimator of ∂/∂(μ, σ) E[x²] in PyTorch, chunk by chunk, with the sums of the
+    terms and of their squares (pgcli reports the standard error too); None without torch."""
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(1)
+    torch.manual_seed(0)
+    kind = getattr(torch, dtype)
+    mu, sigma = torch.tensor(0.3, dtype=kind), torch.tensor(1.2, dtype=kind)
+    sums, squares = torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
     start = time.perf_counter()
     for _ in range(n // chunk):
-        torch.randn(chunk, dtype=torch.float64)
+        eps = torch.randn(chunk, dtype=kind)
+        x = mu + sigma * eps
+        fx = x * x
+        terms = torch.stack([fx * eps / sigma, fx * (eps * eps - 1) / sigma])
+        sums += terms.sum(1).double()
+        squares += (terms * terms).sum(1).double()
     return (n // chunk) * chunk / (time.perf_counter() - start)
+
+
+NEW = {  # the variance-reduction lab's estimators, on a family each applies to
+    "score_antithetic": ("gaussian", None, None),
+    "score_rqmc": ("gaussian", None, None),
+    "score_cv_delta": ("gaussian", None, None),
+    "arm": ("bernoulli", {"logit": [0.3] * 8}, 8),
+    "disarm": ("bernoulli", {"logit": [0.3] * 8}, 8),
+    "score (bernoulli, d = 8)": ("bernoulli", {"logit": [0.3] * 8}, 8),
+}
 
 
 def peak_rss_mb(n):
@@ -70,20 +95,25 @@ def measure(samples: float = 5e7, big: bool = False) -> list[dict]:
     chunk = CHUNK_ELEMENTS // 2  # the chunk pgcli uses for a 1-D gaussian (d = 2)
     rng = np.random.default_rng(0)
     raw_rate(n // 10, chunk, rng)  # warm up
-    raw = float(np.median([raw_rate(n, chunk, rng) for _ in range(3)]))
-    ours = float(np.median([pgcli_rate(n, rng) for _ in range(3)]))
-    rows = [
-        {
-            "figure": "estimate: score estimator, gaussian, samples/s",
-            "value": ours,
-            "ratio": ours / raw,
-            "reference": f"numpy standard_normal {raw:.4g} samples/s (goal ratio ≥ 0.5)",
-        }
-    ]
-    rate = torch_rate(n, chunk)
-    if rate:
-        rows.append({"figure": "torch.randn float64, 1 thread, samples/s", "value": rate, "ratio": rate / raw,
-                     "reference": f"numpy standard_normal {raw:.4g} samples/s"})  # fmt: skip
+    rows, ours = [], {}
+    for dtype in ("float64", "float32"):
+        raw = float(np.median([raw_rate(n, chunk, rng, dtype) for _ in range(3)]))
+        ours[dtype] = float(np.median([pgcli_rate(n, rng, dtype) for _ in range(3)]))
+        rows.append({"figure": f"estimate: score estimator, gaussian, {dtype}, samples/s", "value": ours[dtype],
+                     "ratio": ours[dtype] / raw,
+                     "reference": f"numpy standard_normal {dtype} {raw:.4g} samples/s (goal ratio ≥ 0.5)"})  # fmt: skip
+    for dtype in ("float64", "float32"):
+        rates = [torch_rate(n, chunk, dtype) for _ in range(3)]
+        if rates[0] is not None:
+            rate = float(np.median(rates))
+            rows.append({"figure": f"torch: the same score estimator, {dtype}, 1 thread, samples/s", "value": rate,
+                         "ratio": ours[dtype] / rate,
+                         "reference": f"ratio = pgcli {dtype} ÷ torch (goal ≥ 1 in float32)"})  # fmt: skip
+    for name, (family, theta, dim) in NEW.items():
+        estimator = ESTIMATORS[name.split()[0]]
+        rate = pgcli_rate(n // 10, rng, "float64", estimator, family, theta, dim, reps=100)
+        rows.append({"figure": f"estimate: {name}, {family}, samples/s", "value": rate, "ratio": rate / ours["float64"],
+                     "reference": "ratio to the gaussian score estimator (float64); 100 reps of n/100"})  # fmt: skip
     big_n = int(1e9) if big else int(1e8)
     rss, seconds = peak_rss_mb(big_n)
     rows.append({"figure": f"estimate --n {big_n:.0e}: peak RSS (MB)", "value": rss, "ratio": rss / 300,

@@ -1,3 +1,32 @@
-"""pgcli: the log-derivative trick as command-line experiments."""
+"""pgcli: the log-derivative trick as command-line experiments, and as Python functions.
+
+    import pgcli
+    pgcli.gradient(f, dist, theta, n, estimator, rng)   # one estimate, its std error, its terms
+    pgcli.estimate(...), pgcli.optimize(...), pgcli.train(...), pgcli.load(results_dir)
+    pgcli.PgcliError                                     # bad input (the CLI's one-line message)
+
+Each returns a pandas DataFrame; the functions and their documentation are in pgcli.api. They
+load on first use, so `import pgcli` imports nothing heavy (no NumPy, matplotlib, click or
+gymnasium). `pgcli.estimate`, `pgcli.optimize` and `pgcli.train` are also the core's modules of
+those names, made callable (pgcli/_callable.py).
+"""
 
 __version__ = "0.1.0"
+__all__ = ["PgcliError", "estimate", "gradient", "load", "optimize", "train"]
+_MODULES = ("estimate", "optimize", "train")  # callable modules: see pgcli/_callable.py
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        import importlib
+
+        return importlib.import_module(f"pgcli.{name}")
+    if name in __all__:
+        from pgcli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pgcli' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

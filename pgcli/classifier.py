@@ -212,5 +212,51 @@ def finite_difference(x, y, theta, n, rng, h):
     return terms.reshape(-1, x.shape[1])
 
 
+def score_antithetic(x, y, theta, n, rng, h):
+    """1{ŷ ≠ y} (ŷ − p) x̃ with the n draws of an example in antithetic pairs ŷ = 1{u < p}, 1{1 − u < p}."""
+    p = prob(theta, x)
+    u = rng.random((y.size, -(-n // 2)))
+    u = np.concatenate([u, 1 - u], axis=1)[:, :n]
+    y_hat = u < p[:, None]
+    loss = (y_hat != (y[:, None] == 1)).astype(float)
+    return ((loss * (y_hat - p[:, None]))[:, :, None] * x[:, None, :]).reshape(-1, x.shape[1])
+
+
+def _binary_terms(x, y, theta, n, rng, pair):
+    """Terms g(u, p) x̃ of a logit estimator: ∂/∂z_i then ∂z_i/∂θ = x̃_i, z_i = θᵀx̃_i."""
+    p = prob(theta, x)[:, None]
+    u = rng.random((y.size, n))
+    label = (y == 1)[:, None]
+    per_logit = pair(u, p, lambda b: (b != label).astype(float))
+    return (per_logit[:, :, None] * x[:, None, :]).reshape(-1, x.shape[1])
+
+
+def arm(x, y, theta, n, rng, h):
+    """ARM on each example's logit (Yin & Zhou 2019): (f(1[u > 1 − p]) − f(1[u < p])) (u − ½) x̃."""
+    return _binary_terms(x, y, theta, n, rng, lambda u, p, f: (f(u > 1 - p) - f(u < p)) * (u - 0.5))
+
+
+def disarm(x, y, theta, n, rng, h):
+    """DisARM on each example's logit (Dong, Mnih & Tucker 2020), b = 1[u < p], b̃ = 1[1 − u < p]."""
+
+    def pair(u, p, f):
+        b, bt = u < p, 1 - u < p
+        return 0.5 * (f(b) - f(bt)) * np.where(bt, -1.0, 1.0) * (b != bt) * np.maximum(p, 1 - p)
+
+    return _binary_terms(x, y, theta, n, rng, pair)
+
+
+def _not_for_classifier(why):
+    def estimator(x, y, theta, n, rng, h):
+        raise E.NotApplicable(why)
+
+    return estimator
+
+
+score_rqmc = _not_for_classifier("score_rqmc is not implemented for the classifier problem")
+score_cv_delta = _not_for_classifier("score_cv_delta needs f'(x); the 0-1 loss has none")
+straight_through = _not_for_classifier("straight_through needs f'(x); the 0-1 loss has none")
+gumbel_softmax = _not_for_classifier("gumbel_softmax needs f'(x); the 0-1 loss has none")
+
 # one function per estimator of the lab, under the same names
 ESTIMATORS = {name: globals()[name] for name in E.ESTIMATORS}

@@ -11,13 +11,13 @@ import click
 import numpy as np
 import pandas as pd
 
-from pgcli import __version__, atomic, expect, natural, runner
+from pgcli import __version__, atomic, expect, natural, runner, userfn
 from pgcli import estimate as estimate_core
 from pgcli import fisher as fisher_core
 from pgcli import optimize as optimize_core
 from pgcli import plot as plot_core
 from pgcli import train as train_core
-from pgcli.distributions import FAMILIES, DistError
+from pgcli.distributions import DTYPES, FAMILIES, DistError
 from pgcli.estimators import ESTIMATORS
 from pgcli.functions import NAMED, FunctionError
 from pgcli.spec import (
@@ -154,6 +154,8 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     """Spec file, then flags, then --set: resolved against the kind's schema."""
     schema = with_sweep(runner.KINDS[kind].schema)
     user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
+    if spec_file:  # `f: module:function` and `env.id: module:Class` import from beside the spec
+        userfn.add_search_path(Path(spec_file).parent)
     if user.get("kind", kind) != kind:
         raise SpecError(
             "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
@@ -328,6 +330,20 @@ def estimate_table(table: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
+def rank_table(table: pd.DataFrame, target_se: float) -> str:
+    """`estimate --rank`: estimators by efficiency, with the samples each needs for target_se."""
+    ranked = estimate_core.rank(table, target_se)
+    shown = ranked.assign(
+        efficiency=ranked["efficiency"].map(_fmt),
+        n_for_target=ranked["n_for_target"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}"),
+        seconds_for_target=ranked["seconds_for_target"].map(_fmt),
+        max_abs_z=ranked["max_abs_z"].map(_fmt),
+    )
+    drop = [c for c in ("theta", "f") if shown[c].nunique() == 1]
+    head = f"estimators ranked for standard error {target_se:g} (worst coordinate of θ):\n"
+    return head + shown.drop(columns=drop).to_string(index=False)
+
+
 @cli.command()
 @experiment_options
 @click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
@@ -338,7 +354,7 @@ def estimate_table(table: pd.DataFrame) -> str:
     default=None,
     help="e.g. log_sigma, logit, log_rate.",
 )
-@click.option("--dim", type=int, default=None, help="diag_gaussian dimension / number of categories.")
+@click.option("--dim", type=int, default=None, help="Dimension: diag_gaussian, bernoulli (product); categories.")
 @click.option(
     "--theta",
     default=None,
@@ -350,14 +366,27 @@ def estimate_table(table: pd.DataFrame) -> str:
     "functions",
     multiple=True,
     metavar="F",
-    help=f"Repeatable: {', '.join(NAMED)}, table:..., or an expression in x.",
+    help=f"Repeatable: {', '.join(NAMED)}, table:..., module:function (Python), or an expression in x.",
 )
 @click.option("--estimators", default=None, metavar="A,B", help=f"Comma list of: {', '.join(ESTIMATORS)}.")
 @click.option("--n", "n", default=None, metavar="N1,N2", help="Samples per estimate (1e6 forms allowed).")
 @click.option("--reps", default=None, help="Independent estimates per cell.")
 @click.option("--h", "h", default=None, help="Finite-difference step.")
+@click.option("--temperature", default=None, help="gumbel_softmax temperature τ (default 0.5).")
+@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Of samples and terms (exact: float64).")
+@click.option("--rank", is_flag=True, help="Rank the estimators by efficiency for this f and θ.")
+@click.option(
+    "--target-se",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="With --rank: standard error to reach.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
-def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators, n, reps, h, out, **opts):
+def estimate(
+    spec_file, dist, parametrisation, dim, theta, functions, estimators, n, reps, h, temperature, dtype, rank,
+    target_se, out, **opts,
+):  # fmt: skip
     """Estimate ∂/∂θ E[f(x)] with every estimator and compare with the exact gradient.
 
     \b
@@ -366,6 +395,7 @@ def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators
       pgcli estimate --dist bernoulli --param logit --f square --n 10,100,1000
       pgcli estimate --dist gaussian --theta mu=-3:3:25 --f "x**2 + sin(3*x)" --n 100
       pgcli estimate experiments/estimators-step.yaml --set reps=500
+      pgcli estimate --dist bernoulli --dim 8 --param logit --f square --n 1000 --rank --target-se 0.001
     """
     with bad_input():
         flags = {
@@ -377,13 +407,16 @@ def estimate(spec_file, dist, parametrisation, dim, theta, functions, estimators
             "n": n,
             "reps": reps,
             "h": h,
+            "temperature": temperature,
+            "dtype": dtype,
         }
         if theta is not None:
             flags["theta"] = estimate_core.parse_theta_text(theta)
         spec = build_spec("estimate", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
     runs, results, summary, combined = run_experiment("estimate", spec, opts, out, spec_file)
     if combined.is_file() and len(runs) == 1:
-        click.echo(estimate_table(pd.read_csv(combined)))
+        table = pd.read_csv(combined)
+        click.echo(rank_table(table, target_se) if rank else estimate_table(table))
     _notes(results)
     wrote(out or combined)
     return finish(runs, results, summary)
@@ -813,10 +846,12 @@ def check(targets, no_run, junit, results, jobs, quiet, progress):
 )
 @click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
 @click.option("--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit.")
-@click.option("--dim", type=int, default=None, help="diag_gaussian dimension / number of categories.")
+@click.option("--dim", type=int, default=None, help="Dimension: diag_gaussian, bernoulli (product); categories.")
 @click.option("--theta", default=None, metavar="NAME=V,...", help="Initial θ, e.g. mu=0.")
 @click.option("--learn", default=None, metavar="A,B", help="Parameters that move (default: all).")
-@click.option("--f", "function", default=None, metavar="F", help=f"{', '.join(NAMED)}, or an expression in x.")
+@click.option(
+    "--f", "function", default=None, metavar="F", help=f"{', '.join(NAMED)}, module:function, or an expression in x."
+)
 @click.option("--estimator", type=click.Choice(sorted(ESTIMATORS)), default=None)
 @click.option("--minimize/--maximize", default=None, help="Direction (default: minimise).")
 @click.option("--n", "n", default=None, help="Samples per step (classifier: per example).")

@@ -9,7 +9,7 @@ with g ∈ {identity, exp, sigmoid}. The chain rule then gives everything in θ 
     F_θ = diag(g') F_φ diag(g')                           (Fisher; E[s_φ] = 0 kills the g'' term)
 
 Samples always have shape (n, k): k = 1 for the scalar families, k = d/2 for the diagonal
-gaussian. Shape letters: n samples, k sample dimension, d parameters.
+gaussian, k = d for the product of d Bernoullis. Shape letters: n samples, k sample dimension, d parameters.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Transform(NamedTuple):
 IDENTITY = Transform(lambda name: name, lambda t: t, lambda p: p, np.ones_like, np.zeros_like)
 EXP = Transform(lambda name: "log_" + name, np.exp, np.log, np.exp, np.exp)
 SIGMOID = Transform(
-    lambda name: "logit" if name == "p" else "logit_" + name,
+    lambda name: "logit" + name[1:] if name.split("[")[0] == "p" else "logit_" + name,  # p[2] -> logit[2]
     special.expit,
     special.logit,
     lambda t: special.expit(t) * (1 - special.expit(t)),
@@ -60,6 +60,9 @@ class Family(NamedTuple):
     support: Callable  # (φ) -> support points (discrete) or (lo, hi) quadrature interval
     pathwise: Callable | None  # (φ, n, rng) -> x (n, k), dx/dφ (n, k, d)
     weak: Callable | None  # (φ, n, rng) -> c (d,), x⁺ (d, n, k), x⁻ (d, n, k)
+    mean: Callable | None = None  # (φ) -> E[x] (k,)
+    mean_jacobian: Callable | None = None  # (φ) -> ∂E[x]/∂φ (k, d)
+    sample_in: Callable | None = None  # (φ, n, rng, dtype) -> x (n, k) drawn in that dtype (float32)
     singular_fisher: str | None = None  # why the Fisher matrix is singular, if it is
 
 
@@ -72,9 +75,42 @@ def _split(phi):
     return phi[:k], phi[k:]
 
 
-def _gauss_sample(phi, n, rng):
-    mu, sigma = _split(phi)
-    return mu + sigma * rng.standard_normal((n, mu.size))
+def _gauss_sample(phi, n, rng, dtype=np.float64):
+    mu, sigma = _split(phi.astype(dtype, copy=False))
+    shape = (n, mu.size)
+    x = standard_normal32(rng, shape) if dtype == np.float32 else rng.standard_normal(shape, dtype=dtype)
+    x *= sigma
+    x += mu
+    return x
+
+
+def standard_normal32(rng, shape) -> np.ndarray:
+    """N(0, 1) draws in float32 by Box–Muller, z = √(−2 log u) (cos 2πv, sin 2πv), with u and v
+    taken from the 40 high and 24 low bits of one 64-bit draw of the generator per pair:
+    u = (k + ½) 2⁻⁴⁰ ∈ (0, 1) puts the tails at 7.4σ (the mass beyond is 1e-13), v has float32's
+    resolution. One raw draw per two normals and NumPy's SIMD float32 cos and sin make this
+    faster than Generator.standard_normal(dtype=float32) (its ziggurat); still exact in law up
+    to the discretisation of u and v.
+    """
+    size = int(np.prod(shape))
+    half = -(-size // 2)
+    bits = rng.bit_generator.random_raw(half)
+    u = np.right_shift(bits, np.uint64(24)).astype(np.float64)  # in place from here: fewer passes
+    np.multiply(u, 2.0**-40, out=u)
+    np.add(u, 2.0**-41, out=u)
+    np.log(u, out=u)
+    np.multiply(u, -2.0, out=u)
+    np.sqrt(u, out=u)
+    radius = u.astype(np.float32)
+    np.bitwise_and(bits, np.uint64(0xFFFFFF), out=bits)
+    angle = bits.astype(np.float32)
+    angle *= np.float32(2 * np.pi / 2**24)
+    out = np.empty(2 * half, dtype=np.float32)
+    np.cos(angle, out=out[:half])
+    np.sin(angle, out=out[half:])
+    out[:half] *= radius
+    out[half:] *= radius
+    return out[:size].reshape(shape)
 
 
 def _gauss_log_prob(x, phi):
@@ -91,7 +127,7 @@ def _gauss_score(x, phi):
     `pgcli estimate`)."""
     mu, sigma = _split(phi)
     k = mu.size
-    out = np.empty((2 * k, x.shape[0]))
+    out = np.empty((2 * k, x.shape[0]), dtype=x.dtype)
     z, z2 = out[:k], out[k:]
     inv = 1 / sigma[:, None]  # multiplying by 1/σ is cheaper than dividing by σ
     np.subtract(x.T, mu[:, None], out=z)
@@ -195,38 +231,75 @@ def _gauss_family():
         support=_gauss_support,
         pathwise=_gauss_pathwise,
         weak=_gauss_weak,
+        sample_in=_gauss_sample,
+        mean=lambda phi: _split(phi)[0],
+        mean_jacobian=lambda phi: np.eye(phi.size // 2, phi.size),
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# bernoulli: φ = (p,)
+# bernoulli, a product of d independent coordinates (d = 1 by default): φ = (p_1..p_d).
+# The family behind masks, subsets and binary codes; x ∈ {0, 1}^d, samples (n, d).
 
 
 def _bern_score(x, phi):
-    p = phi[0]
-    return x / p - (1 - x) / (1 - p)
+    return x / phi - (1 - x) / (1 - phi)
+
+
+def _bern_hessian(x, phi):
+    n, d = x.shape
+    h = np.zeros((n, d, d))
+    i = np.arange(d)
+    h[:, i, i] = -x / phi**2 - (1 - x) / (1 - phi) ** 2
+    return h
+
+
+def _bern_support(phi):
+    """{0, 1} for d = 1; every point of {0, 1}^d as rows (2^d, d) otherwise."""
+    d = phi.size
+    if d == 1:
+        return np.array([0.0, 1.0])
+    codes = np.arange(2**d)[:, None]
+    return ((codes >> np.arange(d)) & 1).astype(float)
 
 
 def _bern_weak(phi, n, rng):
-    """∂_p Bern(p) = δ₁ − δ₀ (c = 1): the estimate is f(1) − f(0), with zero variance."""
-    return np.ones(1), np.ones((1, n, 1)), np.zeros((1, n, 1))
+    """∂_{p_j} Bern(p) = (δ_{x_j=1} − δ_{x_j=0}) ⊗ the other coordinates (c_j = 1): x⁺_j and x⁻_j
+    share a draw of the other coordinates. For d = 1 the estimate is f(1) − f(0), zero variance."""
+    d = phi.size
+    base = (rng.random((n, d)) < phi).astype(float)
+    xp = np.repeat(base[None], d, axis=0)
+    xm = xp.copy()
+    i = np.arange(d)
+    xp[i, :, i] = 1.0
+    xm[i, :, i] = 0.0
+    return np.ones(d), xp, xm
+
+
+def _bern_constraints(phi, names):
+    for value, name in zip(phi, names, strict=True):
+        if not 0 < value < 1:
+            return f"{name} must be in (0, 1), got {value:g}"
+    return None
 
 
 BERNOULLI = Family(
-    names=lambda k: ["p"],
-    defaults=lambda k: {"p": 0.3},
-    constraints=lambda phi, names: None if 0 < phi[0] < 1 else f"p must be in (0, 1), got {phi[0]:g}",
+    names=lambda k: ["p"] if k == 1 else [f"p[{i}]" for i in range(k)],
+    defaults=lambda k: {"p": 0.3} if k == 1 else {"p": [0.3] * k},
+    constraints=_bern_constraints,
     parametrisations={"standard": IDENTITY, "logit": SIGMOID},
     discrete=True,
-    sample=lambda phi, n, rng: (rng.random((n, 1)) < phi[0]).astype(float),
-    log_prob=lambda x, phi: (x * np.log(phi[0]) + (1 - x) * np.log1p(-phi[0]))[:, 0],
+    sample=lambda phi, n, rng: (rng.random((n, phi.size)) < phi).astype(float),
+    log_prob=lambda x, phi: (x * np.log(phi) + (1 - x) * np.log1p(-phi)).sum(1),
     score=_bern_score,
-    hessian=lambda x, phi: (-x / phi[0] ** 2 - (1 - x) / (1 - phi[0]) ** 2)[:, :, None],
-    fisher=lambda phi: np.array([[1 / (phi[0] * (1 - phi[0]))]]),
-    ppf=lambda u, phi: (u < phi[0]).astype(float),
-    support=lambda phi: np.array([0.0, 1.0]),
+    hessian=_bern_hessian,
+    fisher=lambda phi: np.diag(1 / (phi * (1 - phi))),
+    ppf=lambda u, phi: (u < phi).astype(float),
+    support=_bern_support,
     pathwise=None,
     weak=_bern_weak,
+    mean=lambda phi: phi,
+    mean_jacobian=lambda phi: np.eye(phi.size),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +351,8 @@ CATEGORICAL = Family(
     support=lambda phi: np.arange(phi.size, dtype=float),
     pathwise=None,
     weak=_cat_weak,
+    mean=lambda phi: np.array([_softmax(phi) @ np.arange(phi.size)]),
+    mean_jacobian=lambda phi: (_softmax(phi) * (np.arange(phi.size) - _softmax(phi) @ np.arange(phi.size)))[None],
     singular_fisher="logits are redundant: adding a constant to every logit leaves π unchanged",
 )
 
@@ -316,6 +391,8 @@ POISSON = Family(
     support=lambda phi: np.arange(np.ceil(phi[0] + 42 + np.sqrt(42**2 + 84 * phi[0])) + 1),
     pathwise=None,
     weak=_pois_weak,
+    mean=lambda phi: phi[:1],
+    mean_jacobian=lambda phi: np.ones((1, 1)),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -349,6 +426,8 @@ EXPONENTIAL = Family(
     support=lambda phi: (0.0, 60 / phi[0]),
     pathwise=_exp_pathwise,
     weak=_exp_weak,
+    mean=lambda phi: 1 / phi[:1],
+    mean_jacobian=lambda phi: np.array([[-1 / phi[0] ** 2]]),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +492,8 @@ GAMMA = Family(
     support=lambda phi: (0.0, stats.gamma.isf(1e-17, phi[0], scale=1 / phi[1])),
     pathwise=_gamma_pathwise,
     weak=_gamma_weak,
+    mean=lambda phi: np.array([phi[0] / phi[1]]),
+    mean_jacobian=lambda phi: np.array([[1 / phi[1], -phi[0] / phi[1] ** 2]]),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -469,6 +550,8 @@ BETA = Family(
     support=lambda phi: (0.0, 1.0),
     pathwise=_beta_pathwise,
     weak=None,
+    mean=lambda phi: np.array([phi[0] / phi.sum()]),
+    mean_jacobian=lambda phi: np.array([[phi[1], -phi[0]]]) / phi.sum() ** 2,
 )
 
 FAMILIES: dict[str, Family] = {
@@ -481,7 +564,8 @@ FAMILIES: dict[str, Family] = {
     "gamma": GAMMA,
     "beta": BETA,
 }
-DEFAULT_DIM = {"diag_gaussian": 2, "categorical": 3}
+DEFAULT_DIM = {"diag_gaussian": 2, "categorical": 3, "bernoulli": 1}
+VECTOR_SAMPLES = ("diag_gaussian", "bernoulli")  # families whose samples have k = dim coordinates
 
 # ---------------------------------------------------------------------------------------------
 # a distribution in a parametrisation
@@ -492,11 +576,12 @@ class Dist(NamedTuple):
 
     family: str
     parametrisation: str
-    dim: int  # k for diag_gaussian, K for categorical, 1 otherwise
+    dim: int  # k for diag_gaussian and bernoulli, K for categorical, 1 otherwise
     theta: np.ndarray  # (d,)
     phi: np.ndarray  # (d,)
     names: tuple[str, ...]  # names of the θ coordinates
     transforms: tuple[Transform, ...]  # one per coordinate
+    dtype: str = "float64"  # of samples, scores and terms ("float32": faster, ~1e-7 relative)
 
 
 class DistError(ValueError):
@@ -544,11 +629,19 @@ def default_theta(family: str, parametrisation: str, dim: int) -> dict:
     return out
 
 
-def make_dist(family: str, parametrisation: str | None, theta: dict, dim: int | None = None) -> Dist:
+DTYPES = ("float64", "float32")
+
+
+def make_dist(
+    family: str, parametrisation: str | None, theta: dict, dim: int | None = None, dtype: str = "float64"
+) -> Dist:
     """Build and validate a Dist from parameter values keyed by group name.
 
-    Scalars broadcast over vector parameters; missing groups take their defaults.
+    Scalars broadcast over vector parameters; missing groups take their defaults. θ and φ are
+    always float64; `dtype` is that of the samples, scores and estimator terms.
     """
+    if dtype not in DTYPES:
+        raise DistError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
     if family not in FAMILIES:
         raise DistError(f"unknown dist {family!r}; allowed: {', '.join(sorted(FAMILIES))}")
     fam = FAMILIES[family]
@@ -559,7 +652,7 @@ def make_dist(family: str, parametrisation: str | None, theta: dict, dim: int | 
     if dim is None:
         dim = DEFAULT_DIM.get(family, 1)
     if family not in DEFAULT_DIM and dim != 1:
-        raise DistError(f"dim applies only to {' and '.join(DEFAULT_DIM)}, not {family}")
+        raise DistError(f"dim applies only to {', '.join(DEFAULT_DIM)}, not {family}")
     if dim < 1 or (family == "categorical" and dim < 2):
         raise DistError(f"dim must be ≥ {2 if family == 'categorical' else 1}, got {dim}")
     groups = param_groups(family, parametrisation, dim)
@@ -587,7 +680,7 @@ def make_dist(family: str, parametrisation: str | None, theta: dict, dim: int | 
     problem = fam.constraints(phi, fam.names(dim))
     if problem:
         raise DistError(f"θ outside the parameter space of {family}: {problem}")
-    return Dist(family, parametrisation, dim, theta_arr, phi, tuple(names), transforms)
+    return Dist(family, parametrisation, dim, theta_arr, phi, tuple(names), transforms, dtype)
 
 
 def to_phi(theta: np.ndarray, transforms) -> np.ndarray:
@@ -620,9 +713,29 @@ def family(dist: Dist) -> Family:
     return FAMILIES[dist.family]
 
 
+def sample_dim(dist: Dist) -> int:
+    """k, the number of coordinates of one sample x."""
+    return dist.dim if dist.family in VECTOR_SAMPLES else 1
+
+
+def mean(dist: Dist) -> np.ndarray:
+    """E[x], shape (k,)."""
+    return family(dist).mean(dist.phi)
+
+
+def mean_jacobian(dist: Dist) -> np.ndarray:
+    """∂E[x]/∂θ = (∂E[x]/∂φ) diag(g'(θ)), shape (k, d)."""
+    return family(dist).mean_jacobian(dist.phi) * _g1(dist)
+
+
 def sample(dist: Dist, n: int, rng: np.random.Generator) -> np.ndarray:
-    """x ~ p(·; θ), shape (n, k)."""
-    return family(dist).sample(dist.phi, n, rng)
+    """x ~ p(·; θ), shape (n, k), in dist.dtype (drawn in it where the family can, else cast)."""
+    fam = family(dist)
+    if dist.dtype == "float64":
+        return fam.sample(dist.phi, n, rng)
+    if fam.sample_in is not None:
+        return fam.sample_in(dist.phi, n, rng, np.dtype(dist.dtype))
+    return fam.sample(dist.phi, n, rng).astype(dist.dtype)
 
 
 def log_prob(dist: Dist, x: np.ndarray) -> np.ndarray:
@@ -631,10 +744,11 @@ def log_prob(dist: Dist, x: np.ndarray) -> np.ndarray:
 
 
 def score(dist: Dist, x: np.ndarray) -> np.ndarray:
-    """s(x; θ) = ∇θ log p(x; θ) = s_φ ⊙ g'(θ), shape (n, d)."""
-    s = family(dist).score(x, dist.phi)
+    """s(x; θ) = ∇θ log p(x; θ) = s_φ ⊙ g'(θ), shape (n, d), in x's floating type."""
+    dtype = x.dtype if x.dtype == np.float32 else np.float64
+    s = family(dist).score(x, dist.phi.astype(dtype, copy=False)).astype(dtype, copy=False)
     g1 = _g1(dist)
-    return s if np.all(g1 == 1) else s * g1
+    return s if np.all(g1 == 1) else s * g1.astype(s.dtype, copy=False)
 
 
 def hessian(dist: Dist, x: np.ndarray) -> np.ndarray:
@@ -657,4 +771,4 @@ def fisher(dist: Dist) -> np.ndarray:
 
 def ppf(dist: Dist, u: np.ndarray) -> np.ndarray:
     """Inverse CDF applied to uniforms u (n, k): x = F⁻¹(u; θ), for common random numbers."""
-    return family(dist).ppf(u, dist.phi)
+    return family(dist).ppf(u, dist.phi).astype(dist.dtype, copy=False)

@@ -8,6 +8,10 @@ coordinate of θ,
     variance  = Var of one estimate (across reps; with reps = 1, Var(terms)/n)
     std_error = √(variance / reps)  — the uncertainty of `mean`
     bias      = mean − exact,  mse = average over reps of (estimate − exact)²
+    efficiency = 1 / (variance × seconds per estimate): work-normalised, to compare estimators of
+                different cost (a wall-clock column, like seconds)
+
+Where there is no exact gradient (exact_method 'none') exact, bias and mse are blank (NaN).
 
 Chunks larger than the batch never occur for n ≤ CHUNK; for larger n the leave-one-out and
 optimal baselines are computed within each chunk of ≥ CHUNK/2 samples (still unbiased).
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
 import zlib
 
@@ -24,9 +29,12 @@ import numpy as np
 import pandas as pd
 
 from pgcli import distributions as D
+from pgcli import estimators as E
+from pgcli import userfn
+from pgcli._callable import CallableModule
 from pgcli.estimators import ESTIMATORS, NotApplicable
 from pgcli.exact import exact_gradient
-from pgcli.functions import FunctionError, parse_function
+from pgcli.functions import FunctionError
 from pgcli.progress import Progress, silent
 from pgcli.spec import Field, SpecError, all_positive, non_negative, positive
 
@@ -52,7 +60,13 @@ def samples_problem(values, limit):
 DIST_SCHEMA = {
     "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
     "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
-    "dim": Field("int", None, "dimension (diag_gaussian) or number of categories", nullable=True, check=dim_problem),
+    "dim": Field(
+        "int",
+        None,
+        "dimension (diag_gaussian, bernoulli product) or number of categories",
+        nullable=True,
+        check=dim_problem,
+    ),
     "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
 }
 
@@ -60,11 +74,13 @@ SCHEMA = {
     "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     **DIST_SCHEMA,
-    "f": Field("texts", ["step"], "functions: name, name:arg, table:v0,v1,..., or an expression in x"),
+    "f": Field("texts", ["step"], "functions: name, name:arg, table:v0,v1,..., module:function, or an expression in x"),
     "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=lambda v: samples_problem(v, MAX_N)),
     "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], MAX_REPS)),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
+    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
+    "dtype": Field("str", "float64", "samples, scores and terms (exact columns stay float64)", choices=D.DTYPES),
     "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
@@ -86,7 +102,9 @@ COLUMNS = [
     "mse",
     "seconds",
     "samples_per_s",
+    "efficiency",
 ]
+WALL_CLOCK = ("seconds", "samples_per_s", "efficiency")  # differ between identical runs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,33 +197,57 @@ def make_dists(spec: dict) -> list[D.Dist]:
     out = []
     for point in theta_grid(spec["theta"]):
         try:
-            out.append(D.make_dist(spec["dist"], spec["parametrisation"], point, spec["dim"]))
+            out.append(
+                D.make_dist(spec["dist"], spec["parametrisation"], point, spec["dim"], spec.get("dtype", "float64"))
+            )
         except D.DistError as err:
             raise SpecError("theta", str(err)) from None
     return out
+
+
+def function_problem(f, dist: D.Dist) -> str | None:
+    """Why f cannot be used with dist (a table of the wrong size or family), or None."""
+    if f.name != "table":
+        return None
+    size = {"categorical": dist.dim, "bernoulli": 2}.get(dist.family)
+    if f.arg == size:
+        return None
+    need = f"{size} values" if size else "categorical or bernoulli"
+    return f"a value table needs {need}, got {f.label!r}"
 
 
 def make_functions(spec: dict, dist: D.Dist) -> list:
     out = []
     for i, text in enumerate(spec["f"]):
         try:
-            f = parse_function(text)
+            f = userfn.to_function(text)  # text, or a callable / Fn given through the Python API
         except FunctionError as err:
             raise SpecError(f"f[{i}]", str(err)) from None
-        if f.name == "table" and (dist.family != "categorical" or f.arg != dist.dim):
-            need = f"{dist.dim} values" if dist.family == "categorical" else "categorical"
-            raise SpecError(f"f[{i}]", f"a value table needs {need}, got {f.label!r}")
+        problem = function_problem(f, dist)
+        if problem:
+            raise SpecError(f"f[{i}]", problem)
         out.append(f)
     return out
 
 
 def validate(spec: dict) -> None:
-    """Every θ point and function of the spec, checked before anything runs."""
+    """Every θ point and function of the spec, checked before anything runs (a Python f is
+    called once on a few samples: a wrong shape or dtype is bad input)."""
     if max(spec["n"]) * spec["reps"] > MAX_CELL_SAMPLES:
         raise SpecError("n", f"n × reps = {max(spec['n']) * spec['reps']:.3g} samples; the limit is "
                         f"{MAX_CELL_SAMPLES:,} per cell (lower n or reps)")  # fmt: skip
     for dist in make_dists(spec):
-        make_functions(spec, dist)
+        for i, f in enumerate(make_functions(spec, dist)):
+            probe_function(f, dist, f"f[{i}]")
+
+
+def probe_function(f, dist: D.Dist, path: str) -> None:
+    """A user's f on 4 samples of dist (a throwaway stream); SpecError at `path` if it is wrong."""
+    try:
+        with np.errstate(all="ignore"):
+            userfn.probe(f, D.sample(dist, 4, np.random.default_rng(0)))
+    except FunctionError as err:
+        raise SpecError(path, f"{f.label}: {err}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,52 +314,47 @@ def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str
     total, done = sum(len(functions) for _, functions in plan) * per_f, 0
     progress(done, total)
     for dist, functions in plan:
-        label = theta_label(dist)
         for f in functions:
             exact, method = exact_gradient(dist, f)
             for name in spec["estimators"]:
-                options = {"h": spec["h"]} if name == "finite_difference" else {}
-                for n in spec["n"]:
-                    rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
-                    start = time.perf_counter()
-                    try:
-                        with np.errstate(all="ignore"):
-                            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, spec["reps"], rng, **options)
-                    except NotApplicable as why:
-                        notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
-                        done += len(spec["n"]) - spec["n"].index(n)  # the cells it skips
-                        progress(done, total)
-                        break
-                    seconds = time.perf_counter() - start
-                    mean, variance, std_error, mse = summarise(sums, squares, n, exact)
-                    for j, param in enumerate(dist.names):
-                        if np.isnan(mean[j]) and not np.isnan(exact[j]):
-                            notes.append(f"{name} has no estimate for {param} of {dist.family}")
-                            continue
-                        rows.append(
-                            (
-                                dist.family,
-                                dist.parametrisation,
-                                param,
-                                label,
-                                f.label,
-                                name,
-                                n,
-                                spec["reps"],
-                                mean[j],
-                                exact[j],
-                                method,
-                                mean[j] - exact[j],
-                                variance[j],
-                                std_error[j],
-                                mse[j],
-                                seconds,
-                                n * spec["reps"] / seconds if seconds > 0 else np.nan,
-                            )
-                        )
-                    done += 1
+                for i, n in enumerate(spec["n"]):
+                    cell = run_one(spec, dist, f, name, n, exact, method, notes)
+                    done += 1 if cell is not None else len(spec["n"]) - i
                     progress(done, total)
+                    if cell is None:  # the estimator does not apply: no other n either
+                        break
+                    rows += cell
     return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
+
+
+def run_one(spec, dist, f, name, n, exact, method, notes) -> list[tuple] | None:
+    """The rows (one per coordinate of θ) of one cell, or None with a note when `name` does not apply."""
+    label = theta_label(dist)
+    rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
+    reps = spec["reps"]
+    start = time.perf_counter()
+    try:
+        with np.errstate(all="ignore"):
+            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, reps, rng, **E.options(name, spec))
+    except NotApplicable as why:
+        notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
+        return None
+    seconds = time.perf_counter() - start
+    if name in E.DEPENDENT_TERMS and reps == 1:
+        notes.append(f"{name}: variance needs reps ≥ 2 (its terms are dependent within a batch)")
+        squares = np.full_like(sums[0], np.nan)
+    mean, variance, std_error, mse = summarise(sums, squares, n, exact)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        efficiency = np.where(variance > 0, 1 / (variance * seconds / reps), np.nan)
+    rate = n * reps / seconds if seconds > 0 else np.nan
+    rows = []
+    for j, param in enumerate(dist.names):
+        if np.isnan(mean[j]):
+            notes.append(f"{name} has no estimate for {param} of {dist.family}")
+            continue
+        rows.append((dist.family, dist.parametrisation, param, label, f.label, name, n, reps, mean[j], exact[j],
+                     method, mean[j] - exact[j], variance[j], std_error[j], mse[j], seconds, rate, efficiency[j]))  # fmt: skip
+    return rows
 
 
 def z_scores(table: pd.DataFrame) -> pd.Series:
@@ -327,3 +364,45 @@ def z_scores(table: pd.DataFrame) -> pd.Series:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = table["bias"] / table["std_error"]
     return z.where(~tiny, 0.0)
+
+
+RANK_COLUMNS = ["theta", "f", "rank", "estimator", "n_tested", "efficiency", "n_for_target", "seconds_for_target",
+                "max_abs_z", "note"]  # fmt: skip
+
+
+def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
+    """Estimators ranked by work-normalised efficiency for each θ and f, at each one's largest n.
+
+    From the worst coordinate's variance v of one estimate from n samples, the per-sample
+    variance is σ² = n v; reaching standard error S takes n_S = ⌈σ²/S²⌉ samples and n_S times
+    the measured seconds per sample. Unbiased estimators come first, fastest to the target
+    first; an estimator biased by construction, or whose bias exceeds 4 standard errors, is
+    listed after them (a small variance around the wrong value is no use).
+    """
+    table = table.assign(z=z_scores(table).abs())
+    rows = []
+    for (theta, f), cell in table.groupby(["theta", "f"], sort=False):
+        found = []
+        for name, rows_of in cell.groupby("estimator", sort=False):
+            top = rows_of[rows_of["n_samples"] == rows_of["n_samples"].max()]
+            n, reps = int(top["n_samples"].iloc[0]), int(top["reps"].iloc[0])
+            variance, seconds = top["variance"].max(), top["seconds"].iloc[0]
+            per_sample = seconds / (reps * n)
+            z = top["z"].max()
+            biased = name in E.BIASED or z > 4
+            note = "biased" if biased else ""
+            if np.isnan(variance):
+                needed, note = np.nan, note or "no variance (reps = 1)"
+            else:
+                needed = max(1, int(np.ceil(n * variance / target_se**2)))
+                note = note or ("zero variance" if variance == 0 else "")
+            efficiency = 1 / (variance * seconds / reps) if variance > 0 else np.nan
+            found.append((biased, np.isnan(needed), needed * per_sample, name, n, efficiency, needed, z, note))
+        found.sort(key=lambda r: (r[0], r[1], r[2]))
+        for i, (_, _, seconds_needed, name, n, efficiency, needed, z, note) in enumerate(found, 1):
+            rows.append((theta, f, i, name, n, efficiency, needed, seconds_needed, z, note))
+    return pd.DataFrame(rows, columns=RANK_COLUMNS)
+
+
+# `pgcli.estimate(...)` is the Python API (pgcli.api.estimate): see pgcli/_callable.py
+sys.modules[__name__].__class__ = CallableModule

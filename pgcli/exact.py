@@ -4,8 +4,11 @@
 
 For discrete families the expectation is an exact sum over the support (Poisson: truncated
 where the tail mass is below 1e-18). For continuous families it is adaptive quadrature
-(:func:`scipy.integrate.quad_vec`) unless a closed form is known. The diagonal gaussian's
-objective Σ_k f(x_k) separates, so its gradient is assembled coordinate by coordinate.
+(:func:`scipy.integrate.quad_vec`) unless a closed form is known. For the diagonal gaussian and
+the product of Bernoullis a built-in objective Σ_k f(x_k) separates, so its gradient is
+assembled coordinate by coordinate. A user's f(x) of the whole vector does not: for d ≤
+MAX_ENUMERATION Bernoullis it is an exact sum over all 2^d points; beyond that, and for a
+diagonal gaussian with k > 1, there is no exact value (method 'none', gradient NaN).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from scipy import integrate, special
 
 from pgcli import distributions as D
 from pgcli.functions import Fn
+
+MAX_ENUMERATION = 16  # exact sums over {0, 1}^d up to d = 16 (65,536 points)
 
 
 def _phi(z):
@@ -61,7 +66,8 @@ def expectation(dist: D.Dist, g, points=()) -> np.ndarray:
     """E[g(x)] for a scalar family (k = 1); g maps x (m, 1) to (m, ...). Exact sum or quadrature."""
     fam = D.family(dist)
     if fam.discrete:
-        xs = fam.support(dist.phi)[:, None]
+        xs = fam.support(dist.phi)
+        xs = xs[:, None] if xs.ndim == 1 else xs
         weights = np.exp(D.log_prob(dist, xs))
         values = g(xs)
         return np.tensordot(weights, values, axes=(0, 0))
@@ -83,11 +89,17 @@ def expectation(dist: D.Dist, g, points=()) -> np.ndarray:
 
 
 def exact_gradient(dist: D.Dist, f: Fn) -> tuple[np.ndarray, str]:
-    """∇θ E[f(x)] exactly, and how: 'closed_form', 'quadrature' or 'exact_sum'."""
-    if dist.family == "diag_gaussian":
+    """∇θ E[f(x)] exactly, and how: 'closed_form', 'quadrature', 'exact_sum', or NaN and
+    'none' when neither applies (a user's f of many continuous or > 16 binary coordinates)."""
+    k = D.sample_dim(dist)
+    if k > 1 and not f.separable:
+        if dist.family == "bernoulli" and k <= MAX_ENUMERATION:
+            return quadrature_gradient(dist, f)
+        return np.full(dist.theta.size, np.nan), "none"
+    if k > 1:
         return _by_coordinate(dist, lambda one: exact_gradient(one, f))
-    if f.name == "table" and dist.family != "categorical":
-        raise ValueError("a value table applies to the categorical family only")
+    if f.name == "table" and dist.family not in ("categorical", "bernoulli"):
+        raise ValueError("a value table applies to the categorical and bernoulli families only")
     closed = CLOSED_FORMS.get((dist.family, f.name))
     if closed is not None:
         return closed(dist.phi, f.arg) * D.jacobian_diag(dist), "closed_form"
@@ -103,37 +115,38 @@ def quadrature_gradient(dist: D.Dist, f: Fn) -> tuple[np.ndarray, str]:
 def exact_neg_hessian(dist: D.Dist) -> tuple[np.ndarray, str]:
     """−E[∇²θ log p(x; θ)] by quadrature / exact sum of the Hessian, independent of the
     closed-form Fisher so that the identity F = −E[∇² log p] is a real check."""
-    if dist.family == "diag_gaussian":
-        k = dist.dim
-        out = np.zeros((2 * k, 2 * k))
+    if D.sample_dim(dist) > 1:
+        d = dist.theta.size
+        out = np.zeros((d, d))
         for j, one in enumerate(coordinate_dists(dist)):
             block, method = exact_neg_hessian(one)
-            idx = np.array([j, k + j])
+            idx = coordinate_index(dist, j)
             out[np.ix_(idx, idx)] = block
         return out, method
     h = expectation(dist, lambda x: -D.hessian(dist, x))
     return h, ("exact_sum" if D.family(dist).discrete else "quadrature")
 
 
+def coordinate_index(dist: D.Dist, j: int) -> np.ndarray:
+    """Positions in θ of sample coordinate j's parameters: (mu_j, sigma_j) or (p_j,)."""
+    return np.arange(j, dist.theta.size, D.sample_dim(dist))
+
+
 def coordinate_dists(dist: D.Dist) -> list[D.Dist]:
-    """The 1-D gaussians (same parametrisation) of each coordinate of a diagonal gaussian."""
-    k = dist.dim
-    groups = D.param_groups(dist.family, dist.parametrisation, k)
+    """The 1-D distributions (same parametrisation) of each coordinate of a diagonal gaussian
+    or a product of Bernoullis."""
+    scalar = "gaussian" if dist.family == "diag_gaussian" else dist.family
+    groups = D.param_groups(dist.family, dist.parametrisation, dist.dim)
     return [
-        D.make_dist(
-            "gaussian",
-            dist.parametrisation,
-            {groups[0]: dist.theta[j], groups[1]: dist.theta[k + j]},
-        )
-        for j in range(k)
+        D.make_dist(scalar, dist.parametrisation, dict(zip(groups, dist.theta[coordinate_index(dist, j)], strict=True)))
+        for j in range(D.sample_dim(dist))
     ]
 
 
 def _by_coordinate(dist, one_gradient):
-    k = dist.dim
-    grad = np.zeros(2 * k)
+    grad = np.zeros(dist.theta.size)
     method = ""
     for j, one in enumerate(coordinate_dists(dist)):
         g, method = one_gradient(one)
-        grad[[j, k + j]] = g
+        grad[coordinate_index(dist, j)] = g
     return grad, method

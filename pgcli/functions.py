@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import re
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple
@@ -30,6 +31,7 @@ class Fn(NamedTuple):
     value: Callable[[np.ndarray], np.ndarray]
     deriv: Callable[[np.ndarray], np.ndarray] | None  # None: no derivative (tables)
     breakpoints: tuple[float, ...]  # where f or f' jumps (quadrature hints)
+    separable: bool = True  # the objective is Σ_k f(x_k); False for a user's f of the whole x
 
 
 class FunctionError(ValueError):
@@ -91,6 +93,10 @@ def parse_function(text: str) -> Fn:
     text = text.strip()
     name, _, arg_text = text.partition(":")
     name = name.strip()
+    if _python_reference(text, name):
+        from pgcli import userfn  # importlib and sys.path only for module:function
+
+        return userfn.load(text)
     if name == "table":
         return _table(arg_text)
     if name in NAMED:
@@ -112,10 +118,24 @@ def parse_function(text: str) -> Fn:
     return parse_expression(text)
 
 
+def _python_reference(text: str, name: str) -> bool:
+    """MODULE:FUNCTION names a Python function unless MODULE is a built-in name: then the text
+    must be the built-in's NAME:NUMBER, and an identifier after the colon is ambiguous."""
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", text):
+        return False
+    if name in NAMED or name == "table":
+        raise FunctionError(
+            f"f {text!r} is ambiguous: {name!r} is a built-in function (its argument is a number) "
+            f"and MODULE:FUNCTION names a Python function; for a module of yours called {name}, "
+            "move it into a package (package.module:function)"
+        )
+    return True
+
+
 def allowed_text() -> str:
     return (
-        f"allowed: {', '.join(NAMED)}, table:v0,v1,... (categorical), or an expression in x "
-        f"using numbers, + - * / **, pi, e and {', '.join(EXPR_FUNCS)}"
+        f"allowed: {', '.join(NAMED)}, table:v0,v1,... (categorical, bernoulli), module:function "
+        f"(Python), or an expression in x using numbers, + - * / **, pi, e and {', '.join(EXPR_FUNCS)}"
     )
 
 

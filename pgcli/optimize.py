@@ -30,6 +30,7 @@ Problems:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,8 +41,10 @@ import pandas as pd
 
 from pgcli import classifier as C
 from pgcli import distributions as D
-from pgcli import exact
-from pgcli.estimate import DIST_SCHEMA, theta_grid
+from pgcli import estimators as E
+from pgcli import exact, userfn
+from pgcli._callable import CallableModule
+from pgcli.estimate import DIST_SCHEMA, function_problem, probe_function, theta_grid
 from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
 from pgcli.functions import FunctionError, parse_function
 from pgcli.optim import adam_init, adam_step, sgd_step
@@ -93,7 +96,7 @@ SCHEMA = {
     "f": Field(
         "str",
         None,
-        "f(x) for problem distribution (default step): name, name:arg, table:..., expression",
+        "f(x) for problem distribution (default step): name, name:arg, table:..., module:function, expression",
         nullable=True,
     ),
     "target": Field("float", None, f"bernoulli_toy: f(x) = (x − target)² (default {TOY_TARGET})", nullable=True),
@@ -101,6 +104,7 @@ SCHEMA = {
     "estimator": Field("str", "score", "gradient estimator", choices=tuple(ESTIMATORS)),
     "n": Field("int", 16, "samples per step (classifier: draws per example)", check=lambda v: at_most(v, MAX_N)),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
+    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
     "steps": Field("int", 500, "gradient steps", check=lambda v: at_most(v, MAX_STEPS)),
     "optim": {
         "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
@@ -199,9 +203,13 @@ def _learn_mask(spec, dist):
 
 
 def expected_f(dist: D.Dist, f) -> float:
-    """E[Σ_k f(x_k)]: exact sum or quadrature (the diagonal gaussian coordinate by coordinate)."""
-    if dist.family == "diag_gaussian":
+    """E[f(x)]: exact sum or quadrature (a separable f of a vector coordinate by coordinate);
+    ValueError where there is none (a user's f of a continuous vector, or > 16 Bernoullis)."""
+    k = D.sample_dim(dist)
+    if k > 1 and f.separable:
         return sum(expected_f(one, f) for one in exact.coordinate_dists(dist))
+    if k > 1 and not (dist.family == "bernoulli" and k <= exact.MAX_ENUMERATION):
+        raise ValueError("no exact expectation")
     with np.errstate(all="ignore"):
         return float(np.sum(exact.expectation(dist, f.value, points=f.breakpoints)))
 
@@ -209,7 +217,7 @@ def expected_f(dist: D.Dist, f) -> float:
 def _dist_problem(spec, dist, f) -> Problem:
     learn = _learn_mask(spec, dist)
     estimator = ESTIMATORS[spec["estimator"]]
-    options = {"h": spec["h"]} if spec["estimator"] == "finite_difference" else {}
+    options = E.options(spec["estimator"], spec)
     fam = D.family(dist)
     m = spec["objective_samples"]
 
@@ -240,10 +248,13 @@ def _dist_problem(spec, dist, f) -> Problem:
             problem += f" (the {unconstrained(dist.family)} parametrisation keeps θ valid)"
         return problem
 
+    probe_function(f, dist, "f")
     try:
-        probe = _probe(spec, lambda n, rng: estimator(dist, f, n, rng, **options))
+        probe = _probe(spec, lambda n, rng: estimator(dist, f, n, rng, **options), user_code=f.name == "python")
     except FunctionError as err:  # e.g. a table evaluated outside its range
         raise SpecError("f", str(err)) from None
+    if probe is None:  # the user's f raised: the run reports it, failed, with the traceback
+        probe = np.zeros((1, dist.theta.size))
     missing = [name for name, on, col in zip(dist.names, learn, probe.T, strict=True)
                if on and np.isnan(col).all()]  # fmt: skip
     if missing:
@@ -255,15 +266,22 @@ def _dist_problem(spec, dist, f) -> Problem:
     return Problem(list(dist.names), dist.theta.copy(), learn, terms, evaluate, outside, spec["n"])
 
 
-def _probe(spec, draw):
+def _probe(spec, draw, user_code=False):
     """Terms of one small draw at the initial θ (a throwaway stream of the run's seed), so that
-    an estimator that does not apply is bad input before anything is written."""
+    an estimator that does not apply is bad input before anything is written. An exception
+    inside a user's f is not bad input: None, and the run itself ends failed with it."""
     rng = np.random.default_rng(np.random.SeedSequence(spec["seed"]))
     try:
         with np.errstate(all="ignore"):
             return draw(min(spec["n"], PROBE_SAMPLES), rng)
     except NotApplicable as why:
         raise SpecError("estimator", str(why)) from None
+    except FunctionError:
+        raise
+    except Exception:
+        if user_code:
+            return None
+        raise
 
 
 def distribution_problem(spec, split_rng=None) -> Problem:
@@ -273,12 +291,12 @@ def distribution_problem(spec, split_rng=None) -> Problem:
     parametrisation = spec["parametrisation"] or unconstrained(family)
     dist = _initial_dist(family, parametrisation, spec["theta"], spec["dim"])
     try:
-        f = parse_function(spec["f"] if spec["f"] is not None else "step")
+        f = userfn.to_function(spec["f"] if spec["f"] is not None else "step")  # API: also a callable
     except FunctionError as err:
         raise SpecError("f", str(err)) from None
-    if f.name == "table" and (dist.family != "categorical" or f.arg != dist.dim):
-        need = f"{dist.dim} values" if dist.family == "categorical" else "categorical"
-        raise SpecError("f", f"a value table needs {need}, got {f.label!r}")
+    problem = function_problem(f, dist)
+    if problem:
+        raise SpecError("f", problem)
     return _dist_problem(spec, dist, f)
 
 
@@ -496,3 +514,7 @@ def default_name(spec: dict) -> str:
     if spec["problem"] == "distribution":
         return f"optimize-{spec['dist'] or 'gaussian'}"
     return f"optimize-{spec['problem']}"
+
+
+# `pgcli.optimize(...)` is the Python API (pgcli.api.optimize): see pgcli/_callable.py
+sys.modules[__name__].__class__ = CallableModule

@@ -11,6 +11,7 @@ CASES = [
     ("diag_gaussian", "log_sigma", {"mu": 0.2, "log_sigma": [-0.3, 0.4]}, 2),
     ("bernoulli", "standard", {"p": 0.3}, None),
     ("bernoulli", "logit", {"logit": -0.7}, None),
+    ("bernoulli", "logit", {"logit": [0.4, -1.0, 1.2]}, 3),  # a product of 3 Bernoullis
     ("categorical", "logits", {"logits": [0.5, -1.0, 0.0, 1.0]}, 4),
     ("poisson", "standard", {"rate": 3.5}, None),
     ("poisson", "log_rate", {"log_rate": 0.4}, None),
@@ -24,7 +25,7 @@ CASES = [
 
 
 def case_id(case):
-    return f"{case[0]}-{case[1]}"
+    return f"{case[0]}-{case[1]}" + (f"-{case[3]}" if case[3] else "")
 
 
 @pytest.fixture(params=CASES, ids=case_id)

@@ -58,7 +58,7 @@ def applicable(name, dist, f):
     return True
 
 
-@pytest.mark.parametrize(("case", "text", "name"), cells(UNBIASED))
+@pytest.mark.parametrize(("case", "text", "name"), cells(UNBIASED[:4]))  # the rest: test_variance_lab.py
 def test_unbiased_estimator_matches_exact_gradient_within_4_se(case, text, name):
     dist = D.make_dist(case[0], case[1], case[2], case[3])
     f = parse_function(text)

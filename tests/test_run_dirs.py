@@ -16,7 +16,7 @@ from pgcli.spec import with_sweep
 from tests.helpers import invoke
 
 ESTIMATE = ["estimate", "--dist", "gaussian", "--f", "step", "--n", "10,20", "--reps", "3", "--set", "sweep.seeds=3"]
-WALL_CLOCK = ["wall_s", "seconds", "samples_per_s"]
+WALL_CLOCK = runner.WALL_CLOCK
 
 
 def stable(path):
