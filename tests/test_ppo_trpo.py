@@ -94,7 +94,9 @@ def test_every_accepted_trpo_step_satisfies_the_kl_constraint(case, rng):
             assert N.kl_divergence(policy, theta, theta + taken, x) <= 0.05
             old_log_prob = P.log_prob(policy, theta, x, actions)
             assert trpo.surrogate(policy, theta + taken, x, actions, old_log_prob, advantages) > advantages.mean()
-        wrong, k = trpo.line_search(policy, theta, -1e-3 * grad / np.linalg.norm(grad), x, actions, advantages, x, 0.05, 3)
+        wrong, k = trpo.line_search(
+            policy, theta, -1e-3 * grad / np.linalg.norm(grad), x, actions, advantages, x, 0.05, 3
+        )
         assert k == -1 and not wrong.any()
     assert accepted >= 8 and backtracked >= 2
 
