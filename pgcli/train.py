@@ -37,6 +37,12 @@ SCHEMA = {
         "num_envs": Field("int", 16, "parallel env copies (one vector env)", check=positive),
         "kwargs": Field("mapping", {}, "keyword arguments for the env"),
         "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
+        "backend": Field(
+            "str",
+            "gymnasium",
+            "vector env engine; auto: envpool if installed and it has the id (no native gymnasium one)",
+            choices=R.BACKENDS,
+        ),
     },
     "policy": {
         "kind": Field("str", "mlp", "network", choices=("mlp", "linear")),
@@ -140,6 +146,7 @@ COLUMNS = [
     "clip_fraction",
     "epochs",
     "backtracks",
+    "backend",
     "wall_s",
 ]
 KL_STATES = 1024  # the logged KL is averaged over at most about this many batch states
@@ -245,6 +252,7 @@ def _run(spec, progress):
     eval_env_rng, eval_act_rng = (np.random.default_rng(s) for s in eval_ss.spawn(2))
 
     algo, stop, ev, optim = spec["algo"], spec["stop"], spec["eval"], spec["optim"]
+    backend = R.backend(spec["env"])  # what `auto` chose, in every metrics row
     env = R.make_env(spec["env"], spec["env"]["num_envs"])
     eval_env = None
     if ev["every"]:
@@ -371,7 +379,7 @@ def _run(spec, progress):
              batch.episode_lengths.mean() if has else np.nan,
              np.mean(recent) if len(recent) == stop["target_window"] else np.nan, eval_return,
              grad_norm, grad_var, grad_snr, entropy, value_loss, kl, residual, cond,
-             clip_fraction, epochs, backtracks, time.perf_counter() - start)
+             clip_fraction, epochs, backtracks, backend, time.perf_counter() - start)
         )  # fmt: skip
         iteration += 1
         if progress is not None:
