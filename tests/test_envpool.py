@@ -11,6 +11,7 @@ from pgcli import rollout as R
 from tests.helpers import assert_bad_input, invoke
 
 envpool = pytest.importorskip("envpool")
+pytestmark = pytest.mark.filterwarnings("ignore:.*precision lowered by casting:UserWarning")  # EnvPool's Box bounds
 
 ENV = {"id": "CartPole-v1", "kwargs": {}, "max_episode_steps": 15, "backend": "envpool"}
 POLICY = {"kind": "mlp", "hidden": [8], "activation": "tanh"}
