@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-dev
 REPRODUCTIONS := $(shell grep -l '^expect:' experiments/*.yaml)
 # the quick ones, checked by CI (a minute or two on 2 cores)
 QUICK := experiments/cartpole.yaml experiments/cartpole-natural.yaml \
+	experiments/cartpole-ppo.yaml experiments/cartpole-trpo.yaml \
 	experiments/estimators-variance.yaml experiments/estimators-unbiased.yaml experiments/estimators-binary.yaml \
 	experiments/fisher-identities.yaml experiments/optimize-bernoulli.yaml \
 	experiments/optimize-gaussian.yaml experiments/optimize-classifier.yaml

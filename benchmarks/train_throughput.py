@@ -27,9 +27,14 @@ def random_rate(env_spec: dict, vector_steps: int) -> float:
     rng = np.random.default_rng(0)
     env.reset(seed=0)
     n = env.num_envs
+    space = env.single_action_space
+    if hasattr(space, "n"):
+        actions = rng.integers(0, space.n, (vector_steps, n))
+    else:
+        actions = rng.uniform(space.low, space.high, (vector_steps, n, *space.shape))
     start = time.perf_counter()
-    for _ in range(vector_steps):
-        env.step(rng.integers(0, 2, n))
+    for t in range(vector_steps):
+        env.step(actions[t])
     rate = vector_steps * n / (time.perf_counter() - start)
     env.close()
     return rate
@@ -47,7 +52,7 @@ def measure(spec_path: str = str(ROOT / "experiments" / "cartpole.yaml"), iterat
     batch = ", ".join(f"{k} {v}" for k, v in train.batch_size(spec).items())
     return [
         {
-            "figure": f"train: {spec['env']['id']} env steps/s while training ({batch})",
+            "figure": f"train: {spec['env']['id']} env steps/s while training ({batch}, {R.backend(spec['env'])})",
             "value": ours,
             "ratio": ours / raw,
             "reference": f"random actions, {spec['env']['num_envs']} envs: {raw:.4g} env steps/s (goal ratio ≥ 0.5)",

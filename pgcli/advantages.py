@@ -97,21 +97,24 @@ def value_predict(theta, sizes, activation, x):
     return out[:, 0]
 
 
+def value_step(theta, opt_state, sizes, activation, x, targets, lr):
+    """One Adam step on ½ mean (V(s) − target)² over the rows x; returns θ (updated in place),
+    state, and the loss before the step."""
+    layer_views = mlp.layers(theta, sizes)
+    out, cache = mlp.forward(layer_views, x, activation)
+    error = out[:, 0] - targets
+    grad = mlp.backward(layer_views, cache, error[:, None] / x.shape[0], activation)
+    update, opt_state = adam_step(grad, opt_state, lr)
+    theta -= update
+    return theta, opt_state, 0.5 * float(np.mean(error * error))
+
+
 def fit_value(theta, opt_state, sizes, activation, x, targets, lr, steps):
     """`steps` full-batch Adam steps on ½ mean (V(s) − target)²; returns θ, state, final loss."""
-    layer_views = mlp.layers(theta, sizes)
-    loss = np.nan
     for _ in range(steps):
-        out, cache = mlp.forward(layer_views, x, activation)
-        error = out[:, 0] - targets
-        loss = 0.5 * float(np.mean(error * error))
-        grad = mlp.backward(layer_views, cache, error[:, None] / x.shape[0], activation)
-        update, opt_state = adam_step(grad, opt_state, lr)
-        theta -= update  # in place: layer_views stay valid
-    if steps:
-        error = value_predict(theta, sizes, activation, x) - targets
-        loss = 0.5 * float(np.mean(error * error))
-    return theta, opt_state, loss
+        theta, opt_state, _ = value_step(theta, opt_state, sizes, activation, x, targets, lr)
+    error = value_predict(theta, sizes, activation, x) - targets
+    return theta, opt_state, 0.5 * float(np.mean(error * error))
 
 
 def value_init(sizes, rng):

@@ -114,16 +114,46 @@ def draw_noise(policy: Policy, rng: np.random.Generator, shape) -> np.ndarray:
     return rng.gumbel(size=shape) if policy.head == "categorical" else rng.standard_normal(shape)
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def gaussian_log_prob(diff: np.ndarray, log_std: np.ndarray) -> np.ndarray:
+    """Σ_j log N(a_j; μ_j, σ_j²) for diff = a − μ (T, k)."""
+    z = diff / np.exp(log_std)
+    return (-0.5 * z * z - log_std - 0.5 * np.log(2 * np.pi)).sum(1)
+
+
 def log_prob(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """log π(a_t | s_t), shape (T,)."""
     net, log_std = views(policy, theta)
     out, _ = mlp.forward(net, x, policy.activation)
     if policy.head == "categorical":
-        z = out - out.max(1, keepdims=True)
-        log_pi = z - np.log(np.exp(z).sum(1, keepdims=True))
-        return log_pi[np.arange(x.shape[0]), actions.astype(int)]
-    z = (actions - out) / np.exp(log_std)
-    return (-0.5 * z * z - log_std - 0.5 * np.log(2 * np.pi)).sum(1)
+        return log_softmax(out)[np.arange(x.shape[0]), actions.astype(int)]
+    return gaussian_log_prob(actions - out, log_std)
+
+
+def log_prob_and_grad(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray, weigh):
+    """log π(a_t | s_t) (T,) and Σ_t w_t ∇θ log π(a_t | s_t) (d,), w = weigh(log π) (T,).
+
+    One forward and one backward pass, for objectives whose weights depend on log π itself
+    (PPO's likelihood ratio)."""
+    net, log_std = views(policy, theta)
+    out, cache = mlp.forward(net, x, policy.activation)
+    if policy.head == "categorical":
+        log_pi = log_softmax(out)
+        rows, taken = np.arange(x.shape[0]), actions.astype(int)
+        log_probs = log_pi[rows, taken]
+        w = weigh(log_probs)
+        delta = -np.exp(log_pi) * w[:, None]  # w (onehot(a) − π)
+        delta[rows, taken] += w
+        return log_probs, mlp.backward(net, cache, delta, policy.activation)
+    diff, inv_var = actions - out, np.exp(-2 * log_std)
+    log_probs = gaussian_log_prob(diff, log_std)
+    w = weigh(log_probs)[:, None]
+    net_grad = mlp.backward(net, cache, diff * inv_var * w, policy.activation)
+    return log_probs, np.concatenate([net_grad, ((diff * diff * inv_var - 1.0) * w).sum(0)])
 
 
 def scores(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray, weights=None, starts=None):

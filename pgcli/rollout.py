@@ -33,6 +33,7 @@ from pgcli import policies as P
 
 MAX_EPISODE_VECTOR_STEPS = 1_000_000
 MAX_ENVS = 1024  # env copies in one vector env (each a Python object for most envs)
+BACKENDS = ("auto", "gymnasium", "envpool")
 NOISE_BLOCK = 64  # action noise is drawn for this many vector steps at a time
 
 
@@ -60,13 +61,16 @@ def envs_problem(num_envs: int) -> str | None:
 
 
 def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
-    """A vector env: the native NumPy one when the id has it (CartPole), else SyncVectorEnv.
+    """A vector env: with the gymnasium backend the native NumPy one when the id has it
+    (CartPole), else SyncVectorEnv; with the envpool backend EnvPool's batched C++ envs.
 
     `env_spec["id"]` is a registered id, 'package.module:EnvClass' (a gymnasium.Env subclass,
     constructed with env.kwargs), or 'package.module:Id' (the module registers the id).
     """
     env_id, kwargs = env_spec["id"], dict(env_spec["kwargs"] or {})
     limit = env_spec["max_episode_steps"]
+    if backend(env_spec) == "envpool":
+        return _next_step(EnvPoolVectorEnv(env_id, num_envs, kwargs, limit))
     if ":" in env_id:
         env_class = load_env_class(env_id)
         if isinstance(env_class, str):  # the module registered a gymnasium id
@@ -96,6 +100,68 @@ def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
             if not _extra_of(err):
                 raise EnvError(f"{env_id}: {err}") from None
             raise MissingExtra(env_id, _extra_of(err)) from None
+
+
+def backend(env_spec: dict) -> str:
+    """The backend `env.backend` asks for; `auto` is envpool when it is installed and has the id
+    and gymnasium has no native vector env for it, else gymnasium."""
+    choice = env_spec.get("backend", "gymnasium")
+    if choice != "auto":
+        return choice
+    env_id = env_spec["id"]
+    if ":" in env_id or (env_id in gym.registry and gym.spec(env_id).vector_entry_point):
+        return "gymnasium"
+    try:
+        import envpool
+    except ImportError:
+        return "gymnasium"
+    return "envpool" if env_id in envpool.list_all_envs() else "gymnasium"
+
+
+class EnvPoolVectorEnv:
+    """EnvPool's batched envs behind the part of gymnasium's VectorEnv interface pgcli uses.
+
+    EnvPool autoresets like gymnasium 1.x in NEXT_STEP mode (the step after an episode ends
+    returns the new episode's first observation with reward 0 and is not a transition), reports
+    termination and time-limit truncation apart, and returns the true final observation at the
+    end. It seeds copy i with s + i when the pool is built, so `reset(seed=s)` builds the pool
+    anew (a few milliseconds)."""
+
+    def __init__(self, env_id: str, num_envs: int, kwargs: dict, max_episode_steps: int | None):
+        self.metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
+        try:
+            import envpool
+        except ImportError:
+            raise EnvError("env.backend envpool needs EnvPool: pip install 'pgcli[envpool]'") from None
+        if env_id not in envpool.list_all_envs():
+            raise EnvError(f"EnvPool has no env {env_id!r} (env.backend: envpool)")
+        if max_episode_steps:
+            kwargs = {**kwargs, "max_episode_steps": max_episode_steps}
+
+        def make(seed):
+            with warnings.catch_warnings():  # its float64 Box bounds, cast to float32
+                warnings.simplefilter("ignore", UserWarning)
+                return envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, **kwargs)
+
+        self._make = make
+        self._pool = self._make(0)
+        self.num_envs = num_envs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.single_observation_space = self._pool.observation_space
+            self.single_action_space = self._pool.action_space
+
+    def reset(self, seed: int | None = None):
+        if seed is not None:
+            self._pool.close()
+            self._pool = self._make(int(seed) % (2**31 - 1 - self.num_envs))  # s + i stays an int32
+        return self._pool.reset()
+
+    def step(self, actions):
+        return self._pool.step(actions)
+
+    def close(self):
+        self._pool.close()
 
 
 def _next_step(env):

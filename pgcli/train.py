@@ -25,6 +25,7 @@ import pandas as pd
 from pgcli import advantages as A
 from pgcli import natural as N
 from pgcli import policies as P
+from pgcli import ppo, trpo
 from pgcli import rollout as R
 from pgcli._callable import CallableModule
 from pgcli.optim import adam_init, adam_step, sgd_step
@@ -42,6 +43,12 @@ SCHEMA = {
         ),
         "kwargs": Field("mapping", {}, "keyword arguments for the env"),
         "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
+        "backend": Field(
+            "str",
+            "gymnasium",
+            "vector env engine; auto: envpool if installed and it has the id (no native gymnasium one)",
+            choices=R.BACKENDS,
+        ),
     },
     "policy": {
         "kind": Field("str", "mlp", "network", choices=("mlp", "linear")),
@@ -66,6 +73,22 @@ SCHEMA = {
         "baseline": Field("str", "value", "subtracted from the weights", choices=("none", "mean", "value")),
         "normalize_advantages": Field("bool", True, "scale advantages to mean 0, std 1 per batch"),
         "entropy_coef": Field("float", 0.0, "weight of the entropy bonus", check=non_negative),
+        "objective": Field(
+            "str",
+            "reinforce",
+            "reinforce: one gradient step per batch; ppo_clip: epochs of minibatch steps on the clipped surrogate",
+            choices=("reinforce", "ppo_clip"),
+        ),
+        "clip": Field("float", 0.2, "ppo_clip: ε, ratios are clipped to [1 − ε, 1 + ε]", check=positive),
+        "epochs": Field("int", 10, "ppo_clip: passes over each batch", check=positive),
+        "minibatches": Field("int", 8, "ppo_clip: minibatches per epoch", check=positive),
+        "target_kl": Field(
+            "float",
+            None,
+            "ppo_clip: stop a batch's epochs once KL(π_old ‖ π) exceeds this",
+            nullable=True,
+            check=positive,
+        ),
         "value": {
             "hidden": Field("ints", [32], "value network hidden sizes", check=all_positive),
             "activation": Field("str", "tanh", "value network activation", choices=("tanh", "relu")),
@@ -74,12 +97,15 @@ SCHEMA = {
         },
     },
     "optim": {
-        "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam", "natural")),
+        "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam", "natural", "trpo")),
         "lr": Field("float", 0.01, "learning rate (sgd, adam)", check=positive),
-        "step_size": Field("float", 0.01, "natural: trust region δ, the KL per update", check=positive),
+        "step_size": Field("float", 0.01, "natural, trpo: trust region δ, the KL per update", check=positive),
         "damping": Field("float", 0.001, "natural: λ in (F + λI) x = ĝ", check=non_negative),
         "cg_iters": Field("int", 10, "natural: conjugate-gradient iterations", check=positive),
         "solver": Field("str", "cg", "natural: cg, or exact (forms F; small policies)", choices=("cg", "exact")),
+        "backtracks": Field(
+            "int", 10, "trpo: line-search halvings of the step before it is rejected", check=non_negative
+        ),
     },
     "batch": {
         "episodes": Field(
@@ -123,6 +149,10 @@ COLUMNS = [
     "kl",
     "cg_residual",
     "fisher_cond",
+    "clip_fraction",
+    "epochs",
+    "backtracks",
+    "backend",
     "wall_s",
 ]
 KL_STATES = 1024  # the logged KL is averaged over at most about this many batch states
@@ -150,6 +180,8 @@ def validate(spec: dict) -> None:
         )
     if spec["algo"]["weight"] == "gae" and spec["algo"]["baseline"] != "value":
         raise SpecError("algo.baseline", "gae needs a value function: set algo.baseline: value")
+    if spec["algo"]["objective"] == "ppo_clip" and spec["optim"]["kind"] not in ("sgd", "adam"):
+        raise SpecError("optim.kind", f"ppo_clip takes first-order steps: sgd or adam, got {spec['optim']['kind']}")
     if spec["stop"]["iterations"] is None and spec["stop"]["env_steps"] is None:
         raise SpecError("stop", "set stop.iterations or stop.env_steps (or both)")
     try:
@@ -217,8 +249,8 @@ def gradient_stats(grad, per_segment):
 
 
 def streams(seed: int):
-    """One seed, one stream per role: (init, env, act, eval) SeedSequences."""
-    return np.random.SeedSequence(seed).spawn(4)
+    """One seed, one stream per role: (init, env, act, eval, minibatch) SeedSequences."""
+    return np.random.SeedSequence(seed).spawn(5)
 
 
 def initial_theta(spec: dict, policy: P.Policy) -> np.ndarray:
@@ -253,12 +285,14 @@ def run(spec: dict, progress: Progress = silent):
 
 def _run(spec, progress):
     start = time.perf_counter()
-    init_ss, env_ss, act_ss, eval_ss = streams(spec["seed"])
+    init_ss, env_ss, act_ss, eval_ss, minibatch_ss = streams(spec["seed"])
+    minibatch_rng = np.random.default_rng(minibatch_ss)
     value_rng = np.random.default_rng(init_ss.spawn(2)[1])  # child 0 is θ₀'s: initial_theta
     env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
     eval_env_rng, eval_act_rng = (np.random.default_rng(s) for s in eval_ss.spawn(2))
 
     algo, stop, ev, optim = spec["algo"], spec["stop"], spec["eval"], spec["optim"]
+    backend = R.backend(spec["env"])  # what `auto` chose, in every metrics row
     env = R.make_env(spec["env"], spec["env"]["num_envs"])
     eval_env = None
     if ev["every"]:
@@ -311,18 +345,35 @@ def _run(spec, progress):
                 f"non-finite policy gradient at iteration {iteration} (try a smaller optim.lr)",
             )
             break
-        residual = cond = np.nan
-        if optim["kind"] == "natural":
+        residual = cond = clip_fraction = backtracks = np.nan
+        epochs = 1
+        states = flat_x[:: max(1, flat_x.shape[0] // KL_STATES)]  # an even subsample is plenty
+        flat_actions = R.flatten(batch, batch.actions)
+        old_theta = theta
+        if algo["objective"] == "ppo_clip":  # the value net is fitted on the same minibatches
+            fit = ppo.ValueFit(value_theta, value_opt, value_sizes, algo["value"]["activation"],
+                               algo["value"]["lr"], R.flatten(batch, targets)) if use_value else None  # fmt: skip
+            theta, opt_state, fit, clip_fraction, epochs = ppo.update(
+                policy, theta, opt_state, optimiser, optim["lr"], flat_x, flat_actions, adv, minibatch_rng,
+                algo=algo, states=states, value=fit,
+            )  # fmt: skip
+            if use_value:
+                value_theta, value_opt = fit.theta, fit.opt
+        elif optim["kind"] in ("natural", "trpo"):
             step, residual, cond = N.natural_step(
                 policy, theta, flat_x, grad, step_size=optim["step_size"], damping=optim["damping"],
                 cg_iters=optim["cg_iters"], solver=optim["solver"],
             )  # fmt: skip
             if np.isnan(cond) and theta.size <= CHEAP_FISHER:
                 cond = N.condition_number(np.linalg.eigvalsh(N.fisher_matrix(policy, theta, flat_x)))
+            if optim["kind"] == "trpo":
+                step, backtracks = trpo.line_search(
+                    policy, theta, step, flat_x, flat_actions, adv, states, optim["step_size"], optim["backtracks"]
+                )
+            theta = theta + step
         else:
             step, opt_state = optimiser(grad, opt_state, optim["lr"])
-        old_theta, theta = theta, theta + step
-        states = flat_x[:: max(1, flat_x.shape[0] // KL_STATES)]  # an even subsample is plenty
+            theta = theta + step
         kl = N.kl_divergence(policy, old_theta, theta, states) if np.all(np.isfinite(theta)) else np.nan
         if not np.all(np.isfinite(theta)):
             status, message = (
@@ -335,7 +386,8 @@ def _run(spec, progress):
         if use_value:
             value_theta, value_opt, value_loss = A.fit_value(
                 value_theta, value_opt, value_sizes, algo["value"]["activation"], flat_x,
-                R.flatten(batch, targets), algo["value"]["lr"], algo["value"]["steps"],
+                R.flatten(batch, targets), algo["value"]["lr"],
+                0 if algo["objective"] == "ppo_clip" else algo["value"]["steps"],
             )  # fmt: skip
             if not np.isfinite(value_loss):
                 status, message = (
@@ -366,7 +418,7 @@ def _run(spec, progress):
              batch.episode_lengths.mean() if has else np.nan,
              np.mean(recent) if len(recent) == stop["target_window"] else np.nan, eval_return,
              grad_norm, grad_var, grad_snr, entropy, value_loss, kl, residual, cond,
-             time.perf_counter() - start)
+             clip_fraction, epochs, backtracks, backend, time.perf_counter() - start)
         )  # fmt: skip
         iteration += 1
         progress(*budget(stop, iteration, env_steps), ret=rows[-1][8])

@@ -1,0 +1,95 @@
+"""PPO-clip: several epochs of minibatch ascent on the clipped surrogate of one batch.
+
+With the likelihood ratio r_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t) — the log-derivative trick
+applied to samples drawn from π_old — and advantages A_t,
+
+    L(θ) = (1/M) Σ_t min(r_t A_t, clip(r_t, 1 − ε, 1 + ε) A_t)
+
+    ∇θ L = (1/M) Σ_t 1[r_t A_t ≤ clip(r_t, 1 − ε, 1 + ε) A_t] · A_t r_t ∇θ log π_θ(a_t|s_t)
+
+At θ = θ_old every r_t = 1 and ∇L is the REINFORCE gradient (1/M) Σ_t A_t ∇log π. Past the clip
+range, on the side where the ratio would raise L further (A > 0, r > 1 + ε; A < 0, r < 1 − ε),
+the term is constant and contributes no gradient. Each epoch shuffles the batch into minibatches;
+the value function takes one Adam step per minibatch on the same rows; advantages may be
+normalised per minibatch; with a KL target the epochs stop once KL(π_old ‖ π_θ) exceeds it.
+(Schulman et al. 2017, "Proximal Policy Optimization Algorithms".)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from pgcli import advantages as A
+from pgcli import natural as N
+from pgcli import policies as P
+from pgcli.optim import AdamState
+
+
+class ValueFit(NamedTuple):
+    """The value network's state and the targets it is fitted to on the batch rows."""
+
+    theta: np.ndarray
+    opt: AdamState
+    sizes: list[int]
+    activation: str
+    lr: float
+    targets: np.ndarray  # (M,)
+
+
+class Update(NamedTuple):
+    theta: np.ndarray
+    opt: AdamState  # the policy optimiser's state (unused by sgd)
+    value: ValueFit | None
+    clip_fraction: float  # share of ratios outside [1 − ε, 1 + ε], over every minibatch step
+    epochs: int  # epochs run (fewer than asked when the KL target stopped them)
+
+
+def clipped_surrogate(policy: P.Policy, theta, x, actions, old_log_prob, advantages, clip: float):
+    """(L(θ), ∇θ L (d,), fraction of ratios outside the clip range) on rows x (M, n_in)."""
+
+    def terms(log_prob):
+        ratio = np.exp(log_prob - old_log_prob)
+        return ratio, ratio * advantages, np.clip(ratio, 1.0 - clip, 1.0 + clip) * advantages
+
+    def weigh(log_prob):
+        _, unclipped, clipped = terms(log_prob)
+        # where the min is the unclipped term the gradient flows through it; else the term is constant
+        return np.where(unclipped <= clipped, unclipped, 0.0) / x.shape[0]
+
+    log_prob, grad = P.log_prob_and_grad(policy, theta, x, actions, weigh)
+    ratio, unclipped, clipped = terms(log_prob)
+    return float(np.minimum(unclipped, clipped).mean()), grad, float(np.mean(np.abs(ratio - 1.0) > clip))
+
+
+def update(policy, theta, opt, step_fn, lr, x, actions, advantages, rng, *, algo: dict, states, value=None):
+    """One batch of PPO: `algo` gives clip, epochs, minibatches, target_kl, normalize_advantages,
+    entropy_coef; `step_fn(grad, opt, lr) -> (step, opt)` is the policy optimiser (ascent);
+    KL for the early stop is measured on `states`. Returns an :class:`Update`."""
+    old_theta = theta.copy()
+    old_log_prob = P.log_prob(policy, theta, x, actions)
+    n_minibatches = min(algo["minibatches"], x.shape[0])
+    fractions, epochs = [], 0
+    for _ in range(algo["epochs"]):
+        for rows in np.array_split(rng.permutation(x.shape[0]), n_minibatches):
+            adv = A.normalise(advantages[rows]) if algo["normalize_advantages"] else advantages[rows]
+            _, grad, fraction = clipped_surrogate(
+                policy, theta, x[rows], actions[rows], old_log_prob[rows], adv, algo["clip"]
+            )
+            if algo["entropy_coef"]:
+                grad = grad + algo["entropy_coef"] * P.entropy_grad(policy, theta, x[rows])
+            step, opt = step_fn(grad, opt, lr)
+            theta = theta + step
+            fractions.append(fraction)
+            if value is not None:
+                value_theta, value_opt, _ = A.value_step(
+                    value.theta, value.opt, value.sizes, value.activation, x[rows], value.targets[rows], value.lr
+                )
+                value = value._replace(theta=value_theta, opt=value_opt)
+        epochs += 1
+        if not np.all(np.isfinite(theta)):
+            break
+        if algo["target_kl"] is not None and N.kl_divergence(policy, old_theta, theta, states) > algo["target_kl"]:
+            break
+    return Update(theta, opt, value, float(np.mean(fractions)), epochs)
