@@ -17,7 +17,7 @@ QUICK := experiments/cartpole.yaml experiments/cartpole-natural.yaml \
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,dask]'
+	$(PY) -m pip install --quiet -e '.[dev,dask,envpool]'
 	touch $(STAMP)
 
 demo: $(STAMP)
