@@ -10,8 +10,10 @@ output is an `Error:` line, else 0.
 
 The one mechanism for commands too slow for CI is BUDGET below: the `--set` overrides appended to
 a command that trains for minutes. Such a command shows no output in the README. Nothing is skipped.
-A cluster recipe's `tcp://HEAD:PORT` (HEAD: the scheduler's host) runs against a real `dask
-scheduler` with two `dask worker`s that this test starts on 127.0.0.1, in directories of their own.
+A cluster recipe's `--scheduler tcp://HOST:PORT` runs against a real `dask scheduler` with two
+`dask worker`s that this test starts on 127.0.0.1, in directories of their own. A fenced block
+whose first line is `# NAME.py, ...` is a file the README asks the user to write: it is written to
+NAME.py in the copy before the commands run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pytest
 from pgcli.runner import WALL_CLOCK
 
 ROOT = Path(__file__).resolve().parent.parent
-WALL_COLUMNS = set(WALL_CLOCK)
+WALL_COLUMNS = {*WALL_CLOCK, "rank", "seconds_for_target"}  # --rank orders by measured efficiency
 # command (as written in the README) -> overrides appended in CI: the only way a README command
 # runs differently here. Each trains for minutes at full size.
 BUDGET: dict[str, list[str]] = {}
@@ -85,12 +87,28 @@ def commands(text: str) -> list[tuple[str, list[str]]]:
 
 
 def _tokens(lines: list[str]) -> list[list[str]]:
-    """Lines as whitespace tokens, without the wall-clock columns of a table (named in its header)."""
-    rows = [line.split() for line in lines]
-    if not rows:
-        return rows
-    drop = {i for i, name in enumerate(rows[0]) if name in WALL_COLUMNS}
-    return [[t for i, t in enumerate(row) if i not in drop or len(row) != len(rows[0])] for row in rows]
+    """Lines as whitespace tokens, without the wall-clock columns of the table they hold.
+
+    A table is pandas' text: the header names end where their columns' values end, so a column
+    spans from the end of the previous name to the end of its own, and is blanked there. A table
+    with a `rank` column (estimate --rank: ordered by measured efficiency) has its rows compared
+    as a set."""
+    header = next((i for i, line in enumerate(lines) if WALL_COLUMNS & set(line.split())), None)
+    if header is None:
+        return [line.split() for line in lines]
+    spans, start = [], 0
+    for match in re.finditer(r"\S+", lines[header]):
+        if match.group() in WALL_COLUMNS:
+            spans.append((start, match.end()))
+        start = match.end()
+    rows = []
+    for i, line in enumerate(lines):
+        for a, b in spans if i >= header else []:
+            line = line[:a] + " " * max(0, min(b, len(line)) - a) + line[b:]
+        rows.append(line.split())
+    if "rank" in lines[header].split():
+        rows = rows[: header + 1] + sorted(rows[header + 1 :])
+    return rows
 
 
 def contains(printed: list[str], shown: list[str]) -> bool:
@@ -119,7 +137,13 @@ def repo_copy(tmp_path_factory):
     return target
 
 
-HEAD = re.compile(r"tcp://HEAD:\d+")
+HEAD = re.compile(r"--scheduler tcp://\S+")
+FILE = re.compile(r"^# ([\w.]+\.py)\b")
+
+
+def files(text: str) -> dict[str, str]:
+    """The files the README's code blocks ask a user to write: {name: text}."""
+    return {m.group(1): "\n".join(block) + "\n" for block in code_blocks(text) if block and (m := FILE.match(block[0]))}
 
 
 @contextlib.contextmanager
@@ -157,6 +181,8 @@ def test_every_readme_command_runs_as_written(repo_copy, tmp_path):
     env = {**os.environ, "COLUMNS": "200"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # pgcli and python of this venv
     env["PYTHONPATH"] = str(repo_copy)  # ... running the copy's code
+    for name, text in files((ROOT / "README.md").read_text()).items():
+        (repo_copy / name).write_text(text)
     needs_cluster = any(HEAD.search(command) for command, _ in README_COMMANDS)
     with dask_cluster(env, tmp_path) if needs_cluster else contextlib.nullcontext() as address:
         for command, shown in README_COMMANDS:
@@ -166,7 +192,7 @@ def test_every_readme_command_runs_as_written(repo_copy, tmp_path):
 
 def _run(command, shown, repo_copy, env, address) -> list[str]:
     """Run one README command as written (plus its BUDGET); what is wrong with it, if anything."""
-    line = " ".join([HEAD.sub(address or "", command), *map(shlex.quote, BUDGET.get(command, []))])
+    line = " ".join([HEAD.sub(f"--scheduler {address}", command), *map(shlex.quote, BUDGET.get(command, []))])
     result = subprocess.run(
         line, shell=True, executable="/bin/bash", cwd=repo_copy, capture_output=True, text=True, env=env, timeout=900
     )
@@ -182,9 +208,16 @@ def _run(command, shown, repo_copy, env, address) -> list[str]:
 
 
 def test_output_comparison_ignores_wall_clock_columns_only():
-    shown = ["a  wall_s  b", "1  0.31  2"]
-    assert contains(["noise", "a wall_s b", "1 9.99 2"], shown)
-    assert not contains(["a wall_s b", "1 0.31 3"], shown)
+    shown = ["a  wall_s  b", "1    0.31  2"]
+    assert contains(["noise", "a  wall_s  b", "1   10.99  2"], shown)
+    assert not contains(["a  wall_s  b", "1    0.31  3"], shown)
+    ranked = ["rank x seconds_for_target", "   1 a              0.5", "   2 b                1"]
+    assert contains(["rank x seconds_for_target", "   1 b              0.2", "   2 a                7"], ranked)
+    assert not contains(["rank x seconds_for_target", "   1 b              0.2", "   2 c                7"], ranked)
+
+
+def test_the_readme_files_are_found():
+    assert "myproblem.py" in files((ROOT / "README.md").read_text())
 
 
 def test_commands_are_read_from_both_block_styles():
