@@ -711,7 +711,7 @@ def _check_target(path: Path, opts) -> CheckTarget:
     results_dir = Path(opts["results"]) / spec["name"]
     table_columns, runs_columns = runner.KINDS[kind].columns(runs[0].spec)
     keys = list(runner.short_keys(runs[0].varying).values())
-    planned = {"n_samples": {float(n) for run in runs for n in run.spec.get("n") or []}} if kind != "train" else {}
+    planned = {"n_samples": {float(n) for run in runs for n in run.spec["n"]}} if kind in ("estimate", "fisher") else {}
     for i, item in enumerate(spec["expect"]):
         try:
             expect.check_columns(item, ["run_id", *keys, *table_columns], [*runner.RUNS_COLUMNS, *keys, *runs_columns],
@@ -721,19 +721,18 @@ def _check_target(path: Path, opts) -> CheckTarget:
     return CheckTarget(path, kind, spec, runs, results_dir, "")
 
 
-def _skipped(path: Path, opts) -> CheckTarget | None:
-    """A spec whose environment needs an optional extra that is not installed: skipped, not bad."""
+def _checked(path: Path, opts) -> CheckTarget:
+    """_check_target, except that a spec whose environment needs an optional extra that is not
+    installed is skipped (with the install command), not bad input."""
     try:
-        _check_target(path, opts)
+        return _check_target(path, opts)
     except BadInput as err:
-        extra = getattr(err, "extra", "")
-        if not extra:
+        if not getattr(err, "extra", ""):
             raise
         spec = {"name": path.stem, "expect": []}
         with contextlib.suppress(SpecError):
             spec = build_spec(infer_kind(load_yaml(path), path), str(path), {}, [], None, None)
         return CheckTarget(path, "train", spec, None, Path(opts["results"]) / spec["name"], err.message)
-    return None
 
 
 def _results_of(target: CheckTarget, run: bool, opts) -> str:
@@ -793,7 +792,7 @@ def check(targets, no_run, junit, results, jobs, quiet, progress):
             "jobs": jobs, "resume": True, "force": False, "quiet": quiet, "progress": progress}  # fmt: skip
     if junit and (problem := atomic.check_writable(junit)):
         raise BadInput(problem)
-    checked = [_skipped(path, opts) or _check_target(path, opts) for path in map(Path, targets)]
+    checked = [_checked(path, opts) for path in map(Path, targets)]
     cases = []
     for target in checked:
         spec = target.spec

@@ -361,3 +361,17 @@ def test_help_examples_name_files_that_exist():
         assert examples, name
         for token in (t for line in examples for t in line.split() if t.startswith("experiments/")):
             assert glob.glob(str(ROOT / token)), f"pgcli {name} --help names {token}, which does not exist"
+
+
+def test_check_validates_an_optimize_spec_before_running(tmp_path):
+    """optimize specs have a scalar n: the plan's values of n_samples are an estimate/fisher matter."""
+    spec = tmp_path / "opt.yaml"
+    spec.write_text(
+        "kind: optimize\nname: opt\nf: step\nsteps: 3\nexpect:\n  - {metric: objective, agg: count, '>=': 1}\n"
+    )
+    result = invoke("check", spec, "--results", tmp_path / "r", "-q")
+    assert result.exit_code == 0 and "1 of 1 expectations pass" in result.stdout, result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: optimize\nname: bad\nf: step\nexpect:\n  - {metric: objectve, agg: count, '>=': 1}\n")
+    assert_bad_input(invoke("check", bad, "--results", tmp_path / "r2", "-q"), "unknown metric column 'objectve'",
+                     nothing_in=tmp_path / "r2")  # fmt: skip
