@@ -48,6 +48,8 @@ def _bad_input():
 
 def _function(f, f_grad=None):
     if f_grad is not None:
+        if not callable(f):
+            raise PgcliError("f_grad applies only to a callable f (a text f has its own derivative or none)")
         return userfn.from_callable(f, f_grad)
     return userfn.to_function(f)
 
@@ -140,6 +142,10 @@ def estimate(
     estimators and why.
     """
     items = list(f) if isinstance(f, list | tuple) else [f]
+    if f_grad is not None and len(items) > 1:
+        raise PgcliError(
+            "f_grad is the derivative of one f; give one f, or put <function>_grad beside each in a module"
+        )
     with _bad_input():
         functions = [_function(item, f_grad) if not isinstance(item, str) else item for item in items]
     theta = _theta(theta)
@@ -168,9 +174,8 @@ def optimize(
     runs.csv columns).
     """
     theta = _theta(theta)
-    function = None if f is None or isinstance(f, str) else f
     with _bad_input():
-        function = function and _function(function, f_grad)
+        function = None if f is None or (isinstance(f, str) and f_grad is None) else _function(f, f_grad)
     dim = _dim(dist, theta, dim)
     parametrisation = _parametrisation(dist, theta, parametrisation, dim)
     user = {"problem": problem, "dist": dist, "parametrisation": parametrisation, "dim": dim,

@@ -68,8 +68,11 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 @contextmanager
 def writing(path: str | Path, binary: bool = False):
-    """A file written in pieces (streamed), atomically: it appears complete or not at all."""
-    path = Path(path)
+    """A file written in pieces (streamed), atomically: it appears complete or not at all; like
+    `write_bytes`, a symlink is written through and a special file refused."""
+    path = _target(path)
+    if problem := _special(path):
+        raise NotRegularFile(problem)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except FileNotFoundError:  # making the directory only then saves a system call per file

@@ -169,12 +169,13 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     if seed is not None:
         user["seed"] = seed
     user = apply_overrides(user, list(sets), schema)
-    if seed is not None or any(parse_assignment(text)[0] == "seed" for text in sets):
-        # the seeds rule: a seed typed on the command line is the one run's seed
-        if any(parse_assignment(text)[0].startswith("sweep.seeds") for text in sets):
+    set_keys = [parse_assignment(text)[0] for text in sets]
+    if seed is not None or "seed" in set_keys:  # the seeds rule: a seed typed here is the one run's seed
+        if any(key.startswith("sweep.seeds") for key in set_keys):
             raise SpecError("seed", "give --seed/--set seed=S (one run) or --set sweep.seeds=N (a sweep), not both")
-        user.setdefault("sweep", {})
-        if isinstance(user["sweep"], dict):
+        if user.get("sweep") is None:  # absent, or an empty `sweep:`
+            user["sweep"] = {}
+        if isinstance(user["sweep"], dict):  # anything else is refused by resolve below
             user["sweep"]["seeds"] = None
     spec = resolve(schema, user)
     spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
@@ -209,9 +210,10 @@ def summary_directory(kind, spec, runs, spec_file, opts) -> Path:
     return base if run_ids == own_ids else base / "sweeps" / runner.sweep_id(run_ids)
 
 
-def run_experiment(kind, spec, opts, out=None, spec_file=None) -> tuple[list, list, pd.DataFrame, Path]:
-    """Plan, validate, run and aggregate; returns runs, results, runs table, combined table path."""
-    runs = plan_runs(kind, spec, opts, opts["grid"])
+def run_experiment(kind, spec, opts, out=None, spec_file=None, runs=None) -> tuple[list, list, pd.DataFrame, Path]:
+    """Plan and validate (unless given the validated `runs`), run and aggregate; returns runs,
+    results, runs table, combined table path."""
+    runs = runs if runs is not None else plan_runs(kind, spec, opts, opts["grid"])
     if opts["print_spec"]:
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
@@ -741,13 +743,14 @@ def _results_of(target: CheckTarget, run: bool, opts) -> str:
     runs = target.runs
     if runs is None:
         return ""
-    if not all(runner.is_finished(r) for r in runs) and not run:
-        left = sum(not runner.is_finished(r) for r in runs)
+    finished = [runner.is_finished(r) for r in runs]
+    if not all(finished) and not run:
+        left = finished.count(False)
         return f"{left} of {len(runs)} runs of {target.path} have no results (run without --no-run)"
-    if all(runner.is_finished(r) for r in runs):
+    if all(finished):
         runner.aggregate(runs, [None] * len(runs), target.results_dir)
         return ""
-    _, results, _, _ = run_experiment(target.kind, target.spec, opts, spec_file=str(target.path))
+    _, results, _, _ = run_experiment(target.kind, target.spec, opts, spec_file=str(target.path), runs=runs)
     failed = [(run.label, (r or {}).get("message", "")) for run, r in zip(runs, results, strict=True)
               if (r or {}).get("status") == "failed"]  # fmt: skip
     for label, message in failed:

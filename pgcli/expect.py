@@ -130,7 +130,10 @@ def check_columns(item: dict, table_columns, runs_columns, planned: dict | None 
         values = set(planned[x])
         wanted = (item.get("where") or {}).get(x)
         if wanted is not None:
-            values &= {float(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            if not all(_is_number(v) for v in wanted):
+                raise ExpectError(f"where.{x}: expected numbers, got {wanted!r}")
+            values &= {float(v) for v in wanted}
         if len(values) < 2:
             raise ExpectError(f"loglog_slope needs at least two values of {x}; the runs have {sorted(values)}")
     for key in (*COMPARATORS, "=="):
@@ -194,9 +197,9 @@ def evaluate(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool
         values = per_run(item, runs, table, minimize)
         rhs = _rhs(item, key, runs, table, minimize)
         passed = np.array([_compare(key, v, rhs, item) for v in values])
-        return f"{passed.sum()}/{passed.size}", bool(passed.size) and passed.sum() * n >= k * passed.size
+        return f"{passed.sum()}/{passed.size}", bool(passed.size and passed.sum() * n >= k * passed.size)
     value = measure(item, runs, table, minimize)
-    return value, _compare(key, value, _rhs(item, key, runs, table, minimize), item)
+    return value, bool(_compare(key, value, _rhs(item, key, runs, table, minimize), item))
 
 
 def reference(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> float | None:

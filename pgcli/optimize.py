@@ -44,7 +44,7 @@ from pgcli import distributions as D
 from pgcli import estimators as E
 from pgcli import exact, userfn
 from pgcli._callable import CallableModule
-from pgcli.estimate import DIST_SCHEMA, function_problem, probe_function, theta_grid
+from pgcli.estimate import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
 from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
 from pgcli.functions import FunctionError, parse_function
 from pgcli.optim import adam_init, adam_step, sgd_step
@@ -62,10 +62,6 @@ def _open_unit(value):
 
 MAX_N = 10**6  # samples per step (and per objective estimate): they are held in memory at once
 MAX_STEPS = 10**6  # gradient steps (one table row each)
-
-
-def at_most(value, limit):
-    return positive(value) or (f"must be ≤ {limit:,}, got {value:,}" if value > limit else None)
 
 
 SCHEMA = {
@@ -102,17 +98,22 @@ SCHEMA = {
     "target": Field("float", None, f"bernoulli_toy: f(x) = (x − target)² (default {TOY_TARGET})", nullable=True),
     "minimize": Field("bool", True, "minimise E[f] (false: maximise)"),
     "estimator": Field("str", "score", "gradient estimator", choices=tuple(ESTIMATORS)),
-    "n": Field("int", 16, "samples per step (classifier: draws per example)", check=lambda v: at_most(v, MAX_N)),
+    "n": Field(
+        "int", 16, "samples per step (classifier: draws per example)", check=lambda v: samples_problem([v], MAX_N)
+    ),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
     "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
-    "steps": Field("int", 500, "gradient steps", check=lambda v: at_most(v, MAX_STEPS)),
+    "steps": Field("int", 500, "gradient steps", check=lambda v: samples_problem([v], MAX_STEPS)),
     "optim": {
         "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
         "lr": Field("float", 0.05, "learning rate", check=positive),
     },
     "objective_every": Field("int", 1, "compute the objective every N steps (and at the last)", check=positive),
     "objective_samples": Field(
-        "int", 100_000, "Monte Carlo samples for an objective without exact value", check=lambda v: at_most(v, MAX_N)
+        "int",
+        100_000,
+        "Monte Carlo samples for an objective without exact value",
+        check=lambda v: samples_problem([v], MAX_N),
     ),
     "data": {
         "path": Field(

@@ -656,7 +656,7 @@ def ship_modules(client, runs):
     installed on every worker. Raises SchedulerError naming the module otherwise."""
     from distributed.diagnostics.plugin import UploadFile
 
-    if os.getcwd() not in sys.path:  # as rollout.load_callable finds them
+    if os.getcwd() not in sys.path:  # as rollout.load_env_class finds them
         sys.path.append(os.getcwd())
     for top in user_modules(runs):
         try:

@@ -349,10 +349,11 @@ def _run(spec, progress):
         epochs = 1
         states = flat_x[:: max(1, flat_x.shape[0] // KL_STATES)]  # an even subsample is plenty
         flat_actions = R.flatten(batch, batch.actions)
+        flat_targets = R.flatten(batch, targets) if use_value else None
         old_theta = theta
         if algo["objective"] == "ppo_clip":  # the value net is fitted on the same minibatches
             fit = ppo.ValueFit(value_theta, value_opt, value_sizes, algo["value"]["activation"],
-                               algo["value"]["lr"], R.flatten(batch, targets)) if use_value else None  # fmt: skip
+                               algo["value"]["lr"], flat_targets) if use_value else None  # fmt: skip
             theta, opt_state, fit, clip_fraction, epochs = ppo.update(
                 policy, theta, opt_state, optimiser, optim["lr"], flat_x, flat_actions, adv, minibatch_rng,
                 algo=algo, states=states, value=fit,
@@ -386,7 +387,7 @@ def _run(spec, progress):
         if use_value:
             value_theta, value_opt, value_loss = A.fit_value(
                 value_theta, value_opt, value_sizes, algo["value"]["activation"], flat_x,
-                R.flatten(batch, targets), algo["value"]["lr"],
+                flat_targets, algo["value"]["lr"],
                 0 if algo["objective"] == "ppo_clip" else algo["value"]["steps"],
             )  # fmt: skip
             if not np.isfinite(value_loss):
@@ -422,7 +423,7 @@ def _run(spec, progress):
         )  # fmt: skip
         iteration += 1
         progress(*budget(stop, iteration, env_steps), ret=rows[-1][8])
-        why = divergence(kl, value_loss, R.flatten(batch, targets) if use_value else None, iteration - 1)
+        why = divergence(kl, value_loss, flat_targets, iteration - 1)
         if why:
             status, message = "diverged", why
             break

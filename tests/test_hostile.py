@@ -73,6 +73,9 @@ def test_env_id_naming_an_env_class_trains(tmp_path):
     spec_file = write(tmp_path / "one.yaml", TINY_TRAIN.replace("CartPole-v1", "'tests.envs:OneState'"))
     result = invoke("train", spec_file, "--results", tmp_path / "results", "-q")
     assert result.exit_code == 0, result.output
+    runs = pd.read_csv(tmp_path / "results" / "one" / "runs.csv")
+    assert runs["status"].tolist() == ["done"]
+    assert pd.read_csv(tmp_path / "results" / "one" / "metrics.csv")["iteration"].tolist() == [0, 1, 2]
 
 
 def test_user_module_that_exits_at_import_is_one_line_exit_2(tmp_path, monkeypatch):

@@ -375,3 +375,36 @@ def test_check_validates_an_optimize_spec_before_running(tmp_path):
     bad.write_text("kind: optimize\nname: bad\nf: step\nexpect:\n  - {metric: objectve, agg: count, '>=': 1}\n")
     assert_bad_input(invoke("check", bad, "--results", tmp_path / "r2", "-q"), "unknown metric column 'objectve'",
                      nothing_in=tmp_path / "r2")  # fmt: skip
+
+
+def test_seed_on_the_command_line_with_an_empty_sweep_block(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP_SPEC.replace("sweep: {seeds: 3}\n", "sweep:\n"))
+    result = invoke("train", spec, "--seed", "2", "--results", tmp_path / "r", "-q")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(written(result).parent / "runs.csv")["seed"].tolist() == [2]
+
+
+def test_junit_counts_a_failing_seeds_passing_expectation(tmp_path):
+    spec = tmp_path / "lab.yaml"
+    spec.write_text("kind: estimate\nname: lab\nestimators: [score]\nn: [10]\nreps: 2\nsweep: {seeds: 2}\n"
+                    "expect:\n  - {metric: reps, agg: min, '>': 5, seeds_passing: 1/2}\n")  # fmt: skip
+    result = invoke("check", spec, "--results", tmp_path / "r", "--junit", tmp_path / "j.xml", "-q")
+    assert result.exit_code == 1
+    assert '<testsuites tests="1" failures="1"' in (tmp_path / "j.xml").read_text()
+
+
+def test_a_non_numeric_where_value_of_x_is_bad_input(tmp_path):
+    spec = tmp_path / "lab.yaml"
+    spec.write_text("kind: estimate\nname: lab\nexpect:\n"
+                    "  - {metric: variance, where: {n_samples: abc}, agg: loglog_slope, '<=': 0}\n")  # fmt: skip
+    assert_bad_input(invoke("check", spec, "--results", tmp_path / "r", "-q"), "where.n_samples: expected numbers")
+
+
+def test_api_refuses_f_grad_it_cannot_use():
+    import pgcli
+
+    with pytest.raises(pgcli.PgcliError, match="f_grad applies only to a callable f"):
+        pgcli.gradient("square", "gaussian", {}, 10, "pathwise", 0, f_grad=lambda x: 2 * x)
+    with pytest.raises(pgcli.PgcliError, match="f_grad is the derivative of one f"):
+        pgcli.estimate([np.square, np.abs], "gaussian", {}, f_grad=lambda x: 2 * x)
