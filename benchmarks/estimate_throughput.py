@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from pgcli import distributions as D
-from pgcli.estimate import CHUNK_ELEMENTS, run_cell
-from pgcli.estimators import ESTIMATORS, score
-from pgcli.functions import parse_function
+from pgcli.lab import distributions as D
+from pgcli.lab.estimate import CHUNK_ELEMENTS, run_cell
+from pgcli.lab.estimators import ESTIMATORS, score
+from pgcli.lab.functions import parse_function
 
 
 def raw_rate(n, chunk, rng, dtype="float64"):

@@ -96,7 +96,7 @@ COLUMNS = ["task", "target", "tool", "config", "seed", "reached", "env_steps_to_
 def run_pgcli(task: str, seed: int) -> dict:
     """The task's spec with its target; its own `stop.env_steps` is the budget."""
     from pgcli import spec as S
-    from pgcli import train
+    from pgcli.rl import train
 
     schema = S.with_sweep(train.SCHEMA)
     spec = S.resolve(schema, S.load_yaml(ROOT / TASKS[task].spec))

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import special
 
 import pgcli
-from pgcli import classifier as C
+from pgcli.lab import classifier as C
 
 DATA = Path(__file__).resolve().parents[1] / "experiments" / "data" / "breast_cancer.csv"
 
@@ -43,7 +43,7 @@ def splits(x, y, rng):
 def logistic_regression(x, y, l2, iterations=50):
     """argmin_θ mean[log(1 + e^z) − y z] + (l2/2)‖w‖², z = x̃θ, by Newton's method: with at most 31
     columns each step is one small solve, so a fit takes well under a millisecond (the same
-    objective as pgcli.classifier.logistic_regression, which uses L-BFGS to tight tolerances)."""
+    objective as pgcli.lab.classifier.logistic_regression, which uses L-BFGS to tight tolerances)."""
     penalty = np.r_[np.full(x.shape[1] - 1, l2), 0.0]  # the bias is not penalised
     theta = np.zeros(x.shape[1])
     for _ in range(iterations):

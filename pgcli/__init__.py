@@ -7,20 +7,15 @@
 
 Each returns a pandas DataFrame; the functions and their documentation are in pgcli.api. They
 load on first use, so `import pgcli` imports nothing heavy (no NumPy, matplotlib, click or
-gymnasium). `pgcli.estimate`, `pgcli.optimize` and `pgcli.train` are also the core's modules of
-those names, made callable (pgcli/_callable.py).
+gymnasium). The package is layered (the README's Layout): pgcli.base, the Monte Carlo lab
+(pgcli.lab), the RL core (pgcli.rl), and the shell (cli, spec, expect, runner, plot, atomic, api).
 """
 
 __version__ = "0.1.0"
 __all__ = ["PgcliError", "estimate", "gradient", "load", "optimize", "train"]
-_MODULES = ("estimate", "optimize", "train")  # callable modules: see pgcli/_callable.py
 
 
 def __getattr__(name):
-    if name in _MODULES:
-        import importlib
-
-        return importlib.import_module(f"pgcli.{name}")
     if name in __all__:
         from pgcli import api
 

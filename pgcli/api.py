@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pgcli import distributions as D
-from pgcli import estimate as estimate_core
-from pgcli import estimators as E
-from pgcli import optimize as optimize_core
-from pgcli import userfn
-from pgcli.functions import FunctionError
+from pgcli.lab import distributions as D
+from pgcli.lab import estimate as estimate_core
+from pgcli.lab import estimators as E
+from pgcli.lab import optimize as optimize_core
+from pgcli.lab import userfn
+from pgcli.lab.functions import FunctionError
 from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
 
 
@@ -138,7 +138,7 @@ def estimate(
     """Every estimator of ∇θ E[f] against the exact gradient, as `pgcli estimate` (in memory).
 
     f may be one function or a list of them; θ values may be 'lo:hi:count' sweeps. Returns the
-    estimate.csv table (columns: pgcli.estimate.COLUMNS); `attrs["notes"]` lists skipped
+    estimate.csv table (columns: pgcli.lab.estimate.COLUMNS); `attrs["notes"]` lists skipped
     estimators and why.
     """
     items = list(f) if isinstance(f, list | tuple) else [f]
@@ -200,7 +200,7 @@ def train(spec=None, *, overrides=None, **keys) -> pd.DataFrame:
     run; sweeps: the command line). Returns the metrics.csv table; `attrs` holds `status`,
     `message`, `notes` and `files` (policy.npz bytes).
     """
-    from pgcli import train as train_core  # gymnasium: only when training
+    from pgcli.rl import train as train_core  # gymnasium: only when training
 
     with _bad_input():
         if isinstance(spec, str | Path):

@@ -11,15 +11,17 @@ import click
 import numpy as np
 import pandas as pd
 
-from pgcli import __version__, atomic, expect, natural, runner, userfn
-from pgcli import estimate as estimate_core
-from pgcli import fisher as fisher_core
-from pgcli import optimize as optimize_core
+from pgcli import __version__, atomic, expect, runner
 from pgcli import plot as plot_core
-from pgcli import train as train_core
-from pgcli.distributions import DTYPES, FAMILIES, DistError
-from pgcli.estimators import ESTIMATORS
-from pgcli.functions import NAMED, FunctionError
+from pgcli.lab import estimate as estimate_core
+from pgcli.lab import fisher as fisher_core
+from pgcli.lab import optimize as optimize_core
+from pgcli.lab import userfn
+from pgcli.lab.distributions import DTYPES, FAMILIES, DistError
+from pgcli.lab.estimators import ESTIMATORS
+from pgcli.lab.functions import NAMED, FunctionError
+from pgcli.rl import natural
+from pgcli.rl import train as train_core
 from pgcli.spec import (
     SpecError,
     apply_overrides,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgcli.targets import METRIC, first_reached
+from pgcli.base.targets import METRIC, first_reached
 
 COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 AGGS = ("mean", "median", "min", "max", "max_abs", "count", "max_abs_z", "loglog_slope")

@@ -44,9 +44,9 @@ import pandas as pd
 from matplotlib.ticker import EngFormatter
 
 from pgcli import atomic, runner
-from pgcli.estimate import parse_theta_text
+from pgcli.base.targets import METRIC, first_reached, reached
+from pgcli.lab.estimate import parse_theta_text
 from pgcli.spec import SpecError
-from pgcli.targets import METRIC, first_reached, reached
 
 matplotlib.use("Agg")
 

@@ -50,11 +50,11 @@ import pandas as pd
 import yaml
 
 from pgcli import __version__, atomic
-from pgcli import estimate as estimate_kind
-from pgcli import fisher as fisher_kind
-from pgcli import optimize as optimize_kind
-from pgcli import train as train_kind
-from pgcli.progress import Progress, silent
+from pgcli.base.progress import Progress, silent
+from pgcli.lab import estimate as estimate_kind
+from pgcli.lab import fisher as fisher_kind
+from pgcli.lab import optimize as optimize_kind
+from pgcli.rl import train as train_kind
 from pgcli.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_sweep
 
 

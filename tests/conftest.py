@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pgcli import distributions as D
+from pgcli.lab import distributions as D
 
 # (family, parametrisation, θ, dim): every family in every parametrisation, away from defaults
 CASES = [

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pgcli import advantages as A
-from pgcli.rollout import Batch
+from pgcli.rl import advantages as A
+from pgcli.rl.rollout import Batch
 
 
 def random_batch(rng, t=40, n=5):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import pgcli
-from pgcli.estimate import COLUMNS
+from pgcli.lab.estimate import COLUMNS
 from tests.helpers import invoke
 
 
@@ -99,7 +99,7 @@ def test_train_one_run():
 
 def test_callable_modules_stay_modules():
     import pgcli.cli  # loads every core module
-    from pgcli import estimate as estimate_core
+    from pgcli.lab import estimate as estimate_core
 
     assert callable(estimate_core.run) and isinstance(
         pgcli.estimate(n=[10], reps=2, estimators=["score"]), pd.DataFrame

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pgcli import __version__
-from pgcli.estimate import COLUMNS, WALL_CLOCK
+from pgcli.lab.estimate import COLUMNS, WALL_CLOCK
 from tests.helpers import assert_bad_input, invoke, written
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pgcli import distributions as D
-from pgcli.exact import exact_neg_hessian, expectation
-from pgcli.fisher import moments
+from pgcli.lab import distributions as D
+from pgcli.lab.exact import exact_neg_hessian, expectation
+from pgcli.lab.fisher import moments
 from tests.conftest import CASES, case_id
 
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pgcli import policies as P
-from pgcli import rollout as R
+from pgcli.rl import policies as P
+from pgcli.rl import rollout as R
 from tests.helpers import assert_bad_input, invoke
 
 envpool = pytest.importorskip("envpool")

@@ -5,11 +5,11 @@ import zlib
 import numpy as np
 import pytest
 
-from pgcli import distributions as D
-from pgcli.estimate import run_cell, summarise
-from pgcli.estimators import ESTIMATORS, UNBIASED, NotApplicable
-from pgcli.exact import exact_gradient
-from pgcli.functions import parse_function
+from pgcli.lab import distributions as D
+from pgcli.lab.estimate import run_cell, summarise
+from pgcli.lab.estimators import ESTIMATORS, UNBIASED, NotApplicable
+from pgcli.lab.exact import exact_gradient
+from pgcli.lab.functions import parse_function
 from tests.conftest import CASES, case_id
 
 SMOOTH = {

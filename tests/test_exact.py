@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from pgcli import distributions as D
-from pgcli.exact import CLOSED_FORMS, exact_gradient, expectation, quadrature_gradient
-from pgcli.functions import parse_function
+from pgcli.lab import distributions as D
+from pgcli.lab.exact import CLOSED_FORMS, exact_gradient, expectation, quadrature_gradient
+from pgcli.lab.functions import parse_function
 
 ARGS = {"cos": "cos:1.7", "step": "step:0.6"}
 POINTS = {

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 import feature_selection as F  # noqa: E402
 
-from pgcli import classifier as C  # noqa: E402
+from pgcli.lab import classifier as C  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgcli.functions import EXPR_FUNCS, FunctionError, parse_function
+from pgcli.lab.functions import EXPR_FUNCS, FunctionError, parse_function
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the oracle overflows too
 

@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pgcli import atomic, functions, runner, spec, train
-from pgcli.estimate import MAX_DIM, MAX_GRID
-from pgcli.natural import MAX_STATES
+from pgcli import atomic, runner, spec
+from pgcli.lab import functions
+from pgcli.lab.estimate import MAX_DIM, MAX_GRID
+from pgcli.rl import train
+from pgcli.rl.natural import MAX_STATES
 from tests.helpers import assert_bad_input, invoke
 
 TINY_TRAIN = """

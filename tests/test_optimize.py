@@ -6,8 +6,8 @@ import pytest
 import yaml
 from scipy import special
 
-from pgcli import classifier as C
-from pgcli.estimators import UNBIASED
+from pgcli.lab import classifier as C
+from pgcli.lab.estimators import UNBIASED
 from tests.helpers import assert_bad_input, invoke, written
 
 TOY_OPTIMUM = 0.45**2  # E[(x − 0.45)²] = 0.2025 + 0.1 p, least at p = 0

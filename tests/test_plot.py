@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from pgcli import plot as P
-from pgcli.estimate import COLUMNS as ESTIMATE_COLUMNS
-from pgcli.fisher import COLUMNS as FISHER_COLUMNS
-from pgcli.train import COLUMNS as TRAIN_COLUMNS
+from pgcli.lab.estimate import COLUMNS as ESTIMATE_COLUMNS
+from pgcli.lab.fisher import COLUMNS as FISHER_COLUMNS
+from pgcli.rl.train import COLUMNS as TRAIN_COLUMNS
 from tests.helpers import assert_bad_input, invoke
 
 
@@ -254,7 +254,7 @@ def test_plot_check_and_runs_csv_agree_on_reaching_the_target(tmp_path):
     """One definition (targets.py): the runs `plot --table` counts as reached are those whose
     env_steps_to_target `check` measures as finite and runs.csv records."""
     from pgcli import expect
-    from pgcli import train as T
+    from pgcli.rl import train as T
 
     rows = train_rows()
     table = P.summary_table(P.prepare(P.load([write_sweep(tmp_path / "t", rows)])).frame, [], target=40)

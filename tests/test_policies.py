@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from pgcli import mlp
-from pgcli import policies as P
+from pgcli.rl import mlp
+from pgcli.rl import policies as P
 
 POLICIES = [
     ("linear", "tanh", spaces.Box(-1, 1, (4,)), spaces.Discrete(3)),

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from gymnasium import spaces
 
-from pgcli import natural as N
-from pgcli import policies as P
-from pgcli import ppo, trpo
+from pgcli.rl import natural as N
+from pgcli.rl import policies as P
+from pgcli.rl import ppo, trpo
 from tests.helpers import assert_bad_input, invoke
 
 CASES = [

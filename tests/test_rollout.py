@@ -4,8 +4,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from pgcli import policies as P
-from pgcli import rollout as R
+from pgcli.rl import policies as P
+from pgcli.rl import rollout as R
 
 ENV = {"id": "tests.envs:cartpole", "kwargs": {}, "max_episode_steps": 15}
 POLICY = {"kind": "mlp", "hidden": [8], "activation": "tanh"}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pgcli.train import COLUMNS
+from pgcli.rl.train import COLUMNS
 from tests.helpers import assert_bad_input, invoke, written
 
 QUICK = ["--set", "stop.iterations=3", "--set", "env.num_envs=4", "--set", "batch.episodes=4", "-q"]

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgcli import estimate as E
-from pgcli import fisher as F
-from pgcli import optimize as O
 from pgcli import plot as P
 from pgcli import runner
-from pgcli import train as T
+from pgcli.lab import estimate as E
+from pgcli.lab import fisher as F
+from pgcli.lab import optimize as O
+from pgcli.rl import train as T
 from pgcli.spec import resolve, with_sweep
 from tests.helpers import assert_bad_input, invoke, written
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgcli import distributions as D
-from pgcli.exact import exact_gradient
-from pgcli.functions import FunctionError, parse_function
+from pgcli.lab import distributions as D
+from pgcli.lab.exact import exact_gradient
+from pgcli.lab.functions import FunctionError, parse_function
 from tests.helpers import assert_bad_input, invoke
 
 MODULE = '''

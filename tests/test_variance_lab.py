@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pgcli import distributions as D
-from pgcli.estimators import ESTIMATORS, NotApplicable
-from pgcli.exact import exact_gradient, quadrature_gradient
-from pgcli.functions import parse_function
+from pgcli.lab import distributions as D
+from pgcli.lab.estimators import ESTIMATORS, NotApplicable
+from pgcli.lab.exact import exact_gradient, quadrature_gradient
+from pgcli.lab.functions import parse_function
 from tests.conftest import CASES, case_id
 from tests.test_estimators import estimate, functions_for
 

@@ -30,7 +30,7 @@ import sys
 
 import numpy as np
 
-from pgcli.functions import Fn, FunctionError
+from pgcli.lab.functions import Fn, FunctionError
 
 GRAD_SUFFIX = "_grad"
 
@@ -79,7 +79,7 @@ def from_callable(function, grad=None, label: str | None = None) -> Fn:
 
 def to_function(f) -> Fn:
     """An Fn from text (built-in, expression, module:function), a callable, or an Fn."""
-    from pgcli.functions import parse_function
+    from pgcli.lab.functions import parse_function
 
     if isinstance(f, Fn):
         return f

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcli import mlp
-from pgcli.optim import adam_init, adam_step
+from pgcli.lab.optim import adam_init, adam_step
+from pgcli.rl import mlp
 
 
 def discounted_returns(rewards, ends, bootstrap, gamma):

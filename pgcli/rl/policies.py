@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from gymnasium import spaces
 
-from pgcli import mlp
+from pgcli.rl import mlp
 
 
 class Policy(NamedTuple):

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from pgcli import policies as P
+from pgcli.rl import policies as P
 
 MAX_EPISODE_VECTOR_STEPS = 1_000_000
 MAX_ENVS = 1024  # env copies in one vector env (each a Python object for most envs)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from pgcli import estimators as E
+from pgcli.lab import estimators as E
 
 
 class DataError(ValueError):

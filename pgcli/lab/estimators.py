@@ -36,8 +36,8 @@ import warnings
 import numpy as np
 from scipy import special
 
-from pgcli import distributions as D
-from pgcli.functions import Fn
+from pgcli.lab import distributions as D
+from pgcli.lab.functions import Fn
 
 
 class NotApplicable(Exception):

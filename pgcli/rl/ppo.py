@@ -21,10 +21,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pgcli import advantages as A
-from pgcli import natural as N
-from pgcli import policies as P
-from pgcli.optim import AdamState
+from pgcli.lab.optim import AdamState
+from pgcli.rl import advantages as A
+from pgcli.rl import natural as N
+from pgcli.rl import policies as P
 
 
 class ValueFit(NamedTuple):

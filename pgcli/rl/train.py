@@ -16,22 +16,20 @@ Williams (1992); Sutton et al. (2000); Schulman et al. (2016).
 from __future__ import annotations
 
 import io
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 
-from pgcli import advantages as A
-from pgcli import natural as N
-from pgcli import policies as P
-from pgcli import ppo, trpo
-from pgcli import rollout as R
-from pgcli._callable import CallableModule
-from pgcli.optim import adam_init, adam_step, sgd_step
-from pgcli.progress import Progress, silent
-from pgcli.spec import Field, SpecError, all_positive, non_negative, positive, unit_interval
-from pgcli.targets import first_reached
+from pgcli.base.fields import Field, SpecError, all_positive, non_negative, positive, unit_interval
+from pgcli.base.progress import Progress, silent
+from pgcli.base.targets import first_reached
+from pgcli.lab.optim import adam_init, adam_step, sgd_step
+from pgcli.rl import advantages as A
+from pgcli.rl import natural as N
+from pgcli.rl import policies as P
+from pgcli.rl import ppo, trpo
+from pgcli.rl import rollout as R
 
 SCHEMA = {
     "kind": Field("str", "train", "experiment kind", choices=("train",)),
@@ -475,7 +473,3 @@ def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
         "env_steps_to_target": table["env_steps"].iloc[hit] if hit is not None else np.nan,
         "env_steps": table["env_steps"].iloc[-1] if len(table) else 0,
     }
-
-
-# `pgcli.train(...)` is the Python API (pgcli.api.train): see pgcli/_callable.py
-sys.modules[__name__].__class__ = CallableModule

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import integrate, special
 
-from pgcli import distributions as D
-from pgcli.functions import Fn
+from pgcli.lab import distributions as D
+from pgcli.lab.functions import Fn
 
 MAX_ENUMERATION = 16  # exact sums over {0, 1}^d up to d = 16 (65,536 points)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pgcli import distributions as D
-from pgcli.estimate import (
+from pgcli.base.fields import Field, SpecError, non_negative
+from pgcli.base.progress import Progress, silent
+from pgcli.lab import distributions as D
+from pgcli.lab.estimate import (
     CHUNK_ELEMENTS,
     DIST_SCHEMA,
     MAX_N,
@@ -25,9 +27,7 @@ from pgcli.estimate import (
     samples_problem,
     theta_label,
 )
-from pgcli.exact import exact_neg_hessian
-from pgcli.progress import Progress, silent
-from pgcli.spec import Field, SpecError, non_negative
+from pgcli.lab.exact import exact_neg_hessian
 
 SCHEMA = {
     "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),

@@ -94,7 +94,7 @@ def parse_function(text: str) -> Fn:
     name, _, arg_text = text.partition(":")
     name = name.strip()
     if _python_reference(text, name):
-        from pgcli import userfn  # importlib and sys.path only for module:function
+        from pgcli.lab import userfn  # importlib and sys.path only for module:function
 
         return userfn.load(text)
     if name == "table":

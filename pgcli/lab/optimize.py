@@ -30,7 +30,6 @@ Problems:
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,17 +38,16 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pgcli import classifier as C
-from pgcli import distributions as D
-from pgcli import estimators as E
-from pgcli import exact, userfn
-from pgcli._callable import CallableModule
-from pgcli.estimate import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
-from pgcli.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
-from pgcli.functions import FunctionError, parse_function
-from pgcli.optim import adam_init, adam_step, sgd_step
-from pgcli.progress import Progress, silent
-from pgcli.spec import Field, SpecError, non_negative, positive
+from pgcli.base.fields import Field, SpecError, non_negative, positive
+from pgcli.base.progress import Progress, silent
+from pgcli.lab import classifier as C
+from pgcli.lab import distributions as D
+from pgcli.lab import estimators as E
+from pgcli.lab import exact, userfn
+from pgcli.lab.estimate import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
+from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
+from pgcli.lab.functions import FunctionError, parse_function
+from pgcli.lab.optim import adam_init, adam_step, sgd_step
 
 OPTIMISERS = {"sgd": sgd_step, "adam": adam_step}
 TOY_TARGET = 0.45
@@ -325,7 +323,7 @@ def bernoulli_toy(spec, split_rng=None) -> Problem:
     return _dist_problem(spec, dist, f)
 
 
-BUNDLED_DATA = Path(__file__).resolve().parent.parent / "experiments" / "data" / "breast_cancer.csv"
+BUNDLED_DATA = Path(__file__).resolve().parents[2] / "experiments" / "data" / "breast_cancer.csv"
 
 
 def load_data(spec, split_rng) -> C.Data:
@@ -515,7 +513,3 @@ def default_name(spec: dict) -> str:
     if spec["problem"] == "distribution":
         return f"optimize-{spec['dist'] or 'gaussian'}"
     return f"optimize-{spec['problem']}"
-
-
-# `pgcli.optimize(...)` is the Python API (pgcli.api.optimize): see pgcli/_callable.py
-sys.modules[__name__].__class__ = CallableModule

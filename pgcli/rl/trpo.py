@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcli import natural as N
-from pgcli import policies as P
+from pgcli.rl import natural as N
+from pgcli.rl import policies as P
 
 SHRINK = 0.5  # β: each backtrack halves the step
 

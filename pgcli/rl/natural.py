@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcli import mlp
-from pgcli import policies as P
+from pgcli.rl import mlp
+from pgcli.rl import policies as P
 
 
 def _outputs(policy, theta, x):

@@ -21,22 +21,20 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 import time
 import zlib
 
 import numpy as np
 import pandas as pd
 
-from pgcli import distributions as D
-from pgcli import estimators as E
-from pgcli import userfn
-from pgcli._callable import CallableModule
-from pgcli.estimators import ESTIMATORS, NotApplicable
-from pgcli.exact import exact_gradient
-from pgcli.functions import FunctionError
-from pgcli.progress import Progress, silent
-from pgcli.spec import Field, SpecError, all_positive, non_negative, positive
+from pgcli.base.fields import Field, SpecError, all_positive, non_negative, positive
+from pgcli.base.progress import Progress, silent
+from pgcli.lab import distributions as D
+from pgcli.lab import estimators as E
+from pgcli.lab import userfn
+from pgcli.lab.estimators import ESTIMATORS, NotApplicable
+from pgcli.lab.exact import exact_gradient
+from pgcli.lab.functions import FunctionError
 
 MAX_GRID = 10_000  # θ points in one spec: the product of its 'lo:hi:count' ranges
 MAX_DIM = 1000  # diag_gaussian dimension / number of categories
@@ -402,7 +400,3 @@ def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
         for i, (_, _, seconds_needed, name, n, efficiency, needed, z, note) in enumerate(found, 1):
             rows.append((theta, f, i, name, n, efficiency, needed, seconds_needed, z, note))
     return pd.DataFrame(rows, columns=RANK_COLUMNS)
-
-
-# `pgcli.estimate(...)` is the Python API (pgcli.api.estimate): see pgcli/_callable.py
-sys.modules[__name__].__class__ = CallableModule

@@ -1,0 +1,48 @@
+"""What both cores need from the spec system: the schema :class:`Field` and :class:`SpecError`.
+
+An experiment kind declares its spec as a nested dict of Fields (kind, default, help, allowed
+choices, a check); the shell (pgcli.spec) resolves and coerces a user's YAML against it and
+raises SpecError for a bad value. Living here, below both cores, they let the lab and the RL core
+declare and validate their settings without importing the shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+
+class SpecError(ValueError):
+    """A bad spec value. str() is one line: 'path: what is wrong (what is allowed)'."""
+
+    def __init__(self, path: str, message: str, extra: str = ""):
+        self.path = path
+        self.message = message
+        self.extra = extra  # an optional extra of pgcli that would make the value valid
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class Field(NamedTuple):
+    kind: str  # int | float | str | path | bool | ints | floats | strs (comma-split) | texts | mapping | any
+    default: Any
+    help: str
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None  # returns a problem, or None
+    nullable: bool = False
+
+
+def positive(value):
+    return None if value > 0 else f"must be > 0, got {value}"
+
+
+def non_negative(value):
+    return None if value >= 0 else f"must be ≥ 0, got {value}"
+
+
+def all_positive(values):
+    bad = [v for v in values if not v > 0]
+    return f"every value must be > 0, got {bad[0]}" if bad else None
+
+
+def unit_interval(value):
+    return None if 0 <= value <= 1 else f"must be in [0, 1], got {value}"

@@ -1,0 +1,3 @@
+"""The RL core: policies, rollouts on gymnasium environments, advantages, optimisers, and the
+train kind (REINFORCE, natural gradient, PPO, TRPO). Imports pgcli.lab and pgcli.base only.
+"""
