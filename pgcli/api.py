@@ -31,6 +31,7 @@ from pgcli.lab import estimators as E
 from pgcli.lab import optimize as optimize_core
 from pgcli.lab import userfn
 from pgcli.lab.functions import FunctionError
+from pgcli.lab.problem import function_problem
 from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
 
 
@@ -103,9 +104,9 @@ def gradient(
             family = D.make_dist(dist, _parametrisation(dist, theta, parametrisation, dim), theta, dim)
         except D.DistError as err:  # as `pgcli estimate` says it
             raise SpecError("theta", str(err)) from None
-        problem = estimate_core.function_problem(fn, family)
-        if problem:
-            raise PgcliError(f"f: {problem}")
+        mismatch = function_problem(fn, family)
+        if mismatch:
+            raise PgcliError(f"f: {mismatch}")
         if estimator not in E.ESTIMATORS:
             raise PgcliError(f"estimator: unknown value {estimator!r}; allowed: {', '.join(E.ESTIMATORS)}")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:

@@ -20,6 +20,7 @@ from pgcli.lab import userfn
 from pgcli.lab.distributions import DTYPES, FAMILIES, DistError
 from pgcli.lab.estimators import ESTIMATORS
 from pgcli.lab.functions import NAMED, FunctionError
+from pgcli.lab.problem import parse_theta_text
 from pgcli.rl import natural
 from pgcli.rl import train as train_core
 from pgcli.spec import (
@@ -415,7 +416,7 @@ def estimate(
             "dtype": dtype,
         }
         if theta is not None:
-            flags["theta"] = estimate_core.parse_theta_text(theta)
+            flags["theta"] = parse_theta_text(theta)
         spec = build_spec("estimate", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
     runs, results, summary, combined = run_experiment("estimate", spec, opts, out, spec_file)
     if combined.is_file() and len(runs) == 1:
@@ -466,7 +467,7 @@ def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states,
     with bad_input():
         flags = {"dist": dist, "parametrisation": parametrisation, "dim": dim, "n": n}
         if theta is not None:
-            flags["theta"] = estimate_core.parse_theta_text(theta)
+            flags["theta"] = parse_theta_text(theta)
         spec = build_spec("fisher", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
     runs, results, summary, combined = run_experiment("fisher", spec, opts, out, spec_file)
     if combined.is_file() and len(runs) == 1:
@@ -883,7 +884,7 @@ def optimize(
             "steps": steps, "optim.kind": optim, "optim.lr": lr, "data.path": data,
         }  # fmt: skip
         if theta is not None:
-            flags["theta"] = estimate_core.parse_theta_text(theta)
+            flags["theta"] = parse_theta_text(theta)
         spec = build_spec("optimize", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
         named = opts["name"] or spec_file or any(a.startswith("name=") for a in opts["sets"])
         if not named:
