@@ -56,6 +56,7 @@ def _extra_of(err: Exception) -> str:
 
 
 def envs_problem(num_envs: int) -> str | None:
+    """Why env.num_envs is not allowed (1 … MAX_ENVS), or None."""
     if num_envs <= 0:
         return f"must be > 0, got {num_envs}"
     return None if num_envs <= MAX_ENVS else f"must be ≤ {MAX_ENVS}, got {num_envs}"
@@ -208,6 +209,8 @@ def reset(env, rng: np.random.Generator):
 
 
 class Batch(NamedTuple):
+    """A batch of transitions on the (T, N) grid of time × env copy (see the module docstring)."""
+
     obs: np.ndarray  # (T, N, n_in) encoded
     actions: np.ndarray  # (T, N) or (T, N, k)
     rewards: np.ndarray  # (T, N)
@@ -256,6 +259,7 @@ class State(NamedTuple):
 
 
 def fresh_state(env, env_rng) -> State:
+    """Every copy freshly reset (one seed per copy from env_rng), no running episode."""
     n = env.num_envs
     return State(reset(env, env_rng), np.zeros(n, bool), np.zeros(n), np.zeros(n, int))
 
