@@ -166,6 +166,9 @@ class EnvPoolVectorEnv:
         self._pool.close()
 
 
+VectorEnv = gym.vector.VectorEnv | EnvPoolVectorEnv  # what make_env returns
+
+
 def _next_step(env):
     """The batches assume NEXT_STEP autoreset (the step after an episode ends only resets)."""
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)

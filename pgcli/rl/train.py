@@ -287,8 +287,8 @@ class Diverged(Exception):
 class Setup(NamedTuple):
     """What a run fixes at its start."""
 
-    env: object  # the training vector env (N copies)
-    eval_env: object | None  # the evaluation vector env, when eval.every > 0
+    env: rollout.VectorEnv  # the training vector env (N copies)
+    eval_env: rollout.VectorEnv | None  # the evaluation vector env, when eval.every > 0
     policy: policies.Policy
     optimiser: Callable  # first-order step (grad, state, lr) -> (step, state): adam_step or sgd_step
     value_sizes: list[int]  # the value network's layer sizes
@@ -315,7 +315,7 @@ class Tally:
 
     env_steps: int = 0
     episodes: int = 0
-    recent: list = field(default_factory=list)
+    recent: list[float] = field(default_factory=list)
 
     def add(self, batch: rollout.Batch, window: int) -> None:
         self.env_steps += batch.n_steps
