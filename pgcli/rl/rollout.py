@@ -342,8 +342,9 @@ def _play(env, policy, theta, rng, state: State, horizon: int, schedule=None, ac
     With `schedule(valid, ended) -> active` (whole-episode modes) the copies taking part in the
     next step are re-chosen after each one, and the loop ends when none is left; without it all
     copies step for the whole horizon. Action noise is drawn in blocks of NOISE_BLOCK vector steps
-    whatever the mode, so the random draws do not depend on when a batch ends. Masking and episode
-    bookkeeping are done afterwards on the whole grid (`_batch`, `_close`).
+    (one call to the generator per block, not per step): each batch starts a new block and drops
+    what its last block did not use. Masking and episode bookkeeping are done afterwards on the
+    whole grid (`_batch`, `_close`).
     """
     net, log_std = policies.views(policy, theta)
     n = env.num_envs
