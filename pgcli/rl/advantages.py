@@ -23,7 +23,9 @@ from pgcli.rl import mlp
 
 
 def discounted_returns(rewards, ends, bootstrap, gamma):
-    """G_t = r_t + γ (G_{t+1} if the episode continues, else bootstrap_t); grids (T, N)."""
+    """Reward-to-go G_t = r_t + γ (G_{t+1} if the episode continues, else bootstrap_t).
+
+    rewards, ends, bootstrap: grids (T, N); returns G (T, N). Sutton & Barto (2018), eq. 3.9."""
     out = np.zeros_like(rewards)
     future = np.zeros(rewards.shape[1])
     for t in range(rewards.shape[0] - 1, -1, -1):
@@ -33,7 +35,9 @@ def discounted_returns(rewards, ends, bootstrap, gamma):
 
 
 def episode_totals(returns, valid, ends):
-    """Each step's episode return R(τ) = G at the segment's first step, broadcast over it."""
+    """Each step's episode return R(τ) = G at the segment's first step, broadcast over it.
+
+    returns, valid, ends: grids (T, N); returns (T, N). The weight of Williams' (1992) REINFORCE."""
     out = np.zeros_like(returns)
     current = np.zeros(returns.shape[1])
     starting = np.ones(returns.shape[1], bool)
@@ -45,7 +49,9 @@ def episode_totals(returns, valid, ends):
 
 
 def gae(rewards, values, next_values, terminated, ends, gamma, lam):
-    """Â_t = δ_t + γλ Â_{t+1} within an episode; δ_t = r_t + γ V(s_{t+1})(1 − term_t) − V(s_t)."""
+    """Â_t = δ_t + γλ Â_{t+1} within an episode; δ_t = r_t + γ V(s_{t+1})(1 − term_t) − V(s_t).
+
+    All grids (T, N); returns Â (T, N). Schulman et al. (2016), eq. 16."""
     delta = rewards + gamma * np.where(terminated, 0.0, next_values) - values
     out = np.zeros_like(rewards)
     running = np.zeros(rewards.shape[1])
@@ -56,7 +62,11 @@ def gae(rewards, values, next_values, terminated, ends, gamma, lam):
 
 
 def weights(batch, algo: dict, values=None, next_values=None):
-    """(advantages, value targets) on the grid, per the spec's `algo` block."""
+    """(A, value targets), grids (T, N), per the spec's `algo` block (weight, discount,
+    gae_lambda, baseline): A_t = R(τ) | G_t | Â_t^GAE, minus b_t = mean A or V(s_t). The targets
+    are G_t (bootstrapped at truncations and cuts), or Â_t + V(s_t) with GAE. `values` and
+    `next_values` are V(s_t), V(s_{t+1}) grids (T, N), or None without a value function.
+    Williams (1992); Schulman et al. (2016)."""
     gamma = algo["discount"]
     has_value = values is not None
     zeros = np.zeros_like(batch.rewards)
@@ -84,6 +94,8 @@ def weights(batch, algo: dict, values=None, next_values=None):
 
 
 def normalise(advantages_flat: np.ndarray) -> np.ndarray:
+    """(A − mean A) / std A over the batch (M,): a per-batch rescaling of the step size and a
+    mean baseline (std 0: only centred). Schulman et al. (2016), §6."""
     std = advantages_flat.std()
     return (advantages_flat - advantages_flat.mean()) / (std if std > 0 else 1.0)
 
@@ -93,6 +105,7 @@ def normalise(advantages_flat: np.ndarray) -> np.ndarray:
 
 
 def value_predict(theta, sizes, activation, x):
+    """V(s) (M,) for encoded states x (M, n_in), the MLP with layer `sizes` and parameters θ."""
     out, _ = mlp.forward(mlp.layers(theta, sizes), x, activation)
     return out[:, 0]
 
@@ -118,5 +131,6 @@ def fit_value(theta, opt_state, sizes, activation, x, targets, lr, steps):
 
 
 def value_init(sizes, rng):
+    """(θ, Adam state) of a fresh value network: orthogonal weights, output gain 1."""
     theta = mlp.init(sizes, rng, out_gain=1.0)
     return theta, adam_init(theta.size)

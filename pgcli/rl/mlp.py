@@ -24,6 +24,7 @@ ACTIVATIONS = {
 
 
 def n_params(sizes: list[int]) -> int:
+    """d = Σ_l (in_l + 1) out_l: weights and biases of every layer."""
     return sum((i + 1) * o for i, o in itertools.pairwise(sizes))
 
 

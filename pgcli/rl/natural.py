@@ -21,17 +21,16 @@ from __future__ import annotations
 import numpy as np
 
 from pgcli.lab.distributions import softmax
-from pgcli.rl import mlp
-from pgcli.rl import policies as P
+from pgcli.rl import mlp, policies
 
 
 def _outputs(policy, theta, x):
-    net, log_std = P.views(policy, theta)
+    net, log_std = policies.views(policy, theta)
     out, cache = mlp.forward(net, x, policy.activation)
     return net, log_std, out, cache
 
 
-def fisher_vector_product(policy: P.Policy, theta, x, v, damping: float = 0.0) -> np.ndarray:
+def fisher_vector_product(policy: policies.Policy, theta, x, v, damping: float = 0.0) -> np.ndarray:
     """(F + λI) v without forming F: one forward-mode and one backward pass, (d,)."""
     net, log_std, out, cache = _outputs(policy, theta, x)
     t = x.shape[0]
@@ -47,7 +46,7 @@ def fisher_vector_product(policy: P.Policy, theta, x, v, damping: float = 0.0) -
     return result + damping * v
 
 
-def fisher_matrix(policy: P.Policy, theta, x) -> np.ndarray:
+def fisher_matrix(policy: policies.Policy, theta, x) -> np.ndarray:
     """F formed explicitly (d, d), from per-sample output Jacobians; for small policies."""
     net, log_std, out, cache = _outputs(policy, theta, x)
     t, k = out.shape
@@ -94,7 +93,8 @@ def conjugate_gradient(matvec, b: np.ndarray, iters: int, tol: float = 1e-10):
 
 
 def natural_step(policy, theta, x, grad, *, step_size, damping, cg_iters, solver="cg"):
-    """The trust-region natural gradient step s and (cg_residual, fisher_cond or NaN)."""
+    """(s (d,), cg_residual, fisher_cond or NaN): s = √(2δ / xᵀ F x) · x with (F + λI) x = ĝ,
+    solved by CG (or exactly) on the states x (T, n_in). Kakade (2001); Schulman et al. (2015)."""
     if solver == "exact":
         fisher = fisher_matrix(policy, theta, x)
         damped = fisher + damping * np.eye(theta.size)
@@ -113,8 +113,10 @@ def natural_step(policy, theta, x, grad, *, step_size, damping, cg_iters, solver
     return np.sqrt(2 * step_size / curvature) * direction, residual, cond
 
 
-def kl_divergence(policy: P.Policy, theta_old, theta_new, x) -> float:
-    """Mean over states of KL(π_old(·|s) ‖ π_new(·|s))."""
+def kl_divergence(policy: policies.Policy, theta_old, theta_new, x) -> float:
+    """(1/T) Σ_t KL(π_old(·|s_t) ‖ π_new(·|s_t)) over states x (T, n_in), in closed form:
+    Σ_a π_old log(π_old/π_new) (categorical); Σ_j log(σ_new/σ_old) + (σ_old² + Δμ²)/(2σ_new²) − ½
+    (Gaussian). The KL a trust region bounds (Schulman et al. 2015)."""
     _, log_std_old, out_old, _ = _outputs(policy, theta_old, x)
     _, log_std_new, out_new, _ = _outputs(policy, theta_new, x)
     if policy.head == "categorical":
@@ -151,7 +153,7 @@ SMALL_POLICY = 64  # entry rows are written for policies with at most this many 
 MAX_STATES = 100_000  # `fisher --policy --states`: per-state score rows are held in memory
 
 
-def param_names(policy: P.Policy) -> list[str]:
+def param_names(policy: policies.Policy) -> list[str]:
     """Readable names of θ's coordinates: l0.W[i,j], l0.b[j], ..., log_std[k]."""
     names = []
     for index, (i, o) in enumerate(zip(policy.sizes[:-1], policy.sizes[1:], strict=True)):
@@ -162,7 +164,7 @@ def param_names(policy: P.Policy) -> list[str]:
     return names
 
 
-def policy_fisher(policy: P.Policy, theta: np.ndarray, x: np.ndarray):
+def policy_fisher(policy: policies.Policy, theta: np.ndarray, x: np.ndarray):
     """Rows (quantity, row, col, value): summary, the eigenvalue spectrum (descending), and
     every entry when the policy is small; plus the eigenvalues themselves."""
     fisher = fisher_matrix(policy, theta, x)

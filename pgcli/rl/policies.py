@@ -22,6 +22,8 @@ from pgcli.rl import mlp
 
 
 class Policy(NamedTuple):
+    """A policy's structure (θ holds its numbers): network sizes, activation, head, encodings."""
+
     sizes: list[int]  # network sizes, input first
     activation: str
     head: str  # categorical | gaussian
@@ -39,6 +41,7 @@ class SpaceError(ValueError):
 
 
 def obs_size(space) -> tuple[int, int | None]:
+    """(n_in, one-hot size or None) of an observation space: Discrete(n) is one-hot, Box flat."""
     if isinstance(space, spaces.Discrete):
         return int(space.n), int(space.n)
     if isinstance(space, spaces.Box):
@@ -67,6 +70,8 @@ def make_policy(spec: dict, observation_space, action_space) -> Policy:
 
 
 def init_params(policy: Policy, rng: np.random.Generator, init_log_std: float) -> np.ndarray:
+    """θ₀ (d,): orthogonal network weights (output gain 0.01, so π starts near uniform or μ ≈ 0),
+    then log σ = init_log_std for a Gaussian head."""
     theta = mlp.init(policy.sizes, rng)
     if policy.head == "gaussian":
         theta = np.concatenate([theta, np.full(policy.sizes[-1], init_log_std)])
@@ -109,6 +114,7 @@ def draw_noise(policy: Policy, rng: np.random.Generator, shape) -> np.ndarray:
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax(z)_a = z_a − log Σ_b exp z_b, row-wise (T, k), shifted by max z for stability."""
     z = logits - logits.max(1, keepdims=True)
     return z - np.log(np.exp(z).sum(1, keepdims=True))
 
@@ -120,7 +126,7 @@ def gaussian_log_prob(diff: np.ndarray, log_std: np.ndarray) -> np.ndarray:
 
 
 def log_prob(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """log π(a_t | s_t), shape (T,)."""
+    """log π(a_t | s_t; θ) for encoded states x (T, n_in) and actions (T,) or (T, k): shape (T,)."""
     net, log_std = views(policy, theta)
     out, _ = mlp.forward(net, x, policy.activation)
     if policy.head == "categorical":
@@ -151,7 +157,8 @@ def log_prob_and_grad(policy: Policy, theta: np.ndarray, x: np.ndarray, actions:
 
 
 def scores(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray, weights=None, starts=None):
-    """Per-sample scores ∇θ log π(a_t | s_t), shape (T, d), and the entropies H(π(·|s_t)) (T,).
+    """Per-sample scores ∇θ log π(a_t | s_t), shape (T, d), and the entropies H(π(·|s_t)) (T,)
+    (Williams 1992: the score-function terms of the policy gradient).
 
     With `weights` w_t each score is multiplied by w_t; with `starts` the rows are summed over
     contiguous segments: (E, d) rows Σ_{t∈e} w_t ∇θ log π(a_t | s_t), one per episode."""

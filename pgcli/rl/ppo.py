@@ -22,9 +22,9 @@ from typing import NamedTuple
 import numpy as np
 
 from pgcli.lab.optim import AdamState
-from pgcli.rl import advantages as A
-from pgcli.rl import natural as N
-from pgcli.rl import policies as P
+from pgcli.rl import policies
+from pgcli.rl.advantages import normalise, value_step
+from pgcli.rl.natural import kl_divergence
 
 
 class ValueFit(NamedTuple):
@@ -39,6 +39,8 @@ class ValueFit(NamedTuple):
 
 
 class Update(NamedTuple):
+    """What one batch of PPO returns."""
+
     theta: np.ndarray
     opt: AdamState  # the policy optimiser's state (unused by sgd)
     value: ValueFit | None
@@ -46,7 +48,7 @@ class Update(NamedTuple):
     epochs: int  # epochs run (fewer than asked when the KL target stopped them)
 
 
-def clipped_surrogate(policy: P.Policy, theta, x, actions, old_log_prob, advantages, clip: float):
+def clipped_surrogate(policy: policies.Policy, theta, x, actions, old_log_prob, advantages, clip: float):
     """(L(θ), ∇θ L (d,), fraction of ratios outside the clip range) on rows x (M, n_in)."""
 
     def terms(log_prob):
@@ -58,7 +60,7 @@ def clipped_surrogate(policy: P.Policy, theta, x, actions, old_log_prob, advanta
         # where the min is the unclipped term the gradient flows through it; else the term is constant
         return np.where(unclipped <= clipped, unclipped, 0.0) / x.shape[0]
 
-    log_prob, grad = P.log_prob_and_grad(policy, theta, x, actions, weigh)
+    log_prob, grad = policies.log_prob_and_grad(policy, theta, x, actions, weigh)
     ratio, unclipped, clipped = terms(log_prob)
     return float(np.minimum(unclipped, clipped).mean()), grad, float(np.mean(np.abs(ratio - 1.0) > clip))
 
@@ -68,28 +70,28 @@ def update(policy, theta, opt, step_fn, lr, x, actions, advantages, rng, *, algo
     entropy_coef; `step_fn(grad, opt, lr) -> (step, opt)` is the policy optimiser (ascent);
     KL for the early stop is measured on `states`. Returns an :class:`Update`."""
     old_theta = theta.copy()
-    old_log_prob = P.log_prob(policy, theta, x, actions)
+    old_log_prob = policies.log_prob(policy, theta, x, actions)
     n_minibatches = min(algo["minibatches"], x.shape[0])
     fractions, epochs = [], 0
     for _ in range(algo["epochs"]):
         for rows in np.array_split(rng.permutation(x.shape[0]), n_minibatches):
-            adv = A.normalise(advantages[rows]) if algo["normalize_advantages"] else advantages[rows]
+            minibatch_advantages = normalise(advantages[rows]) if algo["normalize_advantages"] else advantages[rows]
             _, grad, fraction = clipped_surrogate(
-                policy, theta, x[rows], actions[rows], old_log_prob[rows], adv, algo["clip"]
+                policy, theta, x[rows], actions[rows], old_log_prob[rows], minibatch_advantages, algo["clip"]
             )
             if algo["entropy_coef"]:
-                grad = grad + algo["entropy_coef"] * P.entropy_grad(policy, theta, x[rows])
+                grad = grad + algo["entropy_coef"] * policies.entropy_grad(policy, theta, x[rows])
             step, opt = step_fn(grad, opt, lr)
             theta = theta + step
             fractions.append(fraction)
             if value is not None:
-                value_theta, value_opt, _ = A.value_step(
+                value_theta, value_opt, _ = value_step(
                     value.theta, value.opt, value.sizes, value.activation, x[rows], value.targets[rows], value.lr
                 )
                 value = value._replace(theta=value_theta, opt=value_opt)
         epochs += 1
         if not np.all(np.isfinite(theta)):
             break
-        if algo["target_kl"] is not None and N.kl_divergence(policy, old_theta, theta, states) > algo["target_kl"]:
+        if algo["target_kl"] is not None and kl_divergence(policy, old_theta, theta, states) > algo["target_kl"]:
             break
     return Update(theta, opt, value, float(np.mean(fractions)), epochs)

@@ -13,9 +13,10 @@ A batch is kept on the (T, N) grid of time × env copy, with `valid` marking rea
 so bootstrapping can tell the three kinds of ends apart. Flattened, env-major order
 (`flatten`) lists each env's transitions in time order, so segments are contiguous.
 
-Batches come in two kinds: `episodes: E` (every copy is reset, then copy i plays a fixed quota
-of whole episodes — no selection of short episodes, so no length bias) and `steps: S` (all
-copies step S/N times and carry their episodes over to the next batch).
+Batches come in three kinds, one function each, sharing one stepping loop (`_play`):
+`episodes: E` (every copy is reset, then copy i plays a fixed quota of whole episodes — no
+selection of short episodes, so no length bias), `steps: S` (all copies step S/N times and carry
+their episodes over to the next batch) and `min_steps: S` (whole episodes until S transitions).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from pgcli.rl import policies as P
+from pgcli.rl import policies
 
 MAX_EPISODE_VECTOR_STEPS = 1_000_000
 MAX_ENVS = 1024  # env copies in one vector env (each a Python object for most envs)
@@ -55,6 +56,7 @@ def _extra_of(err: Exception) -> str:
 
 
 def envs_problem(num_envs: int) -> str | None:
+    """Why env.num_envs is not allowed (1 … MAX_ENVS), or None."""
     if num_envs <= 0:
         return f"must be > 0, got {num_envs}"
     return None if num_envs <= MAX_ENVS else f"must be ≤ {MAX_ENVS}, got {num_envs}"
@@ -164,8 +166,11 @@ class EnvPoolVectorEnv:
         self._pool.close()
 
 
+VectorEnv = gym.vector.VectorEnv | EnvPoolVectorEnv  # what make_env returns
+
+
 def _next_step(env):
-    """The batches assume NEXT_STEP autoreset (the step after a done only resets)."""
+    """The batches assume NEXT_STEP autoreset (the step after an episode ends only resets)."""
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     if mode != gym.vector.AutoresetMode.NEXT_STEP:
         env.close()
@@ -207,6 +212,8 @@ def reset(env, rng: np.random.Generator):
 
 
 class Batch(NamedTuple):
+    """A batch of transitions on the (T, N) grid of time × env copy (see the module docstring)."""
+
     obs: np.ndarray  # (T, N, n_in) encoded
     actions: np.ndarray  # (T, N) or (T, N, k)
     rewards: np.ndarray  # (T, N)
@@ -255,49 +262,109 @@ class State(NamedTuple):
 
 
 def fresh_state(env, env_rng) -> State:
+    """Every copy freshly reset (one seed per copy from env_rng), no running episode."""
     n = env.num_envs
     return State(reset(env, env_rng), np.zeros(n, bool), np.zeros(n), np.zeros(n, int))
 
 
-def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, min_steps=None, state=None):
-    """Run the policy on the vector env; returns (Batch, State).
+def collect(env, policy: policies.Policy, theta, rng, *, episodes=None, steps=None, min_steps=None, state=None):
+    """Run π(·|·; θ) on the vector env in the batch mode a spec's `batch` block names (exactly one
+    of `episodes`, `steps`, `min_steps`), from `state`; returns (Batch, State).
 
-    episodes: every copy starts from `state` (freshly reset by the caller) and copy i plays
-    ⌊E/N⌋ or ⌈E/N⌉ whole episodes, then idles. min_steps: whole episodes until at least S
-    transitions are in the batch; episodes under way then finish and no new one starts (the
-    CS285 / Spinning Up convention). steps: ⌈S/N⌉ vector steps; an episode in progress at the
-    end is marked `cut` and continues in the next batch.
-
-    The loop over time only records what the env returns; masking and episode bookkeeping are
-    done afterwards on the whole grid.
-    """
-    net, log_std = P.views(policy, theta)
-    n = env.num_envs
-    whole = steps is None
-    quota = None
+    See :func:`collect_episodes`, :func:`collect_steps` and :func:`collect_min_steps`."""
+    if steps is not None:
+        return collect_steps(env, policy, theta, rng, steps, state)
     if episodes is not None:
-        quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
-    horizon = MAX_EPISODE_VECTOR_STEPS if whole else -(-steps // n)
-    obs_raw, autoreset = state.obs, state.autoreset
+        return collect_episodes(env, policy, theta, rng, episodes, state)
+    if min_steps is not None:
+        return collect_min_steps(env, policy, theta, rng, min_steps, state)
+    raise TypeError("collect needs one of episodes, steps, min_steps")
+
+
+def collect_episodes(env, policy: policies.Policy, theta, rng, episodes: int, state: State):
+    """E whole episodes: copy i of the N plays a quota of ⌊E/N⌋ or ⌈E/N⌉ episodes, then idles.
+
+    Every copy starts from `state` (freshly reset by the caller). The quota is fixed in advance,
+    so no copy's short episodes are selected over another's long ones: the batch's episodes are
+    i.i.d. draws of τ ~ p(τ; θ), as the Monte Carlo policy gradient assumes (Williams 1992;
+    Sutton & Barto 2018, §13.3). Grids (T, N), T the longest copy's steps; returns (Batch, State).
+    """
+    n = env.num_envs
+    quota = _quota(episodes, n)
     finished = np.zeros(n, int)
-    active = np.ones(n, bool) if quota is None else quota > 0
-    in_episode = np.zeros(n, bool)  # min_steps: the copy has begun an episode not yet ended
-    count, closing = 0, False
+
+    def schedule(valid, ended):
+        nonlocal finished
+        finished = finished + ended
+        return finished < quota
+
+    grids, raw, autoreset = _play(env, policy, theta, rng, state, MAX_EPISODE_VECTOR_STEPS, schedule, quota > 0)
+    return _close(_batch(grids), state, raw, autoreset)
+
+
+def collect_steps(env, policy: policies.Policy, theta, rng, steps: int, state: State):
+    """⌈S/N⌉ vector steps of all N copies, carrying episodes over from and to other batches.
+
+    An episode still running at the batch's last step is marked `cut` there, so advantages can
+    bootstrap it with V(s_{t+1}) (Schulman et al. 2016, GAE; Schulman et al. 2017, PPO's
+    fixed-length segments); its running return and length continue in the returned State.
+    Grids (T, N) with T = ⌈S/N⌉; returns (Batch, State)."""
+    grids, raw, autoreset = _play(env, policy, theta, rng, state, -(-steps // env.num_envs))
+    return _close(_mark_cuts(_batch(grids)), state, raw, autoreset)
+
+
+def collect_min_steps(env, policy: policies.Policy, theta, rng, min_steps: int, state: State):
+    """Whole episodes until the batch holds at least S transitions; the episodes under way then
+    finish and no new one starts (the convention of Berkeley CS285 `-b` and Spinning Up).
+
+    Grids (T, N), T the steps until the last copy's episode ends; returns (Batch, State)."""
+    n = env.num_envs
+    active = np.ones(n, bool)
+    in_episode = np.zeros(n, bool)  # the copy has begun an episode not yet ended
+    count = 0
+
+    def schedule(valid, ended):
+        nonlocal active, in_episode, count
+        in_episode = (in_episode | valid) & ~ended
+        count += int(valid.sum())
+        if count >= min_steps:  # closing: episodes under way finish, no new one starts
+            active = active & in_episode
+        return active
+
+    grids, raw, autoreset = _play(env, policy, theta, rng, state, MAX_EPISODE_VECTOR_STEPS, schedule)
+    return _close(_batch(grids), state, raw, autoreset)
+
+
+def _play(env, policy, theta, rng, state: State, horizon: int, schedule=None, active=None):
+    """Step every copy with a_t ~ π(·|s_t; θ) for at most `horizon` vector steps, recording what
+    the env returns on (T, N) grids; returns (grids, last raw observations, autoreset flags).
+
+    With `schedule(valid, ended) -> active` (whole-episode modes) the copies taking part in the
+    next step are re-chosen after each one, and the loop ends when none is left; without it all
+    copies step for the whole horizon. Action noise is drawn in blocks of NOISE_BLOCK vector steps
+    (one call to the generator per block, not per step): each batch starts a new block and drops
+    what its last block did not use. Masking and episode bookkeeping are done afterwards on the
+    whole grid (`_batch`, `_close`).
+    """
+    net, log_std = policies.views(policy, theta)
+    n = env.num_envs
+    active = np.ones(n, bool) if active is None else active
+    raw, autoreset = state.obs, state.autoreset
     capacity = min(horizon, 1024)
     grids = _empty_grids(capacity, n, policy)
     t = 0
-    x = P.encode(policy, obs_raw)
+    x = policies.encode(policy, raw)
     while t < horizon:
         if t == capacity:
             capacity *= 2
             grids = {k: _grow(v, capacity) for k, v in grids.items()}
         if t % NOISE_BLOCK == 0:
-            noise = P.draw_noise(policy, rng, (NOISE_BLOCK, n, policy.sizes[-1]))
-        actions, env_actions = P.act(policy, net, log_std, x, rng, noise=noise[t % NOISE_BLOCK])
-        next_raw, reward, terminated, truncated, _ = env.step(env_actions)
+            noise = policies.draw_noise(policy, rng, (NOISE_BLOCK, n, policy.sizes[-1]))
+        actions, env_actions = policies.act(policy, net, log_std, x, rng, noise=noise[t % NOISE_BLOCK])
+        raw, reward, terminated, truncated, _ = env.step(env_actions)
         valid = active & ~autoreset
         grids["obs"][t] = x
-        grids["next_obs"][t] = next_x = P.encode(policy, next_raw)
+        grids["next_obs"][t] = x = policies.encode(policy, raw)
         grids["actions"][t] = actions
         grids["rewards"][t] = reward
         grids["valid"][t] = valid
@@ -305,52 +372,48 @@ def collect(env, policy: P.Policy, theta, rng, *, episodes=None, steps=None, min
         grids["truncated"][t] = truncated
         autoreset = terminated | truncated
         t += 1
-        x = next_x
-        if whole:
-            ended = autoreset & valid
-            if quota is not None:
-                finished += ended
-                active = finished < quota
-            else:
-                in_episode = (in_episode | valid) & ~ended
-                count += int(valid.sum())
-                closing = closing or count >= min_steps
-                if closing:
-                    active &= in_episode
+        if schedule is not None:
+            active = schedule(valid, autoreset & valid)
             if not active.any():
                 break
     else:
-        if whole:
+        if schedule is not None:
             raise RuntimeError(
                 f"an episode ran {MAX_EPISODE_VECTOR_STEPS} steps without ending; set env.max_episode_steps"
             )
-    g = {k: v[:t] for k, v in grids.items()}
-    valid = g["valid"]
-    rewards = np.where(valid, g["rewards"], 0.0)
-    terminated = g["terminated"] & valid
-    truncated = g["truncated"] & ~g["terminated"] & valid
-    cut = np.zeros((t, n), bool)
-    if not whole:
-        # the last valid step of a copy whose episode is still running ends this batch
-        has = valid.any(0)
-        last = t - 1 - np.argmax(valid[::-1], axis=0)
-        running = has & ~(terminated | truncated)[last, np.arange(n)]
-        cut[last[running], np.flatnonzero(running)] = True
-    batch = Batch(
-        g["obs"],
-        g["actions"],
-        rewards,
-        valid,
-        terminated,
-        truncated,
-        cut,
-        g["next_obs"],
-        None,
-        None,
+    return {k: v[:t] for k, v in grids.items()}, raw, autoreset
+
+
+def _batch(grids: dict) -> Batch:
+    """The recorded grids as a Batch: rewards and ends only where a transition is valid; a
+    truncation that is also a termination counts as a termination; no cuts; no episode stats."""
+    valid = grids["valid"]
+    terminated = grids["terminated"] & valid
+    truncated = grids["truncated"] & ~grids["terminated"] & valid
+    rewards = np.where(valid, grids["rewards"], 0.0)
+    cut = np.zeros(valid.shape, bool)
+    return Batch(
+        grids["obs"], grids["actions"], rewards, valid, terminated, truncated, cut, grids["next_obs"], None, None
     )
+
+
+def _mark_cuts(batch: Batch) -> Batch:
+    """Mark `cut` at the last valid step of each copy whose episode is still running there."""
+    t, n = batch.valid.shape
+    has = batch.valid.any(0)
+    last = t - 1 - np.argmax(batch.valid[::-1], axis=0)
+    running = has & ~(batch.terminated | batch.truncated)[last, np.arange(n)]
+    cut = batch.cut.copy()
+    cut[last[running], np.flatnonzero(running)] = True
+    return batch._replace(cut=cut)
+
+
+def _close(batch: Batch, state: State, raw, autoreset) -> tuple[Batch, State]:
+    """The batch with the returns and lengths of the episodes it completed, and the State the
+    next batch starts from."""
     returns, lengths, carry_return, carry_length = _episode_stats(batch, state)
     batch = batch._replace(episode_returns=returns, episode_lengths=lengths)
-    return batch, State(obs_raw if t == 0 else next_raw, autoreset, carry_return, carry_length)
+    return batch, State(raw, autoreset, carry_return, carry_length)
 
 
 def _episode_stats(batch: Batch, state: State):
@@ -360,7 +423,7 @@ def _episode_stats(batch: Batch, state: State):
     rewards = flatten(batch, batch.rewards)
     env_index = flatten(batch, np.broadcast_to(np.arange(n), (t, n)))
     time_index = flatten(batch, np.broadcast_to(np.arange(t)[:, None], (t, n)))
-    done = flatten(batch, batch.terminated | batch.truncated)
+    episode_end = flatten(batch, batch.terminated | batch.truncated)
     if rewards.size == 0:
         return np.zeros(0), np.zeros(0), state.episode_return, state.episode_length
     starts = segment_starts(batch)
@@ -372,7 +435,7 @@ def _episode_stats(batch: Batch, state: State):
     sums[first] += state.episode_return[seg_env[first]]
     lengths[first] += state.episode_length[seg_env[first]]
     end_index = np.append(starts[1:], rewards.size) - 1
-    ended = done[end_index]
+    ended = episode_end[end_index]
     carry_return, carry_length = np.zeros(n), np.zeros(n, int)
     last = np.append(first[1:], True)  # the last segment of each copy
     open_last = last & ~ended
@@ -383,6 +446,11 @@ def _episode_stats(batch: Batch, state: State):
     carry_length[idle] = state.episode_length[idle]
     order = np.lexsort((seg_env[ended], time_index[end_index][ended]))  # by completion time
     return sums[ended][order], lengths[ended][order], carry_return, carry_length
+
+
+def _quota(episodes: int, n: int) -> np.ndarray:
+    """Episodes per copy (n,): E split as evenly as possible, the first E mod n copies one more."""
+    return np.full(n, episodes // n) + (np.arange(n) < episodes % n)
 
 
 def _empty_grids(capacity, n, policy):
@@ -405,27 +473,27 @@ def _grow(array, capacity):
     return out
 
 
-def evaluate(env, policy: P.Policy, theta, rng, env_rng, episodes: int, deterministic: bool) -> np.ndarray:
+def evaluate(env, policy: policies.Policy, theta, rng, env_rng, episodes: int, deterministic: bool) -> np.ndarray:
     """Undiscounted returns of `episodes` fresh episodes (quota per copy, as in training)."""
-    net, log_std = P.views(policy, theta)
+    net, log_std = policies.views(policy, theta)
     n = env.num_envs
-    quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
+    quota = _quota(episodes, n)
     obs = reset(env, env_rng)
     autoreset = np.zeros(n, bool)
     finished = np.zeros(n, int)
-    ep_return = np.zeros(n)
+    episode_return = np.zeros(n)
     returns = []
     for _ in range(MAX_EPISODE_VECTOR_STEPS):
         active = finished < quota
         if not active.any():
             break
-        _, env_actions = P.act(policy, net, log_std, P.encode(policy, obs), rng, deterministic)
+        _, env_actions = policies.act(policy, net, log_std, policies.encode(policy, obs), rng, deterministic)
         obs, reward, terminated, truncated, _ = env.step(env_actions)
         valid = active & ~autoreset
-        ep_return += np.where(valid, reward, 0.0)
-        done = (terminated | truncated) & valid
-        returns.extend(ep_return[done])
-        ep_return[done] = 0.0
-        finished += done
+        episode_return += np.where(valid, reward, 0.0)
+        ended = (terminated | truncated) & valid
+        returns.extend(episode_return[ended])
+        episode_return[ended] = 0.0
+        finished += ended
         autoreset = (terminated | truncated) & ~autoreset
     return np.asarray(returns)

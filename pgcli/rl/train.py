@@ -16,7 +16,11 @@ Williams (1992); Sutton et al. (2000); Schulman et al. (2016).
 from __future__ import annotations
 
 import io
+import itertools
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,13 +29,10 @@ from pgcli.base.fields import Field, SpecError, all_positive, non_negative, posi
 from pgcli.base.progress import Progress, silent
 from pgcli.base.targets import first_reached
 from pgcli.lab.estimators import gradient_stats
-from pgcli.lab.optim import adam_init, adam_step, sgd_step
+from pgcli.lab.optim import AdamState, adam_init, adam_step, sgd_step
 from pgcli.lab.streams import streams
-from pgcli.rl import advantages as A
-from pgcli.rl import natural as N
-from pgcli.rl import policies as P
-from pgcli.rl import ppo, trpo
-from pgcli.rl import rollout as R
+from pgcli.rl import natural, policies, ppo, rollout, trpo
+from pgcli.rl.advantages import fit_value, normalise, value_init, value_predict, weights
 
 SCHEMA = {
     "kind": Field("str", "train", "experiment kind", choices=("train",)),
@@ -39,7 +40,7 @@ SCHEMA = {
     "env": {
         "id": Field("str", "CartPole-v1", "gymnasium id, or 'package.module:EnvClass' (a gymnasium.Env subclass)"),
         "num_envs": Field(
-            "int", 16, f"parallel env copies (one vector env), at most {R.MAX_ENVS}", check=R.envs_problem
+            "int", 16, f"parallel env copies (one vector env), at most {rollout.MAX_ENVS}", check=rollout.envs_problem
         ),
         "kwargs": Field("mapping", {}, "keyword arguments for the env"),
         "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
@@ -47,7 +48,7 @@ SCHEMA = {
             "str",
             "gymnasium",
             "vector env engine; auto: envpool if installed and it has the id (no native gymnasium one)",
-            choices=R.BACKENDS,
+            choices=rollout.BACKENDS,
         ),
     },
     "policy": {
@@ -185,16 +186,16 @@ def validate(spec: dict) -> None:
     if spec["stop"]["iterations"] is None and spec["stop"]["env_steps"] is None:
         raise SpecError("stop", "set stop.iterations or stop.env_steps (or both)")
     try:
-        env = R.make_env(spec["env"], 1)
-    except R.MissingExtra as err:  # `pgcli check` reports the spec as skipped
+        env = rollout.make_env(spec["env"], 1)
+    except rollout.MissingExtra as err:  # `pgcli check` reports the spec as skipped
         raise SpecError("env.id", str(err), extra=err.extra) from None
-    except R.EnvError as err:
+    except rollout.EnvError as err:
         raise SpecError("env.id", str(err)) from None
     except Exception as err:  # the env's own constructor rejected its kwargs
         raise SpecError("env", f"cannot make {spec['env']['id']}: {type(err).__name__}: {err}") from None
     try:
-        P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
-    except P.SpaceError as err:
+        policies.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
+    except policies.SpaceError as err:
         raise SpecError("env.id", str(err)) from None
     finally:
         env.close()
@@ -230,36 +231,42 @@ def divergence(kl: float, value_loss: float, targets: np.ndarray | None, iterati
     return None
 
 
-def policy_gradient(policy, theta, batch, x, adv_flat, entropy_coef):
-    """ĝ, the per-segment terms g_e (E, d), and the mean entropy on the batch states x."""
-    actions = R.flatten(batch, batch.actions)
-    per_segment, entropy = P.scores(policy, theta, x, actions, adv_flat, R.segment_starts(batch))
+def policy_gradient(policy, theta, batch, x, advantages, entropy_coef):
+    """ĝ (d,), its per-segment terms g_e (E, d), and the mean entropy on the batch states x (M, n_in):
+
+        g_e = Σ_{t∈e} A_t ∇θ log π(a_t | s_t; θ),   ĝ = (1/E) Σ_e g_e  (+ c ∇θ (1/M) Σ_t H(π(·|s_t)))
+
+    e runs over the batch's episodes, or batch-cut pieces of them (`rollout.segment_starts`);
+    `advantages` (M,) are flat like x, c is `entropy_coef`. Williams (1992); Sutton et al. (2000)."""
+    actions = rollout.flatten(batch, batch.actions)
+    per_segment, entropy = policies.scores(policy, theta, x, actions, advantages, rollout.segment_starts(batch))
     grad = per_segment.mean(0)
     if entropy_coef:
-        grad = grad + entropy_coef * P.entropy_grad(policy, theta, x)
+        grad = grad + entropy_coef * policies.entropy_grad(policy, theta, x)
     return grad, per_segment, float(entropy.mean())
 
 
 STREAMS = ("init", "env", "act", "eval", "minibatch")  # one seed, one stream per role
 
 
-def initial_theta(spec: dict, policy: P.Policy) -> np.ndarray:
+def initial_theta(spec: dict, policy: policies.Policy) -> np.ndarray:
     """θ₀ exactly as `run` draws it for this spec and seed."""
     policy_rng = np.random.default_rng(streams(spec["seed"], STREAMS)["init"].spawn(2)[0])
-    return P.init_params(policy, policy_rng, spec["policy"]["init_log_std"])
+    return policies.init_params(policy, policy_rng, spec["policy"]["init_log_std"])
 
 
 def visited_states(spec: dict, theta: np.ndarray | None, n: int, seed: int = 0):
-    """(policy, θ, x): n states visited by the policy (θ₀ of the spec when θ is None)."""
-    env = R.make_env(spec["env"], spec["env"]["num_envs"])
-    policy = P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
+    """(policy, θ, x): n states s ~ d^π visited by π(·|·; θ) (θ₀ of the spec when θ is None),
+    x (n, n_in) encoded, from steps-mode batches on streams of their own."""
+    env = rollout.make_env(spec["env"], spec["env"]["num_envs"])
+    policy = policies.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
     theta = initial_theta(spec, policy) if theta is None else theta
     env_ss, act_ss = np.random.SeedSequence([seed, 0x46495348]).spawn(2)  # 'FISH': its own streams
     env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
-    state, states = R.fresh_state(env, env_rng), []
+    state, states = rollout.fresh_state(env, env_rng), []
     while sum(len(x) for x in states) < n:  # reset steps are not states visited: collect more
-        batch, state = R.collect(env, policy, theta, act_rng, steps=n, state=state)
-        states.append(R.flatten(batch, batch.obs))
+        batch, state = rollout.collect_steps(env, policy, theta, act_rng, n, state)
+        states.append(rollout.flatten(batch, batch.obs))
     env.close()
     return policy, theta, np.concatenate(states)[:n]
 
@@ -273,163 +280,295 @@ def run(spec: dict, progress: Progress = silent):
         return _run(spec, progress)
 
 
+class Diverged(Exception):
+    """The run cannot go on; the message says why and which setting to lower."""
+
+
+class Setup(NamedTuple):
+    """What a run fixes at its start."""
+
+    env: rollout.VectorEnv  # the training vector env (N copies)
+    eval_env: rollout.VectorEnv | None  # the evaluation vector env, when eval.every > 0
+    policy: policies.Policy
+    optimiser: Callable  # first-order step (grad, state, lr) -> (step, state): adam_step or sgd_step
+    value_sizes: list[int]  # the value network's layer sizes
+    rngs: dict[str, np.random.Generator]  # env, act, eval_env, eval_act, minibatch
+    backend: str  # what env.backend `auto` chose, in every metrics row
+    batch: dict  # batch_size(spec)
+
+
+@dataclass
+class Learner:
+    """What the iterations update. It is changed in place, so a run that diverges part-way
+    through an iteration saves (policy.npz) the parameters it reached."""
+
+    theta: np.ndarray  # θ (d,)
+    opt_state: AdamState  # the policy optimiser's state (unused by sgd, natural, trpo)
+    value_theta: np.ndarray | None  # the value network's parameters (baseline: value)
+    value_opt: AdamState | None
+    env_state: rollout.State  # what carries over between batches in steps mode
+
+
+@dataclass
+class Tally:
+    """What the run has seen so far: env steps, episodes, and the returns of the latest ones."""
+
+    env_steps: int = 0
+    episodes: int = 0
+    recent: list[float] = field(default_factory=list)
+
+    def add(self, batch: rollout.Batch, window: int) -> None:
+        self.env_steps += batch.n_steps
+        self.episodes += batch.episode_returns.size
+        self.recent = (self.recent + batch.episode_returns.tolist())[-window:]
+
+    def window_mean(self, window: int) -> float:
+        """The mean return of the last `window` episodes; NaN until there are that many."""
+        return np.mean(self.recent) if len(self.recent) == window else np.nan
+
+
 def _run(spec, progress):
+    """repeat: sample → advantages → gradient → update → fit V → log, until a stop rule fires."""
     start = time.perf_counter()
-    init_ss, env_ss, act_ss, eval_ss, minibatch_ss = streams(spec["seed"], STREAMS).values()
-    minibatch_rng = np.random.default_rng(minibatch_ss)
-    value_rng = np.random.default_rng(init_ss.spawn(2)[1])  # child 0 is θ₀'s: initial_theta
-    env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
-    eval_env_rng, eval_act_rng = (np.random.default_rng(s) for s in eval_ss.spawn(2))
-
-    algo, stop, ev, optim = spec["algo"], spec["stop"], spec["eval"], spec["optim"]
-    backend = R.backend(spec["env"])  # what `auto` chose, in every metrics row
-    env = R.make_env(spec["env"], spec["env"]["num_envs"])
-    eval_env = None
-    if ev["every"]:
-        eval_env = R.make_env(spec["env"], min(ev["episodes"], spec["env"]["num_envs"]))
-    policy = P.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
-    theta = initial_theta(spec, policy)
-    opt_state = adam_init(theta.size)
-    optimiser = adam_step if optim["kind"] == "adam" else sgd_step
-    use_value = algo["baseline"] == "value"
-    value_sizes = [policy.sizes[0], *algo["value"]["hidden"], 1]
-    if use_value:
-        value_theta, value_opt = A.value_init(value_sizes, value_rng)
-    size = batch_size(spec)
-    state = R.fresh_state(env, env_rng)
-    progress(0, budget(stop, 0, 0)[1])
-
-    rows, recent = [], []
-    env_steps = episodes = 0
+    setup, learner = _start(spec)
+    stop, tally, rows = spec["stop"], Tally(), []
     status, message = "done", ""
-    iteration = 0
-    while True:
-        if "steps" not in size:  # whole-episode batches start from fresh resets
-            state = R.fresh_state(env, env_rng)
-        batch, state = R.collect(env, policy, theta, act_rng, state=state, **size)
-        env_steps += batch.n_steps
-        episodes += batch.episode_returns.size
-        recent = (recent + batch.episode_returns.tolist())[-stop["target_window"] :]
-
-        values = next_values = None
-        flat_x = R.flatten(batch, batch.obs)
-        if use_value:
-            flat_next = R.flatten(batch, batch.next_obs)
-            both = A.value_predict(
-                value_theta,
-                value_sizes,
-                algo["value"]["activation"],
-                np.concatenate([flat_x, flat_next]),
-            )
-            values = R.scatter(batch, both[: flat_x.shape[0]])
-            next_values = R.scatter(batch, both[flat_x.shape[0] :])
-        adv_grid, targets = A.weights(batch, algo, values, next_values)
-        adv = R.flatten(batch, adv_grid)
-        if algo["normalize_advantages"]:
-            adv = A.normalise(adv)
-        grad, per_segment, entropy = policy_gradient(policy, theta, batch, flat_x, adv, algo["entropy_coef"])
-        grad_norm, grad_var, grad_snr = gradient_stats(grad, per_segment)
-        if not np.all(np.isfinite(grad)):
-            status, message = (
-                "diverged",
-                f"non-finite policy gradient at iteration {iteration} (try a smaller optim.lr)",
-            )
-            break
-        residual = cond = clip_fraction = backtracks = np.nan
-        epochs = 1
-        states = flat_x[:: max(1, flat_x.shape[0] // KL_STATES)]  # an even subsample is plenty
-        flat_actions = R.flatten(batch, batch.actions)
-        flat_targets = R.flatten(batch, targets) if use_value else None
-        old_theta = theta
-        if algo["objective"] == "ppo_clip":  # the value net is fitted on the same minibatches
-            fit = ppo.ValueFit(value_theta, value_opt, value_sizes, algo["value"]["activation"],
-                               algo["value"]["lr"], flat_targets) if use_value else None  # fmt: skip
-            theta, opt_state, fit, clip_fraction, epochs = ppo.update(
-                policy, theta, opt_state, optimiser, optim["lr"], flat_x, flat_actions, adv, minibatch_rng,
-                algo=algo, states=states, value=fit,
-            )  # fmt: skip
-            if use_value:
-                value_theta, value_opt = fit.theta, fit.opt
-        elif optim["kind"] in ("natural", "trpo"):
-            step, residual, cond = N.natural_step(
-                policy, theta, flat_x, grad, step_size=optim["step_size"], damping=optim["damping"],
-                cg_iters=optim["cg_iters"], solver=optim["solver"],
-            )  # fmt: skip
-            if np.isnan(cond) and theta.size <= CHEAP_FISHER:
-                cond = N.condition_number(np.linalg.eigvalsh(N.fisher_matrix(policy, theta, flat_x)))
-            if optim["kind"] == "trpo":
-                step, backtracks = trpo.line_search(
-                    policy, theta, step, flat_x, flat_actions, adv, states, optim["step_size"], optim["backtracks"]
-                )
-            theta = theta + step
-        else:
-            step, opt_state = optimiser(grad, opt_state, optim["lr"])
-            theta = theta + step
-        kl = N.kl_divergence(policy, old_theta, theta, states) if np.all(np.isfinite(theta)) else np.nan
-        if not np.all(np.isfinite(theta)):
-            status, message = (
-                "diverged",
-                f"non-finite policy parameters at iteration {iteration} (try a smaller optim.lr)",
-            )
-            break
-
-        value_loss = np.nan
-        if use_value:
-            value_theta, value_opt, value_loss = A.fit_value(
-                value_theta, value_opt, value_sizes, algo["value"]["activation"], flat_x,
-                flat_targets, algo["value"]["lr"],
-                0 if algo["objective"] == "ppo_clip" else algo["value"]["steps"],
-            )  # fmt: skip
-            if not np.isfinite(value_loss):
-                status, message = (
-                    "diverged",
-                    f"non-finite value loss at iteration {iteration} (try a smaller algo.value.lr)",
-                )
+    progress(0, budget(stop, 0, 0)[1])
+    try:
+        for iteration in itertools.count():
+            row, targets = _iterate(spec, setup, learner, tally, iteration)
+            row["wall_s"] = time.perf_counter() - start
+            rows.append({name: row[name] for name in COLUMNS})
+            progress(*budget(stop, iteration + 1, tally.env_steps), ret=row["return_window"])
+            why = divergence(row["kl"], row["value_loss"], targets, iteration)
+            if why:
+                raise Diverged(why)
+            if _stopped(stop, iteration + 1, tally):
                 break
-
-        eval_return = np.nan
-        if ev["every"] and (iteration + 1) % ev["every"] == 0:
-            eval_return = float(
-                R.evaluate(
-                    eval_env,
-                    policy,
-                    theta,
-                    eval_act_rng,
-                    eval_env_rng,
-                    ev["episodes"],
-                    ev["deterministic"],
-                ).mean()
-            )
-        returns = batch.episode_returns
-        has = returns.size > 0
-        rows.append(
-            (iteration, env_steps, episodes,
-             returns.mean() if has else np.nan, returns.std() if has else np.nan,
-             returns.min() if has else np.nan, returns.max() if has else np.nan,
-             batch.episode_lengths.mean() if has else np.nan,
-             np.mean(recent) if len(recent) == stop["target_window"] else np.nan, eval_return,
-             grad_norm, grad_var, grad_snr, entropy, value_loss, kl, residual, cond,
-             clip_fraction, epochs, backtracks, backend, time.perf_counter() - start)
-        )  # fmt: skip
-        iteration += 1
-        progress(*budget(stop, iteration, env_steps), ret=rows[-1][8])
-        why = divergence(kl, value_loss, flat_targets, iteration - 1)
-        if why:
-            status, message = "diverged", why
-            break
-        target = stop["target_return"]
-        if target is not None and len(recent) == stop["target_window"] and np.mean(recent) >= target:
-            break
-        if stop["iterations"] is not None and iteration >= stop["iterations"]:
-            break
-        if stop["env_steps"] is not None and env_steps >= stop["env_steps"]:
-            break
-    env.close()
-    if eval_env is not None:
-        eval_env.close()
-    files = {"policy.npz": _policy_npz(policy, theta, value_theta if use_value else None, value_sizes)}
-    info = {"status": status, "message": message, "files": files}
+    except Diverged as err:
+        status, message = "diverged", str(err)
+    setup.env.close()
+    if setup.eval_env is not None:
+        setup.eval_env.close()
+    npz = _policy_npz(setup.policy, learner.theta, learner.value_theta, setup.value_sizes)
+    info = {"status": status, "message": message, "files": {"policy.npz": npz}}
     return pd.DataFrame(rows, columns=COLUMNS), info
+
+
+def _start(spec) -> tuple[Setup, Learner]:
+    """The run's envs, policy, θ₀, value network and random streams (one per role in STREAMS)."""
+    init_ss, env_ss, act_ss, eval_ss, minibatch_ss = streams(spec["seed"], STREAMS).values()
+    eval_env_ss, eval_act_ss = eval_ss.spawn(2)
+    rngs = {
+        "env": np.random.default_rng(env_ss),
+        "act": np.random.default_rng(act_ss),
+        "eval_env": np.random.default_rng(eval_env_ss),
+        "eval_act": np.random.default_rng(eval_act_ss),
+        "minibatch": np.random.default_rng(minibatch_ss),
+    }
+    value_rng = np.random.default_rng(init_ss.spawn(2)[1])  # child 0 is θ₀'s: initial_theta
+    backend = rollout.backend(spec["env"])
+    env = rollout.make_env(spec["env"], spec["env"]["num_envs"])
+    eval_env = None
+    if spec["eval"]["every"]:
+        eval_env = rollout.make_env(spec["env"], min(spec["eval"]["episodes"], spec["env"]["num_envs"]))
+    policy = policies.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
+    theta = initial_theta(spec, policy)
+    value_sizes = [policy.sizes[0], *spec["algo"]["value"]["hidden"], 1]
+    value_theta = value_opt = None
+    if spec["algo"]["baseline"] == "value":
+        value_theta, value_opt = value_init(value_sizes, value_rng)
+    optimiser = adam_step if spec["optim"]["kind"] == "adam" else sgd_step
+    setup = Setup(env, eval_env, policy, optimiser, value_sizes, rngs, backend, batch_size(spec))
+    state = rollout.fresh_state(env, rngs["env"])
+    return setup, Learner(theta, adam_init(theta.size), value_theta, value_opt, state)
+
+
+def _iterate(spec, setup: Setup, learner: Learner, tally: Tally, iteration: int) -> tuple[dict, np.ndarray | None]:
+    """One iteration of the algorithm; returns its metrics row (all columns but wall_s) and the
+    value targets (M,) the divergence rule reads (None without a value function)."""
+    algo = spec["algo"]
+    batch = _sample(setup, learner)  # τ ~ p(τ; θ)
+    tally.add(batch, spec["stop"]["target_window"])
+    x = rollout.flatten(batch, batch.obs)
+    advantages, targets = _advantages(algo, setup, learner, batch, x)  # Â_t, and V's targets
+    grad, per_segment, entropy = policy_gradient(
+        setup.policy, learner.theta, batch, x, advantages, algo["entropy_coef"]
+    )
+    grad_norm, grad_var, grad_snr = gradient_stats(grad, per_segment)
+    _require_finite(grad, "policy gradient", iteration, "optim.lr")
+    old_theta = learner.theta
+    states = x[:: max(1, x.shape[0] // KL_STATES)]  # an even subsample is plenty for the KL
+    update_columns = _update(spec, setup, learner, batch, x, grad, advantages, targets, states)  # θ ← θ + s
+    _require_finite(learner.theta, "policy parameters", iteration, "optim.lr")
+    kl = natural.kl_divergence(setup.policy, old_theta, learner.theta, states)
+    value_loss = _fit_value(spec, setup, learner, x, targets, iteration)
+    row = {
+        "iteration": iteration,
+        "env_steps": tally.env_steps,
+        "episodes": tally.episodes,
+        **_episode_columns(batch),
+        "return_window": tally.window_mean(spec["stop"]["target_window"]),
+        "eval_return_mean": _evaluate(spec["eval"], setup, learner, iteration),
+        "grad_norm": grad_norm,
+        "grad_var": grad_var,
+        "grad_snr": grad_snr,
+        "entropy": entropy,
+        "value_loss": value_loss,
+        "kl": kl,
+        **update_columns,
+        "backend": setup.backend,
+    }
+    return row, targets
+
+
+def _sample(setup: Setup, learner: Learner) -> rollout.Batch:
+    """A batch of trajectories from π(·|·; θ): whole-episode batches start from fresh resets,
+    steps-mode batches continue the episodes the last one cut."""
+    if "steps" not in setup.batch:
+        learner.env_state = rollout.fresh_state(setup.env, setup.rngs["env"])
+    batch, learner.env_state = rollout.collect(
+        setup.env, setup.policy, learner.theta, setup.rngs["act"], state=learner.env_state, **setup.batch
+    )
+    return batch
+
+
+def _advantages(algo: dict, setup: Setup, learner: Learner, batch: rollout.Batch, x: np.ndarray):
+    """(Â (M,), value targets (M,) or None), flat like x: the spec's weights (advantages.py),
+    with V(s_t) and V(s_{t+1}) from the value network when there is one, normalised to mean 0
+    and std 1 when algo.normalize_advantages is set. Schulman et al. (2016)."""
+    values = next_values = None
+    if learner.value_theta is not None:
+        next_x = rollout.flatten(batch, batch.next_obs)
+        both = value_predict(
+            learner.value_theta, setup.value_sizes, algo["value"]["activation"], np.concatenate([x, next_x])
+        )
+        values = rollout.scatter(batch, both[: x.shape[0]])
+        next_values = rollout.scatter(batch, both[x.shape[0] :])
+    advantage_grid, target_grid = weights(batch, algo, values, next_values)
+    advantages = rollout.flatten(batch, advantage_grid)
+    if algo["normalize_advantages"]:
+        advantages = normalise(advantages)
+    targets = rollout.flatten(batch, target_grid) if learner.value_theta is not None else None
+    return advantages, targets
+
+
+# the columns an update rule logs, and their values when the rule has no such number
+UPDATE_COLUMNS = {
+    "cg_residual": np.nan,
+    "fisher_cond": np.nan,
+    "clip_fraction": np.nan,
+    "epochs": 1,
+    "backtracks": np.nan,
+}
+
+
+def _update(spec, setup: Setup, learner: Learner, batch, x, grad, advantages, targets, states) -> dict:
+    """θ ← θ + s by the spec's rule: PPO-clip epochs, a natural (or TRPO) step, or one
+    first-order step along ĝ; returns the rule's UPDATE_COLUMNS."""
+    actions = rollout.flatten(batch, batch.actions)
+    if spec["algo"]["objective"] == "ppo_clip":
+        return _ppo_update(spec, setup, learner, x, actions, advantages, targets, states)
+    if spec["optim"]["kind"] in ("natural", "trpo"):
+        return _natural_update(spec["optim"], setup, learner, x, actions, grad, advantages, states)
+    step, learner.opt_state = setup.optimiser(grad, learner.opt_state, spec["optim"]["lr"])
+    learner.theta = learner.theta + step
+    return dict(UPDATE_COLUMNS)
+
+
+def _ppo_update(spec, setup: Setup, learner: Learner, x, actions, advantages, targets, states) -> dict:
+    """Epochs of minibatch steps on the clipped surrogate (ppo.py); the value network steps on
+    the same minibatches. Schulman et al. (2017)."""
+    algo = spec["algo"]
+    fit = None
+    if learner.value_theta is not None:
+        value = algo["value"]
+        fit = ppo.ValueFit(
+            learner.value_theta, learner.value_opt, setup.value_sizes, value["activation"], value["lr"], targets
+        )
+    update = ppo.update(
+        setup.policy, learner.theta, learner.opt_state, setup.optimiser, spec["optim"]["lr"], x, actions,
+        advantages, setup.rngs["minibatch"], algo=algo, states=states, value=fit,
+    )  # fmt: skip
+    learner.theta, learner.opt_state = update.theta, update.opt
+    if fit is not None:
+        learner.value_theta, learner.value_opt = update.value.theta, update.value.opt
+    return {**UPDATE_COLUMNS, "clip_fraction": update.clip_fraction, "epochs": update.epochs}
+
+
+def _natural_update(optim: dict, setup: Setup, learner: Learner, x, actions, grad, advantages, states) -> dict:
+    """s = √(2δ / xᵀFx) x with (F + λI) x = ĝ (natural.py; Kakade 2001), then for TRPO a
+    backtracking line search on the surrogate and the measured KL (trpo.py; Schulman et al. 2015)."""
+    policy, theta = setup.policy, learner.theta
+    step, residual, cond = natural.natural_step(
+        policy, theta, x, grad, step_size=optim["step_size"], damping=optim["damping"],
+        cg_iters=optim["cg_iters"], solver=optim["solver"],
+    )  # fmt: skip
+    if np.isnan(cond) and theta.size <= CHEAP_FISHER:
+        cond = natural.condition_number(np.linalg.eigvalsh(natural.fisher_matrix(policy, theta, x)))
+    backtracks = np.nan
+    if optim["kind"] == "trpo":
+        step, backtracks = trpo.line_search(
+            policy, theta, step, x, actions, advantages, states, optim["step_size"], optim["backtracks"]
+        )
+    learner.theta = theta + step
+    return {**UPDATE_COLUMNS, "cg_residual": residual, "fisher_cond": cond, "backtracks": backtracks}
+
+
+def _fit_value(spec, setup: Setup, learner: Learner, x, targets, iteration: int) -> float:
+    """Adam steps on ½ mean (V(s_t) − target_t)² (none after PPO, which stepped V on its
+    minibatches); returns the loss after them, NaN without a value function."""
+    if learner.value_theta is None:
+        return np.nan
+    algo, value = spec["algo"], spec["algo"]["value"]
+    steps = 0 if algo["objective"] == "ppo_clip" else value["steps"]
+    learner.value_theta, learner.value_opt, loss = fit_value(
+        learner.value_theta, learner.value_opt, setup.value_sizes, value["activation"], x, targets, value["lr"], steps
+    )
+    _require_finite(loss, "value loss", iteration, "algo.value.lr")
+    return loss
+
+
+def _require_finite(values, what: str, iteration: int, setting: str) -> None:
+    """Raise Diverged when `values` hold an inf or NaN, naming the setting to lower."""
+    if not np.all(np.isfinite(values)):
+        raise Diverged(f"non-finite {what} at iteration {iteration} (try a smaller {setting})")
+
+
+def _evaluate(settings: dict, setup: Setup, learner: Learner, iteration: int) -> float:
+    """The mean undiscounted return of eval.episodes fresh episodes every eval.every iterations
+    (NaN in between), on the evaluation env's own streams."""
+    if not (settings["every"] and (iteration + 1) % settings["every"] == 0):
+        return np.nan
+    returns = rollout.evaluate(
+        setup.eval_env, setup.policy, learner.theta, setup.rngs["eval_act"], setup.rngs["eval_env"],
+        settings["episodes"], settings["deterministic"],
+    )  # fmt: skip
+    return float(returns.mean())
+
+
+def _episode_columns(batch: rollout.Batch) -> dict:
+    """Return statistics of the episodes the batch completed (NaN when it completed none)."""
+    returns = batch.episode_returns
+    if not returns.size:
+        return dict.fromkeys(("return_mean", "return_std", "return_min", "return_max", "ep_len_mean"), np.nan)
+    return {
+        "return_mean": returns.mean(),
+        "return_std": returns.std(),
+        "return_min": returns.min(),
+        "return_max": returns.max(),
+        "ep_len_mean": batch.episode_lengths.mean(),
+    }
+
+
+def _stopped(stop: dict, iterations: int, tally: Tally) -> bool:
+    """Whether the recent mean return reached stop.target_return, or the budget is spent."""
+    target = stop["target_return"]
+    if target is not None and tally.window_mean(stop["target_window"]) >= target:
+        return True
+    if stop["iterations"] is not None and iterations >= stop["iterations"]:
+        return True
+    return stop["env_steps"] is not None and tally.env_steps >= stop["env_steps"]
 
 
 def _policy_npz(policy, theta, value_theta, value_sizes) -> bytes:

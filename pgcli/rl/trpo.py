@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcli.rl import natural as N
-from pgcli.rl import policies as P
+from pgcli.rl import policies
+from pgcli.rl.natural import kl_divergence
 
 SHRINK = 0.5  # β: each backtrack halves the step
 
 
-def surrogate(policy: P.Policy, theta, x, actions, old_log_prob, advantages) -> float:
+def surrogate(policy: policies.Policy, theta, x, actions, old_log_prob, advantages) -> float:
     """L(θ) = mean_t exp(log π_θ(a_t|s_t) − log π_old(a_t|s_t)) A_t."""
-    return float(np.mean(np.exp(P.log_prob(policy, theta, x, actions) - old_log_prob) * advantages))
+    return float(np.mean(np.exp(policies.log_prob(policy, theta, x, actions) - old_log_prob) * advantages))
 
 
 def line_search(policy, theta, step, x, actions, advantages, states, max_kl: float, backtracks: int):
     """(accepted step, k): the first βᵏ s, k ≤ `backtracks`, that improves the surrogate on the
     rows x with KL ≤ `max_kl` on `states`; (0, −1) when none does."""
-    old_log_prob = P.log_prob(policy, theta, x, actions)
+    old_log_prob = policies.log_prob(policy, theta, x, actions)
     base = float(np.mean(advantages))
     for k in range(backtracks + 1):
         candidate = SHRINK**k * step
@@ -37,6 +37,6 @@ def line_search(policy, theta, step, x, actions, advantages, states, max_kl: flo
         if not np.all(np.isfinite(new_theta)):
             continue
         gain = surrogate(policy, new_theta, x, actions, old_log_prob, advantages) - base
-        if gain > 0 and N.kl_divergence(policy, theta, new_theta, states) <= max_kl:
+        if gain > 0 and kl_divergence(policy, theta, new_theta, states) <= max_kl:
             return candidate, k
     return np.zeros_like(step), -1
