@@ -222,14 +222,14 @@ def train(spec=None, *, overrides=None, **keys) -> pd.DataFrame:
 def load(results_dir) -> pd.DataFrame:
     """The table of a results directory written by the command line (results/<name>/ or one
     run's directory), or a CSV file; `attrs["runs"]` is runs.csv when there is one."""
-    from pgcli.runner import KINDS
+    from pgcli.runner import TABLES
 
     path = Path(results_dir)
     if path.is_file() and path.suffix == ".csv":
         return pd.read_csv(path)
-    tables = [path / kind.table for kind in KINDS.values() if (path / kind.table).is_file()]
+    tables = [path / table for table in TABLES.values() if (path / table).is_file()]
     if not tables:
-        names = ", ".join(kind.table for kind in KINDS.values())
+        names = ", ".join(TABLES.values())
         raise PgcliError(f"{path}: no results table here (one of {names})")
     table = pd.read_csv(tables[0])
     if (path / "runs.csv").is_file():

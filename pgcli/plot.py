@@ -59,7 +59,7 @@ X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")
 DEFAULT_X = {"train": "env_steps", "optimize": "samples"}
 DEFAULT_Y = {"train": "return_mean", "optimize": "objective"}
 BANDS = ("ci", "sd", "none")
-TABLES = {kind.table: name for name, kind in runner.KINDS.items()}
+TABLES = {table: kind for kind, table in runner.TABLES.items()}
 SIGNATURE = {"train": "iteration", "optimize": "objective", "estimate": "estimator", "fisher": "quantity"}
 # columns that name a row (selectable, hue candidates) rather than measure something
 LABEL_COLUMNS = {

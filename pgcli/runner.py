@@ -37,6 +37,7 @@ import time
 import traceback
 import zipfile
 from collections import deque
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -51,50 +52,93 @@ import yaml
 
 from pgcli import __version__, atomic
 from pgcli.base.progress import Progress, silent
-from pgcli.lab import estimate as estimate_kind
-from pgcli.lab import fisher as fisher_kind
-from pgcli.lab import optimize as optimize_kind
-from pgcli.rl import train as train_kind
 from pgcli.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_sweep
 
 
 class Kind(NamedTuple):
+    """An experiment kind: its spec schema and the functions that validate, run and summarise it."""
+
     schema: dict
-    validate: object  # (spec) -> None, raises SpecError before anything runs
-    run: object  # (spec, progress) -> (table, info)
+    validate: Callable[[dict], None]  # (spec) raises SpecError before anything runs
+    run: Callable[[dict, Progress], tuple[pd.DataFrame, dict]]  # (spec, progress) -> (table, info)
     table: str  # file name of the per-run table
-    summary: object  # (table, info, spec) -> dict of runs.csv columns, or None: no columns
-    columns: object  # (spec) -> (table columns, runs.csv summary columns), before running
+    summary: Callable[[pd.DataFrame, dict, dict], dict] | None  # (table, info, spec) -> runs.csv columns
+    columns: Callable[[dict], tuple[list[str], list[str]]]  # (spec) -> (table, runs.csv summary) columns
 
 
-def _estimate_run(spec, progress):
-    table, notes = estimate_kind.run(spec, progress)
-    return table, {"notes": notes}
+# each kind's per-run table, known without importing the kind (plot reads tables by these names)
+TABLES = {"estimate": "estimate.csv", "fisher": "fisher.csv", "train": "metrics.csv", "optimize": "optimize.csv"}
 
 
-def _fisher_run(spec, progress):
-    table, notes = fisher_kind.run(spec, progress)
-    return table, {"notes": notes}
+def _with_notes(run: Callable[[dict, Progress], tuple[pd.DataFrame, list[str]]]):
+    """A lab run returning (table, notes) as a Kind's run, returning (table, {"notes": notes})."""
+
+    def run_kind(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, dict]:
+        table, notes = run(spec, progress)
+        return table, {"notes": notes}
+
+    return run_kind
 
 
-KINDS: dict[str, Kind] = {
-    "estimate": Kind(
-        estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", None,
-        lambda spec: (estimate_kind.COLUMNS, []),
-    ),
-    "fisher": Kind(
-        fisher_kind.SCHEMA, fisher_kind.validate, _fisher_run, "fisher.csv", None,
-        lambda spec: (fisher_kind.COLUMNS, []),
-    ),
-    "train": Kind(
-        train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary,
-        train_kind.output_columns,
-    ),
-    "optimize": Kind(
-        optimize_kind.SCHEMA, optimize_kind.validate, optimize_kind.run, "optimize.csv", optimize_kind.summary,
-        optimize_kind.output_columns,
-    ),
-}  # fmt: skip
+def _estimate() -> Kind:
+    from pgcli.lab import estimate
+
+    columns = (estimate.COLUMNS, [])
+    return Kind(estimate.SCHEMA, estimate.validate, _with_notes(estimate.run), TABLES["estimate"], None,
+                lambda spec: columns)  # fmt: skip
+
+
+def _fisher() -> Kind:
+    from pgcli.lab import fisher
+
+    columns = (fisher.COLUMNS, [])
+    return Kind(fisher.SCHEMA, fisher.validate, _with_notes(fisher.run), TABLES["fisher"], None, lambda spec: columns)
+
+
+def _train() -> Kind:
+    from pgcli.rl import train
+
+    return Kind(train.SCHEMA, train.validate, train.run, TABLES["train"], train.summary, train.output_columns)
+
+
+def _optimize() -> Kind:
+    from pgcli.lab import optimize
+
+    return Kind(optimize.SCHEMA, optimize.validate, optimize.run, TABLES["optimize"], optimize.summary,
+                optimize.output_columns)  # fmt: skip
+
+
+class Kinds(MutableMapping):
+    """The experiment kinds by name, each built (its module imported) on first use: planning an
+    estimate imports no gymnasium, and listing the kinds imports nothing. A kind may be set (tests
+    replace one)."""
+
+    def __init__(self, builders: dict[str, Callable[[], Kind]]):
+        self.entries: dict[str, Kind | Callable[[], Kind]] = dict(builders)
+
+    def __getitem__(self, name: str) -> Kind:
+        entry = self.entries[name]
+        if not isinstance(entry, Kind):
+            entry = self.entries[name] = entry()
+        return entry
+
+    def __setitem__(self, name: str, kind: Kind) -> None:
+        self.entries[name] = kind
+
+    def __delitem__(self, name: str) -> None:
+        del self.entries[name]
+
+    def __contains__(self, name) -> bool:
+        return name in self.entries
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+KINDS = Kinds({"estimate": _estimate, "fisher": _fisher, "train": _train, "optimize": _optimize})
 
 
 class Run(NamedTuple):
@@ -916,8 +960,6 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
     return summary, combined
 
 
-# columns that differ between identical runs: left out wherever results must be byte-identical
-WALL_CLOCK = ("wall_s", "wall_s_to_target", *estimate_kind.WALL_CLOCK)
 RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
 
 
@@ -999,3 +1041,13 @@ def _csv_texts(value) -> set[str]:
 
 def _cell(value):
     return _text(value) if isinstance(value, list) else value
+
+
+def __getattr__(name: str):
+    """WALL_CLOCK, the columns that differ between identical runs (left out wherever results must
+    be byte-identical): read when asked for, so importing the runner imports no experiment kind."""
+    if name == "WALL_CLOCK":
+        from pgcli.lab.estimate import WALL_CLOCK as estimate_wall_clock
+
+        return ("wall_s", "wall_s_to_target", *estimate_wall_clock)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
