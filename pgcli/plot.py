@@ -308,7 +308,41 @@ def prepare(
     target: float | None = None,
     title: str | None = None,
 ) -> Plot:
-    """Check a request against the table (PlotError naming the problem) and pick the rows."""
+    """Check a request against the table (PlotError naming the problem) and pick the rows.
+
+    The figure defaults to the table's kind; x and y to the kind's axes. Rows are filtered by
+    --select and --exclude; curves are told apart by the --hue keys (default: every key that
+    varies). Outside the train figures one slice is drawn: a naming column with several values
+    keeps its first (a note says which, and how to choose another)."""
+    figure = _figure_of(results, figure)
+    x, y = _axes(results, figure, x=x, y=y, smooth=smooth, target=target)
+    _check_columns(results, figure, x, y, band)
+    data = FIGURES[figure].data
+    frame = results.frame
+    allowed = [*results.keys, "seed", *(c for c in LABEL_COLUMNS[data] if c in frame)]
+    allowed = [c for c in dict.fromkeys(allowed) if c in frame]
+    frame = _filter(frame, parse_pairs(select, "--select"), "--select", True, allowed)
+    frame = _filter(frame, parse_pairs(exclude, "--exclude"), "--exclude", False, allowed)
+    if hue:
+        hue_keys = [h.strip() for h in hue.split(",") if h.strip()]
+        for key in hue_keys:
+            _check_key(key, allowed, "--hue")
+    else:
+        hue_keys = [k for k in results.keys if frame[k].nunique(dropna=False) > 1]
+        hue_keys = [DEFAULT_HUE[data]] if data in DEFAULT_HUE else hue_keys
+    frame, fixed, chosen, notes = _one_slice(frame, data, allowed, hue_keys)
+    shown = [
+        f"θ: {v}" if k == "theta" else f"{k}={v}"
+        for k, v in fixed.items()
+        if k in ("f", "param", "theta") or k in chosen
+    ]
+    if title is None:
+        title = results.title + (": " + "; ".join(shown) if shown else "")
+    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, results.kind, results.minimize)
+
+
+def _figure_of(results: Results, figure: str | None) -> str:
+    """The figure asked for, or the default for the table's kind."""
     figure = figure or DEFAULT_FIGURE.get(results.kind)
     if figure is None:
         columns = ", ".join(c for c in results.frame.columns if c != "_run")
@@ -318,20 +352,14 @@ def prepare(
         )
     if figure not in FIGURES:
         raise PlotError(f"unknown figure {figure!r}; choose from {', '.join(FIGURES)}")
+    return figure
+
+
+def _axes(results: Results, figure: str, *, x, y, smooth, target) -> tuple[str | None, str | None]:
+    """(x, y) of the figure: the options that apply to it, else its defaults for the table's kind."""
     curves = ("convergence", "variance")
-    _only(
-        figure,
-        {
-            "x": curves,
-            "smooth": curves,
-            "target": ("convergence",),
-            "y": ("convergence", "estimator"),
-        },
-        x=x,
-        smooth=smooth,
-        target=target,
-        y=y,
-    )
+    allowed_for = {"x": curves, "smooth": curves, "target": ("convergence",), "y": ("convergence", "estimator")}
+    _only(figure, allowed_for, x=x, smooth=smooth, target=target, y=y)
     frame = results.frame
     if figure in curves:
         x = x or DEFAULT_X.get(results.kind, "env_steps")
@@ -346,6 +374,12 @@ def prepare(
         y = y or "variance"
         if y not in ("variance", "mse"):
             raise PlotError(f"--y for the estimator figure is variance or mse, got {y!r}")
+    return x, y
+
+
+def _check_columns(results: Results, figure: str, x, y, band: str) -> None:
+    """The table has the figure's columns, with numbers where numbers are drawn; the band is known."""
+    frame = results.frame
     missing = [c for c in (*FIGURES[figure].needs, x, y) if c and c not in frame]
     if missing:
         raise PlotError(f"{results.source} lacks columns needed for the {figure} figure: {', '.join(missing)}")
@@ -356,41 +390,26 @@ def prepare(
         if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().all():
             raise PlotError(f"column {column!r} of {results.source} has no numbers to plot")
 
-    data = FIGURES[figure].data
-    allowed = [*results.keys, "seed", *(c for c in LABEL_COLUMNS[data] if c in frame)]
-    allowed = [c for c in dict.fromkeys(allowed) if c in frame]
-    frame = _filter(frame, parse_pairs(select, "--select"), "--select", True, allowed)
-    frame = _filter(frame, parse_pairs(exclude, "--exclude"), "--exclude", False, allowed)
-    if hue:
-        hue_keys = [h.strip() for h in hue.split(",") if h.strip()]
-        for key in hue_keys:
-            _check_key(key, allowed, "--hue")
-    else:
-        hue_keys = [k for k in results.keys if frame[k].nunique(dropna=False) > 1]
-        hue_keys = [DEFAULT_HUE[data]] if data in DEFAULT_HUE else hue_keys
 
+def _one_slice(frame: pd.DataFrame, data: str, allowed: list[str], hue_keys: list[str]):
+    """(rows, {column: its value}, columns narrowed to their first value, notes) of an estimate or
+    fisher table: every naming column but the hue and the axes keeps one value (train: all rows)."""
     notes, fixed, chosen = [], {}, []
-    if data != "train":  # one slice: every naming column but the hue and the axes has one value
-        axes = {"estimate": ("theta", "n_samples"), "fisher": ("n_samples", "row", "col")}[data]
-        for column in allowed:
-            if column in (*hue_keys, *axes, "seed"):
-                continue
-            values = list(dict.fromkeys(frame[column].map(runner._text)))
-            fixed[column] = values[0]
-            if len(values) > 1:
-                frame = frame[_matches(frame[column], values[0])]
-                chosen.append(column)
-                notes.append(
-                    f"plotting {column}={values[0]} (also: {', '.join(values[1:])}); choose with --select {column}=..."
-                )
-    shown = [
-        f"θ: {v}" if k == "theta" else f"{k}={v}"
-        for k, v in fixed.items()
-        if k in ("f", "param", "theta") or k in chosen
-    ]
-    if title is None:
-        title = results.title + (": " + "; ".join(shown) if shown else "")
-    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, results.kind, results.minimize)
+    if data == "train":
+        return frame, fixed, chosen, notes
+    axes = {"estimate": ("theta", "n_samples"), "fisher": ("n_samples", "row", "col")}[data]
+    for column in allowed:
+        if column in (*hue_keys, *axes, "seed"):
+            continue
+        values = list(dict.fromkeys(frame[column].map(runner._text)))
+        fixed[column] = values[0]
+        if len(values) > 1:
+            frame = frame[_matches(frame[column], values[0])]
+            chosen.append(column)
+            notes.append(
+                f"plotting {column}={values[0]} (also: {', '.join(values[1:])}); choose with --select {column}=..."
+            )
+    return frame, fixed, chosen, notes
 
 
 # ---------------------------------------------------------------------------------------------

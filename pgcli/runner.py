@@ -816,14 +816,25 @@ def run_all(
         if on_result:
             on_result(i, result)
 
+    skip_finished = resume and not force
     todo = []
     for i, run in enumerate(runs):
-        done = finished(run) if resume and not force else None
+        done = finished(run) if skip_finished else None
         if done:
             finish(i, done)
         else:
             todo.append(i)
-    held, writing = {}, {}  # claimed runs' lock descriptors; record() futures -> run index
+    while todo:
+        busy = _compute_and_record(runs, todo, finish, skip_finished, jobs=jobs, client=client, quiet=quiet,
+                                   allow_mixed=allow_mixed)  # fmt: skip
+        todo = _wait_for_others(runs, busy, finish)
+    return results
+
+
+def _compute_and_record(runs, todo, finish, skip_finished, **executor) -> list[int]:
+    """Compute the `todo` runs this process claims, with the executor, and record each one (in
+    WRITERS threads) as its outcome arrives; returns the runs that another live process holds."""
+    held, writing, busy = {}, {}, []  # claimed runs' lock descriptors; record() futures -> run index
     writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="pgcli-record")
 
     def written(block: bool):
@@ -836,29 +847,32 @@ def run_all(
                 os.close(held.pop(i))
 
     try:
-        while todo:
-            busy = []
-            stream = _executor(_claimed(runs, todo, held, busy, resume and not force, finish), runs, len(todo),
-                               jobs=jobs, client=client, quiet=quiet, allow_mixed=allow_mixed)  # fmt: skip
-            with contextlib.closing(stream):
-                for i, outcome in stream:
-                    writing[writers.submit(record, runs[i], outcome)] = i
-                    written(block=len(writing) >= 4 * WRITERS)
-            while writing:
-                written(block=True)
-            todo = []
-            for i in busy:  # another live process has it: wait for it, take what it recorded
-                os.close(_claim(runs[i].directory, wait=True))
-                done = finished(runs[i])
-                if done:
-                    finish(i, done)
-                else:
-                    todo.append(i)  # that process stopped before finishing it
+        stream = _executor(_claimed(runs, todo, held, busy, skip_finished, finish), runs, len(todo), **executor)
+        with contextlib.closing(stream):
+            for i, outcome in stream:
+                writing[writers.submit(record, runs[i], outcome)] = i
+                written(block=len(writing) >= 4 * WRITERS)
+        while writing:
+            written(block=True)
     finally:
         writers.shutdown(wait=True)  # a run's files are written whole, even on the way out
         for fd in held.values():
             os.close(fd)
-    return results
+    return busy
+
+
+def _wait_for_others(runs, busy, finish) -> list[int]:
+    """Wait for the runs another live process holds and take what it recorded; returns those it
+    stopped before finishing (to run here)."""
+    todo = []
+    for i in busy:
+        os.close(_claim(runs[i].directory, wait=True))
+        done = finished(runs[i])
+        if done:
+            finish(i, done)
+        else:
+            todo.append(i)
+    return todo
 
 
 # Threads writing run directories: the client writes every run, and on a busy or network file
