@@ -31,6 +31,7 @@ from pgcli.lab import optimize as optimize_core
 from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable, mean_and_std_error
 from pgcli.lab.estimators import options as estimator_options
 from pgcli.lab.functions import FunctionError
+from pgcli.lab.problem import function_problem
 from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
 
 
@@ -103,9 +104,9 @@ def gradient(
             family = distributions.make_dist(dist, _parametrisation(dist, theta, parametrisation, dim), theta, dim)
         except distributions.DistError as err:  # as `pgcli estimate` says it
             raise SpecError("theta", str(err)) from None
-        problem = estimate_core.function_problem(fn, family)
-        if problem:
-            raise PgcliError(f"f: {problem}")
+        mismatch = function_problem(fn, family)
+        if mismatch:
+            raise PgcliError(f"f: {mismatch}")
         if estimator not in ESTIMATORS:
             raise PgcliError(f"estimator: unknown value {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:

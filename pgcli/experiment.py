@@ -20,7 +20,7 @@ import pandas as pd
 
 from pgcli import atomic, runner
 from pgcli.lab import userfn
-from pgcli.lab.estimate import parse_theta_text
+from pgcli.lab.problem import parse_theta_text
 from pgcli.spec import (
     SpecError,
     apply_overrides,

@@ -45,7 +45,7 @@ from matplotlib.ticker import EngFormatter
 
 from pgcli import atomic, runner
 from pgcli.base.targets import METRIC, first_reached, reached
-from pgcli.lab.estimate import parse_theta_text
+from pgcli.lab.problem import parse_theta_text
 from pgcli.spec import SpecError
 
 matplotlib.use("Agg")

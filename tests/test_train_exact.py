@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
+from pgcli.lab.estimators import gradient_stats
 from pgcli.rl import advantages as A
 from pgcli.rl import policies as P
 from pgcli.rl import rollout as R
-from pgcli.rl.train import gradient_stats, policy_gradient
+from pgcli.rl.train import policy_gradient
 from tests.envs import Tabular, exact_tabular
 
 LINEAR = {"kind": "linear", "hidden": [], "activation": "tanh"}

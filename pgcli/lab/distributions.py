@@ -306,30 +306,34 @@ BERNOULLI = Family(
 # categorical over {0, ..., K−1}: φ = logits (K,)
 
 
-def _softmax(logits):
-    e = np.exp(logits - logits.max())
-    return e / e.sum()
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """π_j = exp(z_j − max z) / Σ_k exp(z_k − max z) along the last axis: the categorical's
+    probabilities from logits z (K,) or a batch of them (N, K); shifting by the max keeps exp finite."""
+    z = logits - logits.max(-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(-1, keepdims=True)
+    return z
 
 
 def _cat_ppf(u, phi):
-    cdf = np.cumsum(_softmax(phi))
+    cdf = np.cumsum(softmax(phi))
     return np.minimum(np.searchsorted(cdf, u, side="right"), phi.size - 1).astype(float)
 
 
 def _cat_score(x, phi):
     """∂/∂l_j log π_x = 1{x = j} − π_j."""
     onehot = (x == np.arange(phi.size)).astype(float)
-    return onehot - _softmax(phi)
+    return onehot - softmax(phi)
 
 
 def _cat_fisher(phi):
-    pi = _softmax(phi)
+    pi = softmax(phi)
     return np.diag(pi) - np.outer(pi, pi)
 
 
 def _cat_weak(phi, n, rng):
     """∂_{l_j} π = π_j (δ_j − π): c_j = π_j, x⁺ = j, x⁻ ~ π (shared across j)."""
-    pi = _softmax(phi)
+    pi = softmax(phi)
     base = _cat_ppf(rng.random((n, 1)), phi)
     xp = np.broadcast_to(np.arange(phi.size, dtype=float)[:, None, None], (phi.size, n, 1))
     xm = np.broadcast_to(base[None], (phi.size, n, 1))
@@ -343,7 +347,7 @@ CATEGORICAL = Family(
     parametrisations={"logits": IDENTITY},
     discrete=True,
     sample=lambda phi, n, rng: _cat_ppf(rng.random((n, 1)), phi),
-    log_prob=lambda x, phi: np.log(_softmax(phi))[x[:, 0].astype(int)],
+    log_prob=lambda x, phi: np.log(softmax(phi))[x[:, 0].astype(int)],
     score=_cat_score,
     hessian=lambda x, phi: np.broadcast_to(-_cat_fisher(phi), (x.shape[0], phi.size, phi.size)),
     fisher=_cat_fisher,
@@ -351,8 +355,8 @@ CATEGORICAL = Family(
     support=lambda phi: np.arange(phi.size, dtype=float),
     pathwise=None,
     weak=_cat_weak,
-    mean=lambda phi: np.array([_softmax(phi) @ np.arange(phi.size)]),
-    mean_jacobian=lambda phi: (_softmax(phi) * (np.arange(phi.size) - _softmax(phi) @ np.arange(phi.size)))[None],
+    mean=lambda phi: np.array([softmax(phi) @ np.arange(phi.size)]),
+    mean_jacobian=lambda phi: (softmax(phi) * (np.arange(phi.size) - softmax(phi) @ np.arange(phi.size)))[None],
     singular_fisher="logits are redundant: adding a constant to every logit leaves π unchanged",
 )
 

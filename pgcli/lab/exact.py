@@ -18,6 +18,7 @@ from scipy import integrate, special
 
 from pgcli.lab import distributions as D
 from pgcli.lab.functions import Fn
+from pgcli.lab.problem import function_problem
 
 MAX_ENUMERATION = 16  # exact sums over {0, 1}^d up to d = 16 (65,536 points)
 
@@ -98,8 +99,9 @@ def exact_gradient(dist: D.Dist, f: Fn) -> tuple[np.ndarray, str]:
         return np.full(dist.theta.size, np.nan), "none"
     if k > 1:
         return _by_coordinate(dist, lambda one: exact_gradient(one, f))
-    if f.name == "table" and dist.family not in ("categorical", "bernoulli"):
-        raise ValueError("a value table applies to the categorical and bernoulli families only")
+    mismatch = function_problem(f, dist)
+    if mismatch:
+        raise ValueError(mismatch)
     closed = CLOSED_FORMS.get((dist.family, f.name))
     if closed is not None:
         return closed(dist.phi, f.arg) * D.jacobian_diag(dist), "closed_form"

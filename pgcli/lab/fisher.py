@@ -17,17 +17,10 @@ import pandas as pd
 from pgcli.base.fields import Field, SpecError, non_negative
 from pgcli.base.progress import Progress, silent
 from pgcli.lab import distributions as D
-from pgcli.lab.estimate import (
-    CHUNK_ELEMENTS,
-    DIST_SCHEMA,
-    MAX_N,
-    cell_rng,
-    chunk_sizes,
-    make_dists,
-    samples_problem,
-    theta_label,
-)
+from pgcli.lab.estimate import CHUNK_ELEMENTS, MAX_N, chunk_sizes
 from pgcli.lab.exact import exact_neg_hessian
+from pgcli.lab.problem import DIST_SCHEMA, make_dists, samples_problem, theta_label
+from pgcli.lab.streams import cell_rng
 
 SCHEMA = {
     "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),

@@ -44,10 +44,11 @@ from pgcli.lab import classifier as C
 from pgcli.lab import distributions as D
 from pgcli.lab import estimators as E
 from pgcli.lab import exact, userfn
-from pgcli.lab.estimate import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
-from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of, mean_and_std_error
+from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of, gradient_stats
 from pgcli.lab.functions import FunctionError, parse_function
 from pgcli.lab.optim import adam_init, adam_step, sgd_step
+from pgcli.lab.problem import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
+from pgcli.lab.streams import generators
 
 OPTIMISERS = {"sgd": sgd_step, "adam": adam_step}
 TOY_TARGET = 0.45
@@ -391,15 +392,14 @@ PROBLEMS = {
 }
 
 
-def streams(seed: int):
-    """split (train/test), batch (minibatches), sample (the estimator's draws), eval (objective)."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
+# split (train/test), batch (minibatches), sample (the estimator's draws), eval (objective)
+STREAMS = ("split", "batch", "sample", "eval")
 
 
 def build(spec: dict, split_rng=None) -> Problem:
     """The problem of a resolved spec; raises SpecError for anything that cannot run."""
     if split_rng is None:
-        split_rng = streams(spec["seed"])[0]
+        split_rng = generators(spec["seed"], STREAMS)["split"]
     return PROBLEMS[spec["problem"]](spec, split_rng)
 
 
@@ -415,7 +415,7 @@ def validate(spec: dict) -> None:
 def run(spec: dict, progress: Progress = silent):
     """Optimise; returns (per-step table, info with status, message and notes)."""
     start = time.perf_counter()
-    split_rng, batch_rng, rng, eval_rng = streams(spec["seed"])
+    split_rng, batch_rng, rng, eval_rng = generators(spec["seed"], STREAMS).values()
     problem = build(spec, split_rng)
     optimiser = OPTIMISERS[spec["optim"]["kind"]]
     state = adam_init(problem.theta.size)
@@ -440,8 +440,9 @@ def run(spec: dict, progress: Progress = silent):
             except NotApplicable as why:  # e.g. finite differences that leave the support
                 status, message = "diverged", f"at step {step}: {why}"
             else:
-                grad, std_error = mean_and_std_error(np.where(problem.learn, terms, 0.0))
-                stats = gradient_stats(grad, std_error)
+                learned = np.where(problem.learn, terms, 0.0)
+                grad = learned.mean(0)
+                stats = gradient_stats(grad, learned)
         rows.append(
             (step, step * problem.samples_per_step, *values.values(), *theta, *stats,
              time.perf_counter() - start)
@@ -463,13 +464,6 @@ def run(spec: dict, progress: Progress = silent):
     return table, {"status": status, "message": message, "notes": notes}
 
 
-def gradient_stats(grad, std_error):
-    """‖ĝ‖, grad_var = Σ_j std_error_j² = tr Cov(g_i)/m, grad_snr = ‖ĝ‖² / grad_var."""
-    norm2 = float(grad @ grad)
-    var = float(np.sum(std_error**2))
-    return np.sqrt(norm2), var, (norm2 / var if var > 0 else np.nan)
-
-
 def optimum(spec: dict) -> float:
     """The best attainable objective where it is known (the toy's), else NaN."""
     return toy_optimum(spec) if spec["problem"] == "bernoulli_toy" else np.nan
@@ -489,7 +483,7 @@ def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
     if spec["problem"] == "classifier":
         last = table.dropna(subset=["test_accuracy"]).iloc[-1]
         out.update(train_accuracy=last["train_accuracy"], test_accuracy=last["test_accuracy"])
-        out.update(C.baseline(load_data(spec, streams(spec["seed"])[0]), spec["data"]["l2"]))
+        out.update(C.baseline(load_data(spec, generators(spec["seed"], STREAMS)["split"]), spec["data"]["l2"]))
     else:
         names = [c for c in table.columns if c not in {*LEADING, *TRAILING}]
         out["final_theta"] = ",".join(f"{c}={table[c].iloc[-1]:.4g}" for c in names)

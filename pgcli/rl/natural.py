@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pgcli.lab.distributions import softmax
 from pgcli.rl import mlp
 from pgcli.rl import policies as P
 
@@ -37,7 +38,7 @@ def fisher_vector_product(policy: P.Policy, theta, x, v, damping: float = 0.0) -
     v_net = v[: policy.n_net]
     u = mlp.jvp(net, cache, mlp.layers(v_net, policy.sizes), policy.activation)
     if policy.head == "categorical":
-        pi = P.softmax(out.copy())
+        pi = softmax(out)
         metric_u = pi * u - pi * (pi * u).sum(1, keepdims=True)
         result = mlp.backward(net, cache, metric_u / t, policy.activation)
     else:
@@ -51,7 +52,7 @@ def fisher_matrix(policy: P.Policy, theta, x) -> np.ndarray:
     net, log_std, out, cache = _outputs(policy, theta, x)
     t, k = out.shape
     if policy.head == "categorical":
-        pi = P.softmax(out.copy())
+        pi = softmax(out)
         fisher = np.zeros((policy.n_net, policy.n_net))
         for a in range(k):  # F = (1/T) Σ_t Σ_a π_ta s_ta s_taᵀ, s_ta = J_tᵀ (e_a − π_t)
             delta = -pi.copy()
@@ -117,8 +118,8 @@ def kl_divergence(policy: P.Policy, theta_old, theta_new, x) -> float:
     _, log_std_old, out_old, _ = _outputs(policy, theta_old, x)
     _, log_std_new, out_new, _ = _outputs(policy, theta_new, x)
     if policy.head == "categorical":
-        log_old = np.log(np.maximum(P.softmax(out_old.copy()), 1e-300))
-        log_new = np.log(np.maximum(P.softmax(out_new.copy()), 1e-300))
+        log_old = np.log(np.maximum(softmax(out_old), 1e-300))
+        log_new = np.log(np.maximum(softmax(out_new), 1e-300))
         return float((np.exp(log_old) * (log_old - log_new)).sum(1).mean())
     var_old, var_new = np.exp(2 * log_std_old), np.exp(2 * log_std_new)
     per_dim = log_std_new - log_std_old + (var_old + (out_old - out_new) ** 2) / (2 * var_new) - 0.5

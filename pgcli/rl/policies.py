@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from gymnasium import spaces
 
+from pgcli.lab.distributions import softmax
 from pgcli.rl import mlp
 
 
@@ -84,13 +85,6 @@ def views(policy: Policy, theta: np.ndarray):
     """(network layer views, log_std or None): views into θ, no copies."""
     net = mlp.layers(theta[: policy.n_net], policy.sizes)
     return net, (theta[policy.n_net :] if policy.head == "gaussian" else None)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(1, keepdims=True)
-    return z
 
 
 def act(policy: Policy, net, log_std, x: np.ndarray, rng: np.random.Generator, deterministic=False, noise=None):
@@ -165,7 +159,7 @@ def scores(policy: Policy, theta: np.ndarray, x: np.ndarray, actions: np.ndarray
     out, cache = mlp.forward(net, x, policy.activation)
     w = np.ones(x.shape[0]) if weights is None else weights
     if policy.head == "categorical":
-        pi = softmax(out.copy())
+        pi = softmax(out)
         delta = -pi
         delta[np.arange(x.shape[0]), actions.astype(int)] += 1.0
         entropy = -(pi * np.log(np.maximum(pi, 1e-300))).sum(1)
@@ -189,7 +183,7 @@ def entropy_grad(policy: Policy, theta: np.ndarray, x: np.ndarray) -> np.ndarray
     if policy.head == "gaussian":
         return np.concatenate([np.zeros(policy.n_net), np.ones_like(log_std)])
     out, cache = mlp.forward(net, x, policy.activation)
-    pi = softmax(out.copy())
+    pi = softmax(out)
     log_pi = np.log(np.maximum(pi, 1e-300))
     entropy = -(pi * log_pi).sum(1, keepdims=True)
     delta = -pi * (log_pi + entropy) / x.shape[0]

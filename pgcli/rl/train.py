@@ -24,7 +24,9 @@ import pandas as pd
 from pgcli.base.fields import Field, SpecError, all_positive, non_negative, positive, unit_interval
 from pgcli.base.progress import Progress, silent
 from pgcli.base.targets import first_reached
+from pgcli.lab.estimators import gradient_stats
 from pgcli.lab.optim import adam_init, adam_step, sgd_step
+from pgcli.lab.streams import streams
 from pgcli.rl import advantages as A
 from pgcli.rl import natural as N
 from pgcli.rl import policies as P
@@ -238,22 +240,12 @@ def policy_gradient(policy, theta, batch, x, adv_flat, entropy_coef):
     return grad, per_segment, float(entropy.mean())
 
 
-def gradient_stats(grad, per_segment):
-    """‖ĝ‖, grad_var = tr Cov(g_e)/E, grad_snr = ‖ĝ‖²/grad_var."""
-    e = per_segment.shape[0]
-    var = float(per_segment.var(0, ddof=1).sum() / e) if e > 1 else np.nan
-    norm2 = float(grad @ grad)
-    return np.sqrt(norm2), var, (norm2 / var if var and var > 0 else np.nan)
-
-
-def streams(seed: int):
-    """One seed, one stream per role: (init, env, act, eval, minibatch) SeedSequences."""
-    return np.random.SeedSequence(seed).spawn(5)
+STREAMS = ("init", "env", "act", "eval", "minibatch")  # one seed, one stream per role
 
 
 def initial_theta(spec: dict, policy: P.Policy) -> np.ndarray:
     """θ₀ exactly as `run` draws it for this spec and seed."""
-    policy_rng = np.random.default_rng(streams(spec["seed"])[0].spawn(2)[0])
+    policy_rng = np.random.default_rng(streams(spec["seed"], STREAMS)["init"].spawn(2)[0])
     return P.init_params(policy, policy_rng, spec["policy"]["init_log_std"])
 
 
@@ -283,7 +275,7 @@ def run(spec: dict, progress: Progress = silent):
 
 def _run(spec, progress):
     start = time.perf_counter()
-    init_ss, env_ss, act_ss, eval_ss, minibatch_ss = streams(spec["seed"])
+    init_ss, env_ss, act_ss, eval_ss, minibatch_ss = streams(spec["seed"], STREAMS).values()
     minibatch_rng = np.random.default_rng(minibatch_ss)
     value_rng = np.random.default_rng(init_ss.spawn(2)[1])  # child 0 is θ₀'s: initial_theta
     env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)

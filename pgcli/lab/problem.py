@@ -1,0 +1,176 @@
+"""A problem: a distribution p(x; θ) at one or more θ, and the functions f it is asked about.
+
+The spec keys every distribution kind shares (estimate, fisher, optimize), θ as text
+('mu=-3:3:25,sigma=1', 'logits=[0,1,2]') and its grids, the canonical θ label of the CSVs, and
+the one rule for which f fits which distribution (a value table needs a categorical of its size
+or a bernoulli).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+
+import numpy as np
+
+from pgcli.base.fields import Field, SpecError, all_positive
+from pgcli.lab import distributions as D
+from pgcli.lab import userfn
+from pgcli.lab.functions import FunctionError
+
+MAX_GRID = 10_000  # θ points in one spec: the product of its 'lo:hi:count' ranges
+MAX_DIM = 1000  # diag_gaussian dimension / number of categories
+LABEL_VALUES = 8  # a θ vector longer than this is abbreviated in the `theta` column
+
+
+def dim_problem(dim):
+    return None if 0 < dim <= MAX_DIM else f"must be in 1..{MAX_DIM}, got {dim}"
+
+
+def samples_problem(values, limit):
+    """Each value in 1..limit (the n, reps limits), else the problem."""
+    return all_positive(values) or next((f"must be ≤ {limit:,}, got {v:.3g}" for v in values if v > limit), None)
+
+
+# the distribution keys every distribution spec shares (estimate, fisher)
+DIST_SCHEMA = {
+    "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
+    "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
+    "dim": Field(
+        "int",
+        None,
+        "dimension (diag_gaussian, bernoulli product) or number of categories",
+        nullable=True,
+        check=dim_problem,
+    ),
+    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
+}
+
+
+def parse_theta_text(text: str) -> dict:
+    """'mu=-3:3:25,sigma=1' or 'logits=[0,1,2]' -> mapping (values still text/numbers)."""
+    out, depth, token = {}, 0, ""
+    parts = []
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(token)
+            token = ""
+        else:
+            token += char
+    parts.append(token)
+    for part in filter(str.strip, parts):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SpecError("theta", f"expected NAME=VALUE[,NAME=VALUE], got {part.strip()!r}")
+        value = value.strip()
+        if value.startswith("["):
+            value = [v for v in value.strip("[]").split(",") if v.strip()]
+        out[key.strip()] = value
+    return out
+
+
+def _range(text, path):
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise SpecError(path, f"expected a number, a list, or 'lo:hi:count', got {text!r}")
+    try:
+        lo, hi, count = float(parts[0]), float(parts[1]), int(float(parts[2]))
+    except (ValueError, OverflowError):
+        raise SpecError(path, f"expected 'lo:hi:count' with numbers, got {text!r}") from None
+    if not 1 <= count <= MAX_GRID:
+        raise SpecError(path, f"count must be in 1..{MAX_GRID} in {text!r}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise SpecError(path, f"range ends must be finite in {text!r}")
+    return list(np.linspace(lo, hi, count))
+
+
+def theta_grid(theta: dict) -> list[dict]:
+    """Cross product of the θ values: each 'lo:hi:count' range is an axis; lists are vectors."""
+    axes = []
+    for key, value in theta.items():
+        if not isinstance(key, str):
+            raise SpecError("theta", f"parameter names are text, got {key!r}")
+        path = f"theta.{key}"
+        if isinstance(value, str) and ":" in value:
+            axes.append([(key, v) for v in _range(value, path)])
+        elif isinstance(value, list | tuple):
+            axes.append([(key, [_number(v, path) for v in value])])
+        else:
+            axes.append([(key, _number(value, path))])
+    points = math.prod(len(axis) for axis in axes)
+    if points > MAX_GRID:
+        sizes = " × ".join(str(len(axis)) for axis in axes if len(axis) > 1)
+        raise SpecError("theta", f"{sizes} = {points:,} θ points; the limit is {MAX_GRID:,} in total")
+    return [dict(point) for point in itertools.product(*axes)]
+
+
+def _number(value, path):
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    except (TypeError, ValueError):
+        raise SpecError(path, f"expected a number, got {value!r}") from None
+
+
+def theta_label(dist: D.Dist) -> str:
+    """Canonical θ text, e.g. 'mu=0.5,sigma=1' or 'logits=[0,1,-1]'."""
+    groups = D.param_groups(dist.family, dist.parametrisation, dist.dim)
+    values = np.split(dist.theta, len(groups))
+    parts = []
+    for group, v in zip(groups, values, strict=True):
+        text = ",".join(f"{x:.10g}" for x in v)
+        if v.size > LABEL_VALUES:  # first and last values, the length and a checksum of all
+            crc = zlib.crc32(text.encode())
+            text = f"{','.join(f'{x:.10g}' for x in v[:3])},…,{v[-1]:.10g}; {v.size} values; crc32 {crc:08x}"
+        parts.append(f"{group}=[{text}]" if v.size > 1 else f"{group}={text}")
+    return ",".join(parts)
+
+
+def make_dists(spec: dict) -> list[D.Dist]:
+    """Every θ point of the spec as a validated Dist (raises SpecError before any work)."""
+    out = []
+    for point in theta_grid(spec["theta"]):
+        try:
+            out.append(
+                D.make_dist(spec["dist"], spec["parametrisation"], point, spec["dim"], spec.get("dtype", "float64"))
+            )
+        except D.DistError as err:
+            raise SpecError("theta", str(err)) from None
+    return out
+
+
+def function_problem(f, dist: D.Dist) -> str | None:
+    """Why f cannot be used with dist (a table of the wrong size or family), or None."""
+    if f.name != "table":
+        return None
+    size = {"categorical": dist.dim, "bernoulli": 2}.get(dist.family)
+    if f.arg == size:
+        return None
+    need = f"{size} values" if size else "categorical or bernoulli"
+    return f"a value table needs {need}, got {f.label!r}"
+
+
+def make_functions(spec: dict, dist: D.Dist) -> list:
+    out = []
+    for i, text in enumerate(spec["f"]):
+        try:
+            f = userfn.to_function(text)  # text, or a callable / Fn given through the Python API
+        except FunctionError as err:
+            raise SpecError(f"f[{i}]", str(err)) from None
+        problem = function_problem(f, dist)
+        if problem:
+            raise SpecError(f"f[{i}]", problem)
+        out.append(f)
+    return out
+
+
+def probe_function(f, dist: D.Dist, path: str) -> None:
+    """A user's f on 4 samples of dist (a throwaway stream); SpecError at `path` if it is wrong."""
+    try:
+        with np.errstate(all="ignore"):
+            userfn.probe(f, D.sample(dist, 4, np.random.default_rng(0)))
+    except FunctionError as err:
+        raise SpecError(path, f"{f.label}: {err}") from None
