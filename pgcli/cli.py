@@ -612,4 +612,5 @@ def optimize(spec_file, problem, dist_flags, learn, function, estimator, minimiz
 
 
 def main():
+    """The `pgcli` console script."""
     cli.main()

@@ -220,6 +220,7 @@ def plan(kind: str, schema: dict, spec: dict, root: str | Path, extra_axes=()) -
 
 
 def versions() -> dict:
+    """The versions that make results byte-identical: pgcli, numpy, gymnasium, Python."""
     import gymnasium
 
     return {
@@ -416,6 +417,7 @@ def finished(run: Run) -> dict | None:
 
 
 def is_finished(run: Run) -> bool:
+    """Whether `run` finished (done or diverged) with files that match its status."""
     return _verified(run) is not None
 
 
