@@ -478,12 +478,9 @@ def plot(paths, out, figure, show_table, table_out, **options):
     try:
         request = plot_core.prepare(plot_core.load(paths), figure, **options)
         summary = plot_core.summary(request) if show_table or table_out else None
+        out = plot_core.figure_path(out, paths[0], request, table_asked=summary is not None)
     except plot_core.PlotError as err:
         raise BadInput(str(err)) from None
-    if out is None and summary is None:
-        out = plot_core.default_out(paths[0], request.figure)
-    if out is not None and Path(out).suffix.lower().lstrip(".") not in plot_core.FORMATS:
-        raise BadInput(f"--out must end in .png, .svg or .pdf, got {out}")
     for path in [out, table_out]:
         problem = path and atomic.check_writable(path)
         if problem:

@@ -802,3 +802,14 @@ def default_out(path: str | Path, figure: str) -> Path:
     """<results dir>/<figure>.png, beside a CSV's parent when given a CSV."""
     path = Path(path)
     return (path if path.is_dir() else path.parent) / f"{figure}.png"
+
+
+def figure_path(out: str | None, path: str | Path, plot: Plot, table_asked: bool) -> Path | str | None:
+    """Where the figure goes: `out`; else, unless a table is asked for (then only the table is made),
+    default_out(path);
+    PlotError when it is not a .png, .svg or .pdf file."""
+    if out is None and not table_asked:
+        out = default_out(path, plot.figure)
+    if out is not None and Path(out).suffix.lower().lstrip(".") not in FORMATS:
+        raise PlotError(f"--out must end in .png, .svg or .pdf, got {out}")
+    return out
