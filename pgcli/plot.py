@@ -805,9 +805,8 @@ def default_out(path: str | Path, figure: str) -> Path:
 
 
 def figure_path(out: str | None, path: str | Path, plot: Plot, table_asked: bool) -> Path | str | None:
-    """Where the figure goes: `out`; else, unless a table is asked for (then only the table is made),
-    default_out(path);
-    PlotError when it is not a .png, .svg or .pdf file."""
+    """Where the figure goes: `out`; else default_out(path), unless a table is asked for (then only
+    the table is made). PlotError when it is not a .png, .svg or .pdf file."""
     if out is None and not table_asked:
         out = default_out(path, plot.figure)
     if out is not None and Path(out).suffix.lower().lstrip(".") not in FORMATS:
