@@ -223,7 +223,7 @@ def train(spec=None, *, overrides=None, **keys) -> pd.DataFrame:
 def load(results_dir) -> pd.DataFrame:
     """The table of a results directory written by the command line (results/<name>/ or one
     run's directory), or a CSV file; `attrs["runs"]` is runs.csv when there is one."""
-    from pgcli.runner import TABLES
+    from pgcli.kinds import TABLES
 
     path = Path(results_dir)
     if path.is_file() and path.suffix == ".csv":

@@ -17,6 +17,7 @@ import pandas as pd
 
 from pgcli import expect, runner
 from pgcli.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run
+from pgcli.kinds import KINDS
 from pgcli.spec import SpecError, load_yaml, resolve, with_sweep
 
 CASE_COLUMNS = ["spec", "expectation", "source", "measured", "passed", "message"]
@@ -55,7 +56,7 @@ def _results_directory(path: Path) -> CheckTarget:
     if config is None or not config.is_file():
         raise InputError(f"{path}: runs.csv names no run directory with a config.yaml")
     config = runner.read_config(config)
-    spec = resolve(with_sweep(runner.KINDS[config["kind"]].schema), config["spec"])
+    spec = resolve(with_sweep(KINDS[config["kind"]].schema), config["spec"])
     return CheckTarget(path, config["kind"], spec, None, path, "")
 
 
@@ -66,7 +67,7 @@ def _spec_file(path: Path, execution: Execution) -> CheckTarget:
     if not spec["expect"]:
         raise InputError(f"{path} has no expect: block")
     runs = plan_runs(kind, spec, execution.results)
-    table_columns, runs_columns = runner.KINDS[kind].columns(runs[0].spec)
+    table_columns, runs_columns = KINDS[kind].columns(runs[0].spec)
     keys = list(runner.short_keys(runs[0].varying).values())
     planned = {"n_samples": {float(n) for run in runs for n in run.spec["n"]}} if kind in ("estimate", "fisher") else {}
     for i, item in enumerate(spec["expect"]):
@@ -134,7 +135,7 @@ def cases(target: CheckTarget, why: str) -> list[tuple]:
     spec = target.spec
     if target.skipped:
         return [(spec["name"], "(all expectations)", "", "", None, target.skipped)]
-    table_path = target.results_dir / runner.KINDS[target.kind].table
+    table_path = target.results_dir / KINDS[target.kind].table
     runs_path = target.results_dir / "runs.csv"
     have = table_path.is_file() and runs_path.is_file() and not why.endswith(NO_RUN)
     runs_table = pd.read_csv(runs_path) if have else None

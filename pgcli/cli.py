@@ -52,10 +52,10 @@ class OneLineErrors(click.Group):
 @contextlib.contextmanager
 def bad_input():
     """Turn the shell's and the cores' validation errors into one-line exit-2 errors."""
+    from pgcli.executors import SchedulerError
     from pgcli.experiment import InputError
     from pgcli.lab.distributions import DistError
     from pgcli.lab.functions import FunctionError
-    from pgcli.runner import SchedulerError
     from pgcli.spec import SpecError
 
     try:

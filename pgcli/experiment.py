@@ -5,7 +5,7 @@ an executor's life cycle (a Dask client opened and closed here), and the summary
     runs = plan_runs("estimate", spec, "results")
     done = run("estimate", spec, runs, Execution(jobs=2))   # done.summary: runs.csv as a DataFrame
 
-Bad input raises InputError (or SpecError, DistError, FunctionError, runner.SchedulerError) with a
+Bad input raises InputError (or SpecError, DistError, FunctionError, executors.SchedulerError) with a
 one-line message, before anything is written; the CLI prints it and exits 2. Nothing here prints.
 """
 
@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pgcli import atomic, runner
+from pgcli import atomic, executors, runner
+from pgcli.kinds import KINDS
 from pgcli.lab import userfn
 from pgcli.lab.problem import parse_theta_text
 from pgcli.spec import (
@@ -81,7 +82,7 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     else the spec's, else the spec file's stem, else `default_name(kind, spec)`."""
     if isinstance(flags.get("theta"), str):
         flags = {**flags, "theta": parse_theta_text(flags["theta"])}
-    schema = with_sweep(runner.KINDS[kind].schema)
+    schema = with_sweep(KINDS[kind].schema)
     user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
     if spec_file:  # `f: module:function` and `env.id: module:Class` import from beside the spec
         userfn.add_search_path(Path(spec_file).parent)
@@ -128,9 +129,9 @@ def default_name(kind: str, spec: dict) -> str:
 
 def plan_runs(kind: str, spec: dict, root: str | Path, grid=()) -> list[runner.Run]:
     """The runs of a resolved spec under root/<name>/, each validated by its kind."""
-    runs = runner.plan(kind, with_sweep(runner.KINDS[kind].schema), spec, root, grid)
+    runs = runner.plan(kind, with_sweep(KINDS[kind].schema), spec, root, grid)
     for run in runs:
-        runner.KINDS[kind].validate(run.spec)
+        KINDS[kind].validate(run.spec)
     return runs
 
 
@@ -142,7 +143,7 @@ def summary_directory(kind: str, spec: dict, runs: list, spec_file, root: str | 
     if spec_file is None:
         return base
     own = build_spec(kind, spec_file, {}, [], None, spec["name"])
-    own_ids = [run.run_id for run in runner.plan(kind, with_sweep(runner.KINDS[kind].schema), own, root)]
+    own_ids = [run.run_id for run in runner.plan(kind, with_sweep(KINDS[kind].schema), own, root)]
     run_ids = [run.run_id for run in runs]
     return base if run_ids == own_ids else base / "sweeps" / runner.sweep_id(run_ids)
 
@@ -151,8 +152,8 @@ def infer_kind(raw: dict, path) -> str:
     """A spec's kind: its `kind:` key, else guessed from its keys (env → train; problem or
     estimator → optimize; f or estimators → estimate)."""
     if raw.get("kind"):
-        if raw["kind"] not in runner.KINDS:
-            raise InputError(f"{path}: kind: unknown value {raw['kind']!r}; allowed: {', '.join(runner.KINDS)}")
+        if raw["kind"] not in KINDS:
+            raise InputError(f"{path}: kind: unknown value {raw['kind']!r}; allowed: {', '.join(KINDS)}")
         return raw["kind"]
     if "env" in raw:
         return "train"
@@ -160,7 +161,7 @@ def infer_kind(raw: dict, path) -> str:
         return "optimize"
     if "f" in raw or "estimators" in raw:
         return "estimate"
-    raise InputError(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(runner.KINDS)})")
+    raise InputError(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(KINDS)})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
             raise InputError(problem)
     client = None
     if execution.executor == "dask":
-        client = runner.dask_client(execution.scheduler, runs=runs, allow_mixed=execution.allow_mixed)
+        client = executors.dask_client(execution.scheduler, runs=runs, allow_mixed=execution.allow_mixed)
     elif execution.scheduler:
         raise InputError("--scheduler needs --executor dask")
     try:
@@ -206,7 +207,7 @@ def _run_with_progress(runs, execution: Execution, client) -> list[dict]:
     """One bar over runs (with done / failed / diverged counts) when there are several, and
     per-run bars when runs execute in this process."""
     bars = show_bars(execution)
-    progress, close = runner.progress_bar("runs", not (bars and len(runs) > 1))
+    progress, close = executors.progress_bar("runs", not (bars and len(runs) > 1))
     counts = {"done": 0, "failed": 0, "diverged": 0}
     finished = 0
 
@@ -278,7 +279,7 @@ def find_policy(path: Path, sets, seed, name, execution: Execution) -> Policy:
     if not path.is_file():
         raise InputError(f"--policy: no such run directory or spec file: {path}")
     spec = build_spec("train", str(path), {}, sets, seed, name)
-    runs = runner.plan("train", with_sweep(runner.KINDS["train"].schema), spec, execution.results, execution.grid)
+    runs = runner.plan("train", with_sweep(KINDS["train"].schema), spec, execution.results, execution.grid)
     note = ""
     if len(runs) > 1:
         note = f"{path} is a sweep of {len(runs)} runs; using its first, {runs[0].label} (--seed S picks one)"
@@ -295,7 +296,7 @@ def policy_fisher(policy: Policy, states: int, out=None) -> PolicyFisher:
     from pgcli.rl import natural
     from pgcli.rl import train as train_core
 
-    runner.KINDS["train"].validate(policy.spec)
+    KINDS["train"].validate(policy.spec)
     target = Path(out) if out else policy.run_dir / "policy_fisher.csv"
     problem = atomic.check_writable(target)
     if problem:

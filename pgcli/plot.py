@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import EngFormatter
 
-from pgcli import atomic, runner
+from pgcli import atomic, kinds, runner
 from pgcli.base.targets import METRIC, first_reached, reached
 from pgcli.lab.problem import parse_theta_text
 from pgcli.spec import SpecError
@@ -59,7 +59,7 @@ X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")
 DEFAULT_X = {"train": "env_steps", "optimize": "samples"}
 DEFAULT_Y = {"train": "return_mean", "optimize": "objective"}
 BANDS = ("ci", "sd", "none")
-TABLES = {table: kind for kind, table in runner.TABLES.items()}
+TABLES = {table: kind for kind, table in kinds.TABLES.items()}
 SIGNATURE = {"train": "iteration", "optimize": "objective", "estimate": "estimator", "fisher": "quantity"}
 # columns that name a row (selectable, hue candidates) rather than measure something
 LABEL_COLUMNS = {
