@@ -1,5 +1,8 @@
 """`pgcli optimize`: gradient descent on non-differentiable objectives with the lab's estimators."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +10,9 @@ import yaml
 from scipy import special
 
 from pgcli.lab import classifier as C
-from pgcli.lab.estimators import UNBIASED
+from pgcli.lab import optimize as optimize_core
+from pgcli.lab.estimators import ESTIMATORS, UNBIASED, NotApplicable
+from pgcli.lab.streams import generators
 from tests.helpers import assert_bad_input, invoke, written
 
 TOY_OPTIMUM = 0.45**2  # E[(x − 0.45)²] = 0.2025 + 0.1 p, least at p = 0
@@ -269,3 +274,35 @@ def test_bad_data_files(tmp_path, text, fragment):
     result = invoke("optimize", "--problem", "classifier", "--data", data, "--set", "data.batch=1",
                     "--results", results, "-q")  # fmt: skip
     assert_bad_input(result, "data.path", fragment, nothing_in=results)
+
+
+def test_classifier_has_one_function_per_estimator_of_the_lab():
+    """The classifier's registry lists the lab's estimators; those without a classifier form say why."""
+    assert sorted(C.ESTIMATORS) == sorted(ESTIMATORS)
+    x, y = np.ones((2, 3)), np.array([0.0, 1.0])
+    for name, why in C.NOT_APPLICABLE.items():
+        with pytest.raises(NotApplicable, match=re.escape(why)):
+            C.ESTIMATORS[name](x, y, np.zeros(3), 2, np.random.default_rng(0), 0.01)
+
+
+def test_classifier_baseline_is_fitted_once_per_data_split_and_l2(tmp_path, monkeypatch):
+    """runs.csv's logistic-regression columns are asked for at every aggregation (check --no-run
+    too): one L-BFGS fit per data content, split seed and l2, equal to fitting it directly."""
+    fits = []
+    fit = C.logistic_regression
+    monkeypatch.setattr(C, "logistic_regression", lambda *args: fits.append(args) or fit(*args))
+    optimize_core._classifier_baseline.cache_clear()
+    data = tmp_path / "data.csv"
+    lines = Path("experiments/data/breast_cancer.csv").read_text().splitlines(keepends=True)
+    data.write_text("".join(lines))
+    spec = {"seed": 3, "data": {"path": str(data), "label": None, "test_fraction": 0.3, "l2": 0.001}}
+    first = optimize_core.classifier_baseline(spec)
+    assert optimize_core.classifier_baseline(spec) == first and len(fits) == 1
+    split_rng = generators(3, optimize_core.STREAMS)["split"]
+    assert first == C.baseline(C.load(data, None, 0.3, split_rng), 0.001)
+    assert len(fits) == 2
+    optimize_core.classifier_baseline({**spec, "seed": 4})
+    optimize_core.classifier_baseline({**spec, "data": {**spec["data"], "l2": 0.01}})
+    assert len(fits) == 4
+    data.write_text("".join(lines[:-1]))  # same path, other content: fitted again
+    assert optimize_core.classifier_baseline(spec) != first and len(fits) == 5

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from pgcli.lab import estimators as E
+from pgcli.lab.estimators import NotApplicable, cross_fitted_terms, loo_terms
 
 
 class DataError(ValueError):
@@ -36,6 +36,8 @@ class DataError(ValueError):
 
 
 class Data(NamedTuple):
+    """A split data set: design matrices x̃ (N, d) with the bias column last, labels y (N,)."""
+
     x_train: np.ndarray  # (N_train, d), standardised features and a last column of ones
     y_train: np.ndarray  # (N_train,) in {0, 1}
     x_test: np.ndarray
@@ -98,11 +100,13 @@ def prepare(x, y, features, test_fraction, rng) -> Data:
 
 
 def load(path, label, test_fraction, rng) -> Data:
+    """:func:`load_csv` then :func:`prepare`: the stratified, standardised split of a CSV file."""
     x, y, features = load_csv(path, label)
     return prepare(x, y, features, test_fraction, rng)
 
 
 def parameter_names(data: Data) -> list[str]:
+    """Names of θ = (w, b), d = features + 1: w[0], ..., w[d − 2], b (the optimize table's columns)."""
     return [f"w[{j}]" for j in range(len(data.features))] + ["b"]
 
 
@@ -178,19 +182,20 @@ def score(x, y, theta, n, rng, h):
 def score_loo(x, y, theta, n, rng, h):
     """(f − leave-one-out mean of the minibatch's other losses) × score."""
     if y.size * n < 2:
-        raise E.NotApplicable("score_loo needs at least 2 draws per step (data.batch · n ≥ 2)")
-    return E.loo_terms(*_draws(x, y, theta, n, rng))[0]
+        raise NotApplicable("score_loo needs at least 2 draws per step (data.batch · n ≥ 2)")
+    return loo_terms(*_draws(x, y, theta, n, rng))[0]
 
 
 def score_optimal(x, y, theta, n, rng, h):
     """(f − b_j) × score with b_j = Σ f s_j² / Σ s_j², cross-fitted on the two halves."""
     if y.size * n < 2:
-        raise E.NotApplicable("score_optimal needs at least 2 draws per step (data.batch · n ≥ 2)")
-    return E.cross_fitted_terms(*_draws(x, y, theta, n, rng))[0]
+        raise NotApplicable("score_optimal needs at least 2 draws per step (data.batch · n ≥ 2)")
+    return cross_fitted_terms(*_draws(x, y, theta, n, rng))[0]
 
 
 def pathwise(x, y, theta, n, rng, h):
-    raise E.NotApplicable("pathwise needs a reparameterisation; the prediction ŷ is discrete")
+    """Not applicable: x = x(ε; θ) needs a continuous ŷ, and ŷ ∈ {0, 1} (Mohamed et al. 2020, §5)."""
+    raise NotApplicable("pathwise needs a reparameterisation; the prediction ŷ is discrete")
 
 
 def measure_valued(x, y, theta, n, rng, h):
@@ -247,16 +252,25 @@ def disarm(x, y, theta, n, rng, h):
 
 
 def _not_for_classifier(why):
+    """An estimator that raises NotApplicable(why): the lab's estimators without a classifier form."""
+
     def estimator(x, y, theta, n, rng, h):
-        raise E.NotApplicable(why)
+        raise NotApplicable(why)
 
     return estimator
 
 
-score_rqmc = _not_for_classifier("score_rqmc is not implemented for the classifier problem")
-score_cv_delta = _not_for_classifier("score_cv_delta needs f'(x); the 0-1 loss has none")
-straight_through = _not_for_classifier("straight_through needs f'(x); the 0-1 loss has none")
-gumbel_softmax = _not_for_classifier("gumbel_softmax needs f'(x); the 0-1 loss has none")
-
-# one function per estimator of the lab, under the same names
-ESTIMATORS = {name: globals()[name] for name in E.ESTIMATORS}
+# the lab's estimators that do not apply to a 0-1 loss of a linear classifier, and why
+NOT_APPLICABLE = {
+    "score_rqmc": "score_rqmc is not implemented for the classifier problem",
+    "score_cv_delta": "score_cv_delta needs f'(x); the 0-1 loss has none",
+    "straight_through": "straight_through needs f'(x); the 0-1 loss has none",
+    "gumbel_softmax": "gumbel_softmax needs f'(x); the 0-1 loss has none",
+}
+# one function per estimator of the lab, under the same names (a test checks the two registries agree)
+ESTIMATORS = {
+    "score": score, "score_loo": score_loo, "score_optimal": score_optimal, "pathwise": pathwise,
+    "measure_valued": measure_valued, "finite_difference": finite_difference, "score_antithetic": score_antithetic,
+    "arm": arm, "disarm": disarm,
+    **{name: _not_for_classifier(why) for name, why in NOT_APPLICABLE.items()},
+}  # fmt: skip

@@ -25,6 +25,9 @@ from scipy import special, stats
 
 
 class Transform(NamedTuple):
+    """A coordinate map φ_j = g(θ_j) with its first two derivatives, for the chain rule of the
+    module docstring (s_θ = s_φ ⊙ g', and g'' in the Hessian)."""
+
     rename: Callable[[str], str]  # name of θ_j from the name of φ_j
     forward: Callable  # φ = g(θ)
     inverse: Callable  # θ = g⁻¹(φ)
@@ -688,6 +691,7 @@ def make_dist(
 
 
 def to_phi(theta: np.ndarray, transforms) -> np.ndarray:
+    """Standard parameters φ_j = g_j(θ_j), shape (d,), from θ (d,) and one Transform per coordinate."""
     return np.array([t.forward(v) for v, t in zip(theta, transforms, strict=True)], dtype=float)
 
 
@@ -714,6 +718,7 @@ def jacobian_diag(dist: Dist) -> np.ndarray:
 
 
 def family(dist: Dist) -> Family:
+    """The Family (functions in standard parameters φ) of a Dist."""
     return FAMILIES[dist.family]
 
 

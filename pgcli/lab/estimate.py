@@ -26,8 +26,7 @@ import pandas as pd
 
 from pgcli.base.fields import Field, SpecError, non_negative, positive
 from pgcli.base.progress import Progress, silent
-from pgcli.lab import distributions as D
-from pgcli.lab import estimators as E
+from pgcli.lab import distributions, estimators
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable
 from pgcli.lab.exact import exact_gradient
 from pgcli.lab.problem import (
@@ -56,7 +55,9 @@ SCHEMA = {
     "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], MAX_REPS)),
     "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
     "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
-    "dtype": Field("str", "float64", "samples, scores and terms (exact columns stay float64)", choices=D.DTYPES),
+    "dtype": Field(
+        "str", "float64", "samples, scores and terms (exact columns stay float64)", choices=distributions.DTYPES
+    ),
     "seed": Field("int", 0, "root seed", check=non_negative),
 }
 
@@ -99,6 +100,7 @@ def validate(spec: dict) -> None:
 
 
 def chunk_sizes(n, chunk):
+    """n split into ⌈n/chunk⌉ near-equal chunk sizes (each ≤ chunk, summing to n), to bound memory."""
     count = -(-n // chunk)
     return [n // count + (1 if i < n % count else 0) for i in range(count)]
 
@@ -148,36 +150,37 @@ def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str
     plan = [(dist, make_functions(spec, dist)) for dist in dists]
     rows, notes = [], []
     per_f = len(spec["estimators"]) * len(spec["n"])
-    total, done = sum(len(functions) for _, functions in plan) * per_f, 0
-    progress(done, total)
+    total, completed = sum(len(functions) for _, functions in plan) * per_f, 0
+    progress(completed, total)
     for dist, functions in plan:
         for f in functions:
             exact, method = exact_gradient(dist, f)
             for name in spec["estimators"]:
                 for i, n in enumerate(spec["n"]):
                     cell = run_one(spec, dist, f, name, n, exact, method, notes)
-                    done += 1 if cell is not None else len(spec["n"]) - i
-                    progress(done, total)
+                    completed += 1 if cell is not None else len(spec["n"]) - i
+                    progress(completed, total)
                     if cell is None:  # the estimator does not apply: no other n either
                         break
                     rows += cell
     return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
 
 
-def run_one(spec, dist, f, name, n, exact, method, notes) -> list[tuple] | None:
-    """The rows (one per coordinate of θ) of one cell, or None with a note when `name` does not apply."""
+def run_one(spec, dist, f, name, n, exact, method, notes) -> list[dict] | None:
+    """The rows (one per coordinate of θ, by column name) of one cell, or None with a note when
+    `name` does not apply."""
     label = theta_label(dist)
     rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
     reps = spec["reps"]
     start = time.perf_counter()
     try:
         with np.errstate(all="ignore"):
-            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, reps, rng, **E.options(name, spec))
+            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, reps, rng, **estimators.options(name, spec))
     except NotApplicable as why:
         notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
         return None
     seconds = time.perf_counter() - start
-    if name in E.DEPENDENT_TERMS and reps == 1:
+    if name in estimators.DEPENDENT_TERMS and reps == 1:
         notes.append(f"{name}: variance needs reps ≥ 2 (its terms are dependent within a batch)")
         squares = np.full_like(sums[0], np.nan)
     mean, variance, std_error, mse = summarise(sums, squares, n, exact)
@@ -189,8 +192,13 @@ def run_one(spec, dist, f, name, n, exact, method, notes) -> list[tuple] | None:
         if np.isnan(mean[j]):
             notes.append(f"{name} has no estimate for {param} of {dist.family}")
             continue
-        rows.append((dist.family, dist.parametrisation, param, label, f.label, name, n, reps, mean[j], exact[j],
-                     method, mean[j] - exact[j], variance[j], std_error[j], mse[j], seconds, rate, efficiency[j]))  # fmt: skip
+        rows.append({
+            "dist": dist.family, "parametrisation": dist.parametrisation, "param": param, "theta": label,
+            "f": f.label, "estimator": name, "n_samples": n, "reps": reps, "mean": mean[j], "exact": exact[j],
+            "exact_method": method, "bias": mean[j] - exact[j], "variance": variance[j],
+            "std_error": std_error[j], "mse": mse[j], "seconds": seconds, "samples_per_s": rate,
+            "efficiency": efficiency[j],
+        })  # fmt: skip
     return rows
 
 
@@ -226,7 +234,7 @@ def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
             variance, seconds = top["variance"].max(), top["seconds"].iloc[0]
             per_sample = seconds / (reps * n)
             z = top["z"].max()
-            biased = name in E.BIASED or z > 4
+            biased = name in estimators.BIASED or z > 4
             note = "biased" if biased else ""
             if np.isnan(variance):
                 needed, note = np.nan, note or "no variance (reps = 1)"
@@ -234,8 +242,11 @@ def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
                 needed = max(1, int(np.ceil(n * variance / target_se**2)))
                 note = note or ("zero variance" if variance == 0 else "")
             efficiency = 1 / (variance * seconds / reps) if variance > 0 else np.nan
-            found.append((biased, np.isnan(needed), needed * per_sample, name, n, efficiency, needed, z, note))
-        found.sort(key=lambda r: (r[0], r[1], r[2]))
-        for i, (_, _, seconds_needed, name, n, efficiency, needed, z, note) in enumerate(found, 1):
-            rows.append((theta, f, i, name, n, efficiency, needed, seconds_needed, z, note))
+            found.append({
+                "theta": theta, "f": f, "estimator": name, "n_tested": n, "efficiency": efficiency,
+                "n_for_target": needed, "seconds_for_target": needed * per_sample, "max_abs_z": z, "note": note,
+                "biased": biased,
+            })  # fmt: skip
+        found.sort(key=lambda r: (r["biased"], np.isnan(r["n_for_target"]), r["seconds_for_target"]))
+        rows += [{**r, "rank": i} for i, r in enumerate(found, 1)]
     return pd.DataFrame(rows, columns=RANK_COLUMNS)

@@ -36,7 +36,7 @@ import warnings
 import numpy as np
 from scipy import special
 
-from pgcli.lab import distributions as D
+from pgcli.lab import distributions
 from pgcli.lab.functions import Fn
 
 
@@ -46,8 +46,8 @@ class NotApplicable(Exception):
 
 def f_of(f: Fn, x: np.ndarray) -> np.ndarray:
     """Objective per sample: Σ_k f(x_k), shape (m,) for x of shape (m, k)."""
-    fx = f.value(x)
-    return fx[:, 0] if fx.shape[1] == 1 else fx.sum(1)
+    f_x = f.value(x)
+    return f_x[:, 0] if f_x.shape[1] == 1 else f_x.sum(1)
 
 
 def need_deriv(f: Fn, name: str) -> None:
@@ -64,56 +64,61 @@ def per_rep(terms: np.ndarray, reps: int, n: int) -> np.ndarray:
 
 
 def score(dist, f, n, rng, reps=1):
-    """f(x) ∇θ log p(x; θ): the REINFORCE / likelihood-ratio estimator."""
-    x = D.sample(dist, n * reps, rng)
-    terms = D.score(dist, x)
+    """f(x) ∇θ log p(x; θ): the REINFORCE / likelihood-ratio estimator, terms (reps, n, d).
+
+    Reference: Williams 1992; Mohamed et al., JMLR 2020, §4."""
+    x = distributions.sample(dist, n * reps, rng)
+    terms = distributions.score(dist, x)
     terms *= f_of(f, x)[:, None]  # in place: the score array is ours
     return per_rep(terms, reps, n)
 
 
 def score_loo(dist, f, n, rng, reps=1):
-    """(f_i − b_i) s_i with b_i = (Σ_j f_j − f_i)/(n − 1), independent of x_i: unbiased."""
+    """(f_i − b_i) s_i with b_i = (Σ_j f_j − f_i)/(n − 1), independent of x_i: unbiased.
+
+    Terms (reps, n, d). Reference: Kool, van Hoof & Welling 2019; Mohamed et al., JMLR 2020, §7.4."""
     if n < 2:
         raise NotApplicable("score_loo needs n ≥ 2 (a leave-one-out baseline)")
-    x = D.sample(dist, n * reps, rng)
-    return loo_terms(f_of(f, x).reshape(reps, n), per_rep(D.score(dist, x), reps, n))
+    x = distributions.sample(dist, n * reps, rng)
+    return loo_terms(f_of(f, x).reshape(reps, n), per_rep(distributions.score(dist, x), reps, n))
 
 
 def score_optimal(dist, f, n, rng, reps=1):
     """(f_i − b_j) s_ij with the variance-optimal constant b_j = E[f s_j²]/E[s_j²].
 
     b is fitted on one half of the batch and used on the other (and vice versa), so it never
-    sees the sample it multiplies: the estimator stays unbiased for every n ≥ 2.
+    sees the sample it multiplies: the estimator stays unbiased for every n ≥ 2. Terms (reps, n, d).
+    Reference: Greensmith, Bartlett & Baxter 2004; Mohamed et al., JMLR 2020, §7.4.
     """
     if n < 2:
         raise NotApplicable("score_optimal needs n ≥ 2 (its baseline is cross-fitted)")
-    x = D.sample(dist, n * reps, rng)
-    return cross_fitted_terms(f_of(f, x).reshape(reps, n), per_rep(D.score(dist, x), reps, n))
+    x = distributions.sample(dist, n * reps, rng)
+    return cross_fitted_terms(f_of(f, x).reshape(reps, n), per_rep(distributions.score(dist, x), reps, n))
 
 
 # ---------------------------------------------------------------------------------------------
-# control variates on given values and scores: fx (reps, n), s (reps, n, d) -> terms (reps, n, d)
+# control variates on given values and scores: f_x (reps, n), s (reps, n, d) -> terms (reps, n, d)
 
 
-def loo_terms(fx, s):
+def loo_terms(f_x, s):
     """(f_i − b_i) s_i with the leave-one-out baseline b_i = (Σ_j f_j − f_i)/(n − 1)."""
-    n = fx.shape[1]
-    baseline = (fx.sum(1, keepdims=True) - fx) / (n - 1)
-    return (fx - baseline)[:, :, None] * s
+    n = f_x.shape[1]
+    baseline = (f_x.sum(1, keepdims=True) - f_x) / (n - 1)
+    return (f_x - baseline)[:, :, None] * s
 
 
-def cross_fitted_terms(fx, s):
+def cross_fitted_terms(f_x, s):
     """(f_i − b_j) s_ij, b_j = Σ f s_j² / Σ s_j² fitted on the half of the batch without i."""
-    n = fx.shape[1]
-    fx = fx[:, :, None]
+    n = f_x.shape[1]
+    f_x = f_x[:, :, None]
     half = n // 2
     terms = np.empty_like(s)
     for fit, use in ((slice(0, half), slice(half, n)), (slice(half, n), slice(0, half))):
         s2 = s[:, fit] ** 2
-        num = (fx[:, fit] * s2).sum(1, keepdims=True)
+        num = (f_x[:, fit] * s2).sum(1, keepdims=True)
         den = s2.sum(1, keepdims=True)
         b = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-        terms[:, use] = (fx[:, use] - b) * s[:, use]
+        terms[:, use] = (f_x[:, use] - b) * s[:, use]
     return terms
 
 
@@ -121,45 +126,50 @@ def pathwise(dist, f, n, rng, reps=1):
     """f'(x) ∂x/∂θ with x = x(ε; θ): the reparameterisation estimator.
 
     For f with jumps (step) f' = 0 almost everywhere and this returns a biased answer.
+    Terms (reps, n, d). Reference: Kingma & Welling 2014; Mohamed et al., JMLR 2020, §5.
     """
-    fam = D.family(dist)
+    fam = distributions.family(dist)
     if fam.pathwise is None:
         raise NotApplicable(f"pathwise needs a reparameterisation; {dist.family} is discrete")
     need_deriv(f, "pathwise")
     x, dx = fam.pathwise(dist.phi, n * reps, rng)
-    terms = np.einsum("mk,mkd->md", f.deriv(x), dx) * D.jacobian_diag(dist)
+    terms = np.einsum("mk,mkd->md", f.deriv(x), dx) * distributions.jacobian_diag(dist)
     return per_rep(terms, reps, n)
 
 
 def measure_valued(dist, f, n, rng, reps=1):
     """c_j [f(x⁺_j) − f(x⁻_j)] from the weak derivative ∂φ_j p = c_j (p⁺_j − p⁻_j).
 
-    Coordinates without a decomposition (gamma shape) come back as NaN.
+    Coordinates without a decomposition (gamma shape) come back as NaN. Terms (reps, n, d).
+    Reference: Pflug 1996; Mohamed et al., JMLR 2020, §6.
     """
-    fam = D.family(dist)
+    fam = distributions.family(dist)
     if fam.weak is None:
         raise NotApplicable(f"measure_valued: no weak-derivative decomposition for {dist.family}")
     m = n * reps
     c, xp, xm = fam.weak(dist.phi, m, rng)
     d = c.size
     diff = f_of(f, xp.reshape(d * m, -1)) - f_of(f, xm.reshape(d * m, -1))
-    terms = (c * D.jacobian_diag(dist)) * diff.reshape(d, m).T
+    terms = (c * distributions.jacobian_diag(dist)) * diff.reshape(d, m).T
     return per_rep(terms, reps, n)
 
 
 def finite_difference(dist, f, n, rng, reps=1, h=1e-2):
-    """Central difference of f(F⁻¹(u; θ)) in each θ_j with common uniforms u: bias O(h²)."""
-    fam = D.family(dist)
-    u = rng.random((n * reps, D.sample_dim(dist)))
+    """Central difference of f(F⁻¹(u; θ)) in each θ_j with common uniforms u: bias O(h²).
+
+    Terms (reps, n, d). Reference: Glasserman, Monte Carlo Methods in Financial Engineering,
+    2004, §7.1 (finite differences with common random numbers)."""
+    fam = distributions.family(dist)
+    u = rng.random((n * reps, distributions.sample_dim(dist)))
     terms = np.empty((dist.theta.size, n * reps)).T
     for j in range(dist.theta.size):
         step = np.zeros_like(dist.theta)
         step[j] = h
-        sides = [D.with_theta(dist, dist.theta + sign * step) for sign in (1, -1)]
+        sides = [distributions.with_theta(dist, dist.theta + sign * step) for sign in (1, -1)]
         for side in sides:
             if fam.constraints(side.phi, fam.names(dist.dim)):
                 raise NotApplicable(f"finite_difference: θ ± h (h = {h:g}) leaves the support in {dist.names[j]}")
-        terms[:, j] = (f_of(f, D.ppf(sides[0], u)) - f_of(f, D.ppf(sides[1], u))) / (2 * h)
+        terms[:, j] = (f_of(f, distributions.ppf(sides[0], u)) - f_of(f, distributions.ppf(sides[1], u))) / (2 * h)
     return per_rep(terms, reps, n)
 
 
@@ -170,7 +180,7 @@ U_MIN = 2.0**-53  # uniforms are kept in [U_MIN, 1 − U_MIN]: F⁻¹(0) and F�
 
 
 def _score_terms_at(dist, f, x, reps, n):
-    terms = D.score(dist, x)
+    terms = distributions.score(dist, x)
     terms *= f_of(f, x)[:, None]
     return per_rep(terms, reps, n)
 
@@ -183,9 +193,9 @@ def score_antithetic(dist, f, n, rng, reps=1):
     Reference: Hammersley & Morton 1956; Mohamed et al., JMLR 2020, §7.2 (coupling).
     """
     half = -(-n // 2)
-    u = np.clip(rng.random((reps, half, D.sample_dim(dist))), U_MIN, 1 - U_MIN)
+    u = np.clip(rng.random((reps, half, distributions.sample_dim(dist))), U_MIN, 1 - U_MIN)
     u = np.concatenate([u, 1 - u], axis=1)[:, :n].reshape(reps * n, -1)
-    return _score_terms_at(dist, f, D.ppf(dist, u), reps, n)
+    return _score_terms_at(dist, f, distributions.ppf(dist, u), reps, n)
 
 
 def score_rqmc(dist, f, n, rng, reps=1):
@@ -198,14 +208,14 @@ def score_rqmc(dist, f, n, rng, reps=1):
     """
     from scipy.stats import qmc  # ~0.1 s to import; only this estimator needs it
 
-    k = D.sample_dim(dist)
+    k = distributions.sample_dim(dist)
     u = np.empty((reps, n, k))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "balance properties ... power of 2"
         for r in range(reps):
             u[r] = qmc.Sobol(k, scramble=True, rng=rng).random(n)
     u = np.clip(u, U_MIN, 1 - U_MIN).reshape(reps * n, k)
-    return _score_terms_at(dist, f, D.ppf(dist, u), reps, n)
+    return _score_terms_at(dist, f, distributions.ppf(dist, u), reps, n)
 
 
 def score_cv_delta(dist, f, n, rng, reps=1):
@@ -218,13 +228,13 @@ def score_cv_delta(dist, f, n, rng, reps=1):
     Jordan 2012.
     """
     need_deriv(f, "score_cv_delta")
-    mu = D.mean(dist)[None]
+    mu = distributions.mean(dist)[None]
     f_mu, grad_mu = f_of(f, mu)[0], f.deriv(mu)[0]
-    x = D.sample(dist, n * reps, rng)
+    x = distributions.sample(dist, n * reps, rng)
     h = f_mu + (x - mu) @ grad_mu
-    terms = D.score(dist, x)
+    terms = distributions.score(dist, x)
     terms *= (f_of(f, x) - h)[:, None]
-    terms += grad_mu @ D.mean_jacobian(dist)
+    terms += grad_mu @ distributions.mean_jacobian(dist)
     return per_rep(terms, reps, n)
 
 
@@ -236,7 +246,7 @@ def _binary(dist, name):
             + (" (the categorical extension, ARSM, is not implemented)" if dist.family == "categorical" else "")
         )
     p = dist.phi
-    return p, D.jacobian_diag(dist) / (p * (1 - p))
+    return p, distributions.jacobian_diag(dist) / (p * (1 - p))
 
 
 def arm(dist, f, n, rng, reps=1):
@@ -278,7 +288,7 @@ def straight_through(dist, f, n, rng, reps=1):
     p, _ = _binary(dist, "straight_through")
     need_deriv(f, "straight_through")
     x = (rng.random((n * reps, p.size)) < p).astype(float)
-    return per_rep(f.deriv(x) * D.jacobian_diag(dist), reps, n)
+    return per_rep(f.deriv(x) * distributions.jacobian_diag(dist), reps, n)
 
 
 def gumbel_softmax(dist, f, n, rng, reps=1, temperature=0.5):

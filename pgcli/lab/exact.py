@@ -16,14 +16,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import integrate, special
 
-from pgcli.lab import distributions as D
+from pgcli.lab import distributions
 from pgcli.lab.functions import Fn
 from pgcli.lab.problem import function_problem
 
 MAX_ENUMERATION = 16  # exact sums over {0, 1}^d up to d = 16 (65,536 points)
 
 
-def _phi(z):
+def _normal_pdf(z):
+    """The standard normal density e^{−z²/2} / √(2π) (φ elsewhere means standard parameters)."""
     return np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
 
 
@@ -36,12 +37,12 @@ def _gauss_cos(phi, k):
 def _gauss_step(phi, c):
     mu, sigma = phi
     z = (mu - c) / sigma
-    return np.array([_phi(z) / sigma, -z * _phi(z) / sigma])
+    return np.array([_normal_pdf(z) / sigma, -z * _normal_pdf(z) / sigma])
 
 
 def _gauss_abs(phi, _):
     mu, sigma = phi
-    return np.array([2 * special.ndtr(mu / sigma) - 1, 2 * _phi(mu / sigma)])
+    return np.array([2 * special.ndtr(mu / sigma) - 1, 2 * _normal_pdf(mu / sigma)])
 
 
 # (family, f name) -> ∇φ E[f] in standard parameters φ
@@ -63,18 +64,18 @@ CLOSED_FORMS = {
 }
 
 
-def expectation(dist: D.Dist, g, points=()) -> np.ndarray:
+def expectation(dist: distributions.Dist, g, points=()) -> np.ndarray:
     """E[g(x)] for a scalar family (k = 1); g maps x (m, 1) to (m, ...). Exact sum or quadrature."""
-    fam = D.family(dist)
+    fam = distributions.family(dist)
     if fam.discrete:
         xs = fam.support(dist.phi)
         xs = xs[:, None] if xs.ndim == 1 else xs
-        weights = np.exp(D.log_prob(dist, xs))
+        weights = np.exp(distributions.log_prob(dist, xs))
         values = g(xs)
         return np.tensordot(weights, values, axes=(0, 0))
     lo, hi = fam.support(dist.phi)
     lo, hi = float(np.squeeze(lo)), float(np.squeeze(hi))
-    guide = D.ppf(dist, np.array([[1e-6], [0.5], [1 - 1e-6]]))[:, 0]
+    guide = distributions.ppf(dist, np.array([[1e-6], [0.5], [1 - 1e-6]]))[:, 0]
     inner = sorted({float(p) for p in (*points, *guide) if lo < p < hi})
 
     def integrand(x):
@@ -82,17 +83,17 @@ def expectation(dist: D.Dist, g, points=()) -> np.ndarray:
         # its quadrature weight is ~1e-16, so dropping the non-finite value changes nothing.
         xs = np.array([[x]])
         with np.errstate(all="ignore"):
-            value = g(xs)[0] * np.exp(D.log_prob(dist, xs)[0])
+            value = g(xs)[0] * np.exp(distributions.log_prob(dist, xs)[0])
         return np.where(np.isfinite(value), value, 0.0)
 
     value, _ = integrate.quad_vec(integrand, lo, hi, points=inner or None, epsabs=1e-13, epsrel=1e-11, limit=2000)
     return value
 
 
-def exact_gradient(dist: D.Dist, f: Fn) -> tuple[np.ndarray, str]:
+def exact_gradient(dist: distributions.Dist, f: Fn) -> tuple[np.ndarray, str]:
     """∇θ E[f(x)] exactly, and how: 'closed_form', 'quadrature', 'exact_sum', or NaN and
     'none' when neither applies (a user's f of many continuous or > 16 binary coordinates)."""
-    k = D.sample_dim(dist)
+    k = distributions.sample_dim(dist)
     if k > 1 and not f.separable:
         if dist.family == "bernoulli" and k <= MAX_ENUMERATION:
             return quadrature_gradient(dist, f)
@@ -104,20 +105,20 @@ def exact_gradient(dist: D.Dist, f: Fn) -> tuple[np.ndarray, str]:
         raise ValueError(mismatch)
     closed = CLOSED_FORMS.get((dist.family, f.name))
     if closed is not None:
-        return closed(dist.phi, f.arg) * D.jacobian_diag(dist), "closed_form"
+        return closed(dist.phi, f.arg) * distributions.jacobian_diag(dist), "closed_form"
     return quadrature_gradient(dist, f)
 
 
-def quadrature_gradient(dist: D.Dist, f: Fn) -> tuple[np.ndarray, str]:
+def quadrature_gradient(dist: distributions.Dist, f: Fn) -> tuple[np.ndarray, str]:
     """∫ f(x) s(x; θ) p(x; θ) dx by quadrature (continuous) or exact sum (discrete)."""
-    grad = expectation(dist, lambda x: f.value(x) * D.score(dist, x), points=f.breakpoints)
-    return grad, ("exact_sum" if D.family(dist).discrete else "quadrature")
+    grad = expectation(dist, lambda x: f.value(x) * distributions.score(dist, x), points=f.breakpoints)
+    return grad, ("exact_sum" if distributions.family(dist).discrete else "quadrature")
 
 
-def exact_neg_hessian(dist: D.Dist) -> tuple[np.ndarray, str]:
+def exact_neg_hessian(dist: distributions.Dist) -> tuple[np.ndarray, str]:
     """−E[∇²θ log p(x; θ)] by quadrature / exact sum of the Hessian, independent of the
     closed-form Fisher so that the identity F = −E[∇² log p] is a real check."""
-    if D.sample_dim(dist) > 1:
+    if distributions.sample_dim(dist) > 1:
         d = dist.theta.size
         out = np.zeros((d, d))
         for j, one in enumerate(coordinate_dists(dist)):
@@ -125,23 +126,25 @@ def exact_neg_hessian(dist: D.Dist) -> tuple[np.ndarray, str]:
             idx = coordinate_index(dist, j)
             out[np.ix_(idx, idx)] = block
         return out, method
-    h = expectation(dist, lambda x: -D.hessian(dist, x))
-    return h, ("exact_sum" if D.family(dist).discrete else "quadrature")
+    h = expectation(dist, lambda x: -distributions.hessian(dist, x))
+    return h, ("exact_sum" if distributions.family(dist).discrete else "quadrature")
 
 
-def coordinate_index(dist: D.Dist, j: int) -> np.ndarray:
+def coordinate_index(dist: distributions.Dist, j: int) -> np.ndarray:
     """Positions in θ of sample coordinate j's parameters: (mu_j, sigma_j) or (p_j,)."""
-    return np.arange(j, dist.theta.size, D.sample_dim(dist))
+    return np.arange(j, dist.theta.size, distributions.sample_dim(dist))
 
 
-def coordinate_dists(dist: D.Dist) -> list[D.Dist]:
+def coordinate_dists(dist: distributions.Dist) -> list[distributions.Dist]:
     """The 1-D distributions (same parametrisation) of each coordinate of a diagonal gaussian
     or a product of Bernoullis."""
     scalar = "gaussian" if dist.family == "diag_gaussian" else dist.family
-    groups = D.param_groups(dist.family, dist.parametrisation, dist.dim)
+    groups = distributions.param_groups(dist.family, dist.parametrisation, dist.dim)
     return [
-        D.make_dist(scalar, dist.parametrisation, dict(zip(groups, dist.theta[coordinate_index(dist, j)], strict=True)))
-        for j in range(D.sample_dim(dist))
+        distributions.make_dist(
+            scalar, dist.parametrisation, dict(zip(groups, dist.theta[coordinate_index(dist, j)], strict=True))
+        )
+        for j in range(distributions.sample_dim(dist))
     ]
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from pgcli.base.fields import Field, SpecError, non_negative
 from pgcli.base.progress import Progress, silent
-from pgcli.lab import distributions as D
+from pgcli.lab import distributions
 from pgcli.lab.estimate import CHUNK_ELEMENTS, MAX_N, chunk_sizes
 from pgcli.lab.exact import exact_neg_hessian
 from pgcli.lab.problem import DIST_SCHEMA, make_dists, samples_problem, theta_label
@@ -47,17 +47,17 @@ COLUMNS = [
 ]
 
 
-def moments(dist: D.Dist, n: int, rng: np.random.Generator) -> dict:
+def moments(dist: distributions.Dist, n: int, rng: np.random.Generator) -> dict:
     """Empirical E[s], Cov[s], −E[∇² log p] and their standard errors from n samples (chunked)."""
     d = dist.theta.size
     chunk = max(64, CHUNK_ELEMENTS // (d * d))
     s1, s2, ss2 = np.zeros(d), np.zeros((d, d)), np.zeros((d, d))
     h1, h2, sq1 = np.zeros((d, d)), np.zeros((d, d)), np.zeros(d)
     for m in chunk_sizes(n, chunk):
-        x = D.sample(dist, m, rng)
-        s = D.score(dist, x)
+        x = distributions.sample(dist, m, rng)
+        s = distributions.score(dist, x)
         outer = s[:, :, None] * s[:, None, :]
-        neg_h = -D.hessian(dist, x)
+        neg_h = -distributions.hessian(dist, x)
         s1 += s.sum(0)
         sq1 += (s * s).sum(0)
         s2 += outer.sum(0)
@@ -85,14 +85,19 @@ def validate(spec: dict) -> None:
 
 
 def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
-    """Rows: quantity × entry × θ × n, with exact values; notes on singular Fisher matrices."""
+    """Rows: quantity × entry × θ × n, with exact values; notes on singular Fisher matrices.
+
+    For each θ of the spec, the exact E[s] = 0, F(θ) (closed form) and −E[∇²θ log p] (quadrature
+    or exact sum, exact.exact_neg_hessian) beside their Monte Carlo estimates from n samples
+    (:func:`moments`), d parameters giving d + 2d² rows per n. Reference: Lehmann & Casella,
+    Theory of Point Estimation, §2.5."""
     rows, notes = [], []
     dists = make_dists(spec)
-    total, done = len(dists) * len(spec["n"]), 0
-    progress(done, total)
+    total, completed = len(dists) * len(spec["n"]), 0
+    progress(completed, total)
     for dist in dists:
         label = theta_label(dist)
-        exact_fisher = D.fisher(dist)
+        exact_fisher = distributions.fisher(dist)
         exact = {
             "score_mean": np.zeros(dist.theta.size),
             "fisher": exact_fisher,
@@ -100,7 +105,7 @@ def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str
         }
         rank = np.linalg.matrix_rank(exact_fisher, tol=1e-10 * np.abs(exact_fisher).max())
         if rank < dist.theta.size:
-            why = D.family(dist).singular_fisher or "it has a null direction"
+            why = distributions.family(dist).singular_fisher or "it has a null direction"
             notes.append(
                 f"{dist.family} ({dist.parametrisation}) at {label}: the Fisher matrix is singular, "
                 f"rank {rank} of {dist.theta.size}: {why}"
@@ -109,26 +114,21 @@ def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str
             rng = cell_rng(spec["seed"], "fisher", dist.family, dist.parametrisation, label, n)
             with np.errstate(all="ignore"):
                 found = moments(dist, n, rng)
-            for quantity, (empirical, std_error) in found.items():
-                for index in np.ndindex(empirical.shape):
-                    row = dist.names[index[0]]
-                    col = dist.names[index[1]] if len(index) > 1 else ""
-                    e, x = empirical[index], exact[quantity][index]
-                    rows.append(
-                        (
-                            dist.family,
-                            dist.parametrisation,
-                            label,
-                            n,
-                            quantity,
-                            row,
-                            col,
-                            e,
-                            x,
-                            abs(e - x),
-                            std_error[index],
-                        )
-                    )
-            done += 1
-            progress(done, total)
+            cell = {"dist": dist.family, "parametrisation": dist.parametrisation, "theta": label, "n_samples": n}
+            rows += _entries(cell, dist.names, found, exact)
+            completed += 1
+            progress(completed, total)
     return pd.DataFrame(rows, columns=COLUMNS), notes
+
+
+def _entries(cell: dict, names, found: dict, exact: dict) -> list[dict]:
+    """One row per entry (row, col) of each quantity: empirical, exact, |error|, standard error."""
+    rows = []
+    for quantity, (empirical, std_error) in found.items():
+        for index in np.ndindex(empirical.shape):
+            e, x = empirical[index], exact[quantity][index]
+            rows.append({
+                **cell, "quantity": quantity, "row": names[index[0]], "col": names[index[1]] if len(index) > 1 else "",
+                "empirical": e, "exact": x, "abs_error": abs(e - x), "std_error": std_error[index],
+            })  # fmt: skip
+    return rows

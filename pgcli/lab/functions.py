@@ -25,6 +25,9 @@ from scipy import special
 
 
 class Fn(NamedTuple):
+    """A test function: f(x) and f'(x) elementwise on x (n, k), the objective being Σ_k f(x_k)
+    (a user's Python f maps the whole x (n, k) to (n, 1) instead: separable False)."""
+
     label: str  # canonical text, e.g. "step:0.5" or "x**2 + sin(3*x)"
     name: str  # registry name, "expr" or "table"
     arg: float | None  # c for step, k for cos/sigmoid, the number of values for a table
@@ -133,6 +136,7 @@ def _python_reference(text: str, name: str) -> bool:
 
 
 def allowed_text() -> str:
+    """The forms an f may take, for error messages: built-in names, tables, module:function, expressions."""
     return (
         f"allowed: {', '.join(NAMED)}, table:v0,v1,... (categorical, bernoulli), module:function "
         f"(Python), or an expression in x using numbers, + - * / **, pi, e and {', '.join(EXPR_FUNCS)}"

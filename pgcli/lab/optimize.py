@@ -30,6 +30,8 @@ Problems:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,10 +42,7 @@ import pandas as pd
 
 from pgcli.base.fields import Field, SpecError, non_negative, positive
 from pgcli.base.progress import Progress, silent
-from pgcli.lab import classifier as C
-from pgcli.lab import distributions as D
-from pgcli.lab import estimators as E
-from pgcli.lab import exact, userfn
+from pgcli.lab import classifier, distributions, estimators, exact, userfn
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of, gradient_stats
 from pgcli.lab.functions import FunctionError, parse_function
 from pgcli.lab.optim import adam_init, adam_step, sgd_step
@@ -77,7 +76,7 @@ SCHEMA = {
         None,
         "distribution family (problem distribution; default gaussian)",
         nullable=True,
-        choices=tuple(D.FAMILIES),
+        choices=tuple(distributions.FAMILIES),
     ),
     "parametrisation": Field(
         "str",
@@ -142,7 +141,8 @@ SCHEMA = {
 
 LEADING = ["step", "samples", "objective"]
 CLASSIFIER_EXTRA = ["test_objective", "train_accuracy", "test_accuracy"]
-TRAILING = ["grad_norm", "grad_var", "grad_snr", "wall_s"]
+GRADIENT_COLUMNS = ["grad_norm", "grad_var", "grad_snr"]  # estimators.gradient_stats, in its order
+TRAILING = [*GRADIENT_COLUMNS, "wall_s"]
 
 
 def columns(problem: Problem) -> list[str]:
@@ -155,6 +155,8 @@ def columns(problem: Problem) -> list[str]:
 
 
 class Problem(NamedTuple):
+    """What `run` optimises: d coordinates θ, m per-sample gradient terms per step, the objective."""
+
     names: list[str]  # θ coordinates (table columns)
     theta: np.ndarray  # initial θ (d,)
     learn: np.ndarray  # (d,) bool: the coordinates that move
@@ -167,7 +169,7 @@ class Problem(NamedTuple):
 
 def unconstrained(family: str) -> str:
     """The parametrisation in which every θ is valid: each family lists it last."""
-    return list(D.FAMILIES[family].parametrisations)[-1]
+    return list(distributions.FAMILIES[family].parametrisations)[-1]
 
 
 def _unset(spec, keys, problem, why):
@@ -177,13 +179,13 @@ def _unset(spec, keys, problem, why):
             raise SpecError(key, f"problem {problem} {why}; remove {key}")
 
 
-def _initial_dist(family, parametrisation, theta, dim) -> D.Dist:
+def _initial_dist(family, parametrisation, theta, dim) -> distributions.Dist:
     points = theta_grid(theta)
     if len(points) != 1:
         raise SpecError("theta", "optimize starts from one θ; sweep starting points with sweep.grid.theta.NAME")
     try:
-        return D.make_dist(family, parametrisation, points[0], dim)
-    except D.DistError as err:
+        return distributions.make_dist(family, parametrisation, points[0], dim)
+    except distributions.DistError as err:
         text = str(err)
         path = "theta"
         if text.startswith("unknown parametrisation"):
@@ -194,7 +196,7 @@ def _initial_dist(family, parametrisation, theta, dim) -> D.Dist:
 
 
 def _learn_mask(spec, dist):
-    groups = D.param_groups(dist.family, dist.parametrisation, dist.dim)
+    groups = distributions.param_groups(dist.family, dist.parametrisation, dist.dim)
     learn = spec["learn"] or groups
     for name in learn:
         if name not in groups:
@@ -202,10 +204,10 @@ def _learn_mask(spec, dist):
     return np.array([name.split("[")[0] in learn for name in dist.names])
 
 
-def expected_f(dist: D.Dist, f) -> float:
+def expected_f(dist: distributions.Dist, f) -> float:
     """E[f(x)]: exact sum or quadrature (a separable f of a vector coordinate by coordinate);
     ValueError where there is none (a user's f of a continuous vector, or > 16 Bernoullis)."""
-    k = D.sample_dim(dist)
+    k = distributions.sample_dim(dist)
     if k > 1 and f.separable:
         return sum(expected_f(one, f) for one in exact.coordinate_dists(dist))
     if k > 1 and not (dist.family == "bernoulli" and k <= exact.MAX_ENUMERATION):
@@ -217,12 +219,12 @@ def expected_f(dist: D.Dist, f) -> float:
 def _dist_problem(spec, dist, f) -> Problem:
     learn = _learn_mask(spec, dist)
     estimator = ESTIMATORS[spec["estimator"]]
-    options = E.options(spec["estimator"], spec)
-    fam = D.family(dist)
+    options = estimators.options(spec["estimator"], spec)
+    fam = distributions.family(dist)
     m = spec["objective_samples"]
 
     def at(theta):
-        return D.with_theta(dist, theta)
+        return distributions.with_theta(dist, theta)
 
     def terms(theta, rng, batch_rng):
         with np.errstate(all="ignore"):
@@ -236,11 +238,11 @@ def _dist_problem(spec, dist, f) -> Problem:
         if np.isfinite(value):
             return {"objective": value}, None
         with np.errstate(all="ignore"):
-            value = float(f_of(f, D.sample(at(theta), m, eval_rng)).mean())
+            value = float(f_of(f, distributions.sample(at(theta), m, eval_rng)).mean())
         return {"objective": value}, f"objective by Monte Carlo ({m} samples): no exact value"
 
     def outside(theta):
-        phi = D.to_phi(theta, dist.transforms)
+        phi = distributions.to_phi(theta, dist.transforms)
         if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(phi))):
             return "θ is not finite (try a smaller optim.lr)"
         problem = fam.constraints(phi, fam.names(dist.dim))
@@ -301,6 +303,7 @@ def distribution_problem(spec, split_rng=None) -> Problem:
 
 
 def toy_target(spec) -> float:
+    """t of the toy's f(x) = (x − t)² (spec target, default TOY_TARGET = 0.45, Tucker et al. 2017)."""
     return TOY_TARGET if spec["target"] is None else spec["target"]
 
 
@@ -327,11 +330,12 @@ def bernoulli_toy(spec, split_rng=None) -> Problem:
 BUNDLED_DATA = Path(__file__).resolve().parents[2] / "experiments" / "data" / "breast_cancer.csv"
 
 
-def load_data(spec, split_rng) -> C.Data:
+def load_data(spec, split_rng) -> classifier.Data:
+    """The classifier's data set, split by `split_rng` (classifier.load); SpecError at data.path."""
     data = spec["data"]
     try:
-        return C.load(data["path"] or BUNDLED_DATA, data["label"], data["test_fraction"], split_rng)
-    except C.DataError as err:
+        return classifier.load(data["path"] or BUNDLED_DATA, data["label"], data["test_fraction"], split_rng)
+    except classifier.DataError as err:
         raise SpecError("data.path", str(err)) from None
 
 
@@ -348,7 +352,7 @@ def classifier_problem(spec, split_rng) -> Problem:
     n_train = data.y_train.size
     if batch > n_train:
         raise SpecError("data.batch", f"must be ≤ the {n_train} training examples, got {batch}")
-    estimator = C.ESTIMATORS[spec["estimator"]]
+    estimator = classifier.ESTIMATORS[spec["estimator"]]
     d = data.x_train.shape[1]
     _probe(
         spec,
@@ -364,17 +368,17 @@ def classifier_problem(spec, split_rng) -> Problem:
 
     def evaluate(theta, eval_rng):
         return {
-            "objective": C.expected_loss(theta, data.x_train, data.y_train),
-            "test_objective": C.expected_loss(theta, data.x_test, data.y_test),
-            "train_accuracy": C.accuracy(theta, data.x_train, data.y_train),
-            "test_accuracy": C.accuracy(theta, data.x_test, data.y_test),
+            "objective": classifier.expected_loss(theta, data.x_train, data.y_train),
+            "test_objective": classifier.expected_loss(theta, data.x_test, data.y_test),
+            "train_accuracy": classifier.accuracy(theta, data.x_train, data.y_train),
+            "test_accuracy": classifier.accuracy(theta, data.x_test, data.y_test),
         }, None
 
     def outside(theta):
         return None if np.all(np.isfinite(theta)) else "θ is not finite (try a smaller optim.lr)"
 
     return Problem(
-        C.parameter_names(data),
+        classifier.parameter_names(data),
         np.zeros(d),
         np.ones(d, dtype=bool),
         terms,
@@ -413,55 +417,70 @@ def validate(spec: dict) -> None:
 
 
 def run(spec: dict, progress: Progress = silent):
-    """Optimise; returns (per-step table, info with status, message and notes)."""
+    """Optimise: θ_{t+1} = θ_t ∓ step(ĝ_t) for t < T; returns (per-step table, info).
+
+    The table has one row per θ_t (t = 0..T, fewer when the run stops early), its columns in the
+    order of :func:`columns`; info holds status ('done' or 'diverged'), message and notes.
+    Streams (split, batch, sample, eval) are spawned from spec["seed"] (streams.generators).
+    """
     start = time.perf_counter()
-    split_rng, batch_rng, rng, eval_rng = generators(spec["seed"], STREAMS).values()
-    problem = build(spec, split_rng)
-    optimiser = OPTIMISERS[spec["optim"]["kind"]]
+    rngs = generators(spec["seed"], STREAMS)
+    problem = build(spec, rngs["split"])
+    optimiser, lr = OPTIMISERS[spec["optim"]["kind"]], spec["optim"]["lr"]
     state = adam_init(problem.theta.size)
     sign = -1.0 if spec["minimize"] else 1.0
     steps, every = spec["steps"], spec["objective_every"]
     theta = problem.theta.copy()
-    blank = dict.fromkeys(["objective", *problem.extra], np.nan)
-    rows, notes = [], []
-    status, message = "done", ""
+    unlogged = dict.fromkeys(["objective", *problem.extra], np.nan)
+    rows, notes, message = [], [], ""
     progress(0, steps)
     for step in range(steps + 1):
-        values = blank
+        values = unlogged
         if step % every == 0 or step == steps:
-            values, note = problem.evaluate(theta, eval_rng)
+            values, note = problem.evaluate(theta, rngs["eval"])
             if note and note not in notes:
                 notes.append(note)
-        grad = None
-        stats = (np.nan, np.nan, np.nan)
+        grad, stats = None, dict.fromkeys(GRADIENT_COLUMNS, np.nan)  # θ_T has no gradient
         if step < steps:
-            try:
-                terms = problem.terms(theta, rng, batch_rng)
-            except NotApplicable as why:  # e.g. finite differences that leave the support
-                status, message = "diverged", f"at step {step}: {why}"
-            else:
-                learned = np.where(problem.learn, terms, 0.0)
-                grad = learned.mean(0)
-                stats = gradient_stats(grad, learned)
-        rows.append(
-            (step, step * problem.samples_per_step, *values.values(), *theta, *stats,
-             time.perf_counter() - start)
-        )  # fmt: skip
-        if grad is None:
+            grad, stats, message = _gradient(problem, theta, step, rngs)
+        rows.append(_row(problem, step, values, theta, stats, time.perf_counter() - start))
+        if grad is None or message:
             break
-        if not np.all(np.isfinite(grad)):
-            status, message = "diverged", f"non-finite gradient at step {step}"
-            break
-        move, state = optimiser(sign * grad, state, spec["optim"]["lr"])
+        move, state = optimiser(sign * grad, state, lr)
         theta = theta + move
         why = problem.outside(theta)
         if why:
-            status, message = "diverged", f"θ left the parameter space at step {step + 1}: {why}"
+            message = f"θ left the parameter space at step {step + 1}: {why}"
             break
         shown = {} if np.isnan(values["objective"]) else {"objective": values["objective"]}
         progress(step + 1, steps, **shown)
     table = pd.DataFrame(rows, columns=columns(problem))
-    return table, {"status": status, "message": message, "notes": notes}
+    return table, {"status": "diverged" if message else "done", "message": message, "notes": notes}
+
+
+def _gradient(problem: Problem, theta, step: int, rngs: dict) -> tuple[np.ndarray | None, dict, str]:
+    """(ĝ = mean of the learned coordinates' terms (m, d), its statistics by column, why the run
+    stops at this step or ''): an estimator that stops applying, or a non-finite ĝ."""
+    try:
+        terms = problem.terms(theta, rngs["sample"], rngs["batch"])
+    except NotApplicable as why:  # e.g. finite differences that leave the support
+        return None, dict.fromkeys(GRADIENT_COLUMNS, np.nan), f"at step {step}: {why}"
+    learned = np.where(problem.learn, terms, 0.0)
+    grad = learned.mean(0)
+    stats = dict(zip(GRADIENT_COLUMNS, gradient_stats(grad, learned), strict=True))
+    return grad, stats, "" if np.all(np.isfinite(grad)) else f"non-finite gradient at step {step}"
+
+
+def _row(problem: Problem, step: int, values: dict, theta, stats: dict, wall_s: float) -> dict:
+    """One row of the per-step table, by column name (θ_t under problem.names)."""
+    return {
+        "step": step,
+        "samples": step * problem.samples_per_step,
+        **values,
+        **dict(zip(problem.names, theta, strict=True)),
+        **stats,
+        "wall_s": wall_s,
+    }
 
 
 def optimum(spec: dict) -> float:
@@ -483,11 +502,32 @@ def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
     if spec["problem"] == "classifier":
         last = table.dropna(subset=["test_accuracy"]).iloc[-1]
         out.update(train_accuracy=last["train_accuracy"], test_accuracy=last["test_accuracy"])
-        out.update(C.baseline(load_data(spec, generators(spec["seed"], STREAMS)["split"]), spec["data"]["l2"]))
+        out.update(classifier_baseline(spec))
     else:
         names = [c for c in table.columns if c not in {*LEADING, *TRAILING}]
         out["final_theta"] = ",".join(f"{c}={table[c].iloc[-1]:.4g}" for c in names)
     return out
+
+
+def classifier_baseline(spec: dict) -> dict:
+    """Logistic regression on the run's training split (classifier.baseline), fitted once per
+    data file content, label, split and l2 in a process: every aggregation of a sweep (and
+    `check --no-run`) asks for it again, and the seeds of a sweep share few splits."""
+    data = spec["data"]
+    path = Path(data["path"] or BUNDLED_DATA)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:  # load_data says what is wrong
+        digest = ""
+    key = (str(path), digest, data["label"], data["test_fraction"], spec["seed"], data["l2"])
+    return dict(_classifier_baseline(*key))
+
+
+@functools.lru_cache(maxsize=64)
+def _classifier_baseline(path, digest, label, test_fraction, seed, l2) -> tuple:
+    spec = {"seed": seed, "data": {"path": path, "label": label, "test_fraction": test_fraction}}
+    split_rng = generators(seed, STREAMS)["split"]
+    return tuple(classifier.baseline(load_data(spec, split_rng), l2).items())
 
 
 def output_columns(spec: dict) -> tuple[list[str], list[str]]:

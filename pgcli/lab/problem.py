@@ -15,8 +15,7 @@ import zlib
 import numpy as np
 
 from pgcli.base.fields import Field, SpecError, all_positive
-from pgcli.lab import distributions as D
-from pgcli.lab import userfn
+from pgcli.lab import distributions, userfn
 from pgcli.lab.functions import FunctionError
 
 MAX_GRID = 10_000  # θ points in one spec: the product of its 'lo:hi:count' ranges
@@ -25,6 +24,7 @@ LABEL_VALUES = 8  # a θ vector longer than this is abbreviated in the `theta` c
 
 
 def dim_problem(dim):
+    """Why `dim` is out of range (1..MAX_DIM), or None."""
     return None if 0 < dim <= MAX_DIM else f"must be in 1..{MAX_DIM}, got {dim}"
 
 
@@ -35,7 +35,7 @@ def samples_problem(values, limit):
 
 # the distribution keys every distribution spec shares (estimate, fisher)
 DIST_SCHEMA = {
-    "dist": Field("str", "gaussian", "distribution family", choices=tuple(D.FAMILIES)),
+    "dist": Field("str", "gaussian", "distribution family", choices=tuple(distributions.FAMILIES)),
     "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
     "dim": Field(
         "int",
@@ -115,9 +115,9 @@ def _number(value, path):
         raise SpecError(path, f"expected a number, got {value!r}") from None
 
 
-def theta_label(dist: D.Dist) -> str:
+def theta_label(dist: distributions.Dist) -> str:
     """Canonical θ text, e.g. 'mu=0.5,sigma=1' or 'logits=[0,1,-1]'."""
-    groups = D.param_groups(dist.family, dist.parametrisation, dist.dim)
+    groups = distributions.param_groups(dist.family, dist.parametrisation, dist.dim)
     values = np.split(dist.theta, len(groups))
     parts = []
     for group, v in zip(groups, values, strict=True):
@@ -129,20 +129,22 @@ def theta_label(dist: D.Dist) -> str:
     return ",".join(parts)
 
 
-def make_dists(spec: dict) -> list[D.Dist]:
+def make_dists(spec: dict) -> list[distributions.Dist]:
     """Every θ point of the spec as a validated Dist (raises SpecError before any work)."""
     out = []
     for point in theta_grid(spec["theta"]):
         try:
             out.append(
-                D.make_dist(spec["dist"], spec["parametrisation"], point, spec["dim"], spec.get("dtype", "float64"))
+                distributions.make_dist(
+                    spec["dist"], spec["parametrisation"], point, spec["dim"], spec.get("dtype", "float64")
+                )
             )
-        except D.DistError as err:
+        except distributions.DistError as err:
             raise SpecError("theta", str(err)) from None
     return out
 
 
-def function_problem(f, dist: D.Dist) -> str | None:
+def function_problem(f, dist: distributions.Dist) -> str | None:
     """Why f cannot be used with dist (a table of the wrong size or family), or None."""
     if f.name != "table":
         return None
@@ -153,7 +155,8 @@ def function_problem(f, dist: D.Dist) -> str | None:
     return f"a value table needs {need}, got {f.label!r}"
 
 
-def make_functions(spec: dict, dist: D.Dist) -> list:
+def make_functions(spec: dict, dist: distributions.Dist) -> list:
+    """The spec's functions f[i] as Fn, each checked against dist (SpecError at f[i] if not)."""
     out = []
     for i, text in enumerate(spec["f"]):
         try:
@@ -167,10 +170,10 @@ def make_functions(spec: dict, dist: D.Dist) -> list:
     return out
 
 
-def probe_function(f, dist: D.Dist, path: str) -> None:
+def probe_function(f, dist: distributions.Dist, path: str) -> None:
     """A user's f on 4 samples of dist (a throwaway stream); SpecError at `path` if it is wrong."""
     try:
         with np.errstate(all="ignore"):
-            userfn.probe(f, D.sample(dist, 4, np.random.default_rng(0)))
+            userfn.probe(f, distributions.sample(dist, 4, np.random.default_rng(0)))
     except FunctionError as err:
         raise SpecError(path, f"{f.label}: {err}") from None
