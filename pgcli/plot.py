@@ -256,7 +256,7 @@ def parse_pairs(texts, option: str) -> list[tuple[str, str]]:
 
 def _matches(column: pd.Series, value: str) -> np.ndarray:
     """Rows whose value is `value`, as text ('none', 'True') or as a number (0.03 == 3e-2)."""
-    hit = column.map(runner._text).str.lower().to_numpy() == value.lower()
+    hit = column.map(runner.value_text).str.lower().to_numpy() == value.lower()
     try:
         number = float(value)
     except ValueError:
@@ -279,7 +279,7 @@ def _filter(frame, pairs, option, keep, allowed):
     for key, values in by_key.items():
         hit = np.logical_or.reduce([_matches(frame[key], v) for v in values])
         if keep and not hit.any():
-            present = ", ".join(dict.fromkeys(frame[key].map(runner._text)))
+            present = ", ".join(dict.fromkeys(frame[key].map(runner.value_text)))
             raise PlotError(f"{option} {key}={'|'.join(values)} matches no rows ({key}: {present})")
         frame = frame[hit if keep else ~hit]
     if frame.empty:
@@ -401,7 +401,7 @@ def _one_slice(frame: pd.DataFrame, data: str, allowed: list[str], hue_keys: lis
     for column in allowed:
         if column in (*hue_keys, *axes, "seed"):
             continue
-        values = list(dict.fromkeys(frame[column].map(runner._text)))
+        values = list(dict.fromkeys(frame[column].map(runner.value_text)))
         fixed[column] = values[0]
         if len(values) > 1:
             frame = frame[_matches(frame[column], values[0])]
@@ -448,7 +448,7 @@ def _label(hue, values, bare=False) -> str:
     for key, value in zip(hue, values, strict=True):
         if pd.isna(value) if not isinstance(value, list | tuple) else False:
             continue
-        text = runner._text(value)
+        text = runner.value_text(value)
         parts.append(text if key == "source" or (bare and len(hue) == 1) else f"{key}={text}")
     return ", ".join(parts)
 

@@ -91,12 +91,13 @@ def run_directory(summary_dir: str | Path, run_id: str) -> Path:
 def run_label(varying: dict) -> str:
     """Only the keys that vary, e.g. 'lr=0.03,baseline=value,seed=2'."""
     names = short_keys(varying)
-    return ",".join(f"{names[k]}={_text(v)}" for k, v in varying.items())
+    return ",".join(f"{names[k]}={value_text(v)}" for k, v in varying.items())
 
 
-def _text(value):
+def value_text(value) -> str:
+    """A spec value as run labels show it: a list as '[a b c]', a float with %g ('0.03', '1e-05')."""
     if isinstance(value, list):
-        return "[" + " ".join(map(_text, value)) + "]"
+        return "[" + " ".join(map(value_text, value)) + "]"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -521,7 +522,7 @@ def _csv_texts(value) -> set[str]:
 
 
 def _cell(value):
-    return _text(value) if isinstance(value, list) else value
+    return value_text(value) if isinstance(value, list) else value
 
 
 def __getattr__(name: str):
