@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from pgcli import runner
+from pgcli import executors, runner
 from pgcli import spec as S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def timed(iterations, **executor):
     with tempfile.TemporaryDirectory() as tmp:
         runs = runs_for(Path(tmp), iterations)
         start = time.perf_counter()
-        client = runner.dask_client(None, workers=2) if executor.pop("dask", False) else None
+        client = executors.dask_client(None, workers=2) if executor.pop("dask", False) else None
         try:
             results = runner.run_all(runs, client=client, quiet=True, **executor)
         finally:
@@ -94,7 +94,7 @@ def measure_scale(count: int, workers: int = 2) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         runs, plan_s = timed_call(tiny_runs, root, count)
-        client = runner.dask_client(None, workers=workers, runs=runs)
+        client = executors.dask_client(None, workers=workers, runs=runs)
         try:
             results, dask_s = timed_call(runner.run_all, runs, client=client, quiet=True)
         finally:
@@ -128,9 +128,9 @@ def measure_scale(count: int, workers: int = 2) -> list[dict]:
 def measure_blas(iterations: int = 10) -> list[dict]:
     """--jobs 1 on policy.hidden [256, 256]: one BLAS thread against the library's default."""
     seconds = {}
-    for threads in [runner.BLAS_THREADS, None]:
-        runner.BLAS_THREADS = threads
-        runner._controller = None
+    for threads in [executors.BLAS_THREADS, None]:
+        executors.BLAS_THREADS = threads
+        executors._controller = None
         with tempfile.TemporaryDirectory() as tmp:
             schema = S.with_sweep(runner.KINDS["train"].schema)
             user = S.load_yaml(ROOT / "experiments" / "cartpole.yaml")

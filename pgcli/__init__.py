@@ -8,7 +8,8 @@
 Each returns a pandas DataFrame; the functions and their documentation are in pgcli.api. They
 load on first use, so `import pgcli` imports nothing heavy (no NumPy, matplotlib, click or
 gymnasium). The package is layered (the README's Layout): pgcli.base, the Monte Carlo lab
-(pgcli.lab), the RL core (pgcli.rl), and the shell (cli, spec, expect, runner, plot, atomic, api).
+(pgcli.lab), the RL core (pgcli.rl), and the shell (cli, experiment, checking, tables, spec, expect,
+kinds, runner, executors, plot, atomic, api).
 """
 
 __version__ = "0.1.0"

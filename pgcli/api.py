@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pgcli.lab import distributions as D
+from pgcli.lab import distributions, userfn
 from pgcli.lab import estimate as estimate_core
-from pgcli.lab import estimators as E
 from pgcli.lab import optimize as optimize_core
-from pgcli.lab import userfn
+from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable, mean_and_std_error
+from pgcli.lab.estimators import options as estimator_options
 from pgcli.lab.functions import FunctionError
 from pgcli.lab.problem import function_problem
 from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
@@ -43,7 +43,7 @@ class PgcliError(ValueError):
 def _bad_input():
     try:
         yield
-    except (SpecError, D.DistError, FunctionError, E.NotApplicable) as err:
+    except (SpecError, distributions.DistError, FunctionError, NotApplicable) as err:
         raise PgcliError(str(err)) from None
 
 
@@ -66,17 +66,17 @@ def _theta(theta) -> dict:
 
 def _parametrisation(dist, theta, parametrisation, dim):
     """parametrisation, or the first of the family's whose parameter names θ uses ({'logit': ...})."""
-    if parametrisation is not None or not theta or dist not in D.FAMILIES:
+    if parametrisation is not None or not theta or dist not in distributions.FAMILIES:
         return parametrisation
-    for name in D.FAMILIES[dist].parametrisations:
-        if set(theta) <= set(D.param_groups(dist, name, dim or D.DEFAULT_DIM.get(dist, 1))):
+    for name in distributions.FAMILIES[dist].parametrisations:
+        if set(theta) <= set(distributions.param_groups(dist, name, dim or distributions.DEFAULT_DIM.get(dist, 1))):
             return name
     return None
 
 
 def _dim(dist, theta, dim):
     """dim, or the length of θ's vectors (diag_gaussian, bernoulli, categorical)."""
-    if dim is not None or dist not in D.DEFAULT_DIM:
+    if dim is not None or dist not in distributions.DEFAULT_DIM:
         return dim
     sizes = {len(v) for v in theta.values() if isinstance(v, list)}
     return sizes.pop() if len(sizes) == 1 else None
@@ -101,21 +101,21 @@ def gradient(
         theta = _theta(theta)
         dim = _dim(dist, theta, dim)
         try:
-            family = D.make_dist(dist, _parametrisation(dist, theta, parametrisation, dim), theta, dim)
-        except D.DistError as err:  # as `pgcli estimate` says it
+            family = distributions.make_dist(dist, _parametrisation(dist, theta, parametrisation, dim), theta, dim)
+        except distributions.DistError as err:  # as `pgcli estimate` says it
             raise SpecError("theta", str(err)) from None
         mismatch = function_problem(fn, family)
         if mismatch:
             raise PgcliError(f"f: {mismatch}")
-        if estimator not in E.ESTIMATORS:
-            raise PgcliError(f"estimator: unknown value {estimator!r}; allowed: {', '.join(E.ESTIMATORS)}")
+        if estimator not in ESTIMATORS:
+            raise PgcliError(f"estimator: unknown value {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise PgcliError(f"n: expected a positive integer, got {n!r}")
-        options = E.options(estimator, {"h": h, "temperature": temperature})
+        options = estimator_options(estimator, {"h": h, "temperature": temperature})
         with np.errstate(all="ignore"):
-            terms = E.ESTIMATORS[estimator](family, fn, int(n), np.random.default_rng(rng), 1, **options)[0]
-    grad, std_error = E.mean_and_std_error(terms)
-    if estimator in E.DEPENDENT_TERMS:
+            terms = ESTIMATORS[estimator](family, fn, int(n), np.random.default_rng(rng), 1, **options)[0]
+    grad, std_error = mean_and_std_error(terms)
+    if estimator in DEPENDENT_TERMS:
         std_error = np.full_like(grad, np.nan)
     frame = pd.DataFrame({"grad": grad, "std_error": std_error}, index=pd.Index(family.names, name="param"))
     frame.attrs.update(terms=np.ascontiguousarray(terms), estimator=estimator, f=fn.label)
@@ -223,14 +223,14 @@ def train(spec=None, *, overrides=None, **keys) -> pd.DataFrame:
 def load(results_dir) -> pd.DataFrame:
     """The table of a results directory written by the command line (results/<name>/ or one
     run's directory), or a CSV file; `attrs["runs"]` is runs.csv when there is one."""
-    from pgcli.runner import KINDS
+    from pgcli.kinds import TABLES
 
     path = Path(results_dir)
     if path.is_file() and path.suffix == ".csv":
         return pd.read_csv(path)
-    tables = [path / kind.table for kind in KINDS.values() if (path / kind.table).is_file()]
+    tables = [path / table for table in TABLES.values() if (path / table).is_file()]
     if not tables:
-        names = ", ".join(kind.table for kind in KINDS.values())
+        names = ", ".join(TABLES.values())
         raise PgcliError(f"{path}: no results table here (one of {names})")
     table = pd.read_csv(tables[0])
     if (path / "runs.csv").is_file():

@@ -1,39 +1,22 @@
-"""pgcli's command line: parse, validate, call the core, print. No numerics here."""
+"""pgcli's command line: parse, call one shell or core function, print. No numerics here.
+
+Only Click is imported at the top: each command imports what it runs, and the choices and help
+texts taken from the cores' registries (distribution families, estimators, named functions, ...)
+are read when a command's help is shown or its options are parsed, so `pgcli --help` loads no
+SciPy, pandas, matplotlib or gymnasium (benchmarks/import_time.py measures it).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import click
-import numpy as np
-import pandas as pd
 
-from pgcli import __version__, atomic, expect, runner
-from pgcli import plot as plot_core
-from pgcli.lab import estimate as estimate_core
-from pgcli.lab import fisher as fisher_core
-from pgcli.lab import optimize as optimize_core
-from pgcli.lab import userfn
-from pgcli.lab.distributions import DTYPES, FAMILIES, DistError
-from pgcli.lab.estimators import ESTIMATORS
-from pgcli.lab.functions import NAMED, FunctionError
-from pgcli.lab.problem import parse_theta_text
-from pgcli.rl import natural
-from pgcli.rl import train as train_core
-from pgcli.spec import (
-    SpecError,
-    apply_overrides,
-    dump,
-    load_yaml,
-    parse_assignment,
-    relative_to,
-    resolve,
-    set_dotted,
-    with_sweep,
-)
+from pgcli import __version__
 
 
 class BadInput(click.ClickException):
@@ -68,11 +51,67 @@ class OneLineErrors(click.Group):
 
 @contextlib.contextmanager
 def bad_input():
-    """Turn the core's validation errors into one-line exit-2 errors."""
+    """Turn the shell's and the cores' validation errors into one-line exit-2 errors."""
+    from pgcli.executors import SchedulerError
+    from pgcli.experiment import InputError
+    from pgcli.lab.distributions import DistError
+    from pgcli.lab.functions import FunctionError
+    from pgcli.spec import SpecError
+
     try:
         yield
-    except (SpecError, DistError, FunctionError, runner.SchedulerError) as err:
+    except (SpecError, DistError, FunctionError, SchedulerError, InputError) as err:
         raise BadInput(str(err), getattr(err, "extra", "")) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# choices and help texts from the cores' registries, read on first use
+
+
+@functools.cache
+def constant(where: str):
+    """A core module's constant, 'pgcli.lab.estimators:ESTIMATORS', imported on first use."""
+    module, name = where.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class RegistryChoice(click.Choice):
+    """click.Choice over a registry's names (sorted, unless `sort` is False), read when first needed."""
+
+    def __init__(self, where: str, sort: bool = True):  # no super().__init__: `choices` is computed
+        self.where, self.sort, self.case_sensitive = where, sort, True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        names = tuple(constant(self.where))
+        return tuple(sorted(names)) if self.sort else names
+
+
+class RegistryMax(click.IntRange):
+    """click.IntRange(min=1, max=<a core module's constant>), the constant read when first needed."""
+
+    def __init__(self, where: str):  # no super().__init__: `max` is computed
+        self.where, self.min, self.min_open, self.max_open, self.clamp = where, 1, False, False, False
+
+    @property
+    def max(self) -> int:
+        return constant(self.where)
+
+
+class RegistryHelp(click.Option):
+    """An option whose help text names a registry's entries ('{names}'), in registry order."""
+
+    def __init__(self, *decls, names: str, **attrs):
+        super().__init__(*decls, **attrs)
+        self.names = names
+
+    def get_help_record(self, ctx):
+        template = self.help
+        self.help = template.format(names=", ".join(constant(self.names)))
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.help = template
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,204 +128,133 @@ def cli():
 
 
 # ---------------------------------------------------------------------------------------------
-# shared experiment options
+# shared options, each declared once
+
+results_option = click.option(
+    "--results", default="results", show_default=True, type=click.Path(file_okay=False), help="Results root directory."
+)
+jobs_option = click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes."
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+progress_option = click.option("--progress", is_flag=True, help="Progress bars even when stderr is not a terminal.")
+out_option = click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
 
 
-bar_options = [
-    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
-    click.option("--progress", is_flag=True, help="Progress bars even when stderr is not a terminal."),
-]
-
-
-def show_bars(opts) -> bool:
-    """Bars on a terminal; off in a pipe or a CI log unless --progress; never with -q."""
-    return not opts["quiet"] and (opts["progress"] or sys.stderr.isatty())
-
-
-def experiment_options(func):
-    """Options every experiment command shares (declared once)."""
-    options = [
-        click.argument("spec_file", required=False, type=click.Path(dir_okay=False)),
-        click.option(
-            "--set",
-            "sets",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="Override any spec key (typed by the schema).",
-        ),
-        click.option("--set-grid", "grid", multiple=True, metavar="KEY=V1,V2", help="Add a sweep axis."),
-        click.option("--seed", type=int, default=None, help="Root seed."),
-        click.option("--name", default=None, help="Results go to RESULTS/NAME/ (default: spec file name)."),
-        click.option(
-            "--results",
-            default="results",
-            show_default=True,
-            type=click.Path(file_okay=False),
-            help="Results root directory.",
-        ),
-        click.option(
-            "--jobs",
-            type=click.IntRange(min=1),
-            default=1,
-            show_default=True,
-            help="Local worker processes.",
-        ),
-        click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True),
-        click.option(
-            "--scheduler",
-            default=None,
-            metavar="tcp://HOST:PORT",
-            help="Dask scheduler (default: start a LocalCluster).",
-        ),
-        click.option(
-            "--allow-mixed",
-            is_flag=True,
-            help="Run on Dask workers whose pgcli/numpy/gymnasium/Python versions differ from this one's.",
-        ),
-        click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already done."),
-        click.option("--force", is_flag=True, help="Re-run finished runs."),
-        *bar_options,
-        click.option("--print-spec", is_flag=True, help="Print the resolved spec and exit."),
-    ]
+def apply(options, func):
+    """func decorated by `options`, the first one outermost (as if written in that order above it)."""
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
-    """Spec file, then flags, then --set: resolved against the kind's schema."""
-    schema = with_sweep(runner.KINDS[kind].schema)
-    user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
-    if spec_file:  # `f: module:function` and `env.id: module:Class` import from beside the spec
-        userfn.add_search_path(Path(spec_file).parent)
-    if user.get("kind", kind) != kind:
-        raise SpecError(
-            "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
-        )
-    for key, value in flags.items():
-        if value is None or value == [] or value == ():
-            continue
-        if isinstance(value, dict) and isinstance(user.get(key), dict):
-            value = {**user[key], **value}  # --theta mu=1 keeps the file's other parameters
-        set_dotted(user, key, value)
-    if seed is not None:
-        user["seed"] = seed
-    user = apply_overrides(user, list(sets), schema)
-    set_keys = [parse_assignment(text)[0] for text in sets]
-    if seed is not None or "seed" in set_keys:  # the seeds rule: a seed typed here is the one run's seed
-        if any(key.startswith("sweep.seeds") for key in set_keys):
-            raise SpecError("seed", "give --seed/--set seed=S (one run) or --set sweep.seeds=N (a sweep), not both")
-        if user.get("sweep") is None:  # absent, or an empty `sweep:`
-            user["sweep"] = {}
-        if isinstance(user["sweep"], dict):  # anything else is refused by resolve below
-            user["sweep"]["seeds"] = None
-    spec = resolve(schema, user)
-    spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
-    return spec
+def experiment_options(func):
+    """Options every experiment command shares: the spec file, overrides, seed, name, where and how to run."""
+    return apply(
+        [
+            click.argument("spec_file", required=False, type=click.Path(dir_okay=False)),
+            click.option(
+                "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec key (typed by the schema)."
+            ),
+            click.option("--set-grid", "grid", multiple=True, metavar="KEY=V1,V2", help="Add a sweep axis."),
+            click.option("--seed", type=int, default=None, help="Root seed."),
+            click.option("--name", default=None, help="Results go to RESULTS/NAME/ (default: spec file name)."),
+            results_option,
+            jobs_option,
+            click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True),
+            click.option(
+                "--scheduler",
+                default=None,
+                metavar="tcp://HOST:PORT",
+                help="Dask scheduler (default: start a LocalCluster).",
+            ),
+            click.option(
+                "--allow-mixed",
+                is_flag=True,
+                help="Run on Dask workers whose pgcli/numpy/gymnasium/Python versions differ from this one's.",
+            ),
+            click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already done."),
+            click.option("--force", is_flag=True, help="Re-run finished runs."),
+            quiet_option,
+            progress_option,
+            click.option("--print-spec", is_flag=True, help="Print the resolved spec and exit."),
+        ],
+        func,
+    )
 
 
-def default_name(kind, spec):
-    return f"{kind}-{spec.get('dist') or spec.get('env', {}).get('id', kind)}".lower().replace("/", "-")
+def distribution_options(func):
+    """--dist, --param, --dim and --theta, passed to the command as one dict of spec flags,
+    `dist_flags` (θ still text: build_spec parses it)."""
+
+    @functools.wraps(func)
+    def command(*args, dist, parametrisation, dim, theta, **kwargs):
+        flags = {"dist": dist, "parametrisation": parametrisation, "dim": dim, "theta": theta}
+        return func(*args, dist_flags=flags, **kwargs)
+
+    return apply(
+        [
+            click.option(
+                "--dist",
+                type=RegistryChoice("pgcli.lab.distributions:FAMILIES"),
+                default=None,
+                help="Distribution family.",
+            ),
+            click.option(
+                "--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit, log_rate."
+            ),
+            click.option(
+                "--dim", type=int, default=None, help="Dimension: diag_gaussian, bernoulli (product); categories."
+            ),
+            click.option(
+                "--theta",
+                default=None,
+                metavar="NAME=V,...",
+                help="θ values, e.g. mu=0 or shape=2,rate=3; [a,b] vectors; 'lo:hi:count' sweeps (optimize: one initial θ).",
+            ),
+        ],
+        command,
+    )
 
 
-def plan_runs(kind, spec, opts, grid=()) -> list:
-    """The runs of a resolved spec, each validated (bad input: one line, exit 2)."""
-    schema = with_sweep(runner.KINDS[kind].schema)
+def execution(opts: dict):
+    """The run options of an experiment command as an experiment.Execution."""
+    from pgcli.experiment import Execution
+
+    return Execution(**{key: opts[key] for key in Execution._fields})
+
+
+def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
+    """What every experiment command does: build the spec (spec file, flags, --set), plan and
+    validate its runs, print the spec (--print-spec) or run them; returns experiment.Done."""
+    from pgcli import experiment
+    from pgcli.spec import dump
+
     with bad_input():
-        runs = runner.plan(kind, schema, spec, opts["results"], grid)
-        for run in runs:
-            runner.KINDS[kind].validate(run.spec)
-    return runs
-
-
-def summary_directory(kind, spec, runs, spec_file, opts) -> Path:
-    """Where this invocation's runs.csv and combined table go: results/<name>/ for the spec file
-    as written (or for flags alone), else results/<name>/sweeps/<sweep_id>/ — so a --set or
-    --set-grid variation never overwrites the spec's own summary, and each one is findable."""
-    base = Path(opts["results"]) / spec["name"]
-    if spec_file is None:
-        return base
-    with bad_input():
-        own = build_spec(kind, spec_file, {}, [], None, spec["name"])
-        own_ids = [run.run_id for run in runner.plan(kind, with_sweep(runner.KINDS[kind].schema), own, opts["results"])]
-    run_ids = [run.run_id for run in runs]
-    return base if run_ids == own_ids else base / "sweeps" / runner.sweep_id(run_ids)
-
-
-def run_experiment(kind, spec, opts, out=None, spec_file=None, runs=None) -> tuple[list, list, pd.DataFrame, Path]:
-    """Plan and validate (unless given the validated `runs`), run and aggregate; returns runs,
-    results, runs table, combined table path."""
-    runs = runs if runs is not None else plan_runs(kind, spec, opts, opts["grid"])
+        spec = experiment.build_spec(kind, spec_file, flags, opts["sets"], opts["seed"], opts["name"])
+        runs = experiment.plan_runs(kind, spec, opts["results"], opts["grid"])
     if opts["print_spec"]:
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
-    directory = summary_directory(kind, spec, runs, spec_file, opts)
-    rerun = [Path(r.directory) / "status" for r in runs if opts["force"] or not runner.is_finished(r)]
-    for target in [directory / "runs.csv", out, *rerun]:
-        problem = target and atomic.check_writable(target)
-        if problem:
-            raise BadInput(problem)
-    client = None
-    if opts["executor"] == "dask":
-        with bad_input():
-            client = runner.dask_client(opts["scheduler"], runs=runs, allow_mixed=opts["allow_mixed"])
-    elif opts["scheduler"]:
-        raise BadInput("--scheduler needs --executor dask")
-    try:
-        results = _run_with_progress(runs, opts, client)
-    finally:
-        if client is not None:
-            client.close()
-            if not opts["scheduler"] and client.cluster is not None:
-                client.cluster.close()
-    summary, combined = runner.aggregate(runs, results, directory)
-    if directory.parent.name == "sweeps":
-        click.echo(f"note: these runs differ from {spec_file} as written; their summary is {directory}/")
-    if out and combined.is_file():
-        atomic.write_bytes(out, combined.read_bytes())
-    return runs, results, summary, combined
+    with bad_input():
+        done = experiment.run(kind, spec, runs, execution(opts), out, spec_file)
+    if done.directory.parent.name == "sweeps":
+        click.echo(f"note: these runs differ from {spec_file} as written; their summary is {done.directory}/")
+    return done
 
 
-def _run_with_progress(runs, opts, client):
-    """One bar over runs (with done / failed / diverged counts) when there are several, and
-    per-run bars when runs execute in this process."""
-    bars = show_bars(opts)
-    progress, close = runner.progress_bar("runs", not (bars and len(runs) > 1))
-    counts = {"done": 0, "failed": 0, "diverged": 0}
-    finished = 0
+def finish(done, path=None) -> int:
+    """Print the runs' notes and where `path` is; exit code 0 when every run is done, else 1 with
+    a table of the runs that are not (on stderr)."""
+    from pgcli import experiment, tables
 
-    def on_result(i, result):
-        nonlocal finished
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-        finished += 1
-        progress(finished, len(runs), **counts)
-
-    progress(0, len(runs))
-    try:
-        return runner.run_all(
-            runs,
-            jobs=opts["jobs"],
-            client=client,
-            resume=opts["resume"],
-            force=opts["force"],
-            quiet=not bars or opts["jobs"] > 1 or client is not None,
-            on_result=on_result,
-            allow_mixed=opts.get("allow_mixed", False),
-        )
-    finally:
-        close()
-
-
-def finish(runs, results, summary) -> int:
-    """Exit code 0 when every run is done, else 1 with a table of the runs that are not."""
-    bad = summary[summary["status"] != "done"]
-    if bad.empty:
-        return 0
-    click.echo(f"\n{len(bad)} of {len(runs)} runs not done:", err=True)
-    messages = {run.run_id: (r or {}).get("message", "") for run, r in zip(runs, results, strict=True)}
-    shown = bad[["run_id", "label", "status"]].assign(message=bad["run_id"].map(messages))
-    click.echo(shown.to_string(index=False), err=True)
-    return 1
+    for note in experiment.notes(done.results):
+        click.echo(f"note: {note}")
+    wrote(path)
+    not_done = tables.not_done(done.runs, done.results, done.summary)
+    if not_done:
+        click.echo(not_done, err=True)
+    return 1 if not_done else 0
 
 
 def wrote(path) -> None:
@@ -295,90 +263,40 @@ def wrote(path) -> None:
         click.echo(f"wrote {path}")
 
 
-def _notes(results):
-    seen = []
-    for result in results:
-        for note in (result or {}).get("notes", []) or []:
-            if note not in seen:
-                seen.append(note)
-    for note in seen:
-        click.echo(f"note: {note}")
-
-
 # ---------------------------------------------------------------------------------------------
 # estimate
 
 
-def _fmt(value):
-    return "" if pd.isna(value) else f"{value + 0.0:.4g}"  # + 0.0 prints -0 as 0
-
-
-def estimate_table(table: pd.DataFrame) -> str:
-    """The readable stdout table: bias in standard errors, and a flag when |z| > 4."""
-    z = estimate_core.z_scores(table)
-    shown = pd.DataFrame(
-        {
-            "theta": table["theta"],
-            "f": table["f"],
-            "estimator": table["estimator"],
-            "n": table["n_samples"],
-            "param": table["param"],
-            "mean": table["mean"].map(_fmt),
-            "exact": table["exact"].map(_fmt),
-            "std_err": table["std_error"].map(_fmt),
-            "bias/se": z.map(lambda v: "inf" if np.isinf(v) else _fmt(v)),
-            "": np.where(z.abs() > 4, "BIASED", ""),
-        }
-    )
-    if shown["theta"].nunique() == 1:
-        shown = shown.drop(columns="theta")
-    return shown.to_string(index=False)
-
-
-def rank_table(table: pd.DataFrame, target_se: float) -> str:
-    """`estimate --rank`: estimators by efficiency, with the samples each needs for target_se."""
-    ranked = estimate_core.rank(table, target_se)
-    shown = ranked.assign(
-        efficiency=ranked["efficiency"].map(_fmt),
-        n_for_target=ranked["n_for_target"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}"),
-        seconds_for_target=ranked["seconds_for_target"].map(_fmt),
-        max_abs_z=ranked["max_abs_z"].map(_fmt),
-    )
-    drop = [c for c in ("theta", "f") if shown[c].nunique() == 1]
-    head = f"estimators ranked for standard error {target_se:g} (worst coordinate of θ):\n"
-    return head + shown.drop(columns=drop).to_string(index=False)
-
-
 @cli.command()
 @experiment_options
-@click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
-@click.option(
-    "--parametrisation",
-    "--param",
-    "parametrisation",
-    default=None,
-    help="e.g. log_sigma, logit, log_rate.",
-)
-@click.option("--dim", type=int, default=None, help="Dimension: diag_gaussian, bernoulli (product); categories.")
-@click.option(
-    "--theta",
-    default=None,
-    metavar="NAME=V,...",
-    help="θ values; 'lo:hi:count' sweeps, [a,b] vectors.",
-)
+@distribution_options
 @click.option(
     "--f",
     "functions",
     multiple=True,
     metavar="F",
-    help=f"Repeatable: {', '.join(NAMED)}, table:..., module:function (Python), or an expression in x.",
+    cls=RegistryHelp,
+    names="pgcli.lab.functions:NAMED",
+    help="Repeatable: {names}, table:..., module:function (Python), or an expression in x.",
 )
-@click.option("--estimators", default=None, metavar="A,B", help=f"Comma list of: {', '.join(ESTIMATORS)}.")
+@click.option(
+    "--estimators",
+    default=None,
+    metavar="A,B",
+    cls=RegistryHelp,
+    names="pgcli.lab.estimators:ESTIMATORS",
+    help="Comma list of: {names}.",
+)
 @click.option("--n", "n", default=None, metavar="N1,N2", help="Samples per estimate (1e6 forms allowed).")
 @click.option("--reps", default=None, help="Independent estimates per cell.")
 @click.option("--h", "h", default=None, help="Finite-difference step.")
 @click.option("--temperature", default=None, help="gumbel_softmax temperature τ (default 0.5).")
-@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Of samples and terms (exact: float64).")
+@click.option(
+    "--dtype",
+    type=RegistryChoice("pgcli.lab.distributions:DTYPES", sort=False),
+    default=None,
+    help="Of samples and terms (exact: float64).",
+)
 @click.option("--rank", is_flag=True, help="Rank the estimators by efficiency for this f and θ.")
 @click.option(
     "--target-se",
@@ -387,11 +305,10 @@ def rank_table(table: pd.DataFrame, target_se: float) -> str:
     show_default=True,
     help="With --rank: standard error to reach.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
+@out_option
 def estimate(
-    spec_file, dist, parametrisation, dim, theta, functions, estimators, n, reps, h, temperature, dtype, rank,
-    target_se, out, **opts,
-):  # fmt: skip
+    spec_file, dist_flags, functions, estimators, n, reps, h, temperature, dtype, rank, target_se, out, **opts
+):
     """Estimate ∂/∂θ E[f(x)] with every estimator and compare with the exact gradient.
 
     \b
@@ -402,37 +319,26 @@ def estimate(
       pgcli estimate experiments/estimators-step.yaml --set reps=500
       pgcli estimate --dist bernoulli --dim 8 --param logit --f square --n 1000 --rank --target-se 0.001
     """
-    with bad_input():
-        flags = {
-            "dist": dist,
-            "parametrisation": parametrisation,
-            "dim": dim,
-            "f": list(functions),
-            "estimators": estimators,
-            "n": n,
-            "reps": reps,
-            "h": h,
-            "temperature": temperature,
-            "dtype": dtype,
-        }
-        if theta is not None:
-            flags["theta"] = parse_theta_text(theta)
-        spec = build_spec("estimate", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
-    runs, results, summary, combined = run_experiment("estimate", spec, opts, out, spec_file)
-    if combined.is_file() and len(runs) == 1:
-        table = pd.read_csv(combined)
-        click.echo(rank_table(table, target_se) if rank else estimate_table(table))
-    _notes(results)
-    wrote(out or combined)
-    return finish(runs, results, summary)
+    flags = {**dist_flags, "f": list(functions), "estimators": estimators, "n": n, "reps": reps, "h": h,
+             "temperature": temperature, "dtype": dtype}  # fmt: skip
+    done = run_command("estimate", spec_file, flags, opts, out)
+    if done.combined.is_file() and len(done.runs) == 1:
+        import pandas as pd
+
+        from pgcli import tables
+
+        table = pd.read_csv(done.combined)
+        click.echo(tables.rank_table(table, target_se) if rank else tables.estimate_table(table))
+    return finish(done, out or done.combined)
+
+
+# ---------------------------------------------------------------------------------------------
+# fisher
 
 
 @cli.command()
 @experiment_options
-@click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
-@click.option("--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit.")
-@click.option("--dim", type=int, default=None, help="diag_gaussian dimension / number of categories.")
-@click.option("--theta", default=None, metavar="NAME=V,...", help="θ values, e.g. shape=2,rate=3.")
+@distribution_options
 @click.option("--n", "n", default=None, metavar="N1,N2", help="Samples (a list shows the 1/√n error).")
 @click.option(
     "--policy",
@@ -444,11 +350,11 @@ def estimate(
     "--states",
     default=1000,
     show_default=True,
-    type=click.IntRange(min=1, max=natural.MAX_STATES),
+    type=RegistryMax("pgcli.rl.natural:MAX_STATES"),
     help="With --policy: states visited by the policy.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
-def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states, out, **opts):
+@out_option
+def fisher(spec_file, dist_flags, n, policy_path, states, out, **opts):
     """Check E[s] = 0 and Cov[s] = F = −E[∇² log p] by Monte Carlo against exact values.
 
     With --policy, the Fisher matrix of a policy on states it visits instead: its
@@ -461,71 +367,31 @@ def fisher(spec_file, dist, parametrisation, dim, theta, n, policy_path, states,
       pgcli fisher --policy experiments/cartpole.yaml --seed 2 --states 2000
     """
     if policy_path is not None:
-        if spec_file or dist:
+        if spec_file or dist_flags["dist"]:
             raise BadInput("--policy takes no distribution spec or --dist")
-        return _policy_fisher(policy_path, states, out, opts)
-    with bad_input():
-        flags = {"dist": dist, "parametrisation": parametrisation, "dim": dim, "n": n}
-        if theta is not None:
-            flags["theta"] = parse_theta_text(theta)
-        spec = build_spec("fisher", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
-    runs, results, summary, combined = run_experiment("fisher", spec, opts, out, spec_file)
-    if combined.is_file() and len(runs) == 1:
-        table = pd.read_csv(combined, keep_default_na=False, na_values=[""])
-        shown = table[fisher_core.COLUMNS[3:]].fillna({"col": ""})  # all but dist, parametrisation, theta
-        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
-    _notes(results)
-    wrote(out or combined)
-    return finish(runs, results, summary)
+        return policy_fisher(Path(policy_path), states, out, opts)
+    done = run_command("fisher", spec_file, {**dist_flags, "n": n}, opts, out)
+    if done.combined.is_file() and len(done.runs) == 1:
+        from pgcli import tables
+
+        click.echo(tables.fisher_table(done.combined))
+    return finish(done, out or done.combined)
 
 
-def _policy_fisher(path, states, out, opts):
+def policy_fisher(path: Path, states: int, out, opts: dict) -> int:
     """`fisher --policy`: a run directory's trained policy, or a train spec's (trained if its
     run directory is done, else its initial θ₀)."""
-    path = Path(path)
+    from pgcli import experiment, tables
+
     with bad_input():
-        if path.is_dir():
-            try:
-                spec, theta = runner.load_run(path)
-            except ValueError as err:
-                raise BadInput(str(err)) from None
-            run_dir = path
-        elif path.is_file():
-            spec = build_spec("train", str(path), {}, opts["sets"], opts["seed"], opts["name"])
-            schema = with_sweep(runner.KINDS["train"].schema)
-            runs = runner.plan("train", schema, spec, opts["results"], opts["grid"])
-            if len(runs) > 1:  # a sweep: its first run (or the one --seed picks)
-                click.echo(
-                    f"{path} is a sweep of {len(runs)} runs; using its first, {runs[0].label} (--seed S picks one)"
-                )
-            run_dir, spec, theta = Path(runs[0].directory), runs[0].spec, None
-            if runner.status_of(run_dir) == "done":
-                theta = runner.load_run(run_dir)[1]
-            runner.KINDS["train"].validate(spec)
-        else:
-            raise BadInput(f"--policy: no such run directory or spec file: {path}")
-    source = "trained" if theta is not None else "initial (untrained)"
-    target = Path(out) if out else run_dir / "policy_fisher.csv"
-    problem = atomic.check_writable(target)
-    if problem:
-        raise BadInput(problem)
-    policy, theta, x = train_core.visited_states(spec, theta, states, seed=spec["seed"])
-    rows, eigenvalues = natural.policy_fisher(policy, theta, x)
-    table = pd.DataFrame(rows, columns=natural.POLICY_FISHER_COLUMNS)
-    atomic.write_csv(target, table)
-    value = dict(zip(table["quantity"].head(6), table["value"].head(6), strict=True))
-    click.echo(
-        f"Fisher matrix of the {source} {spec['env']['id']} policy (seed {spec['seed']}, {run_dir}) "
-        f"on {x.shape[0]} visited states"
-    )
-    click.echo(
-        f"parameters {value['n_params']:.0f}, rank {value['rank']:.0f}, "
-        f"condition number {value['condition_number']:.4g} "
-        f"(nonzero spectrum {value['condition_number_nonzero']:.4g}), trace {value['trace']:.4g}"
-    )
-    top = ", ".join(f"{v:.3g}" for v in eigenvalues[:5])
-    click.echo(f"largest eigenvalues: {top}; smallest: {eigenvalues[-1]:.3g}")
-    wrote(target)
+        policy = experiment.find_policy(path, opts["sets"], opts["seed"], opts["name"], execution(opts))
+    if policy.note:
+        click.echo(policy.note)
+    with bad_input():
+        result = experiment.policy_fisher(policy, states, out)
+    source = "trained" if policy.theta is not None else "initial (untrained)"
+    click.echo(tables.policy_fisher_lines(source, policy.spec, policy.run_dir, result))
+    wrote(result.path)
     return 0
 
 
@@ -545,34 +411,15 @@ def train(spec_file, **opts):
       pgcli train --set env.id=Acrobot-v1 --set stop.iterations=100
       pgcli train experiments/cartpole.yaml --print-spec
     """
-    with bad_input():
-        spec = build_spec("train", spec_file, {}, opts["sets"], opts["seed"], opts["name"])
-    runs, results, summary, combined = run_experiment("train", spec, opts, spec_file=spec_file)
-    columns = ["label", "status", "final_return", "best_return", "env_steps_to_target", "env_steps", "wall_s"]
-    if len(runs) == 1:
-        click.echo(_train_line(spec, summary.iloc[0]))
+    from pgcli import tables
+
+    done = run_command("train", spec_file, {}, opts)
+    if len(done.runs) == 1:
+        click.echo(tables.train_line(done.spec, done.summary.iloc[0]))
     else:
-        shown = summary[[c for c in columns if c in summary]]
-        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
-    wrote(combined)
-    return finish(runs, results, summary)
-
-
-def _train_line(spec, row) -> str:
-    """One run in one line: how it ended, its recent return, the target, the budget used."""
-    window = spec["stop"]["target_window"]
-    text = f"{spec['env']['id']} {row['label']}: {row['status']}"
-    if "final_return" in row and pd.notna(row["final_return"]):
-        text += f", mean return of the last {window} episodes {row['final_return']:.5g} (best {row['best_return']:.5g})"
-    target = spec["stop"]["target_return"]
-    if target is not None and "env_steps_to_target" in row:
-        steps = row["env_steps_to_target"]
-        text += f", target {target:g} " + (
-            f"reached after {steps:,.0f} env steps" if pd.notna(steps) else "not reached"
-        )
-    if "env_steps" in row and pd.notna(row["env_steps"]):
-        text += f"; {row['env_steps']:,.0f} env steps"
-    return text + (f" in {row['wall_s']:.1f} s" if pd.notna(row["wall_s"]) else "")
+        columns = ["label", "status", "final_return", "best_return", "env_steps_to_target", "env_steps", "wall_s"]
+        click.echo(tables.columns_table(done.summary, columns, digits=5))
+    return finish(done, done.combined)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,11 +437,11 @@ def _train_line(spec, row) -> str:
 @click.option(
     "--kind",
     "figure",
-    type=click.Choice(list(plot_core.FIGURES)),
+    type=RegistryChoice("pgcli.plot:FIGURES", sort=False),
     default=None,
     help="Figure (default: from the table: convergence, estimator or fisher).",
 )
-@click.option("--x", type=click.Choice(plot_core.X_AXES), default=None, help="x axis for train.")
+@click.option("--x", type=RegistryChoice("pgcli.plot:X_AXES", sort=False), default=None, help="x axis for train.")
 @click.option("--y", default=None, help="Metric column (train), or variance|mse (estimator).")
 @click.option("--hue", default=None, metavar="KEY[,KEY]", help="Keys that make separate curves.")
 @click.option("--select", multiple=True, metavar="KEY=VALUE", help="Keep only these (repeatable).")
@@ -602,7 +449,7 @@ def _train_line(spec, row) -> str:
 @click.option("--smooth", type=click.IntRange(min=1), default=None, help="Trailing mean over K rows.")
 @click.option(
     "--band",
-    type=click.Choice(plot_core.BANDS),
+    type=RegistryChoice("pgcli.plot:BANDS", sort=False),
     default="ci",
     show_default=True,
     help="Across seeds: 95% bootstrap CI of the mean, ±1 sd, or none.",
@@ -625,15 +472,15 @@ def plot(paths, out, figure, show_table, table_out, **options):
       pgcli plot results/estimators-step --select param=mu --out estimators.pdf
       pgcli plot results/fisher-gamma/fisher.csv
     """
+    from pgcli import atomic
+    from pgcli import plot as plot_core
+
     try:
         request = plot_core.prepare(plot_core.load(paths), figure, **options)
         summary = plot_core.summary(request) if show_table or table_out else None
+        out = plot_core.figure_path(out, paths[0], request, table_asked=summary is not None)
     except plot_core.PlotError as err:
         raise BadInput(str(err)) from None
-    if out is None and summary is None:
-        out = plot_core.default_out(paths[0], request.figure)
-    if out is not None and Path(out).suffix.lower().lstrip(".") not in plot_core.FORMATS:
-        raise BadInput(f"--out must end in .png, .svg or .pdf, got {out}")
     for path in [out, table_out]:
         problem = path and atomic.check_writable(path)
         if problem:
@@ -654,133 +501,14 @@ def plot(paths, out, figure, show_table, table_out, **options):
 # check
 
 
-def infer_kind(raw: dict, path) -> str:
-    """A spec's kind: its `kind:` key, else guessed from its keys."""
-    if raw.get("kind"):
-        if raw["kind"] not in runner.KINDS:
-            raise BadInput(f"{path}: kind: unknown value {raw['kind']!r}; allowed: {', '.join(runner.KINDS)}")
-        return raw["kind"]
-    if "env" in raw:
-        return "train"
-    if "problem" in raw or "estimator" in raw:
-        return "optimize"
-    if "f" in raw or "estimators" in raw:
-        return "estimate"
-    raise BadInput(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(runner.KINDS)})")
-
-
-class CheckTarget(NamedTuple):
-    """One argument of `pgcli check`, validated: its spec, planned runs and where results are."""
-
-    path: Path
-    kind: str
-    spec: dict
-    runs: list | None  # the spec's runs; None for a results directory (checked as it is)
-    results_dir: Path
-    skipped: str  # why it is not checked (a missing optional extra), or ""
-
-
-def read_runs_table(path: Path) -> pd.DataFrame:
-    """runs.csv of a summary directory (bad input if it is not a readable CSV with run_id)."""
-    try:
-        table = pd.read_csv(path, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise BadInput(f"{path} is not a readable CSV: {str(err).splitlines()[0][:80]}") from None
-    if "run_id" not in table.columns:
-        raise BadInput(f"{path} is not a runs.csv (no run_id column)")
-    return table
-
-
-def _check_target(path: Path, opts) -> CheckTarget:
-    """Everything about one check argument that can be known before anything runs."""
-    if path.is_dir():
-        runs_csv = path / "runs.csv"
-        if not runs_csv.is_file():
-            raise BadInput(f"{path} is not a results directory (no runs.csv)")
-        run_ids = read_runs_table(runs_csv)["run_id"].dropna()
-        config = runner.run_directory(path, str(run_ids.iloc[0])) / "config.yaml" if len(run_ids) else None
-        if config is None or not config.is_file():
-            raise BadInput(f"{path}: runs.csv names no run directory with a config.yaml")
-        with bad_input():
-            config = runner.read_config(config)
-            spec = resolve(with_sweep(runner.KINDS[config["kind"]].schema), config["spec"])
-        return CheckTarget(path, config["kind"], spec, None, path, "")
-    if not path.is_file():
-        raise BadInput(f"no such spec file or results directory: {path}")
-    with bad_input():
-        kind = infer_kind(load_yaml(path), path)
-        spec = build_spec(kind, str(path), {}, [], None, None)
-    if not spec["expect"]:
-        raise BadInput(f"{path} has no expect: block")
-    runs = plan_runs(kind, spec, opts)
-    results_dir = Path(opts["results"]) / spec["name"]
-    table_columns, runs_columns = runner.KINDS[kind].columns(runs[0].spec)
-    keys = list(runner.short_keys(runs[0].varying).values())
-    planned = {"n_samples": {float(n) for run in runs for n in run.spec["n"]}} if kind in ("estimate", "fisher") else {}
-    for i, item in enumerate(spec["expect"]):
-        try:
-            expect.check_columns(item, ["run_id", *keys, *table_columns], [*runner.RUNS_COLUMNS, *keys, *runs_columns],
-                                 planned)  # fmt: skip
-        except expect.ExpectError as err:
-            raise BadInput(f"{path}: expect[{i}]: {err}") from None
-    return CheckTarget(path, kind, spec, runs, results_dir, "")
-
-
-def _checked(path: Path, opts) -> CheckTarget:
-    """_check_target, except that a spec whose environment needs an optional extra that is not
-    installed is skipped (with the install command), not bad input."""
-    try:
-        return _check_target(path, opts)
-    except BadInput as err:
-        if not getattr(err, "extra", ""):
-            raise
-        spec = {"name": path.stem, "expect": []}
-        with contextlib.suppress(SpecError):
-            spec = build_spec(infer_kind(load_yaml(path), path), str(path), {}, [], None, None)
-        return CheckTarget(path, "train", spec, None, Path(opts["results"]) / spec["name"], err.message)
-
-
-def _results_of(target: CheckTarget, run: bool, opts) -> str:
-    """Bring a spec's results up to date (run what is missing unless --no-run); returns why
-    there are no results to check, or ''."""
-    runs = target.runs
-    if runs is None:
-        return ""
-    finished = [runner.is_finished(r) for r in runs]
-    if not all(finished) and not run:
-        left = finished.count(False)
-        return f"{left} of {len(runs)} runs of {target.path} have no results (run without --no-run)"
-    if all(finished):
-        runner.aggregate(runs, [None] * len(runs), target.results_dir)
-        return ""
-    _, results, _, _ = run_experiment(target.kind, target.spec, opts, spec_file=str(target.path), runs=runs)
-    failed = [(run.label, (r or {}).get("message", "")) for run, r in zip(runs, results, strict=True)
-              if (r or {}).get("status") == "failed"]  # fmt: skip
-    for label, message in failed:
-        click.echo(f"{target.spec['name']}: run {label} failed: {message}", err=True)
-    return f"run {failed[0][0]} failed: {failed[0][1]}" if failed else ""
-
-
-def _evaluate(item, runs_table, table, minimize) -> tuple[object, bool, str]:
-    """(measured, passed, message) of one expectation."""
-    try:
-        measured, passed = expect.evaluate(item, runs_table, table, minimize)
-        rhs = expect.reference(item, runs_table, table, minimize)
-    except expect.NoData as err:
-        return "", False, str(err)
-    if rhs is not None:
-        measured = f"{measured:.5g} vs {rhs:.5g}" if isinstance(measured, float) else f"{measured} vs {rhs:.5g}"
-    return measured, passed, ""
-
-
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, metavar="SPEC_OR_RESULTS...")
 @click.option("--no-run", is_flag=True, help="Check existing results only; never run experiments.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False), help="Results root.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes.")
-@bar_options[0]
-@bar_options[1]
+@results_option
+@jobs_option
+@quiet_option
+@progress_option
 def check(targets, no_run, junit, results, jobs, quiet, progress):
     """Check specs' `expect:` blocks against their results (running them if missing).
 
@@ -794,47 +522,39 @@ def check(targets, no_run, junit, results, jobs, quiet, progress):
       pgcli check experiments/estimators-*.yaml --jobs 2 --junit report.xml
       pgcli check results/cartpole --no-run
     """
-    opts = {"results": results, "grid": (), "print_spec": False, "executor": "local", "scheduler": None,
-            "jobs": jobs, "resume": True, "force": False, "quiet": quiet, "progress": progress}  # fmt: skip
+    from pgcli import atomic, checking, expect
+    from pgcli.experiment import Execution
+
+    run_options = Execution(results=results, jobs=jobs, quiet=quiet, progress=progress)
     if junit and (problem := atomic.check_writable(junit)):
         raise BadInput(problem)
-    checked = [_checked(path, opts) for path in map(Path, targets)]
-    cases = []
-    for target in checked:
-        spec = target.spec
-        if target.skipped:
-            click.echo(f"skipped {target.path}: {target.skipped}", err=True)
-            cases.append((spec["name"], "(all expectations)", "", "", None, target.skipped))
-            continue
-        why = _results_of(target, not no_run, opts)
-        table_path = target.results_dir / runner.KINDS[target.kind].table
-        runs_path = target.results_dir / "runs.csv"
-        have = table_path.is_file() and runs_path.is_file() and not why.endswith("(run without --no-run)")
-        runs_table = pd.read_csv(runs_path) if have else None
-        table = pd.read_csv(table_path) if have else None
-        for i, item in enumerate(spec["expect"] or []):
-            text, source = expect.describe(item), str(item.get("source", ""))
-            if not have:
-                cases.append((spec["name"], text, source, "", False, why or f"no results in {target.results_dir}"))
-                continue
-            try:
-                measured, passed, message = _evaluate(item, runs_table, table, bool(spec.get("minimize")))
-            except expect.ExpectError as err:
-                raise BadInput(f"{target.path}: expect[{i}]: {err}") from None
-            cases.append((spec["name"], text, source, measured, passed, message or (why if not passed else "")))
-    shown = pd.DataFrame(cases, columns=["spec", "expectation", "source", "measured", "passed", "message"])
-    shown["measured"] = shown["measured"].map(lambda v: f"{v:.5g}" if isinstance(v, float) else str(v))
-    shown["result"] = shown["passed"].map({True: "PASS", False: "FAIL", None: "SKIP"})
+    with bad_input():
+        checked = [checking.target(path, run_options) for path in map(Path, targets)]
+    cases = [case for target in checked for case in check_one(target, not no_run, run_options)]
+    shown = checking.table(cases)
     click.echo(shown[["spec", "expectation", "measured", "result", "source"]].to_string(index=False))
     for _, row in shown[(shown["message"] != "") & shown["passed"].notna()].iterrows():
         click.echo(f"{row['spec']}: {row['expectation']}: {row['message']}", err=True)
     if junit:
         atomic.write_text(junit, expect.junit_xml(cases))
-    failed = int((shown["passed"] == False).sum())  # noqa: E712 - None means skipped
-    skipped = int(shown["passed"].isna().sum())
-    counted = len(shown) - skipped
+    counted, failed, skipped = checking.tally(shown)
     click.echo(f"{counted - failed} of {counted} expectations pass" + (f"; {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
+
+
+def check_one(target, run_missing: bool, run_options) -> list[tuple]:
+    """One check argument's cases, its results brought up to date first (saying which runs failed)."""
+    from pgcli import checking
+
+    if target.skipped:
+        click.echo(f"skipped {target.path}: {target.skipped}", err=True)
+        return checking.cases(target, "")
+    with bad_input():
+        why, failed = checking.results_of(target, run_missing, run_options)
+    for label, message in failed:
+        click.echo(f"{target.spec['name']}: run {label} failed: {message}", err=True)
+    with bad_input():
+        return checking.cases(target, why)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -845,29 +565,29 @@ def check(targets, no_run, junit, results, jobs, quiet, progress):
 @experiment_options
 @click.option(
     "--problem",
-    type=click.Choice(sorted(optimize_core.PROBLEMS)),
+    type=RegistryChoice("pgcli.lab.optimize:PROBLEMS"),
     default=None,
     help="distribution (default), bernoulli_toy or classifier.",
 )
-@click.option("--dist", type=click.Choice(sorted(FAMILIES)), default=None, help="Distribution family.")
-@click.option("--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit.")
-@click.option("--dim", type=int, default=None, help="Dimension: diag_gaussian, bernoulli (product); categories.")
-@click.option("--theta", default=None, metavar="NAME=V,...", help="Initial θ, e.g. mu=0.")
+@distribution_options
 @click.option("--learn", default=None, metavar="A,B", help="Parameters that move (default: all).")
 @click.option(
-    "--f", "function", default=None, metavar="F", help=f"{', '.join(NAMED)}, module:function, or an expression in x."
+    "--f",
+    "function",
+    default=None,
+    metavar="F",
+    cls=RegistryHelp,
+    names="pgcli.lab.functions:NAMED",
+    help="{names}, module:function, or an expression in x.",
 )
-@click.option("--estimator", type=click.Choice(sorted(ESTIMATORS)), default=None)
+@click.option("--estimator", type=RegistryChoice("pgcli.lab.estimators:ESTIMATORS"), default=None)
 @click.option("--minimize/--maximize", default=None, help="Direction (default: minimise).")
 @click.option("--n", "n", default=None, help="Samples per step (classifier: per example).")
 @click.option("--steps", default=None, help="Gradient steps.")
-@click.option("--optim", type=click.Choice(sorted(optimize_core.OPTIMISERS)), default=None)
+@click.option("--optim", type=RegistryChoice("pgcli.lab.optimize:OPTIMISERS"), default=None)
 @click.option("--lr", default=None, help="Learning rate.")
 @click.option("--data", default=None, metavar="CSV", help="classifier: data file.")
-def optimize(
-    spec_file, problem, dist, parametrisation, dim, theta, learn, function, estimator, minimize,
-    n, steps, optim, lr, data, **opts,
-):  # fmt: skip
+def optimize(spec_file, problem, dist_flags, learn, function, estimator, minimize, n, steps, optim, lr, data, **opts):
     """Minimise (or maximise) E[f(x)] over θ by stochastic gradient steps with one estimator.
 
     \b
@@ -877,28 +597,17 @@ def optimize(
       pgcli optimize experiments/optimize-classifier.yaml --set sweep.seeds=1
       pgcli optimize experiments/optimize-bernoulli.yaml --print-spec
     """
-    with bad_input():
-        flags = {
-            "problem": problem, "dist": dist, "parametrisation": parametrisation, "dim": dim,
-            "learn": learn, "f": function, "estimator": estimator, "minimize": minimize, "n": n,
-            "steps": steps, "optim.kind": optim, "optim.lr": lr, "data.path": data,
-        }  # fmt: skip
-        if theta is not None:
-            flags["theta"] = parse_theta_text(theta)
-        spec = build_spec("optimize", spec_file, flags, opts["sets"], opts["seed"], opts["name"])
-        named = opts["name"] or spec_file or any(a.startswith("name=") for a in opts["sets"])
-        if not named:
-            spec["name"] = optimize_core.default_name(spec)
-    runs, results, summary, combined = run_experiment("optimize", spec, opts, spec_file=spec_file)
+    from pgcli import tables
+
+    flags = {"problem": problem, **dist_flags, "learn": learn, "f": function, "estimator": estimator,
+             "minimize": minimize, "n": n, "steps": steps, "optim.kind": optim, "optim.lr": lr, "data.path": data}  # fmt: skip
+    done = run_command("optimize", spec_file, flags, opts)
     columns = ["label", "status", "final_objective", "optimum", "final_theta", "train_accuracy",
                "test_accuracy", "logreg_test_accuracy", "mean_grad_var", "samples", "wall_s"]  # fmt: skip
-    shown = [c for c in columns if c in summary]
-    shown = summary[shown].dropna(axis=1, how="all")  # e.g. no optimum known
-    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    _notes(results)
-    wrote(combined)
-    return finish(runs, results, summary)
+    click.echo(tables.columns_table(done.summary, columns, digits=4, drop_empty=True))
+    return finish(done, done.combined)
 
 
 def main():
+    """The `pgcli` console script."""
     cli.main()

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import EngFormatter
 
-from pgcli import atomic, runner
+from pgcli import atomic, kinds, runner
 from pgcli.base.targets import METRIC, first_reached, reached
 from pgcli.lab.problem import parse_theta_text
 from pgcli.spec import SpecError
@@ -59,7 +59,7 @@ X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")
 DEFAULT_X = {"train": "env_steps", "optimize": "samples"}
 DEFAULT_Y = {"train": "return_mean", "optimize": "objective"}
 BANDS = ("ci", "sd", "none")
-TABLES = {kind.table: name for name, kind in runner.KINDS.items()}
+TABLES = {table: kind for kind, table in kinds.TABLES.items()}
 SIGNATURE = {"train": "iteration", "optimize": "objective", "estimate": "estimator", "fisher": "quantity"}
 # columns that name a row (selectable, hue candidates) rather than measure something
 LABEL_COLUMNS = {
@@ -256,7 +256,7 @@ def parse_pairs(texts, option: str) -> list[tuple[str, str]]:
 
 def _matches(column: pd.Series, value: str) -> np.ndarray:
     """Rows whose value is `value`, as text ('none', 'True') or as a number (0.03 == 3e-2)."""
-    hit = column.map(runner._text).str.lower().to_numpy() == value.lower()
+    hit = column.map(runner.value_text).str.lower().to_numpy() == value.lower()
     try:
         number = float(value)
     except ValueError:
@@ -279,7 +279,7 @@ def _filter(frame, pairs, option, keep, allowed):
     for key, values in by_key.items():
         hit = np.logical_or.reduce([_matches(frame[key], v) for v in values])
         if keep and not hit.any():
-            present = ", ".join(dict.fromkeys(frame[key].map(runner._text)))
+            present = ", ".join(dict.fromkeys(frame[key].map(runner.value_text)))
             raise PlotError(f"{option} {key}={'|'.join(values)} matches no rows ({key}: {present})")
         frame = frame[hit if keep else ~hit]
     if frame.empty:
@@ -308,7 +308,41 @@ def prepare(
     target: float | None = None,
     title: str | None = None,
 ) -> Plot:
-    """Check a request against the table (PlotError naming the problem) and pick the rows."""
+    """Check a request against the table (PlotError naming the problem) and pick the rows.
+
+    The figure defaults to the table's kind; x and y to the kind's axes. Rows are filtered by
+    --select and --exclude; curves are told apart by the --hue keys (default: every key that
+    varies). Outside the train figures one slice is drawn: a naming column with several values
+    keeps its first (a note says which, and how to choose another)."""
+    figure = _figure_of(results, figure)
+    x, y = _axes(results, figure, x=x, y=y, smooth=smooth, target=target)
+    _check_columns(results, figure, x, y, band)
+    data = FIGURES[figure].data
+    frame = results.frame
+    allowed = [*results.keys, "seed", *(c for c in LABEL_COLUMNS[data] if c in frame)]
+    allowed = [c for c in dict.fromkeys(allowed) if c in frame]
+    frame = _filter(frame, parse_pairs(select, "--select"), "--select", True, allowed)
+    frame = _filter(frame, parse_pairs(exclude, "--exclude"), "--exclude", False, allowed)
+    if hue:
+        hue_keys = [h.strip() for h in hue.split(",") if h.strip()]
+        for key in hue_keys:
+            _check_key(key, allowed, "--hue")
+    else:
+        hue_keys = [k for k in results.keys if frame[k].nunique(dropna=False) > 1]
+        hue_keys = [DEFAULT_HUE[data]] if data in DEFAULT_HUE else hue_keys
+    frame, fixed, chosen, notes = _one_slice(frame, data, allowed, hue_keys)
+    shown = [
+        f"θ: {v}" if k == "theta" else f"{k}={v}"
+        for k, v in fixed.items()
+        if k in ("f", "param", "theta") or k in chosen
+    ]
+    if title is None:
+        title = results.title + (": " + "; ".join(shown) if shown else "")
+    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, results.kind, results.minimize)
+
+
+def _figure_of(results: Results, figure: str | None) -> str:
+    """The figure asked for, or the default for the table's kind."""
     figure = figure or DEFAULT_FIGURE.get(results.kind)
     if figure is None:
         columns = ", ".join(c for c in results.frame.columns if c != "_run")
@@ -318,20 +352,14 @@ def prepare(
         )
     if figure not in FIGURES:
         raise PlotError(f"unknown figure {figure!r}; choose from {', '.join(FIGURES)}")
+    return figure
+
+
+def _axes(results: Results, figure: str, *, x, y, smooth, target) -> tuple[str | None, str | None]:
+    """(x, y) of the figure: the options that apply to it, else its defaults for the table's kind."""
     curves = ("convergence", "variance")
-    _only(
-        figure,
-        {
-            "x": curves,
-            "smooth": curves,
-            "target": ("convergence",),
-            "y": ("convergence", "estimator"),
-        },
-        x=x,
-        smooth=smooth,
-        target=target,
-        y=y,
-    )
+    allowed_for = {"x": curves, "smooth": curves, "target": ("convergence",), "y": ("convergence", "estimator")}
+    _only(figure, allowed_for, x=x, smooth=smooth, target=target, y=y)
     frame = results.frame
     if figure in curves:
         x = x or DEFAULT_X.get(results.kind, "env_steps")
@@ -346,6 +374,12 @@ def prepare(
         y = y or "variance"
         if y not in ("variance", "mse"):
             raise PlotError(f"--y for the estimator figure is variance or mse, got {y!r}")
+    return x, y
+
+
+def _check_columns(results: Results, figure: str, x, y, band: str) -> None:
+    """The table has the figure's columns, with numbers where numbers are drawn; the band is known."""
+    frame = results.frame
     missing = [c for c in (*FIGURES[figure].needs, x, y) if c and c not in frame]
     if missing:
         raise PlotError(f"{results.source} lacks columns needed for the {figure} figure: {', '.join(missing)}")
@@ -356,41 +390,26 @@ def prepare(
         if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().all():
             raise PlotError(f"column {column!r} of {results.source} has no numbers to plot")
 
-    data = FIGURES[figure].data
-    allowed = [*results.keys, "seed", *(c for c in LABEL_COLUMNS[data] if c in frame)]
-    allowed = [c for c in dict.fromkeys(allowed) if c in frame]
-    frame = _filter(frame, parse_pairs(select, "--select"), "--select", True, allowed)
-    frame = _filter(frame, parse_pairs(exclude, "--exclude"), "--exclude", False, allowed)
-    if hue:
-        hue_keys = [h.strip() for h in hue.split(",") if h.strip()]
-        for key in hue_keys:
-            _check_key(key, allowed, "--hue")
-    else:
-        hue_keys = [k for k in results.keys if frame[k].nunique(dropna=False) > 1]
-        hue_keys = [DEFAULT_HUE[data]] if data in DEFAULT_HUE else hue_keys
 
+def _one_slice(frame: pd.DataFrame, data: str, allowed: list[str], hue_keys: list[str]):
+    """(rows, {column: its value}, columns narrowed to their first value, notes) of an estimate or
+    fisher table: every naming column but the hue and the axes keeps one value (train: all rows)."""
     notes, fixed, chosen = [], {}, []
-    if data != "train":  # one slice: every naming column but the hue and the axes has one value
-        axes = {"estimate": ("theta", "n_samples"), "fisher": ("n_samples", "row", "col")}[data]
-        for column in allowed:
-            if column in (*hue_keys, *axes, "seed"):
-                continue
-            values = list(dict.fromkeys(frame[column].map(runner._text)))
-            fixed[column] = values[0]
-            if len(values) > 1:
-                frame = frame[_matches(frame[column], values[0])]
-                chosen.append(column)
-                notes.append(
-                    f"plotting {column}={values[0]} (also: {', '.join(values[1:])}); choose with --select {column}=..."
-                )
-    shown = [
-        f"θ: {v}" if k == "theta" else f"{k}={v}"
-        for k, v in fixed.items()
-        if k in ("f", "param", "theta") or k in chosen
-    ]
-    if title is None:
-        title = results.title + (": " + "; ".join(shown) if shown else "")
-    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, results.kind, results.minimize)
+    if data == "train":
+        return frame, fixed, chosen, notes
+    axes = {"estimate": ("theta", "n_samples"), "fisher": ("n_samples", "row", "col")}[data]
+    for column in allowed:
+        if column in (*hue_keys, *axes, "seed"):
+            continue
+        values = list(dict.fromkeys(frame[column].map(runner.value_text)))
+        fixed[column] = values[0]
+        if len(values) > 1:
+            frame = frame[_matches(frame[column], values[0])]
+            chosen.append(column)
+            notes.append(
+                f"plotting {column}={values[0]} (also: {', '.join(values[1:])}); choose with --select {column}=..."
+            )
+    return frame, fixed, chosen, notes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,7 +448,7 @@ def _label(hue, values, bare=False) -> str:
     for key, value in zip(hue, values, strict=True):
         if pd.isna(value) if not isinstance(value, list | tuple) else False:
             continue
-        text = runner._text(value)
+        text = runner.value_text(value)
         parts.append(text if key == "source" or (bare and len(hue) == 1) else f"{key}={text}")
     return ", ".join(parts)
 
@@ -783,3 +802,13 @@ def default_out(path: str | Path, figure: str) -> Path:
     """<results dir>/<figure>.png, beside a CSV's parent when given a CSV."""
     path = Path(path)
     return (path if path.is_dir() else path.parent) / f"{figure}.png"
+
+
+def figure_path(out: str | None, path: str | Path, plot: Plot, table_asked: bool) -> Path | str | None:
+    """Where the figure goes: `out`; else default_out(path), unless a table is asked for (then only
+    the table is made). PlotError when it is not a .png, .svg or .pdf file."""
+    if out is None and not table_asked:
+        out = default_out(path, plot.figure)
+    if out is not None and Path(out).suffix.lower().lstrip(".") not in FORMATS:
+        raise PlotError(f"--out must end in .png, .svg or .pdf, got {out}")
+    return out

@@ -1,4 +1,4 @@
-"""Run directories, sweeps, resume, and executors (serial, local processes, Dask).
+"""Runs: planning, run directories, resume, running a plan with an executor, aggregation.
 
 Every experiment — one run or a sweep — is a list of runs. A run is a resolved spec with a seed;
 its directory is content-addressed::
@@ -11,93 +11,37 @@ written atomically and `status` last, so an interrupted run is simply not `done`
 
 After the runs, results/<name>/runs.csv has one row per run and results/<name>/<table>.csv all
 runs' rows with the varying keys and the seed as leading columns, in plan order — so the bytes
-do not depend on which executor ran what, or when.
+do not depend on which executor ran what, or when. Where runs are computed: pgcli.executors.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
 import fcntl
 import hashlib
-import importlib
-import importlib.util
 import io
 import json
 import os
-import re
-import signal
-import site
 import sys
-import sysconfig
-import tempfile
-import threading
-import time
-import traceback
 import zipfile
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
-from multiprocessing import get_context
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from pgcli import __version__, atomic
-from pgcli.base.progress import Progress, silent
-from pgcli.lab import estimate as estimate_kind
-from pgcli.lab import fisher as fisher_kind
-from pgcli.lab import optimize as optimize_kind
-from pgcli.rl import train as train_kind
+from pgcli import atomic, executors
+from pgcli.executors import compute_remote, one_line, versions, worker_environment  # noqa: F401 (compute_remote, worker_environment: re-exported)
+from pgcli.kinds import KINDS
 from pgcli.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_sweep
 
 
-class Kind(NamedTuple):
-    schema: dict
-    validate: object  # (spec) -> None, raises SpecError before anything runs
-    run: object  # (spec, progress) -> (table, info)
-    table: str  # file name of the per-run table
-    summary: object  # (table, info, spec) -> dict of runs.csv columns, or None: no columns
-    columns: object  # (spec) -> (table columns, runs.csv summary columns), before running
-
-
-def _estimate_run(spec, progress):
-    table, notes = estimate_kind.run(spec, progress)
-    return table, {"notes": notes}
-
-
-def _fisher_run(spec, progress):
-    table, notes = fisher_kind.run(spec, progress)
-    return table, {"notes": notes}
-
-
-KINDS: dict[str, Kind] = {
-    "estimate": Kind(
-        estimate_kind.SCHEMA, estimate_kind.validate, _estimate_run, "estimate.csv", None,
-        lambda spec: (estimate_kind.COLUMNS, []),
-    ),
-    "fisher": Kind(
-        fisher_kind.SCHEMA, fisher_kind.validate, _fisher_run, "fisher.csv", None,
-        lambda spec: (fisher_kind.COLUMNS, []),
-    ),
-    "train": Kind(
-        train_kind.SCHEMA, train_kind.validate, train_kind.run, "metrics.csv", train_kind.summary,
-        train_kind.output_columns,
-    ),
-    "optimize": Kind(
-        optimize_kind.SCHEMA, optimize_kind.validate, optimize_kind.run, "optimize.csv", optimize_kind.summary,
-        optimize_kind.output_columns,
-    ),
-}  # fmt: skip
-
-
 class Run(NamedTuple):
+    """One run of a plan: its kind, content hash, label, resolved spec, varying keys and directory."""
+
     kind: str
     run_id: str
     label: str
@@ -147,12 +91,13 @@ def run_directory(summary_dir: str | Path, run_id: str) -> Path:
 def run_label(varying: dict) -> str:
     """Only the keys that vary, e.g. 'lr=0.03,baseline=value,seed=2'."""
     names = short_keys(varying)
-    return ",".join(f"{names[k]}={_text(v)}" for k, v in varying.items())
+    return ",".join(f"{names[k]}={value_text(v)}" for k, v in varying.items())
 
 
-def _text(value):
+def value_text(value) -> str:
+    """A spec value as run labels show it: a list as '[a b c]', a float with %g ('0.03', '1e-05')."""
     if isinstance(value, list):
-        return "[" + " ".join(map(_text, value)) + "]"
+        return "[" + " ".join(map(value_text, value)) + "]"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -175,83 +120,11 @@ def plan(kind: str, schema: dict, spec: dict, root: str | Path, extra_axes=()) -
     return runs
 
 
-def versions() -> dict:
-    import gymnasium
-
-    return {
-        "pgcli": __version__,
-        "numpy": np.__version__,
-        "gymnasium": gymnasium.__version__,
-        "python": sys.version.split()[0],
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # one run: computed wherever an executor puts it; its directory is written only by this process
 
 FINISHED = ("done", "diverged")
 STATUSES = (*FINISHED, "failed", "running")  # 'running': left by an interrupted older pgcli
-
-
-def compute(run: Run, progress: Progress = silent) -> dict:
-    """Compute one run where it is (this process, a local worker, a Dask worker); touches no file.
-
-    Returns the run's outputs: status, message (one line), wall_s, notes, error (the traceback of a
-    failed run), versions (of the process that computed it) and files, {file name: bytes} with
-    the table's CSV first. Never raises for a failing run."""
-    kind = KINDS[run.kind]
-    start = time.perf_counter()
-    outcome = {"status": "done", "message": "", "notes": [], "error": "", "versions": versions(), "files": {}}
-    try:
-        table, info = kind.run(run.spec, progress)
-        outcome["files"] = {kind.table: atomic.csv_text(table).encode(), **info.get("files", {})}
-    except Exception as err:  # a failing run is reported, not fatal to the sweep
-        outcome.update(status="failed", message=_one_line(f"{type(err).__name__}: {err}"))
-        outcome["error"] = traceback.format_exc()
-    else:
-        outcome.update(status=info.get("status", "done"), message=_one_line(info.get("message", "")))
-        outcome["notes"] = list(info.get("notes", []))
-    outcome["wall_s"] = time.perf_counter() - start
-    return outcome
-
-
-def compute_remote(run: Run, expected: dict | None = None) -> dict:
-    """`compute` in a worker process: BLAS_THREADS BLAS threads from now on, and (unless
-    `expected` is None) the client's versions, else the run fails saying which differ."""
-    global _blas_limited
-    if not _blas_limited:
-        blas_threads()  # for good: restoring per run would race with the worker's other threads
-        _blas_limited = True
-    if expected is not None and (differ := _differences(versions(), expected)):
-        message = f"worker environment differs from the client's: {differ}"
-        return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
-    return compute(run)
-
-
-def _one_line(text) -> str:
-    return " ".join(str(text).split())
-
-
-# Every executor computes with this many BLAS threads (threadpoolctl), so a run's numbers do not
-# depend on where it ran: multi-threaded BLAS sums in another order (last digits of grad_snr for
-# policy.hidden: [256, 256]). See the README's Performance table for what it costs --jobs 1.
-BLAS_THREADS = 1
-_controller = None
-_blas_limited = False
-
-
-def blas_threads():
-    """Limit this process's BLAS to BLAS_THREADS threads; as a context, only inside the block."""
-    global _controller
-    if _controller is None:  # inspecting the loaded libraries takes ms: once per process
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=BLAS_THREADS, user_api="blas")
-
-
-def _differences(theirs: dict, mine: dict) -> str:
-    return ", ".join(f"{k} {theirs.get(k)} (client: {v})" for k, v in mine.items() if theirs.get(k) != v)
 
 
 def record(run: Run, outcome: dict) -> dict:
@@ -372,6 +245,7 @@ def finished(run: Run) -> dict | None:
 
 
 def is_finished(run: Run) -> bool:
+    """Whether `run` finished (done or diverged) with files that match its status."""
     return _verified(run) is not None
 
 
@@ -387,360 +261,6 @@ def _claim(directory: str | Path, wait: bool = False) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-def progress_bar(desc: str, quiet: bool, position: int | None = None):
-    """(a Progress that draws a tqdm bar on stderr, a function that closes it); nothing when quiet."""
-    if quiet:
-        return silent, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(desc=desc, position=position, leave=False, dynamic_ncols=True, unit_scale=True)
-
-    def report(done: int, total: int, /, **status: float) -> None:
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.update(done - bar.n)
-        if status:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in status.items()}, refresh=False)
-
-    return report, bar.close
-
-
-# ---------------------------------------------------------------------------------------------
-# executors: each computes the (index, run) pairs it pulls from `items` — pulling only as it has
-# room, so runs are claimed just before they start — and yields (index, outcome) as they finish
-
-
-def serial(items, quiet, nested=False):
-    """In-process; per-run bars sit under the overall bar when there is one (`nested`)."""
-    with blas_threads():
-        for i, run in items:
-            progress, close_bar = progress_bar(run.label, quiet, 1 if nested else None)
-            try:
-                outcome = compute(run, progress)
-            finally:
-                close_bar()
-            yield i, outcome
-
-
-# Worker processes read these when they import numpy: one BLAS thread each, so N jobs do not
-# oversubscribe the cores.
-BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@contextmanager
-def worker_environment():
-    """Environment inherited by worker processes started inside the block (one BLAS thread)."""
-    saved = {k: os.environ.get(k) for k in BLAS_ENV}
-    os.environ.update(BLAS_ENV)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _local_worker(parent: int):
-    """Initializer of local workers: Ctrl-C is the parent's to handle (no worker tracebacks), and
-    a worker dies with its parent, however the parent ends (SIGTERM, SIGKILL)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    else:
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if os.getppid() != parent:  # the parent died before the lines above
-        os._exit(1)
-
-
-@contextmanager
-def _terminate_exits():
-    """SIGTERM raises SystemExit here (in the main thread), so the pool's workers are stopped
-    on the way out, even those still starting up; SIGKILL is left to PR_SET_PDEATHSIG."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _exit_on_terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_on_terminate(signum, frame):
-    raise SystemExit(128 + signum)
-
-
-@contextmanager
-def _sigint_blocked():
-    """SIGINT held back in this thread, so processes it starts inherit it blocked: a Ctrl-C that
-    reaches a worker while it starts up (importing) prints no traceback; here it comes after."""
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-
-def _watch_parent(parent: int):
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _lost(err) -> dict:
-    message = _one_line(f"worker lost: {type(err).__name__}: {err}")
-    return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
-
-
-def processes(items, jobs):
-    """`jobs` spawned worker processes. A worker that dies breaks the pool: the runs it had in
-    flight are tried once more in a new pool, and fail as 'worker lost' if it breaks again."""
-    items, retry, lost_once = iter(items), deque(), set()
-    with _terminate_exits():
-        yield from _pools(items, jobs, retry, lost_once)
-
-
-def _pools(items, jobs, retry, lost_once):
-    while True:
-        pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_local_worker,
-                                   initargs=(os.getpid(),))  # fmt: skip
-        inflight, broken = {}, None
-        try:
-            while True:
-                while broken is None and len(inflight) < 2 * jobs:
-                    pair = retry.popleft() if retry else next(items, None)
-                    if pair is None:
-                        break
-                    with worker_environment(), _sigint_blocked():  # what workers started now inherit
-                        inflight[pool.submit(compute_remote, pair[1])] = pair
-                if not inflight:
-                    break
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    i, run = inflight.pop(future)
-                    try:
-                        outcome = future.result()
-                    except BrokenProcessPool as err:
-                        broken = err
-                        if i not in lost_once:
-                            lost_once.add(i)
-                            retry.append((i, run))
-                            continue
-                        outcome = _lost(err)
-                    yield i, outcome
-        except BaseException:
-            _terminate(pool)
-            raise
-        pool.shutdown(wait=True)
-        if broken is None:
-            return
-
-
-def _terminate(pool):
-    if hasattr(pool, "terminate_workers"):  # Python ≥ 3.14
-        pool.terminate_workers()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
-    for process in processes:
-        process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-class SchedulerError(RuntimeError):
-    """The Dask scheduler cannot be reached, dask is not installed, or its workers cannot run
-    these runs as this process would (other versions, a module they lack)."""
-
-
-SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
-
-
-def check_address(scheduler: str) -> None:
-    """A scheduler address has the form [SCHEME://]HOST:PORT; checked before dask is imported."""
-    text = scheduler if "://" in scheduler else f"tcp://{scheduler}"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as err:
-        raise SchedulerError(f"--scheduler {scheduler!r} is not an address: {err}") from None
-    if parts.scheme not in SCHEMES or not parts.hostname or port is None or parts.path not in ("", "/"):
-        raise SchedulerError(f"--scheduler {scheduler!r} is not an address; expected tcp://HOST:PORT")
-
-
-def dask_client(scheduler: str | None, workers: int = 2, *, runs=(), allow_mixed: bool = False):
-    """A Client for the scheduler address, or for a new LocalCluster when address is None, whose
-    workers are checked (`check_workers`) and given the user modules `runs` name (`ship_modules`)."""
-    if scheduler:
-        check_address(scheduler)
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise SchedulerError("the Dask executor needs dask.distributed: pip install 'pgcli[dask]'") from None
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="5s")
-        except (OSError, TimeoutError, ValueError, TypeError) as err:
-            raise SchedulerError(f"cannot reach Dask scheduler {scheduler}: {_one_line(err)}") from None
-    else:
-        with worker_environment():
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            )
-        client = Client(cluster)
-    try:
-        if not allow_mixed:
-            check_workers(client)
-        ship_modules(client, runs)
-    except BaseException:
-        client.close()
-        if not scheduler:
-            client.cluster.close()
-        raise
-    return client
-
-
-def check_workers(client):
-    """Refuse Dask workers whose pgcli, numpy, gymnasium or Python version differs from this
-    process's: results are byte-identical only within one environment."""
-    mine = versions()
-    for address, theirs in sorted(client.run(versions, on_error="return").items()):
-        if isinstance(theirs, BaseException):
-            raise SchedulerError(f"Dask worker {address} cannot run pgcli: {_one_line(theirs)}")
-        if differ := _differences(theirs, mine):
-            raise SchedulerError(
-                f"Dask worker {address} runs {differ}; results are byte-identical only within one "
-                "environment: install the same versions there, or pass --allow-mixed"
-            )
-
-
-MODULE_REF = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*")
-MAX_SHIPPED_BYTES = 20_000_000
-
-
-def user_modules(runs) -> list[str]:
-    """Top-level modules the runs' specs name as 'module:Name' (an env, a Python f)."""
-    tops, seen = set(), set()
-    for run in runs:
-        for text in _strings(run.spec):
-            if text not in seen and (match := MODULE_REF.fullmatch(text)):
-                tops.add(match.group(1).split(".")[0])
-            seen.add(text)
-    return sorted(tops - {"pgcli"})  # pgcli itself: check_workers compares its version
-
-
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
-
-
-def ship_modules(client, runs):
-    """Send the Dask workers every user module the runs name that is not installed here (a file
-    or package found through the working directory or PYTHONPATH), as Client.upload_file would
-    (a worker plugin, so workers that join later get it too); an installed one must be
-    installed on every worker. Raises SchedulerError naming the module otherwise."""
-    from distributed.diagnostics.plugin import UploadFile
-
-    if os.getcwd() not in sys.path:  # as rollout.load_env_class finds them
-        sys.path.append(os.getcwd())
-    for top in user_modules(runs):
-        try:
-            spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or spec.origin in (None, "built-in", "frozen"):
-            continue  # not a module here ('table:...' is a function): validation reports it
-        origin = Path(spec.origin).resolve()
-        if _installed(origin):
-            missing = [a for a, ok in sorted(client.run(_importable, top).items()) if not ok]
-            if missing:
-                raise SchedulerError(f"module {top!r} (named by the spec) is not installed on Dask worker {missing[0]}")
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            path = _pack(top, origin, spec.submodule_search_locations is not None, Path(tmp))
-            name = f"pgcli-module-{top}-{hashlib.sha256(path.read_bytes()).hexdigest()[:10]}"
-            try:
-                client.register_plugin(UploadFile(str(path)), name=name)
-            except Exception as err:
-                with contextlib.suppress(Exception):  # or workers that join later fail it too
-                    client.unregister_worker_plugin(name)
-                raise SchedulerError(f"cannot ship module {top!r} to the Dask workers: {_one_line(err)}") from None
-
-
-def _installed(origin: Path) -> bool:
-    paths = sysconfig.get_paths()
-    roots = {paths["purelib"], paths["platlib"], paths["stdlib"], paths["platstdlib"], *site.getsitepackages()}
-    return any(origin.is_relative_to(Path(root).resolve()) for root in roots)
-
-
-def _importable(top: str) -> bool:
-    return importlib.util.find_spec(top) is not None
-
-
-def _pack(top: str, origin: Path, package: bool, tmp: Path) -> Path:
-    """A module file as is, a package as top.zip (sources only): what Dask's upload_file takes."""
-    if not package:
-        return origin
-    target, size = tmp / f"{top}.zip", 0
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(origin.parent.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                size += path.stat().st_size
-                if size > MAX_SHIPPED_BYTES:
-                    raise SchedulerError(
-                        f"package {top!r} ({origin.parent}) is over {MAX_SHIPPED_BYTES // 10**6} MB: "
-                        "install it on the Dask workers instead of shipping it"
-                    )
-                archive.write(path, Path(top) / path.relative_to(origin.parent))
-    return target
-
-
-def dask(items, client, expected):
-    """Futures released as soon as their outcome is here, so a worker lost later costs no
-    finished run; at most ~2 runs per worker thread queued at a time."""
-    from dask.distributed import as_completed as dask_completed
-
-    items, pending = iter(items), {}
-    completed = dask_completed(with_results=True, raise_errors=False)  # gathered in the background
-    window, checked = 16, 0.0
-
-    def refill():
-        nonlocal window, checked
-        if time.monotonic() - checked > 1.0:  # workers come and go (adaptive clusters)
-            window, checked = max(16, 2 * sum(client.nthreads().values())), time.monotonic()
-        while len(pending) < window and (pair := next(items, None)) is not None:
-            future = client.submit(compute_remote, pair[1], expected, key=f"pgcli-{pair[1].run_id}", pure=False)
-            pending[future.key] = (pair[0], future)
-            completed.add(future)
-
-    try:
-        refill()
-        for future, outcome in completed:
-            i, _ = pending.pop(future.key)
-            if isinstance(outcome, BaseException):  # KilledWorker and friends
-                outcome = _lost(outcome)
-            future.release()
-            del future
-            yield i, outcome
-            refill()
-    finally:
-        if pending:
-            client.cancel([future for _, future in pending.values()])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -772,14 +292,25 @@ def run_all(
         if on_result:
             on_result(i, result)
 
+    skip_finished = resume and not force
     todo = []
     for i, run in enumerate(runs):
-        done = finished(run) if resume and not force else None
+        done = finished(run) if skip_finished else None
         if done:
             finish(i, done)
         else:
             todo.append(i)
-    held, writing = {}, {}  # claimed runs' lock descriptors; record() futures -> run index
+    while todo:
+        busy = _compute_and_record(runs, todo, finish, skip_finished, jobs=jobs, client=client, quiet=quiet,
+                                   allow_mixed=allow_mixed)  # fmt: skip
+        todo = _wait_for_others(runs, busy, finish)
+    return results
+
+
+def _compute_and_record(runs, todo, finish, skip_finished, **executor) -> list[int]:
+    """Compute the `todo` runs this process claims, with the executor, and record each one (in
+    WRITERS threads) as its outcome arrives; returns the runs that another live process holds."""
+    held, writing, busy = {}, {}, []  # claimed runs' lock descriptors; record() futures -> run index
     writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="pgcli-record")
 
     def written(block: bool):
@@ -792,29 +323,32 @@ def run_all(
                 os.close(held.pop(i))
 
     try:
-        while todo:
-            busy = []
-            stream = _executor(_claimed(runs, todo, held, busy, resume and not force, finish), runs, len(todo),
-                               jobs=jobs, client=client, quiet=quiet, allow_mixed=allow_mixed)  # fmt: skip
-            with contextlib.closing(stream):
-                for i, outcome in stream:
-                    writing[writers.submit(record, runs[i], outcome)] = i
-                    written(block=len(writing) >= 4 * WRITERS)
-            while writing:
-                written(block=True)
-            todo = []
-            for i in busy:  # another live process has it: wait for it, take what it recorded
-                os.close(_claim(runs[i].directory, wait=True))
-                done = finished(runs[i])
-                if done:
-                    finish(i, done)
-                else:
-                    todo.append(i)  # that process stopped before finishing it
+        stream = executors.start(_claimed(runs, todo, held, busy, skip_finished, finish), runs, len(todo), **executor)
+        with contextlib.closing(stream):
+            for i, outcome in stream:
+                writing[writers.submit(record, runs[i], outcome)] = i
+                written(block=len(writing) >= 4 * WRITERS)
+        while writing:
+            written(block=True)
     finally:
         writers.shutdown(wait=True)  # a run's files are written whole, even on the way out
         for fd in held.values():
             os.close(fd)
-    return results
+    return busy
+
+
+def _wait_for_others(runs, busy, finish) -> list[int]:
+    """Wait for the runs another live process holds and take what it recorded; returns those it
+    stopped before finishing (to run here)."""
+    todo = []
+    for i in busy:
+        os.close(_claim(runs[i].directory, wait=True))
+        done = finished(runs[i])
+        if done:
+            finish(i, done)
+        else:
+            todo.append(i)
+    return todo
 
 
 # Threads writing run directories: the client writes every run, and on a busy or network file
@@ -841,14 +375,6 @@ def _claimed(runs, todo, held, busy, skip_finished, finish):
             continue
         held[i] = fd
         yield i, runs[i]
-
-
-def _executor(items, runs, count, *, jobs, client, quiet, allow_mixed):
-    if client is not None:
-        return dask(items, client, None if allow_mixed else versions())
-    if jobs > 1 and count > 1:
-        return processes(items, min(jobs, count))
-    return serial(items, quiet, nested=len(runs) > 1)
 
 
 def load_run(directory: str | Path) -> tuple[dict, np.ndarray | None]:
@@ -916,8 +442,6 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
     return summary, combined
 
 
-# columns that differ between identical runs: left out wherever results must be byte-identical
-WALL_CLOCK = ("wall_s", "wall_s_to_target", *estimate_kind.WALL_CLOCK)
 RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
 
 
@@ -998,4 +522,14 @@ def _csv_texts(value) -> set[str]:
 
 
 def _cell(value):
-    return _text(value) if isinstance(value, list) else value
+    return value_text(value) if isinstance(value, list) else value
+
+
+def __getattr__(name: str):
+    """WALL_CLOCK, the columns that differ between identical runs (left out wherever results must
+    be byte-identical): read when asked for, so importing the runner imports no experiment kind."""
+    if name == "WALL_CLOCK":
+        from pgcli.lab.estimate import WALL_CLOCK as estimate_wall_clock
+
+        return ("wall_s", "wall_s_to_target", *estimate_wall_clock)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

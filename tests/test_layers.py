@@ -1,9 +1,10 @@
 """The package's layers and the direction of its imports (README, Layout).
 
-    shell (cli, spec, expect, runner, plot, atomic, api)  →  rl  →  lab  →  base
+    shell (cli, experiment, checking, tables, spec, expect, runner, executors, kinds, plot, atomic, api)
+        →  rl  →  lab  →  base
 
 A module may import its own layer and the layers to its right, never to its left. Click is
-imported by cli.py only, matplotlib by plot.py only, Dask and tqdm by the runner only. The rule is
+imported by cli.py only, matplotlib by plot.py only, Dask and tqdm by the executors only. The rule is
 read from the source (every import statement, including those inside functions), so a lazy import
 cannot hide a violation; a second test imports each core module in a fresh interpreter and looks
 at what it loaded.
@@ -21,9 +22,9 @@ LAYERS = ("base", "lab", "rl", "shell")  # each may import itself and the layers
 ONLY_IN = {  # third-party packages that belong to one shell module
     "click": {"pgcli.cli"},
     "matplotlib": {"pgcli.plot"},
-    "dask": {"pgcli.runner"},
-    "distributed": {"pgcli.runner"},
-    "tqdm": {"pgcli.runner"},
+    "dask": {"pgcli.executors"},
+    "distributed": {"pgcli.executors"},
+    "tqdm": {"pgcli.executors"},
 }
 
 
@@ -102,8 +103,21 @@ CORE = sorted(m for m in modules() if layer_of(m) in ("base", "lab", "rl") and m
 def test_a_core_module_loads_no_shell_and_no_click_or_matplotlib(module):
     code = (
         f"import sys, {module}\n"
-        "shell = {'pgcli.' + m for m in ('cli', 'spec', 'expect', 'runner', 'plot', 'atomic', 'api')}\n"
+        "shell = {'pgcli.' + m for m in ('cli', 'experiment', 'checking', 'tables', 'spec', 'expect', 'runner',"
+        " 'executors', 'kinds', 'plot', 'atomic', 'api')}\n"
         "print(sorted(m for m in sys.modules if m in shell or m.split('.')[0] in ('click', 'matplotlib', 'dask')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_pgcli_help_loads_no_scientific_stack():
+    """`pgcli --help` lists the commands without SciPy, pandas, matplotlib or gymnasium (its
+    import time is measured by benchmarks/import_time.py)."""
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom pgcli.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['--help'])\nassert result.exit_code == 0, result.output\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'pandas', 'matplotlib', 'gymnasium'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

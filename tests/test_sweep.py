@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pgcli import runner
-from pgcli.cli import build_spec
+from pgcli.experiment import build_spec
 from pgcli.spec import SpecError, with_sweep
 from tests.helpers import assert_bad_input, invoke
 

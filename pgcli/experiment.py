@@ -1,0 +1,310 @@
+"""An experiment as the command line runs it: the spec (file, then flags, then --set), its runs,
+an executor's life cycle (a Dask client opened and closed here), and the summary directory.
+
+    spec = build_spec("estimate", "experiments/estimators-step.yaml", {"n": "100"}, ["reps=50"], None, None)
+    runs = plan_runs("estimate", spec, "results")
+    done = run("estimate", spec, runs, Execution(jobs=2))   # done.summary: runs.csv as a DataFrame
+
+Bad input raises InputError (or SpecError, DistError, FunctionError, executors.SchedulerError) with a
+one-line message, before anything is written; the CLI prints it and exits 2. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from pgcli import atomic, executors, runner
+from pgcli.kinds import KINDS
+from pgcli.lab import userfn
+from pgcli.lab.problem import parse_theta_text
+from pgcli.spec import (
+    SpecError,
+    apply_overrides,
+    load_yaml,
+    parse_assignment,
+    relative_to,
+    resolve,
+    set_dotted,
+    with_sweep,
+)
+
+
+class InputError(ValueError):
+    """Bad user input found by the shell (an unwritable output, options that conflict, a file that is
+    not what it should be); str() is the one-line message. `extra` names a missing optional extra."""
+
+    def __init__(self, message: str, extra: str = ""):
+        super().__init__(message)
+        self.extra = extra
+
+
+class Execution(NamedTuple):
+    """How to run a plan: the command line's run options (`--results`, `--jobs`, `--executor`, ...)."""
+
+    results: str = "results"  # results root directory
+    grid: tuple = ()  # --set-grid axes, 'key=v1,v2'
+    jobs: int = 1
+    executor: str = "local"  # local | dask
+    scheduler: str | None = None  # a Dask scheduler address; None: a LocalCluster
+    allow_mixed: bool = False
+    resume: bool = True
+    force: bool = False
+    quiet: bool = False
+    progress: bool = False  # bars even when stderr is not a terminal
+
+
+class Done(NamedTuple):
+    """A run experiment: its resolved spec, its runs, one result per run, runs.csv, the combined
+    table's path and the summary directory (results/<name>/ or results/<name>/sweeps/<sweep_id>/)."""
+
+    spec: dict
+    runs: list
+    results: list
+    summary: pd.DataFrame
+    combined: Path
+    directory: Path
+
+
+# ---------------------------------------------------------------------------------------------
+# the spec and its runs
+
+
+def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
+    """Spec file, then flags, then --set: resolved against the kind's schema.
+
+    `flags` maps spec keys (dotted) to values from command-line options; None or empty means not
+    given. A `theta` flag given as text ('mu=-3:3:25,sigma=1') is parsed here. The name is `name`,
+    else the spec's, else the spec file's stem, else `default_name(kind, spec)`."""
+    if isinstance(flags.get("theta"), str):
+        flags = {**flags, "theta": parse_theta_text(flags["theta"])}
+    schema = with_sweep(KINDS[kind].schema)
+    user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
+    if spec_file:  # `f: module:function` and `env.id: module:Class` import from beside the spec
+        userfn.add_search_path(Path(spec_file).parent)
+    if user.get("kind", kind) != kind:
+        raise SpecError(
+            "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
+        )
+    for key, value in flags.items():
+        if value is None or value == [] or value == ():
+            continue
+        if isinstance(value, dict) and isinstance(user.get(key), dict):
+            value = {**user[key], **value}  # --theta mu=1 keeps the file's other parameters
+        set_dotted(user, key, value)
+    if seed is not None:
+        user["seed"] = seed
+    user = apply_overrides(user, list(sets), schema)
+    _one_seed_rule(user, seed, [parse_assignment(text)[0] for text in sets])
+    spec = resolve(schema, user)
+    spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
+    return spec
+
+
+def _one_seed_rule(user: dict, seed, set_keys: list[str]) -> None:
+    """A seed typed on the command line (--seed S, --set seed=S) is the one run's seed: the spec's
+    sweep over seeds is dropped; with --set sweep.seeds=N as well, it is bad input."""
+    if seed is None and "seed" not in set_keys:
+        return
+    if any(key.startswith("sweep.seeds") for key in set_keys):
+        raise SpecError("seed", "give --seed/--set seed=S (one run) or --set sweep.seeds=N (a sweep), not both")
+    if user.get("sweep") is None:  # absent, or an empty `sweep:`
+        user["sweep"] = {}
+    if isinstance(user["sweep"], dict):  # anything else is refused by resolve
+        user["sweep"]["seeds"] = None
+
+
+def default_name(kind: str, spec: dict) -> str:
+    """The results name of a spec given by flags alone: optimize-<dist> (a distribution problem) or
+    optimize-<problem>; for the other kinds <kind>-<dist or env id>, lower case, '/' as '-'."""
+    if kind == "optimize":
+        subject = (spec["dist"] or "gaussian") if spec["problem"] == "distribution" else spec["problem"]
+        return f"optimize-{subject}"
+    return f"{kind}-{spec.get('dist') or spec.get('env', {}).get('id', kind)}".lower().replace("/", "-")
+
+
+def plan_runs(kind: str, spec: dict, root: str | Path, grid=()) -> list[runner.Run]:
+    """The runs of a resolved spec under root/<name>/, each validated by its kind."""
+    runs = runner.plan(kind, with_sweep(KINDS[kind].schema), spec, root, grid)
+    for run in runs:
+        KINDS[kind].validate(run.spec)
+    return runs
+
+
+def summary_directory(kind: str, spec: dict, runs: list, spec_file, root: str | Path) -> Path:
+    """Where this invocation's runs.csv and combined table go: results/<name>/ for the spec file
+    as written (or for flags alone), else results/<name>/sweeps/<sweep_id>/ — so a --set or
+    --set-grid variation never overwrites the spec's own summary, and each one is findable."""
+    base = Path(root) / spec["name"]
+    if spec_file is None:
+        return base
+    own = build_spec(kind, spec_file, {}, [], None, spec["name"])
+    own_ids = [run.run_id for run in runner.plan(kind, with_sweep(KINDS[kind].schema), own, root)]
+    run_ids = [run.run_id for run in runs]
+    return base if run_ids == own_ids else base / "sweeps" / runner.sweep_id(run_ids)
+
+
+def infer_kind(raw: dict, path) -> str:
+    """A spec's kind: its `kind:` key, else guessed from its keys (env → train; problem or
+    estimator → optimize; f or estimators → estimate)."""
+    if raw.get("kind"):
+        if raw["kind"] not in KINDS:
+            raise InputError(f"{path}: kind: unknown value {raw['kind']!r}; allowed: {', '.join(KINDS)}")
+        return raw["kind"]
+    if "env" in raw:
+        return "train"
+    if "problem" in raw or "estimator" in raw:
+        return "optimize"
+    if "f" in raw or "estimators" in raw:
+        return "estimate"
+    raise InputError(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(KINDS)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_file=None) -> Done:
+    """Run the planned, validated `runs` of `spec` (what is not finished) and aggregate them.
+
+    Every output is checked writable first (runs.csv, `out`, the status of each run to compute);
+    a Dask client is opened for `--executor dask` and closed (with its LocalCluster) however the
+    runs end. `out`, when given, receives a copy of the combined table."""
+    directory = summary_directory(kind, spec, runs, spec_file, execution.results)
+    rerun = [Path(r.directory) / "status" for r in runs if execution.force or not runner.is_finished(r)]
+    for target in [directory / "runs.csv", out, *rerun]:
+        problem = target and atomic.check_writable(target)
+        if problem:
+            raise InputError(problem)
+    client = None
+    if execution.executor == "dask":
+        client = executors.dask_client(execution.scheduler, runs=runs, allow_mixed=execution.allow_mixed)
+    elif execution.scheduler:
+        raise InputError("--scheduler needs --executor dask")
+    try:
+        results = _run_with_progress(runs, execution, client)
+    finally:
+        if client is not None:
+            client.close()
+            if not execution.scheduler and client.cluster is not None:
+                client.cluster.close()
+    summary, combined = runner.aggregate(runs, results, directory)
+    if out and combined.is_file():
+        atomic.write_bytes(out, combined.read_bytes())
+    return Done(spec, runs, results, summary, combined, directory)
+
+
+def show_bars(execution: Execution) -> bool:
+    """Bars on a terminal; off in a pipe or a CI log unless --progress; never with -q."""
+    return not execution.quiet and (execution.progress or sys.stderr.isatty())
+
+
+def _run_with_progress(runs, execution: Execution, client) -> list[dict]:
+    """One bar over runs (with done / failed / diverged counts) when there are several, and
+    per-run bars when runs execute in this process."""
+    bars = show_bars(execution)
+    progress, close = executors.progress_bar("runs", not (bars and len(runs) > 1))
+    counts = {"done": 0, "failed": 0, "diverged": 0}
+    finished = 0
+
+    def on_result(i, result):
+        nonlocal finished
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+        finished += 1
+        progress(finished, len(runs), **counts)
+
+    progress(0, len(runs))
+    try:
+        return runner.run_all(
+            runs,
+            jobs=execution.jobs,
+            client=client,
+            resume=execution.resume,
+            force=execution.force,
+            quiet=not bars or execution.jobs > 1 or client is not None,
+            on_result=on_result,
+            allow_mixed=execution.allow_mixed,
+        )
+    finally:
+        close()
+
+
+def notes(results: list) -> list[str]:
+    """The runs' notes, each once, in order of first appearance."""
+    seen = []
+    for result in results:
+        for note in (result or {}).get("notes", []) or []:
+            if note not in seen:
+                seen.append(note)
+    return seen
+
+
+# ---------------------------------------------------------------------------------------------
+# fisher --policy
+
+
+class Policy(NamedTuple):
+    """A policy to compute the Fisher matrix of: a train spec, θ (None: the initial θ₀), its run
+    directory, and a note when the spec is a sweep of several runs."""
+
+    spec: dict
+    theta: np.ndarray | None
+    run_dir: Path
+    note: str
+
+
+class PolicyFisher(NamedTuple):
+    """`fisher --policy`'s result: the table written to `path`, its quantities by name, the
+    eigenvalues in decreasing order and the number of visited states."""
+
+    path: Path
+    value: dict
+    eigenvalues: np.ndarray
+    n_states: int
+
+
+def find_policy(path: Path, sets, seed, name, execution: Execution) -> Policy:
+    """A run directory's trained policy, or a train spec's (trained if its run directory is done,
+    else its initial θ₀; a sweep's first run, or the one --seed picks)."""
+    if path.is_dir():
+        try:
+            spec, theta = runner.load_run(path)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        return Policy(spec, theta, path, "")
+    if not path.is_file():
+        raise InputError(f"--policy: no such run directory or spec file: {path}")
+    spec = build_spec("train", str(path), {}, sets, seed, name)
+    runs = runner.plan("train", with_sweep(KINDS["train"].schema), spec, execution.results, execution.grid)
+    note = ""
+    if len(runs) > 1:
+        note = f"{path} is a sweep of {len(runs)} runs; using its first, {runs[0].label} (--seed S picks one)"
+    run_dir, theta = Path(runs[0].directory), None
+    if runner.status_of(run_dir) == "done":
+        theta = runner.load_run(run_dir)[1]
+    return Policy(runs[0].spec, theta, run_dir, note)
+
+
+def policy_fisher(policy: Policy, states: int, out=None) -> PolicyFisher:
+    """F = E_s E_a[∇θ log π(a|s) ∇θ log π(a|s)ᵀ] of `policy` on `states` states it visits (see
+    pgcli.rl.natural.policy_fisher), written as a table to `out` (default: the run directory's
+    policy_fisher.csv)."""
+    from pgcli.rl import natural
+    from pgcli.rl import train as train_core
+
+    KINDS["train"].validate(policy.spec)
+    target = Path(out) if out else policy.run_dir / "policy_fisher.csv"
+    problem = atomic.check_writable(target)
+    if problem:
+        raise InputError(problem)
+    spec = policy.spec
+    network, theta, x = train_core.visited_states(spec, policy.theta, states, seed=spec["seed"])
+    rows, eigenvalues = natural.policy_fisher(network, theta, x)
+    table = pd.DataFrame(rows, columns=natural.POLICY_FISHER_COLUMNS)
+    atomic.write_csv(target, table)
+    value = dict(zip(table["quantity"].head(6), table["value"].head(6), strict=True))
+    return PolicyFisher(target, value, eigenvalues, x.shape[0])
