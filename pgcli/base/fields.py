@@ -46,3 +46,7 @@ def all_positive(values):
 
 def unit_interval(value):
     return None if 0 <= value <= 1 else f"must be in [0, 1], got {value}"
+
+
+# the root seed every kind's spec has (one run's seed; `sweep.seeds` makes several runs)
+SEED = Field("int", 0, "root seed", check=non_negative)

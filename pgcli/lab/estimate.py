@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import Field, SpecError, non_negative, positive
+from pgcli.base.fields import SEED, Field, SpecError, positive
 from pgcli.base.progress import Progress, silent
 from pgcli.lab import distributions, estimators
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable
@@ -58,7 +58,7 @@ SCHEMA = {
     "dtype": Field(
         "str", "float64", "samples, scores and terms (exact columns stay float64)", choices=distributions.DTYPES
     ),
-    "seed": Field("int", 0, "root seed", check=non_negative),
+    "seed": SEED,
 }
 
 COLUMNS = [

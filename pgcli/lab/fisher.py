@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import Field, SpecError, non_negative
+from pgcli.base.fields import SEED, Field, SpecError
 from pgcli.base.progress import Progress, silent
 from pgcli.lab import distributions
 from pgcli.lab.estimate import CHUNK_ELEMENTS, MAX_N, chunk_sizes
@@ -27,7 +27,7 @@ SCHEMA = {
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     **DIST_SCHEMA,
     "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=lambda v: samples_problem(v, MAX_N)),
-    "seed": Field("int", 0, "root seed", check=non_negative),
+    "seed": SEED,
 }
 
 MAX_PARAMS = 100  # d: the Fisher table has d² rows per quantity and n

@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import Field, SpecError, non_negative, positive
+from pgcli.base.fields import SEED, Field, SpecError, non_negative, positive
 from pgcli.base.progress import Progress, silent
 from pgcli.lab import classifier, distributions, estimators, exact, userfn
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of, gradient_stats
@@ -136,7 +136,7 @@ SCHEMA = {
             check=non_negative,
         ),
     },
-    "seed": Field("int", 0, "root seed", check=non_negative),
+    "seed": SEED,
 }
 
 LEADING = ["step", "samples", "objective"]
@@ -540,10 +540,3 @@ def output_columns(spec: dict) -> tuple[list[str], list[str]]:
     else:
         summary += ["final_theta"]
     return columns(problem), summary
-
-
-def default_name(spec: dict) -> str:
-    """optimize-<dist> for distribution problems, else optimize-<problem>."""
-    if spec["problem"] == "distribution":
-        return f"optimize-{spec['dist'] or 'gaussian'}"
-    return f"optimize-{spec['problem']}"

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import Field, SpecError, all_positive, non_negative, positive, unit_interval
+from pgcli.base.fields import SEED, Field, SpecError, all_positive, non_negative, positive, unit_interval
 from pgcli.base.progress import Progress, silent
 from pgcli.base.targets import first_reached
 from pgcli.lab.estimators import gradient_stats
@@ -128,7 +128,7 @@ SCHEMA = {
         "episodes": Field("int", 10, "evaluation episodes", check=positive),
         "deterministic": Field("bool", True, "evaluate the mode (argmax / mean) action"),
     },
-    "seed": Field("int", 0, "root seed", check=non_negative),
+    "seed": SEED,
 }
 
 COLUMNS = [
