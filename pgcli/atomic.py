@@ -53,6 +53,7 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """Write text (UTF-8) to path atomically; returns the path."""
     return write_bytes(path, text.encode())
 
 

@@ -142,6 +142,7 @@ def check_columns(item: dict, table_columns, runs_columns, planned: dict | None 
 
 
 def fraction(text) -> tuple[int, int]:
+    """'k/n' as (k, n) with 0 ≤ k ≤ n, n > 0 (seeds_passing), else ExpectError."""
     match = FRACTION.match(str(text))
     if not match or int(match.group(2)) == 0 or int(match.group(1)) > int(match.group(2)):
         raise ExpectError(f"seeds_passing must be a fraction k/n with 0 ≤ k ≤ n, n > 0, got {text!r}")

@@ -35,8 +35,9 @@ from __future__ import annotations
 import difflib
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
 import numpy as np
@@ -47,6 +48,9 @@ from pgcli import atomic, kinds, runner
 from pgcli.base.targets import METRIC, first_reached, reached
 from pgcli.lab.problem import parse_theta_text
 from pgcli.spec import SpecError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 matplotlib.use("Agg")
 
@@ -97,6 +101,8 @@ class PlotError(ValueError):
 
 
 class Results(NamedTuple):
+    """The rows of one or more results directories, read for a figure or a table."""
+
     kind: str | None  # the table it holds: train, estimate, fisher (None: cannot tell)
     frame: pd.DataFrame  # rows of every path, with `_run` numbering the runs
     keys: list[str]  # varying-key columns (`source` with several paths), seed excluded
@@ -739,9 +745,11 @@ def fisher_figure(frame, hue=("quantity",), title=""):
 
 
 class FigureKind(NamedTuple):
+    """A figure `plot --kind` can draw: the table it reads, the columns it needs, how to draw it."""
+
     data: str  # the table it draws: train, estimate or fisher
     needs: tuple  # columns it needs besides --x and --y
-    draw: object  # (Plot) -> Figure
+    draw: Callable[[Plot], Figure]  # the figure of a prepared request
 
 
 def _draw_curves(plot: Plot):

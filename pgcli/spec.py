@@ -313,6 +313,7 @@ def leaves(tree: dict, prefix: str) -> dict:
 
 
 def set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    """tree['a']['b'] = value for dotted 'a.b', creating the inner mappings."""
     parts = dotted.split(".")
     for part in parts[:-1]:
         tree = tree.setdefault(part, {})
@@ -322,6 +323,7 @@ def set_dotted(tree: dict, dotted: str, value: Any) -> None:
 
 
 def get_dotted(tree: dict, dotted: str) -> Any:
+    """tree['a']['b'] for dotted 'a.b' (KeyError when absent)."""
     for part in dotted.split("."):
         tree = tree[part]
     return tree
@@ -353,6 +355,7 @@ def apply_overrides(user: dict, assignments: list[str], schema: dict) -> dict:
 
 
 def dump(spec: dict) -> str:
+    """A resolved spec as YAML, keys in schema order (what --print-spec and config.yaml show)."""
     return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100)
 
 

@@ -97,13 +97,21 @@ def test_train_one_run():
     assert len(table) == 2 and table.attrs["status"] == "done" and "return_mean" in table
 
 
-def test_callable_modules_stay_modules():
-    import pgcli.cli  # loads every core module
+def test_the_api_functions_survive_importing_the_core():
+    """The core's estimate, optimize and train modules live in pgcli.lab and pgcli.rl, so importing
+    them never rebinds pgcli.estimate, pgcli.optimize or pgcli.train (the API's functions)."""
+    import pgcli.rl.train
+    from pgcli import api
     from pgcli.lab import estimate as estimate_core
+    from pgcli.lab import optimize as optimize_core
 
-    assert callable(estimate_core.run) and isinstance(
-        pgcli.estimate(n=[10], reps=2, estimators=["score"]), pd.DataFrame
-    )
+    assert callable(estimate_core.run) and callable(optimize_core.run) and callable(pgcli.rl.train.run)
+    assert [getattr(pgcli, name) for name in ("estimate", "optimize", "train")] == [
+        api.estimate,
+        api.optimize,
+        api.train,
+    ]
+    assert isinstance(pgcli.estimate(n=[10], reps=2, estimators=["score"]), pd.DataFrame)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,9 @@ class SpecError(ValueError):
 
 
 class Field(NamedTuple):
+    """One spec key: its kind (how a value is coerced), default, help text, allowed choices, a
+    check returning a problem or None, and whether null is allowed."""
+
     kind: str  # int | float | str | path | bool | ints | floats | strs (comma-split) | texts | mapping | any
     default: Any
     help: str
@@ -32,19 +35,23 @@ class Field(NamedTuple):
 
 
 def positive(value):
+    """A Field check: value > 0."""
     return None if value > 0 else f"must be > 0, got {value}"
 
 
 def non_negative(value):
+    """A Field check: value ≥ 0."""
     return None if value >= 0 else f"must be ≥ 0, got {value}"
 
 
 def all_positive(values):
+    """A Field check: every value > 0."""
     bad = [v for v in values if not v > 0]
     return f"every value must be > 0, got {bad[0]}" if bad else None
 
 
 def unit_interval(value):
+    """A Field check: 0 ≤ value ≤ 1."""
     return None if 0 <= value <= 1 else f"must be in [0, 1], got {value}"
 
 

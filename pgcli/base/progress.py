@@ -14,6 +14,8 @@ from typing import Protocol
 
 
 class Progress(Protocol):
+    """progress(done, total, **status): `done` of `total` units finished; status shown beside the bar."""
+
     def __call__(self, done: int, total: int, /, **status: float) -> None: ...
 
 
