@@ -41,6 +41,20 @@ def measure(repeats: int = 15) -> dict[str, float]:
     }
 
 
+def rows(repeats: int = 15) -> list[dict]:
+    """The figure as a row of benchmarks/results.csv (run_all.py)."""
+    seconds = measure(repeats)
+    numpy_s = seconds["python -c 'import numpy'"]
+    return [
+        {
+            "figure": "pgcli --help: wall-clock s (fresh interpreter)",
+            "value": seconds["pgcli --help"],
+            "ratio": seconds["pgcli --help"] / numpy_s,
+            "reference": f"python -c 'import numpy': {numpy_s:.3g} s (goal ≤ 0.3 s)",
+        }
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="runs per command (median)")
