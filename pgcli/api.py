@@ -28,10 +28,10 @@ import pandas as pd
 from pgcli.lab import distributions, userfn
 from pgcli.lab import estimate as estimate_core
 from pgcli.lab import optimize as optimize_core
+from pgcli.lab.dist_spec import function_problem
 from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable, mean_and_std_error
 from pgcli.lab.estimators import options as estimator_options
 from pgcli.lab.functions import FunctionError
-from pgcli.lab.problem import function_problem
 from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
 
 

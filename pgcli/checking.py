@@ -111,8 +111,8 @@ def results_of(target: CheckTarget, run_missing: bool, execution: Execution) -> 
     if all(finished):
         runner.aggregate(runs, [None] * len(runs), target.results_dir)
         return "", []
-    done = run(target.kind, target.spec, runs, execution, spec_file=str(target.path))
-    failed = [(run.label, (r or {}).get("message", "")) for run, r in zip(runs, done.results, strict=True)
+    outcome = run(target.kind, target.spec, runs, execution, spec_file=str(target.path))
+    failed = [(run.label, (r or {}).get("message", "")) for run, r in zip(runs, outcome.results, strict=True)
               if (r or {}).get("status") == "failed"]  # fmt: skip
     return (f"run {failed[0][0]} failed: {failed[0][1]}" if failed else ""), failed
 

@@ -78,24 +78,34 @@ def constant(where: str):
 class RegistryChoice(click.Choice):
     """click.Choice over a registry's names (sorted, unless `sort` is False), read when first needed."""
 
-    def __init__(self, where: str, sort: bool = True):  # no super().__init__: `choices` is computed
-        self.where, self.sort, self.case_sensitive = where, sort, True
+    def __init__(self, where: str, sort: bool = True):
+        self.where, self.sort = where, sort
+        super().__init__((), case_sensitive=True)
 
     @property
     def choices(self) -> tuple[str, ...]:
         names = tuple(constant(self.where))
         return tuple(sorted(names)) if self.sort else names
 
+    @choices.setter
+    def choices(self, value) -> None:  # Choice.__init__ stores its (empty) choices: the registry's win
+        pass
+
 
 class RegistryMax(click.IntRange):
     """click.IntRange(min=1, max=<a core module's constant>), the constant read when first needed."""
 
-    def __init__(self, where: str):  # no super().__init__: `max` is computed
-        self.where, self.min, self.min_open, self.max_open, self.clamp = where, 1, False, False, False
+    def __init__(self, where: str):
+        self.where = where
+        super().__init__(min=1)
 
     @property
     def max(self) -> int:
         return constant(self.where)
+
+    @max.setter
+    def max(self, value) -> None:  # IntRange.__init__ stores max=None: the constant wins
+        pass
 
 
 class RegistryHelp(click.Option):
@@ -105,13 +115,19 @@ class RegistryHelp(click.Option):
         super().__init__(*decls, **attrs)
         self.names = names
 
-    def get_help_record(self, ctx):
+    def _filled(self, method, *args):
         template = self.help
-        self.help = template.format(names=", ".join(constant(self.names)))
+        self.help = template.replace("{names}", ", ".join(constant(self.names)))
         try:
-            return super().get_help_record(ctx)
+            return method(*args)
         finally:
             self.help = template
+
+    def get_help_record(self, ctx):
+        return self._filled(super().get_help_record, ctx)
+
+    def to_info_dict(self):
+        return self._filled(super().to_info_dict)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -183,7 +199,11 @@ def experiment_options(func):
     )
 
 
-def distribution_options(func):
+THETA_SWEEP = "θ values, e.g. mu=0 or shape=2,rate=3; [a,b] vectors; 'lo:hi:count' sweeps."
+THETA_START = "Initial θ, e.g. mu=0 or shape=2,rate=3; [a,b] vectors (one θ: no sweeps)."
+
+
+def distribution_options(func, theta_help: str = THETA_SWEEP):
     """--dist, --param, --dim and --theta, passed to the command as one dict of spec flags,
     `dist_flags` (θ still text: build_spec parses it)."""
 
@@ -210,7 +230,7 @@ def distribution_options(func):
                 "--theta",
                 default=None,
                 metavar="NAME=V,...",
-                help="θ values, e.g. mu=0 or shape=2,rate=3; [a,b] vectors; 'lo:hi:count' sweeps (optimize: one initial θ).",
+                help=theta_help,
             ),
         ],
         command,
@@ -226,7 +246,7 @@ def execution(opts: dict):
 
 def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
     """What every experiment command does: build the spec (spec file, flags, --set), plan and
-    validate its runs, print the spec (--print-spec) or run them; returns experiment.Done."""
+    validate its runs, print the spec (--print-spec) or run them; returns experiment.Outcome."""
     from pgcli import experiment
     from pgcli.spec import dump
 
@@ -237,21 +257,21 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
     with bad_input():
-        done = experiment.run(kind, spec, runs, execution(opts), out, spec_file)
-    if done.directory.parent.name == "sweeps":
-        click.echo(f"note: these runs differ from {spec_file} as written; their summary is {done.directory}/")
-    return done
+        outcome = experiment.run(kind, spec, runs, execution(opts), out, spec_file)
+    if outcome.directory.parent.name == "sweeps":
+        click.echo(f"note: these runs differ from {spec_file} as written; their summary is {outcome.directory}/")
+    return outcome
 
 
-def finish(done, path=None) -> int:
+def finish(outcome, path=None) -> int:
     """Print the runs' notes and where `path` is; exit code 0 when every run is done, else 1 with
     a table of the runs that are not (on stderr)."""
     from pgcli import experiment, tables
 
-    for note in experiment.notes(done.results):
+    for note in experiment.notes(outcome.results):
         click.echo(f"note: {note}")
     wrote(path)
-    not_done = tables.not_done(done.runs, done.results, done.summary)
+    not_done = tables.not_done(outcome.runs, outcome.results, outcome.summary)
     if not_done:
         click.echo(not_done, err=True)
     return 1 if not_done else 0
@@ -321,15 +341,15 @@ def estimate(
     """
     flags = {**dist_flags, "f": list(functions), "estimators": estimators, "n": n, "reps": reps, "h": h,
              "temperature": temperature, "dtype": dtype}  # fmt: skip
-    done = run_command("estimate", spec_file, flags, opts, out)
-    if done.combined.is_file() and len(done.runs) == 1:
+    outcome = run_command("estimate", spec_file, flags, opts, out)
+    if outcome.combined.is_file() and len(outcome.runs) == 1:
         import pandas as pd
 
         from pgcli import tables
 
-        table = pd.read_csv(done.combined)
+        table = pd.read_csv(outcome.combined)
         click.echo(tables.rank_table(table, target_se) if rank else tables.estimate_table(table))
-    return finish(done, out or done.combined)
+    return finish(outcome, out or outcome.combined)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,12 +390,12 @@ def fisher(spec_file, dist_flags, n, policy_path, states, out, **opts):
         if spec_file or dist_flags["dist"]:
             raise BadInput("--policy takes no distribution spec or --dist")
         return policy_fisher(Path(policy_path), states, out, opts)
-    done = run_command("fisher", spec_file, {**dist_flags, "n": n}, opts, out)
-    if done.combined.is_file() and len(done.runs) == 1:
+    outcome = run_command("fisher", spec_file, {**dist_flags, "n": n}, opts, out)
+    if outcome.combined.is_file() and len(outcome.runs) == 1:
         from pgcli import tables
 
-        click.echo(tables.fisher_table(done.combined))
-    return finish(done, out or done.combined)
+        click.echo(tables.fisher_table(outcome.combined))
+    return finish(outcome, out or outcome.combined)
 
 
 def policy_fisher(path: Path, states: int, out, opts: dict) -> int:
@@ -413,13 +433,13 @@ def train(spec_file, **opts):
     """
     from pgcli import tables
 
-    done = run_command("train", spec_file, {}, opts)
-    if len(done.runs) == 1:
-        click.echo(tables.train_line(done.spec, done.summary.iloc[0]))
+    outcome = run_command("train", spec_file, {}, opts)
+    if len(outcome.runs) == 1:
+        click.echo(tables.train_line(outcome.spec, outcome.summary.iloc[0]))
     else:
         columns = ["label", "status", "final_return", "best_return", "env_steps_to_target", "env_steps", "wall_s"]
-        click.echo(tables.columns_table(done.summary, columns, digits=5))
-    return finish(done, done.combined)
+        click.echo(tables.columns_table(outcome.summary, columns, digits=5))
+    return finish(outcome, outcome.combined)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,7 +589,7 @@ def check_one(target, run_missing: bool, run_options) -> list[tuple]:
     default=None,
     help="distribution (default), bernoulli_toy or classifier.",
 )
-@distribution_options
+@functools.partial(distribution_options, theta_help=THETA_START)
 @click.option("--learn", default=None, metavar="A,B", help="Parameters that move (default: all).")
 @click.option(
     "--f",
@@ -601,11 +621,11 @@ def optimize(spec_file, problem, dist_flags, learn, function, estimator, minimiz
 
     flags = {"problem": problem, **dist_flags, "learn": learn, "f": function, "estimator": estimator,
              "minimize": minimize, "n": n, "steps": steps, "optim.kind": optim, "optim.lr": lr, "data.path": data}  # fmt: skip
-    done = run_command("optimize", spec_file, flags, opts)
+    outcome = run_command("optimize", spec_file, flags, opts)
     columns = ["label", "status", "final_objective", "optimum", "final_theta", "train_accuracy",
                "test_accuracy", "logreg_test_accuracy", "mean_grad_var", "samples", "wall_s"]  # fmt: skip
-    click.echo(tables.columns_table(done.summary, columns, digits=4, drop_empty=True))
-    return finish(done, done.combined)
+    click.echo(tables.columns_table(outcome.summary, columns, digits=4, drop_empty=True))
+    return finish(outcome, outcome.combined)
 
 
 def main():

@@ -3,7 +3,7 @@ an executor's life cycle (a Dask client opened and closed here), and the summary
 
     spec = build_spec("estimate", "experiments/estimators-step.yaml", {"n": "100"}, ["reps=50"], None, None)
     runs = plan_runs("estimate", spec, "results")
-    done = run("estimate", spec, runs, Execution(jobs=2))   # done.summary: runs.csv as a DataFrame
+    outcome = run("estimate", spec, runs, Execution(jobs=2))   # outcome.summary: runs.csv as a DataFrame
 
 Bad input raises InputError (or SpecError, DistError, FunctionError, executors.SchedulerError) with a
 one-line message, before anything is written; the CLI prints it and exits 2. Nothing here prints.
@@ -21,7 +21,7 @@ import pandas as pd
 from pgcli import atomic, executors, runner
 from pgcli.kinds import KINDS
 from pgcli.lab import userfn
-from pgcli.lab.problem import parse_theta_text
+from pgcli.lab.dist_spec import parse_theta_text
 from pgcli.spec import (
     SpecError,
     apply_overrides,
@@ -58,7 +58,7 @@ class Execution(NamedTuple):
     progress: bool = False  # bars even when stderr is not a terminal
 
 
-class Done(NamedTuple):
+class Outcome(NamedTuple):
     """A run experiment: its resolved spec, its runs, one result per run, runs.csv, the combined
     table's path and the summary directory (results/<name>/ or results/<name>/sweeps/<sweep_id>/)."""
 
@@ -168,7 +168,7 @@ def infer_kind(raw: dict, path) -> str:
 # running
 
 
-def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_file=None) -> Done:
+def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_file=None) -> Outcome:
     """Run the planned, validated `runs` of `spec` (what is not finished) and aggregate them.
 
     Every output is checked writable first (runs.csv, `out`, the status of each run to compute);
@@ -195,7 +195,7 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
     summary, combined = runner.aggregate(runs, results, directory)
     if out and combined.is_file():
         atomic.write_bytes(out, combined.read_bytes())
-    return Done(spec, runs, results, summary, combined, directory)
+    return Outcome(spec, runs, results, summary, combined, directory)
 
 
 def show_bars(execution: Execution) -> bool:

@@ -46,7 +46,7 @@ from matplotlib.ticker import EngFormatter
 
 from pgcli import atomic, kinds, runner
 from pgcli.base.targets import METRIC, first_reached, reached
-from pgcli.lab.problem import parse_theta_text
+from pgcli.lab.dist_spec import parse_theta_text
 from pgcli.spec import SpecError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import yaml
 
 from pgcli import atomic, runner, spec
 from pgcli.lab import functions
-from pgcli.lab.problem import MAX_DIM, MAX_GRID
+from pgcli.lab.dist_spec import MAX_DIM, MAX_GRID
 from pgcli.rl import train
 from pgcli.rl.natural import MAX_STATES
 from tests.helpers import assert_bad_input, invoke

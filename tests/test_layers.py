@@ -26,6 +26,8 @@ ONLY_IN = {  # third-party packages that belong to one shell module
     "distributed": {"pgcli.executors"},
     "tqdm": {"pgcli.executors"},
 }
+NOT_IN = {"base": {"gymnasium", "envpool"}, "lab": {"gymnasium", "envpool"}}  # the lab knows no environments
+DYNAMIC = {"import_module", "__import__"}  # importlib.import_module("pgcli.runner") is an import too
 
 
 def layer_of(module: str) -> str:
@@ -54,7 +56,16 @@ def imports(module: str, path: Path) -> list[tuple[int, str]]:
             base = ".".join([*anchor, node.module] if node.module else anchor)
             found.append((node.lineno, base))
             found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]  # maybe submodules
+        elif isinstance(node, ast.Call) and _names_a_module(node):
+            found.append((node.lineno, node.args[0].value))
     return found
+
+
+def _names_a_module(call: ast.Call) -> bool:
+    """importlib.import_module('…') or __import__('…') with the module's name written out."""
+    name = getattr(call.func, "attr", getattr(call.func, "id", None))
+    first = call.args[0] if call.args else None
+    return name in DYNAMIC and isinstance(first, ast.Constant) and isinstance(first.value, str)
 
 
 def violations(sources: dict[str, Path]) -> list[str]:
@@ -68,6 +79,8 @@ def violations(sources: dict[str, Path]) -> list[str]:
                 found.append(f"{path.name}:{line}: {layer} imports {target} ({layer_of(target)})")
             if top in ONLY_IN and module not in ONLY_IN[top]:
                 found.append(f"{path.name}:{line}: {module} imports {top} (only {', '.join(sorted(ONLY_IN[top]))})")
+            if top in NOT_IN.get(layer, ()):
+                found.append(f"{path.name}:{line}: {layer} imports {top}")
     return found
 
 
@@ -84,6 +97,9 @@ def test_the_layering_rule_catches_a_violating_import(tmp_path):
         "pgcli.rl.plots": "import matplotlib.pyplot as plt\n",
         "pgcli.runner2": "import click\n",
         "pgcli.lab.relative": "from ..rl import train\n",
+        "pgcli.lab.dynamic": "import importlib\n\ndef f():\n    return importlib.import_module('pgcli.runner')\n",
+        "pgcli.rl.dunder": "x = __import__('pgcli.plot')\n",
+        "pgcli.lab.envs": "import gymnasium\n",
     }
     sources = {}
     for module, text in bad.items():
@@ -100,12 +116,15 @@ CORE = sorted(m for m in modules() if layer_of(m) in ("base", "lab", "rl") and m
 
 
 @pytest.mark.parametrize("module", CORE)
-def test_a_core_module_loads_no_shell_and_no_click_or_matplotlib(module):
+def test_a_core_module_loads_nothing_above_its_layer(module):
+    """Imported in a fresh interpreter, a core module loads no module of a layer above its own,
+    no Click, matplotlib or Dask, and (below the RL core) no gymnasium."""
+    rank = LAYERS.index(layer_of(module))
+    above = sorted(m for m in modules() if LAYERS.index(layer_of(m)) > rank and m != "pgcli")
+    packages = ["click", "matplotlib", "dask", *sorted(NOT_IN.get(layer_of(module), ()))]
     code = (
         f"import sys, {module}\n"
-        "shell = {'pgcli.' + m for m in ('cli', 'experiment', 'checking', 'tables', 'spec', 'expect', 'runner',"
-        " 'executors', 'kinds', 'plot', 'atomic', 'api')}\n"
-        "print(sorted(m for m in sys.modules if m in shell or m.split('.')[0] in ('click', 'matplotlib', 'dask')))"
+        f"print(sorted(m for m in sys.modules if m in {above!r} or m.split('.')[0] in {packages!r}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -27,9 +27,7 @@ import pandas as pd
 from pgcli.base.fields import SEED, Field, SpecError, positive
 from pgcli.base.progress import Progress, silent
 from pgcli.lab import distributions, estimators
-from pgcli.lab.estimators import ESTIMATORS, NotApplicable
-from pgcli.lab.exact import exact_gradient
-from pgcli.lab.problem import (
+from pgcli.lab.dist_spec import (
     DIST_SCHEMA,
     make_dists,
     make_functions,
@@ -37,6 +35,8 @@ from pgcli.lab.problem import (
     samples_problem,
     theta_label,
 )
+from pgcli.lab.estimators import ESTIMATORS, NotApplicable
+from pgcli.lab.exact import exact_gradient
 from pgcli.lab.streams import cell_rng
 
 MAX_N = 10**9  # samples in one estimate

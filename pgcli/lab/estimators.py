@@ -32,6 +32,7 @@ Learning", JMLR 2020; Williams 1992 (REINFORCE).
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -342,7 +343,15 @@ def mean_and_std_error(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return grads.mean(0), std / np.sqrt(n)
 
 
-def gradient_stats(grad: np.ndarray, grads: np.ndarray) -> tuple[float, float, float]:
+class GradientStats(NamedTuple):
+    """How noisy a gradient estimate is: the columns grad_norm, grad_var, grad_snr."""
+
+    grad_norm: float
+    grad_var: float
+    grad_snr: float
+
+
+def gradient_stats(grad: np.ndarray, grads: np.ndarray) -> GradientStats:
     """(‖ĝ‖, grad_var, grad_snr) of an estimate ĝ (d,) built from m terms g_i (m, d):
 
         grad_var = tr Cov(g_i) / m     (the variance of a mean of m terms, summed over θ; NaN if m = 1)
@@ -353,4 +362,4 @@ def gradient_stats(grad: np.ndarray, grads: np.ndarray) -> tuple[float, float, f
     m = grads.shape[0]
     var = float(grads.var(0, ddof=1).sum() / m) if m > 1 else np.nan
     norm2 = float(grad @ grad)
-    return np.sqrt(norm2), var, (norm2 / var if var > 0 else np.nan)
+    return GradientStats(np.sqrt(norm2), var, norm2 / var if var > 0 else np.nan)

@@ -17,8 +17,8 @@ import numpy as np
 from scipy import integrate, special
 
 from pgcli.lab import distributions
+from pgcli.lab.dist_spec import function_problem
 from pgcli.lab.functions import Fn
-from pgcli.lab.problem import function_problem
 
 MAX_ENUMERATION = 16  # exact sums over {0, 1}^d up to d = 16 (65,536 points)
 

@@ -43,10 +43,10 @@ import pandas as pd
 from pgcli.base.fields import SEED, Field, SpecError, non_negative, positive
 from pgcli.base.progress import Progress, silent
 from pgcli.lab import classifier, distributions, estimators, exact, userfn
-from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of, gradient_stats
+from pgcli.lab.dist_spec import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
+from pgcli.lab.estimators import ESTIMATORS, GradientStats, NotApplicable, f_of, gradient_stats
 from pgcli.lab.functions import FunctionError, parse_function
 from pgcli.lab.optim import adam_init, adam_step, sgd_step
-from pgcli.lab.problem import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
 from pgcli.lab.streams import generators
 
 OPTIMISERS = {"sgd": sgd_step, "adam": adam_step}
@@ -141,7 +141,7 @@ SCHEMA = {
 
 LEADING = ["step", "samples", "objective"]
 CLASSIFIER_EXTRA = ["test_objective", "train_accuracy", "test_accuracy"]
-GRADIENT_COLUMNS = ["grad_norm", "grad_var", "grad_snr"]  # estimators.gradient_stats, in its order
+GRADIENT_COLUMNS = list(GradientStats._fields)  # grad_norm, grad_var, grad_snr
 TRAILING = [*GRADIENT_COLUMNS, "wall_s"]
 
 
@@ -467,7 +467,7 @@ def _gradient(problem: Problem, theta, step: int, rngs: dict) -> tuple[np.ndarra
         return None, dict.fromkeys(GRADIENT_COLUMNS, np.nan), f"at step {step}: {why}"
     learned = np.where(problem.learn, terms, 0.0)
     grad = learned.mean(0)
-    stats = dict(zip(GRADIENT_COLUMNS, gradient_stats(grad, learned), strict=True))
+    stats = gradient_stats(grad, learned)._asdict()
     return grad, stats, "" if np.all(np.isfinite(grad)) else f"non-finite gradient at step {step}"
 
 

@@ -395,7 +395,7 @@ def _iterate(spec, setup: Setup, learner: Learner, tally: Tally, iteration: int)
     grad, per_segment, entropy = policy_gradient(
         setup.policy, learner.theta, batch, x, advantages, algo["entropy_coef"]
     )
-    grad_norm, grad_var, grad_snr = gradient_stats(grad, per_segment)
+    stats = gradient_stats(grad, per_segment)  # grad_norm, grad_var, grad_snr
     _require_finite(grad, "policy gradient", iteration, "optim.lr")
     old_theta = learner.theta
     states = x[:: max(1, x.shape[0] // KL_STATES)]  # an even subsample is plenty for the KL
@@ -410,9 +410,7 @@ def _iterate(spec, setup: Setup, learner: Learner, tally: Tally, iteration: int)
         **_episode_columns(batch),
         "return_window": tally.window_mean(spec["stop"]["target_window"]),
         "eval_return_mean": _evaluate(spec["eval"], setup, learner, iteration),
-        "grad_norm": grad_norm,
-        "grad_var": grad_var,
-        "grad_snr": grad_snr,
+        **stats._asdict(),
         "entropy": entropy,
         "value_loss": value_loss,
         "kl": kl,

@@ -1,4 +1,4 @@
-"""A problem: a distribution p(x; θ) at one or more θ, and the functions f it is asked about.
+"""The distribution part of a spec: p(x; θ) at one or more θ, and the functions f asked about it.
 
 The spec keys every distribution kind shares (estimate, fisher, optimize), θ as text
 ('mu=-3:3:25,sigma=1', 'logits=[0,1,2]') and its grids, the canonical θ label of the CSVs, and
