@@ -24,14 +24,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from pgcli import executors, runner
+from pgcli import executors, kinds, runner
 from pgcli import spec as S
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def runs_for(root: Path, iterations: int):
-    schema = S.with_sweep(runner.KINDS["train"].schema)
+    schema = S.with_sweep(kinds.KINDS["train"].schema)
     user = S.load_yaml(ROOT / "experiments" / "cartpole.yaml")
     user["stop"] = {"iterations": iterations, "env_steps": None, "target_return": None}
     user["sweep"] = {"seeds": 8}
@@ -68,7 +68,7 @@ def measure(iterations: int = 100) -> list[dict]:
 
 
 def tiny_runs(root: Path, count: int):
-    schema = S.with_sweep(runner.KINDS["estimate"].schema)
+    schema = S.with_sweep(kinds.KINDS["estimate"].schema)
     user = {"name": "tiny", "dist": "gaussian", "f": ["step"], "estimators": ["score"], "n": [10], "reps": 2,
             "sweep": {"seeds": count}}  # fmt: skip
     return runner.plan("estimate", schema, S.resolve(schema, user), root)
@@ -132,7 +132,7 @@ def measure_blas(iterations: int = 10) -> list[dict]:
         executors.BLAS_THREADS = threads
         executors._controller = None
         with tempfile.TemporaryDirectory() as tmp:
-            schema = S.with_sweep(runner.KINDS["train"].schema)
+            schema = S.with_sweep(kinds.KINDS["train"].schema)
             user = S.load_yaml(ROOT / "experiments" / "cartpole.yaml")
             user["stop"] = {"iterations": iterations, "env_steps": None, "target_return": None}
             user["policy"] = {"kind": "mlp", "hidden": [256, 256]}

@@ -34,7 +34,7 @@ import pandas as pd
 import yaml
 
 from pgcli import atomic, executors
-from pgcli.executors import compute_remote, one_line, versions, worker_environment  # noqa: F401 (compute_remote, worker_environment: re-exported)
+from pgcli.executors import versions
 from pgcli.kinds import KINDS
 from pgcli.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_sweep
 

@@ -127,14 +127,14 @@ def test_a_malformed_scheduler_address_is_bad_input(tmp_path, address):
 
 def test_a_worker_of_another_environment_fails_its_runs_saying_why(tmp_path):
     """A Dask worker that joins after the up-front check still computes nothing it should not."""
-    from pgcli import runner
+    from pgcli import executors, kinds, runner
     from pgcli.experiment import build_spec
     from pgcli.spec import with_sweep
 
     spec = build_spec("estimate", None, {"n": "10", "reps": "2"}, [], None, "e")
-    run = runner.plan("estimate", with_sweep(runner.KINDS["estimate"].schema), spec, tmp_path)[0]
-    expected = {**runner.versions(), "numpy": "0.0.0-client"}
-    outcome = runner.compute_remote(run, expected)
+    run = runner.plan("estimate", with_sweep(kinds.KINDS["estimate"].schema), spec, tmp_path)[0]
+    expected = {**executors.versions(), "numpy": "0.0.0-client"}
+    outcome = executors.compute_remote(run, expected)
     assert outcome["status"] == "failed" and outcome["files"] == {}
-    assert f"numpy {runner.versions()['numpy']} (client: 0.0.0-client)" in outcome["message"]
-    assert runner.compute_remote(run, runner.versions())["status"] == "done"
+    assert f"numpy {executors.versions()['numpy']} (client: 0.0.0-client)" in outcome["message"]
+    assert executors.compute_remote(run, executors.versions())["status"] == "done"

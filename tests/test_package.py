@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import pgcli
-from pgcli import runner
+from pgcli import kinds
 from pgcli.spec import schema_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,10 +21,10 @@ def test_importing_the_core_does_not_load_click():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("kind", sorted(runner.KINDS))
+@pytest.mark.parametrize("kind", sorted(kinds.KINDS))
 def test_readme_documents_every_spec_key(kind):
     readme = (ROOT / "README.md").read_text()
-    missing = [key for key, *_ in schema_rows(runner.KINDS[kind].schema) if f"`{key}`" not in readme]
+    missing = [key for key, *_ in schema_rows(kinds.KINDS[kind].schema) if f"`{key}`" not in readme]
     assert not missing, f"README lacks {kind} keys: {missing}"
 
 

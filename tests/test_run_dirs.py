@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pgcli import runner
+from pgcli import kinds, runner
 from pgcli.experiment import build_spec
 from pgcli.spec import with_sweep
 from tests.helpers import invoke
@@ -34,7 +34,7 @@ def planned(results):
     """The runs `estimate(results)` runs."""
     flags = {"dist": "gaussian", "f": ["step"], "n": "10,20", "reps": "3"}
     spec = build_spec("estimate", None, flags, ["sweep.seeds=3"], None, "e")
-    return runner.plan("estimate", with_sweep(runner.KINDS["estimate"].schema), spec, results)
+    return runner.plan("estimate", with_sweep(kinds.KINDS["estimate"].schema), spec, results)
 
 
 def _truncate_rows(path):
@@ -93,7 +93,7 @@ def test_force_where_every_run_now_fails_leaves_no_stale_table(tmp_path, monkeyp
     def fails(spec, progress):
         raise RuntimeError("this run now fails")
 
-    monkeypatch.setitem(runner.KINDS, "estimate", runner.KINDS["estimate"]._replace(run=fails))
+    monkeypatch.setitem(kinds.KINDS, "estimate", kinds.KINDS["estimate"]._replace(run=fails))
     result, _ = estimate(tmp_path, "--force")
     assert result.exit_code == 1 and "this run now fails" in result.stderr
     assert list(pd.read_csv(root / "runs.csv")["status"]) == ["failed"] * 3

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pgcli import runner
+from pgcli import executors, kinds, runner
 from pgcli.experiment import build_spec
 from pgcli.spec import SpecError, with_sweep
 from tests.helpers import assert_bad_input, invoke
@@ -37,7 +37,7 @@ def write(tmp_path, text, name="sweep.yaml"):
 
 def plan(path, grid=()):
     spec = build_spec("train", str(path), {}, [], None, None)
-    return runner.plan("train", with_sweep(runner.KINDS["train"].schema), spec, "results", grid)
+    return runner.plan("train", with_sweep(kinds.KINDS["train"].schema), spec, "results", grid)
 
 
 def frame(path):
@@ -180,7 +180,7 @@ def test_worker_processes_get_one_blas_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     code = "import os; print(os.environ['OMP_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS'])"
-    with runner.worker_environment():
+    with executors.worker_environment():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
     # the parent's own environment comes back as it was

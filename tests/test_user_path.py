@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pgcli import kinds
 from pgcli import plot as P
-from pgcli import runner
 from pgcli.lab import estimate as E
 from pgcli.lab import fisher as F
 from pgcli.lab import optimize as O
@@ -55,7 +55,7 @@ class Recorder:
 
 
 def spec_of(kind, **values):
-    return resolve(with_sweep(runner.KINDS[kind].schema), values)
+    return resolve(with_sweep(kinds.KINDS[kind].schema), values)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_a_failed_run_prints_its_error_and_no_wrote_line(tmp_path, monkeypatch):
     def boom(spec, progress):
         raise ValueError("the estimator exploded")
 
-    monkeypatch.setitem(runner.KINDS, "estimate", runner.KINDS["estimate"]._replace(run=boom))
+    monkeypatch.setitem(kinds.KINDS, "estimate", kinds.KINDS["estimate"]._replace(run=boom))
     result = invoke(*TINY["estimate"], "--results", tmp_path)
     assert result.exit_code == 1
     assert "wrote" not in result.stdout
@@ -177,7 +177,7 @@ def test_check_shows_a_failed_runs_own_error(tmp_path, monkeypatch):
     def boom(spec, progress):
         raise ValueError("the estimator exploded")
 
-    monkeypatch.setitem(runner.KINDS, "estimate", runner.KINDS["estimate"]._replace(run=boom))
+    monkeypatch.setitem(kinds.KINDS, "estimate", kinds.KINDS["estimate"]._replace(run=boom))
     spec = tmp_path / "lab.yaml"
     spec.write_text("kind: estimate\nname: lab\nestimators: [score]\nn: [10]\nreps: 2\n"
                     "expect:\n  - {metric: bias, agg: max_abs_z, '<=': 4}\n")  # fmt: skip
