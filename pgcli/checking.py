@@ -20,7 +20,7 @@ from pgcli.experiment import Execution, InputError, build_spec, infer_kind, plan
 from pgcli.kinds import KINDS
 from pgcli.spec import SpecError, load_yaml, resolve, with_sweep
 
-CASE_COLUMNS = ["spec", "expectation", "source", "measured", "passed", "message"]
+CASE_COLUMNS = list(expect.Case._fields)
 NO_RUN = "(run without --no-run)"  # ends the reason of a spec whose runs are missing under --no-run
 
 
@@ -117,7 +117,7 @@ def results_of(target: CheckTarget, run_missing: bool, execution: Execution) -> 
     return (f"run {failed[0][0]} failed: {failed[0][1]}" if failed else ""), failed
 
 
-def _evaluate(item, runs_table, table, minimize) -> tuple[object, bool, str]:
+def _evaluate(item, runs_table, table, minimize) -> tuple[float | str, bool, str]:
     """(measured, passed, message) of one expectation."""
     try:
         measured, passed = expect.evaluate(item, runs_table, table, minimize)
@@ -129,12 +129,12 @@ def _evaluate(item, runs_table, table, minimize) -> tuple[object, bool, str]:
     return measured, passed, ""
 
 
-def cases(target: CheckTarget, why: str) -> list[tuple]:
+def cases(target: CheckTarget, why: str) -> list[expect.Case]:
     """One case per expectation of `target` (one SKIP case for a skipped target); `why` is
     results_of's reason there are no results, or ''."""
     spec = target.spec
     if target.skipped:
-        return [(spec["name"], "(all expectations)", "", "", None, target.skipped)]
+        return [expect.Case(spec["name"], "(all expectations)", "", "", None, target.skipped)]
     table_path = target.results_dir / KINDS[target.kind].table
     runs_path = target.results_dir / "runs.csv"
     have = table_path.is_file() and runs_path.is_file() and not why.endswith(NO_RUN)
@@ -144,17 +144,19 @@ def cases(target: CheckTarget, why: str) -> list[tuple]:
     for i, item in enumerate(spec["expect"] or []):
         text, source = expect.describe(item), str(item.get("source", ""))
         if not have:
-            found.append((spec["name"], text, source, "", False, why or f"no results in {target.results_dir}"))
+            found.append(
+                expect.Case(spec["name"], text, source, "", False, why or f"no results in {target.results_dir}")
+            )
             continue
         try:
             measured, passed, message = _evaluate(item, runs_table, kind_table, bool(spec.get("minimize")))
         except expect.ExpectError as err:
             raise InputError(f"{target.path}: expect[{i}]: {err}") from None
-        found.append((spec["name"], text, source, measured, passed, message or (why if not passed else "")))
+        found.append(expect.Case(spec["name"], text, source, measured, passed, message or (why if not passed else "")))
     return found
 
 
-def table(found: list[tuple]) -> pd.DataFrame:
+def table(found: list[expect.Case]) -> pd.DataFrame:
     """The cases as a table, with `measured` as text and `result` PASS, FAIL or SKIP."""
     shown = pd.DataFrame(found, columns=CASE_COLUMNS)
     shown["measured"] = shown["measured"].map(lambda v: f"{v:.5g}" if isinstance(v, float) else str(v))

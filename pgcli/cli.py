@@ -562,7 +562,7 @@ def check(targets, no_run, junit, results, jobs, quiet, progress):
     return 1 if failed else 0
 
 
-def check_one(target, run_missing: bool, run_options) -> list[tuple]:
+def check_one(target, run_missing: bool, run_options) -> list:  # of expect.Case
     """One check argument's cases, its results brought up to date first (saying which runs failed)."""
     from pgcli import checking
 

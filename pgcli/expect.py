@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -343,16 +343,25 @@ def _need(frame, columns, what):
                 raise ExpectError(f"{what} column {column!r} holds no numbers")
 
 
-def junit_xml(cases) -> str:
-    """A JUnit report: one testsuite per spec, one testcase per expectation.
+class Case(NamedTuple):
+    """One expectation checked: its spec's name (the JUnit suite), the expectation's text and
+    source, the measured value, passed (None: the spec was skipped) and a message."""
 
-    `cases` are (suite, expectation, source, measured, passed, message) tuples; passed is None
-    for a skipped spec."""
+    spec: str
+    expectation: str
+    source: str
+    measured: float | str
+    passed: bool | None
+    message: str
+
+
+def junit_xml(cases: list[Case]) -> str:
+    """A JUnit report: one testsuite per spec, one testcase per expectation."""
     import xml.etree.ElementTree as ET
 
     root = ET.Element("testsuites")
     suites: dict[str, ET.Element] = {}
-    for suite, text, source, measured, passed, message in cases:
+    for suite, text, source, measured, passed, message in cases:  # Case fields
         if suite not in suites:
             suites[suite] = ET.SubElement(root, "testsuite", name=suite, tests="0", failures="0")
         node = suites[suite]
@@ -367,6 +376,6 @@ def junit_xml(cases) -> str:
             node.set("failures", str(int(node.get("failures")) + 1))
             ET.SubElement(case, "failure", message=message or f"measured {measured}")
     root.set("tests", str(len(cases)))
-    root.set("failures", str(sum(c[4] is False for c in cases)))
-    root.set("skipped", str(sum(c[4] is None for c in cases)))
+    root.set("failures", str(sum(c.passed is False for c in cases)))
+    root.set("skipped", str(sum(c.passed is None for c in cases)))
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -306,5 +306,6 @@ def policy_fisher(policy: Policy, states: int, out=None) -> PolicyFisher:
     rows, eigenvalues = natural.policy_fisher(network, theta, x)
     table = pd.DataFrame(rows, columns=natural.POLICY_FISHER_COLUMNS)
     atomic.write_csv(target, table)
-    value = dict(zip(table["quantity"].head(6), table["value"].head(6), strict=True))
+    summary = table[table["row"] == ""]  # the scalar quantities; eigenvalues and entries have a row
+    value = dict(zip(summary["quantity"], summary["value"], strict=True))
     return PolicyFisher(target, value, eigenvalues, x.shape[0])

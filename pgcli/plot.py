@@ -177,8 +177,17 @@ def _mark_held(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return frame.assign(_held=frame["run_id"].map(held).fillna(False).astype(bool))
 
 
-def _load_one(path: Path) -> tuple[str | None, pd.DataFrame, str, dict]:
-    """(table kind, rows, name, first run's spec) for a sweep directory, a run directory or a CSV."""
+class Loaded(NamedTuple):
+    """One path's results: its table kind (None: cannot tell), rows, experiment name, first run's spec."""
+
+    kind: str | None
+    frame: pd.DataFrame
+    name: str
+    spec: dict
+
+
+def _load_one(path: Path) -> Loaded:
+    """The results of a sweep directory, a run directory or a CSV."""
     directory = path if path.is_dir() else path.parent
     config_path = directory / "config.yaml"
     config = None
@@ -206,7 +215,7 @@ def _load_one(path: Path) -> tuple[str | None, pd.DataFrame, str, dict]:
     spec = spec if isinstance(spec, dict) else {}
     if kind == "train":
         frame = _mark_held(frame, spec)
-    return kind, frame, name, spec
+    return Loaded(kind, frame, name, spec)
 
 
 def load(paths) -> Results:
@@ -216,17 +225,17 @@ def load(paths) -> Results:
     is a varying key."""
     paths = [Path(p) for p in paths]
     parts = [_load_one(p) for p in paths]
-    kinds = {part[0] for part in parts}
-    if len(kinds) > 1:
-        found = ", ".join(f"{p} ({part[0] or 'unknown'})" for p, part in zip(paths, parts, strict=True))
+    table_kinds = {part.kind for part in parts}
+    if len(table_kinds) > 1:
+        found = ", ".join(f"{p} ({part.kind or 'unknown'})" for p, part in zip(paths, parts, strict=True))
         raise PlotError(f"the paths hold different tables: {found}; plot one kind at a time")
     frames, keys = [], []
-    for _, frame, _, _ in parts:
+    for frame in (part.frame for part in parts):
         columns = list(frame.columns)
         if columns[0] == "run_id" and "seed" in columns:
             keys += [c for c in columns[1 : columns.index("seed")] if c not in keys]
         frames.append(frame)
-    names = [part[2] for part in parts]
+    names = [part.name for part in parts]
     if len(parts) > 1:
         if len(set(names)) < len(names):
             names = [str(p) for p in paths]
@@ -236,8 +245,8 @@ def load(paths) -> Results:
     replicate = ["source", "run_id"] if len(parts) > 1 else ["run_id"]
     frame["_run"] = frame.groupby(replicate, sort=False).ngroup()
     source = ", ".join(map(str, paths))
-    minimize = bool(parts[0][3].get("minimize", True))
-    return Results(kinds.pop(), frame, keys, " vs ".join(dict.fromkeys(names)), source, minimize)
+    minimize = bool(parts[0].spec.get("minimize", True))
+    return Results(table_kinds.pop(), frame, keys, " vs ".join(dict.fromkeys(names)), source, minimize)
 
 
 # ---------------------------------------------------------------------------------------------
