@@ -119,12 +119,9 @@ def _one_seed_rule(user: dict, seed, set_keys: list[str]) -> None:
 
 
 def default_name(kind: str, spec: dict) -> str:
-    """The results name of a spec given by flags alone: optimize-<dist> (a distribution problem) or
-    optimize-<problem>; for the other kinds <kind>-<dist or env id>, lower case, '/' as '-'."""
-    if kind == "optimize":
-        subject = (spec["dist"] or "gaussian") if spec["problem"] == "distribution" else spec["problem"]
-        return f"optimize-{subject}"
-    return f"{kind}-{spec.get('dist') or spec.get('env', {}).get('id', kind)}".lower().replace("/", "-")
+    """The results name of a spec given by flags alone, <kind>-<what it is about> (the kind's
+    `subject`: its distribution, env id, or optimize's problem), lower case, '/' as '-'."""
+    return f"{kind}-{KINDS[kind].subject(spec)}".lower().replace("/", "-")
 
 
 def plan_runs(kind: str, spec: dict, root: str | Path, grid=()) -> list[runner.Run]:

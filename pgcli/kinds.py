@@ -23,6 +23,7 @@ class Kind(NamedTuple):
     table: str  # file name of the per-run table
     summary: Callable[[pd.DataFrame, dict, dict], dict] | None  # (table, info, spec) -> runs.csv columns
     columns: Callable[[dict], tuple[list[str], list[str]]]  # (spec) -> (table, runs.csv summary) columns
+    subject: Callable[[dict], str]  # (spec) -> what it is about: results/<kind>-<subject>/ for flags alone
 
 
 # each kind's per-run table, known without importing the kind (plot reads tables by these names)
@@ -39,32 +40,39 @@ def _with_notes(run: Callable[[dict, Progress], tuple[pd.DataFrame, list[str]]])
     return run_kind
 
 
+def _dist(spec: dict) -> str:
+    """The distribution family a lab spec is about."""
+    return spec["dist"]
+
+
 def _estimate() -> Kind:
     from pgcli.lab import estimate
 
     columns = (estimate.COLUMNS, [])
     return Kind(estimate.SCHEMA, estimate.validate, _with_notes(estimate.run), TABLES["estimate"], None,
-                lambda spec: columns)  # fmt: skip
+                lambda spec: columns, _dist)  # fmt: skip
 
 
 def _fisher() -> Kind:
     from pgcli.lab import fisher
 
     columns = (fisher.COLUMNS, [])
-    return Kind(fisher.SCHEMA, fisher.validate, _with_notes(fisher.run), TABLES["fisher"], None, lambda spec: columns)
+    return Kind(fisher.SCHEMA, fisher.validate, _with_notes(fisher.run), TABLES["fisher"], None,
+                lambda spec: columns, _dist)  # fmt: skip
 
 
 def _train() -> Kind:
     from pgcli.rl import train
 
-    return Kind(train.SCHEMA, train.validate, train.run, TABLES["train"], train.summary, train.output_columns)
+    return Kind(train.SCHEMA, train.validate, train.run, TABLES["train"], train.summary, train.output_columns,
+                lambda spec: spec["env"]["id"])  # fmt: skip
 
 
 def _optimize() -> Kind:
     from pgcli.lab import optimize
 
     return Kind(optimize.SCHEMA, optimize.validate, optimize.run, TABLES["optimize"], optimize.summary,
-                optimize.output_columns)  # fmt: skip
+                optimize.output_columns, optimize.subject)  # fmt: skip
 
 
 class Kinds(MutableMapping):

@@ -1,13 +1,14 @@
-"""Shared test helpers: invoking the CLI and checking the bad-input contract."""
+"""Shared test helpers: invoking the CLI, checking the bad-input contract, replaying rollouts."""
 
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from pgcli.cli import cli
 
 
-def invoke(*args, cwd=None):
+def invoke(*args):
     runner = CliRunner()
     return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
@@ -29,3 +30,22 @@ def written(result) -> Path:
     lines = [line for line in result.stdout.splitlines() if line.startswith("wrote ")]
     assert lines, result.output
     return Path(lines[-1].removeprefix("wrote "))
+
+
+def rollout_batches(env, policy, theta, mode: dict) -> list:
+    """The batches of a vector rollout (one for `episodes`, three carried-over ones for `steps`),
+    from fixed env (5) and action (9) streams, for replay tests."""
+    from pgcli.rl import rollout
+
+    state = rollout.fresh_state(env, np.random.default_rng(5))
+    act_rng = np.random.default_rng(9)
+    batches = []
+    for _ in range(1 if "episodes" in mode else 3):
+        batch, state = rollout.collect(env, policy, theta, act_rng, state=state, **mode)
+        batches.append(batch)
+    return batches
+
+
+def copy_steps(batches: list, i: int, field: str) -> np.ndarray:
+    """One env copy's valid steps of a batch field ('obs', 'rewards', ...), across the batches in order."""
+    return np.concatenate([getattr(b, field)[:, i][b.valid[:, i]] for b in batches])

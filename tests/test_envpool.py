@@ -8,7 +8,7 @@ import yaml
 
 from pgcli.rl import policies as P
 from pgcli.rl import rollout as R
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, copy_steps, invoke, rollout_batches
 
 envpool = pytest.importorskip("envpool")
 pytestmark = pytest.mark.filterwarnings("ignore:.*precision lowered by casting:UserWarning")  # EnvPool's Box bounds
@@ -49,21 +49,13 @@ def test_envpool_rollout_equals_single_env_replay(mode):
     env, policy, theta = setup(ENV, n)
     seeds = np.random.default_rng(5).integers(0, 2**31 - 1, size=n)
     base = int(seeds[0]) % (2**31 - 1 - n)
-    state = R.fresh_state(env, np.random.default_rng(5))
-    act_rng = np.random.default_rng(9)
-    batches = []
-    for _ in range(1 if "episodes" in mode else 3):
-        batch, state = R.collect(env, policy, theta, act_rng, state=state, **mode)
-        batches.append(batch)
+    batches = rollout_batches(env, policy, theta, mode)
     all_returns = []
     for i in range(n):
-        pick = [b.valid[:, i] for b in batches]
-        obs = np.concatenate([b.obs[:, i][v] for b, v in zip(batches, pick, strict=True)])
-        rewards = np.concatenate([b.rewards[:, i][v] for b, v in zip(batches, pick, strict=True)])
-        actions = np.concatenate([b.actions[:, i][v] for b, v in zip(batches, pick, strict=True)])
-        terminated = np.concatenate([b.terminated[:, i][v] for b, v in zip(batches, pick, strict=True)])
-        truncated = np.concatenate([b.truncated[:, i][v] for b, v in zip(batches, pick, strict=True)])
-        next_obs = np.concatenate([b.next_obs[:, i][v] for b, v in zip(batches, pick, strict=True)])
+        obs, rewards, actions, terminated, truncated, next_obs = (
+            copy_steps(batches, i, field)
+            for field in ("obs", "rewards", "actions", "terminated", "truncated", "next_obs")
+        )
         want_obs, want_next, want_rewards, want_ends, want_returns = replay(base + i, actions)
         np.testing.assert_allclose(obs, want_obs, rtol=1e-6)
         np.testing.assert_allclose(next_obs, want_next, rtol=1e-6)  # what bootstrapping sees

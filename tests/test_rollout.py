@@ -6,6 +6,7 @@ import pytest
 
 from pgcli.rl import policies as P
 from pgcli.rl import rollout as R
+from tests.helpers import copy_steps, rollout_batches
 
 ENV = {"id": "tests.envs:cartpole", "kwargs": {}, "max_episode_steps": 15}
 POLICY = {"kind": "mlp", "hidden": [8], "activation": "tanh"}
@@ -42,24 +43,16 @@ def replay(seed, actions_per_copy):
 def test_vector_rollout_equals_single_env_replay(mode):
     n = 4
     env, policy, theta = setup(n)
-    env_rng = np.random.default_rng(5)
-    seeds = np.random.default_rng(5).integers(0, 2**31 - 1, size=n)
-    state = R.fresh_state(env, env_rng)
-    act_rng = np.random.default_rng(9)
-    batches = []
-    for _ in range(1 if "episodes" in mode else 3):
-        batch, state = R.collect(env, policy, theta, act_rng, state=state, **mode)
-        batches.append(batch)
+    seeds = np.random.default_rng(5).integers(0, 2**31 - 1, size=n)  # as fresh_state draws them
+    batches = rollout_batches(env, policy, theta, mode)
     all_returns = []
     for i in range(n):
-        obs = np.concatenate([b.obs[:, i][b.valid[:, i]] for b in batches])
-        rewards = np.concatenate([b.rewards[:, i][b.valid[:, i]] for b in batches])
-        actions = np.concatenate([b.actions[:, i][b.valid[:, i]] for b in batches])
+        obs, rewards, actions = (copy_steps(batches, i, field) for field in ("obs", "rewards", "actions"))
         want_obs, want_rewards, want_returns, want_lengths = replay(seeds[i], actions)
         np.testing.assert_allclose(obs, want_obs, rtol=1e-6)
         np.testing.assert_array_equal(rewards, want_rewards)
         all_returns += want_returns
-        ends = np.concatenate([(b.terminated | b.truncated)[:, i][b.valid[:, i]] for b in batches])
+        ends = copy_steps(batches, i, "terminated") | copy_steps(batches, i, "truncated")
         assert ends.sum() == len(want_lengths)
     got = np.concatenate([b.episode_returns for b in batches])
     assert sorted(got) == sorted(all_returns)

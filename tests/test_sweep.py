@@ -255,3 +255,19 @@ def test_a_repeated_grid_value_is_bad_input(tmp_path):
     results = tmp_path / "results"
     result = invoke("estimate", "--set-grid", "reps=3,3", "--results", results, "-q")
     assert_bad_input(result, "sweep", "same run", nothing_in=results)
+
+
+@pytest.mark.parametrize(
+    ("kind", "flags", "name"),
+    [
+        ("estimate", {"dist": "poisson"}, "estimate-poisson"),
+        ("fisher", {}, "fisher-gaussian"),
+        ("train", {"env.id": "Acrobot-v1"}, "train-acrobot-v1"),
+        ("optimize", {}, "optimize-gaussian"),
+        ("optimize", {"dist": "bernoulli"}, "optimize-bernoulli"),
+        ("optimize", {"problem": "classifier"}, "optimize-classifier"),
+    ],
+)
+def test_flags_alone_name_the_results_by_kind_and_subject(kind, flags, name):
+    assert build_spec(kind, None, flags, [], None, None)["name"] == name
+    assert build_spec(kind, None, flags, ["name="], None, None)["name"] == name  # an empty name is no name

@@ -530,6 +530,12 @@ def _classifier_baseline(path, digest, label, test_fraction, seed, l2) -> tuple:
     return tuple(classifier.baseline(load_data(spec, split_rng), l2).items())
 
 
+def subject(spec: dict) -> str:
+    """What a spec is about, for its default results name: its distribution (the distribution
+    problem, gaussian unless --dist says otherwise) or its problem (bernoulli_toy, classifier)."""
+    return (spec["dist"] or "gaussian") if spec["problem"] == "distribution" else spec["problem"]
+
+
 def output_columns(spec: dict) -> tuple[list[str], list[str]]:
     """The columns of a run's optimize.csv and of its runs.csv row, known before it runs."""
     problem = build(spec)
