@@ -19,20 +19,23 @@ through it NumPy, SciPy and pandas, load on first use of a function; gymnasium o
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pgcli.base import usercode
 from pgcli.lab import distributions, userfn
 from pgcli.lab import estimate as estimate_core
 from pgcli.lab import optimize as optimize_core
 from pgcli.lab.dist_spec import function_problem
 from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable, mean_and_std_error
 from pgcli.lab.estimators import options as estimator_options
-from pgcli.lab.functions import FunctionError
+from pgcli.lab.functions import FunctionError, references
 from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
+from pgcli.spec import references as spec_references
 
 
 class PgcliError(ValueError):
@@ -47,7 +50,25 @@ def _bad_input():
         raise PgcliError(str(err)) from None
 
 
+def _admit(references, directories=()) -> None:
+    """Find the user modules named by `references` ((key path, MODULE:NAME) pairs) among your files —
+    in the working directory, or `directories` — and admit them (pgcli.base.usercode); never a
+    standard-library or installed module. PgcliError names the key otherwise."""
+    for path, reference in references:
+        try:
+            usercode.allow([usercode.locate(reference, [*map(str, directories), os.getcwd()])])
+        except usercode.UserCodeError as err:
+            raise PgcliError(f"{path}: {err}") from None
+
+
+def _admit_functions(items) -> None:
+    """_admit for f texts (one, or a list) that name Python functions."""
+    items = items if isinstance(items, list | tuple) else [items]
+    _admit((f"f[{i}]" if len(items) > 1 else "f", ref) for i, item in enumerate(items) for ref in references(item))
+
+
 def _function(f, f_grad=None):
+    _admit_functions(f)
     if f_grad is not None:
         if not callable(f):
             raise PgcliError("f_grad applies only to a callable f (a text f has its own derivative or none)")
@@ -147,6 +168,7 @@ def estimate(
         raise PgcliError(
             "f_grad is the derivative of one f; give one f, or put <function>_grad beside each in a module"
         )
+    _admit_functions(items)
     with _bad_input():
         functions = [_function(item, f_grad) if not isinstance(item, str) else item for item in items]
     theta = _theta(theta)
@@ -175,6 +197,7 @@ def optimize(
     runs.csv columns).
     """
     theta = _theta(theta)
+    _admit_functions(f)
     with _bad_input():
         function = None if f is None or (isinstance(f, str) and f_grad is None) else _function(f, f_grad)
     dim = _dim(dist, theta, dim)
@@ -204,16 +227,15 @@ def train(spec=None, *, overrides=None, **keys) -> pd.DataFrame:
     from pgcli.rl import train as train_core  # gymnasium: only when training
 
     with _bad_input():
-        if isinstance(spec, str | Path):
-            userfn.add_search_path(Path(spec).parent)
-            user = load_yaml(spec)
-        else:
-            user = dict(spec or {})
+        user = load_yaml(spec) if isinstance(spec, str | Path) else dict(spec or {})
         for key, value in {**keys, **(overrides or {})}.items():
             set_dotted(user, key, value)
         for key in ("kind", "name", "sweep", "expect"):
             user.pop(key, None)
         resolved = resolve(with_sweep(train_core.SCHEMA), user)
+    spec_dir = [Path(spec).parent] if isinstance(spec, str | Path) else []
+    _admit(spec_references(train_core.SCHEMA, resolved), spec_dir)
+    with _bad_input():
         train_core.validate(resolved)
     table, info = train_core.run(resolved)
     table.attrs.update(info)

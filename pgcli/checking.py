@@ -16,7 +16,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from pgcli import expect, runner
-from pgcli.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run
+from pgcli.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run, trust
 from pgcli.kinds import KINDS
 from pgcli.spec import SpecError, load_yaml, resolve, with_sweep
 
@@ -66,7 +66,7 @@ def _spec_file(path: Path, execution: Execution) -> CheckTarget:
     spec = build_spec(kind, str(path), {}, [], None, None)
     if not spec["expect"]:
         raise InputError(f"{path} has no expect: block")
-    runs = plan_runs(kind, spec, execution.results)
+    runs = plan_runs(kind, spec, execution.results, trust_=trust(path, execution.trust))
     table_columns, runs_columns = KINDS[kind].columns(runs[0].spec)
     keys = list(runner.short_keys(runs[0].varying).values())
     planned = {"n_samples": {float(n) for run in runs for n in run.spec["n"]}} if kind in ("estimate", "fisher") else {}

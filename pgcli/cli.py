@@ -153,6 +153,13 @@ jobs_option = click.option(
     "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes."
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+trust_option = click.option(
+    "--trust",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Also allow specs to name Python modules under DIR (repeatable; default: only files beside the spec).",
+)
 progress_option = click.option("--progress", is_flag=True, help="Progress bars even when stderr is not a terminal.")
 out_option = click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
 
@@ -193,7 +200,10 @@ def experiment_options(func):
             click.option("--force", is_flag=True, help="Re-run finished runs."),
             quiet_option,
             progress_option,
-            click.option("--print-spec", is_flag=True, help="Print the resolved spec and exit."),
+            click.option(
+                "--print-spec", is_flag=True, help="Print the resolved spec and exit (imports none of your code)."
+            ),
+            trust_option,
         ],
         func,
     )
@@ -250,9 +260,11 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
     from pgcli import experiment
     from pgcli.spec import dump
 
+    typed = [flags, opts["sets"], opts["grid"]]  # the user's own text: its modules may be in the working directory
     with bad_input():
         spec = experiment.build_spec(kind, spec_file, flags, opts["sets"], opts["seed"], opts["name"])
-        runs = experiment.plan_runs(kind, spec, opts["results"], opts["grid"])
+        trust = experiment.trust(spec_file, opts["trust"], typed)
+        runs = experiment.plan_runs(kind, spec, opts["results"], opts["grid"], trust, imports=not opts["print_spec"])
     if opts["print_spec"]:
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
@@ -529,7 +541,8 @@ def plot(paths, out, figure, show_table, table_out, **options):
 @jobs_option
 @quiet_option
 @progress_option
-def check(targets, no_run, junit, results, jobs, quiet, progress):
+@trust_option
+def check(targets, no_run, junit, results, jobs, quiet, progress, trust):
     """Check specs' `expect:` blocks against their results (running them if missing).
 
     Every spec is validated (its expectations too) before anything runs; a spec whose
@@ -545,7 +558,7 @@ def check(targets, no_run, junit, results, jobs, quiet, progress):
     from pgcli import atomic, checking, expect
     from pgcli.experiment import Execution
 
-    run_options = Execution(results=results, jobs=jobs, quiet=quiet, progress=progress)
+    run_options = Execution(results=results, jobs=jobs, quiet=quiet, progress=progress, trust=trust)
     if junit and (problem := atomic.check_writable(junit)):
         raise BadInput(problem)
     with bad_input():

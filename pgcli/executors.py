@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import importlib
 import importlib.util
 import os
-import re
 import signal
-import site
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -37,6 +33,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from pgcli import __version__, atomic
+from pgcli.base import usercode
 from pgcli.base.progress import Progress, silent
 from pgcli.kinds import KINDS
 
@@ -69,6 +66,7 @@ def compute(run: Run, progress: Progress = silent) -> dict:
     kind = KINDS[run.kind]
     start = time.perf_counter()
     outcome = {"status": "done", "message": "", "notes": [], "error": "", "versions": versions(), "files": {}}
+    usercode.allow(run.modules)  # found in trusted directories when the run was planned
     try:
         table, info = kind.run(run.spec, progress)
         outcome["files"] = {kind.table: atomic.csv_text(table).encode(), **info.get("files", {})}
@@ -82,9 +80,10 @@ def compute(run: Run, progress: Progress = silent) -> dict:
     return outcome
 
 
-def compute_remote(run: Run, expected: dict | None = None) -> dict:
+def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False) -> dict:
     """`compute` in a worker process: BLAS_THREADS BLAS threads from now on, and (unless
-    `expected` is None) the client's versions, else the run fails saying which differ."""
+    `expected` is None) the client's versions, else the run fails saying which differ. On a Dask
+    worker (`shipped`) the run's user modules are where ship_modules put them (or installed)."""
     global _blas_limited
     if not _blas_limited:
         blas_threads()  # for good: restoring per run would race with the worker's other threads
@@ -92,7 +91,18 @@ def compute_remote(run: Run, expected: dict | None = None) -> dict:
     if expected is not None and (differ := _differences(versions(), expected)):
         message = f"worker environment differs from the client's: {differ}"
         return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
+    if shipped:
+        run = run._replace(modules=tuple(module._replace(root=_root_here(module.name)) for module in run.modules))
     return compute(run)
+
+
+def _root_here(top: str) -> str:
+    """The sys.path entry this process imports module `top` from (a directory, or a shipped zip)."""
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin is None:
+        return ""
+    origin = Path(spec.origin)
+    return str(origin.parent.parent if spec.submodule_search_locations is not None else origin.parent)
 
 
 def one_line(text) -> str:
@@ -356,57 +366,26 @@ def check_workers(client):
             )
 
 
-MODULE_REF = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*")
-MAX_SHIPPED_BYTES = 20_000_000
-
-
-def user_modules(runs) -> list[str]:
-    """Top-level modules the runs' specs name as 'module:Name' (an env, a Python f)."""
-    tops, seen = set(), set()
-    for run in runs:
-        for text in _strings(run.spec):
-            if text not in seen and (match := MODULE_REF.fullmatch(text)):
-                tops.add(match.group(1).split(".")[0])
-            seen.add(text)
-    return sorted(tops - {"pgcli"})  # pgcli itself: check_workers compares its version
-
-
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+MAX_SHIPPED_BYTES = usercode.MAX_MODULE_BYTES
 
 
 def ship_modules(client, runs):
-    """Send the Dask workers every user module the runs name that is not installed here (a file
-    or package found through the working directory or PYTHONPATH), as Client.upload_file would
-    (a worker plugin, so workers that join later get it too); an installed one must be
-    installed on every worker. Raises SchedulerError naming the module otherwise."""
+    """Send the Dask workers every user module the runs name (found in trusted directories when
+    they were planned), as Client.upload_file would (a worker plugin, so workers that join later
+    get it too); a module in an installation's directory (--trust on site-packages) must be
+    installed on every worker instead. Raises SchedulerError naming the module otherwise."""
     from distributed.diagnostics.plugin import UploadFile
 
-    if os.getcwd() not in sys.path:  # as rollout.load_env_class finds them
-        sys.path.append(os.getcwd())
-    for top in user_modules(runs):
-        try:
-            spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or spec.origin in (None, "built-in", "frozen"):
-            continue  # not a module here ('table:...' is a function): validation reports it
-        origin = Path(spec.origin).resolve()
-        if _installed(origin):
+    modules = {module.name: module for run in runs for module in run.modules}
+    for top, module in sorted(modules.items()):
+        if module.installed:
             missing = [a for a, ok in sorted(client.run(_importable, top).items()) if not ok]
             if missing:
                 raise SchedulerError(f"module {top!r} (named by the spec) is not installed on Dask worker {missing[0]}")
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            path = _pack(top, origin, spec.submodule_search_locations is not None, Path(tmp))
-            name = f"pgcli-module-{top}-{hashlib.sha256(path.read_bytes()).hexdigest()[:10]}"
+            path = _pack(top, Path(module.root), Path(tmp))
+            name = f"pgcli-module-{top}-{module.digest}"
             try:
                 client.register_plugin(UploadFile(str(path)), name=name)
             except Exception as err:
@@ -415,31 +394,25 @@ def ship_modules(client, runs):
                 raise SchedulerError(f"cannot ship module {top!r} to the Dask workers: {one_line(err)}") from None
 
 
-def _installed(origin: Path) -> bool:
-    paths = sysconfig.get_paths()
-    roots = {paths["purelib"], paths["platlib"], paths["stdlib"], paths["platstdlib"], *site.getsitepackages()}
-    return any(origin.is_relative_to(Path(root).resolve()) for root in roots)
-
-
 def _importable(top: str) -> bool:
     return importlib.util.find_spec(top) is not None
 
 
-def _pack(top: str, origin: Path, package: bool, tmp: Path) -> Path:
+def _pack(top: str, root: Path, tmp: Path) -> Path:
     """A module file as is, a package as top.zip (sources only): what Dask's upload_file takes."""
-    if not package:
-        return origin
+    if (root / f"{top}.py").is_file():
+        return root / f"{top}.py"
     target, size = tmp / f"{top}.zip", 0
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(origin.parent.rglob("*")):
+        for path in sorted((root / top).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 size += path.stat().st_size
                 if size > MAX_SHIPPED_BYTES:
                     raise SchedulerError(
-                        f"package {top!r} ({origin.parent}) is over {MAX_SHIPPED_BYTES // 10**6} MB: "
+                        f"package {top!r} ({root / top}) is over {MAX_SHIPPED_BYTES // 10**6} MB: "
                         "install it on the Dask workers instead of shipping it"
                     )
-                archive.write(path, Path(top) / path.relative_to(origin.parent))
+                archive.write(path, Path(top) / path.relative_to(root / top))
     return target
 
 
@@ -457,7 +430,7 @@ def dask(items, client, expected):
         if time.monotonic() - checked > 1.0:  # workers come and go (adaptive clusters)
             window, checked = max(16, 2 * sum(client.nthreads().values())), time.monotonic()
         while len(pending) < window and (pair := next(items, None)) is not None:
-            future = client.submit(compute_remote, pair[1], expected, key=f"pgcli-{pair[1].run_id}", pure=False)
+            future = client.submit(compute_remote, pair[1], expected, True, key=f"pgcli-{pair[1].run_id}", pure=False)
             pending[future.key] = (pair[0], future)
             completed.add(future)
 

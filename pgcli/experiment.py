@@ -11,6 +11,7 @@ one-line message, before anything is written; the CLI prints it and exits 2. Not
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -19,14 +20,15 @@ import numpy as np
 import pandas as pd
 
 from pgcli import atomic, executors, runner
+from pgcli.base import usercode
 from pgcli.kinds import KINDS
-from pgcli.lab import userfn
 from pgcli.lab.dist_spec import parse_theta_text
 from pgcli.spec import (
     SpecError,
     apply_overrides,
     load_yaml,
     parse_assignment,
+    references,
     relative_to,
     resolve,
     set_dotted,
@@ -56,6 +58,7 @@ class Execution(NamedTuple):
     force: bool = False
     quiet: bool = False
     progress: bool = False  # bars even when stderr is not a terminal
+    trust: tuple = ()  # --trust directories: user modules there may be named (pgcli.base.usercode)
 
 
 class Outcome(NamedTuple):
@@ -84,8 +87,6 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
         flags = {**flags, "theta": parse_theta_text(flags["theta"])}
     schema = with_sweep(KINDS[kind].schema)
     user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
-    if spec_file:  # `f: module:function` and `env.id: module:Class` import from beside the spec
-        userfn.add_search_path(Path(spec_file).parent)
     if user.get("kind", kind) != kind:
         raise SpecError(
             "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
@@ -124,25 +125,88 @@ def default_name(kind: str, spec: dict) -> str:
     return f"{kind}-{KINDS[kind].subject(spec)}".lower().replace("/", "-")
 
 
-def plan_runs(kind: str, spec: dict, root: str | Path, grid=()) -> list[runner.Run]:
-    """The runs of a resolved spec under root/<name>/, each validated by its kind."""
-    runs = runner.plan(kind, with_sweep(KINDS[kind].schema), spec, root, grid)
+class Trust(NamedTuple):
+    """Where the user code a spec names may be (pgcli.base.usercode): `directories` for every
+    reference (the spec file's own, --trust DIR), and `typed_directories` (the working directory)
+    for a reference found in `typed`, the text the user typed (command-line values; the API)."""
+
+    directories: tuple[str, ...] = ()
+    typed: tuple[str, ...] = ()
+    typed_directories: tuple[str, ...] = ()
+
+    def roots(self, reference: str) -> list[str]:
+        """The directories a reference may be found in."""
+        typed = any(reference in text for text in self.typed)
+        return [*self.directories, *(self.typed_directories if typed else ())]
+
+
+def trust(spec_file=None, trusted=(), typed=()) -> Trust:
+    """The Trust of an invocation: the spec file's directory and the --trust directories for
+    everything; the working directory for what the user typed (`typed`, texts of any shape)."""
+    directories = ((str(Path(spec_file).parent),) if spec_file else ()) + tuple(map(str, trusted))
+    return Trust(directories, tuple(_texts(typed)), (os.getcwd(),))
+
+
+def _texts(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
+def user_modules(kind: str, trust_: Trust):
+    """(run spec) -> the user modules it names, each found in a directory `trust_` allows, or a
+    SpecError at the key naming it. Reads the file system only: nothing is imported."""
+    schema = KINDS[kind].schema
+
+    def modules_of(run_spec: dict) -> tuple[usercode.Module, ...]:
+        found: dict[str, usercode.Module] = {}
+        for path, reference in references(schema, run_spec):
+            try:
+                module = usercode.locate(reference, trust_.roots(reference))
+            except usercode.UserCodeError as err:
+                raise SpecError(path, str(err)) from None
+            if found.setdefault(module.name, module).root != module.root:
+                raise SpecError(path, f"module {module.name!r} is in two directories: {found[module.name].root}, "
+                                      f"{module.root}")  # fmt: skip
+        return tuple(found.values())
+
+    return modules_of
+
+
+def plan_runs(kind: str, spec: dict, root: str | Path, grid=(), trust_: Trust | None = None, imports: bool = True):
+    """The runs of a resolved spec under root/<name>/, with the user modules each names (found in
+    trusted directories), each run validated by its kind. Validating may import those modules
+    (a Python f is probed, an env is made): with `imports` False (--print-spec) nothing is
+    imported, and a run that names user code is checked up to its modules only."""
+    modules_of = user_modules(kind, trust_ or Trust())
+    runs = runner.plan(kind, with_sweep(KINDS[kind].schema), spec, root, grid, modules_of)
+    if imports:
+        usercode.allow(module for run in runs for module in run.modules)
     for run in runs:
-        KINDS[kind].validate(run.spec)
+        if imports or not run.modules:
+            KINDS[kind].validate(run.spec)
     return runs
 
 
-def summary_directory(kind: str, spec: dict, runs: list, spec_file, root: str | Path) -> Path:
+def summary_directory(kind: str, spec: dict, runs: list, spec_file, execution: Execution) -> Path:
     """Where this invocation's runs.csv and combined table go: results/<name>/ for the spec file
     as written (or for flags alone), else results/<name>/sweeps/<sweep_id>/ — so a --set or
     --set-grid variation never overwrites the spec's own summary, and each one is findable."""
-    base = Path(root) / spec["name"]
+    base = Path(execution.results) / spec["name"]
     if spec_file is None:
         return base
-    own = build_spec(kind, spec_file, {}, [], None, spec["name"])
-    own_ids = [run.run_id for run in runner.plan(kind, with_sweep(KINDS[kind].schema), own, root)]
     run_ids = [run.run_id for run in runs]
-    return base if run_ids == own_ids else base / "sweeps" / runner.sweep_id(run_ids)
+    own = build_spec(kind, spec_file, {}, [], None, spec["name"])
+    try:
+        own_runs = plan_runs(kind, own, execution.results, trust_=trust(spec_file, execution.trust), imports=False)
+    except SpecError:  # the file as written names code only the command line's values may: not these runs
+        own_runs = []
+    return base if run_ids == [run.run_id for run in own_runs] else base / "sweeps" / runner.sweep_id(run_ids)
 
 
 def infer_kind(raw: dict, path) -> str:
@@ -171,7 +235,7 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
     Every output is checked writable first (runs.csv, `out`, the status of each run to compute);
     a Dask client is opened for `--executor dask` and closed (with its LocalCluster) however the
     runs end. `out`, when given, receives a copy of the combined table."""
-    directory = summary_directory(kind, spec, runs, spec_file, execution.results)
+    directory = summary_directory(kind, spec, runs, spec_file, execution)
     rerun = [Path(r.directory) / "status" for r in runs if execution.force or not runner.is_finished(r)]
     for target in [directory / "runs.csv", out, *rerun]:
         problem = target and atomic.check_writable(target)
@@ -266,17 +330,22 @@ class PolicyFisher(NamedTuple):
 
 def find_policy(path: Path, sets, seed, name, execution: Execution) -> Policy:
     """A run directory's trained policy, or a train spec's (trained if its run directory is done,
-    else its initial θ₀; a sweep's first run, or the one --seed picks)."""
+    else its initial θ₀; a sweep's first run, or the one --seed picks). The user modules its spec
+    names are found in trusted directories and admitted (a run directory's: --trust only)."""
     if path.is_dir():
         try:
             spec, theta = runner.load_run(path)
         except ValueError as err:
             raise InputError(str(err)) from None
+        usercode.allow(user_modules("train", trust(None, execution.trust))(spec))
         return Policy(spec, theta, path, "")
     if not path.is_file():
         raise InputError(f"--policy: no such run directory or spec file: {path}")
     spec = build_spec("train", str(path), {}, sets, seed, name)
-    runs = runner.plan("train", with_sweep(KINDS["train"].schema), spec, execution.results, execution.grid)
+    runs = plan_runs(
+        "train", spec, execution.results, execution.grid, trust(path, execution.trust, sets), imports=False
+    )
+    usercode.allow(runs[0].modules)
     note = ""
     if len(runs) > 1:
         note = f"{path} is a sweep of {len(runs)} runs; using its first, {runs[0].label} (--seed S picks one)"

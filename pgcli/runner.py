@@ -40,7 +40,8 @@ from pgcli.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_swe
 
 
 class Run(NamedTuple):
-    """One run of a plan: its kind, content hash, label, resolved spec, varying keys and directory."""
+    """One run of a plan: its kind, content hash, label, resolved spec, varying keys, directory,
+    and the user modules its spec names (pgcli.base.usercode.Module: found in trusted directories)."""
 
     kind: str
     run_id: str
@@ -48,16 +49,19 @@ class Run(NamedTuple):
     spec: dict
     varying: dict  # varying key -> value, always with "seed"
     directory: str
+    modules: tuple = ()
 
 
 # ---------------------------------------------------------------------------------------------
 # planning
 
 
-def run_id(kind: str, spec: dict) -> str:
-    """Short content hash of the parts of a resolved spec that determine its results."""
+def run_id(kind: str, spec: dict, modules=()) -> str:
+    """Short content hash of what determines a run's results: the resolved spec and the source of
+    the user modules it names (editing your f re-runs exactly the runs that use it)."""
     payload = {k: v for k, v in spec.items() if k not in UNHASHED}
-    text = json.dumps([kind, payload], sort_keys=True, default=str)
+    code = [{module.name: module.digest for module in modules}] if modules else []
+    text = json.dumps([kind, payload, *code], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -103,13 +107,15 @@ def value_text(value) -> str:
     return str(value)
 
 
-def plan(kind: str, schema: dict, spec: dict, root: str | Path, extra_axes=()) -> list[Run]:
-    """Expand a resolved spec into runs under root/<name>/."""
+def plan(kind: str, schema: dict, spec: dict, root: str | Path, extra_axes=(), modules_of=None) -> list[Run]:
+    """Expand a resolved spec into runs under root/<name>/; `modules_of(run spec)` gives the user
+    modules a run names (checked, not imported), which are part of its id."""
     base = Path(root) / spec["name"]
     runs = []
     for run_spec, varying in expand(schema, spec, extra_axes):
-        rid = run_id(kind, run_spec)
-        runs.append(Run(kind, rid, run_label(varying), run_spec, varying, str(base / rid)))
+        modules = modules_of(run_spec) if modules_of else ()
+        rid = run_id(kind, run_spec, modules)
+        runs.append(Run(kind, rid, run_label(varying), run_spec, varying, str(base / rid), modules))
     seen = {}
     for run in runs:
         if run.run_id in seen:
@@ -170,14 +176,10 @@ def _dump(config: dict) -> str:
 
 
 def _config(run: Run, run_versions: dict) -> dict:
-    return {
-        "run_id": run.run_id,
-        "run_label": run.label,
-        "kind": run.kind,
-        "spec": run.spec,
-        "versions": run_versions,
-        "command": " ".join(sys.argv),
-    }
+    config = {"run_id": run.run_id, "run_label": run.label, "kind": run.kind, "spec": run.spec}
+    if run.modules:  # the source its user modules had (sha256), which is part of run_id
+        config["modules"] = {module.name: module.digest for module in run.modules}
+    return {**config, "versions": run_versions, "command": " ".join(sys.argv)}
 
 
 def _status_text(result: dict, digests: dict) -> str:
@@ -378,7 +380,8 @@ def _claimed(runs, todo, held, busy, skip_finished, finish):
 
 
 def load_run(directory: str | Path) -> tuple[dict, np.ndarray | None]:
-    """A train run directory's resolved spec and trained θ (None if it has no policy.npz)."""
+    """A train run directory's resolved spec (checked against the schema, not yet validated by
+    its kind) and trained θ (None if it has no policy.npz)."""
     directory = Path(directory)
     config_path = directory / "config.yaml"
     if not config_path.is_file():
@@ -387,7 +390,6 @@ def load_run(directory: str | Path) -> tuple[dict, np.ndarray | None]:
     if config["kind"] != "train":
         raise ValueError(f"{directory} holds a {config['kind']} run, not a train run")
     spec = resolve(with_sweep(KINDS["train"].schema), config["spec"])  # a hand-edited config is checked
-    KINDS["train"].validate(spec)
     policy_path = directory / "policy.npz"
     try:
         theta = np.load(policy_path)["theta"] if policy_path.is_file() else None

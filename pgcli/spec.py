@@ -279,6 +279,23 @@ def relative_to(schema: dict, user: dict, directory: str | Path) -> dict:
     return out
 
 
+def references(schema: dict, spec: dict, path: str = "") -> list[tuple[str, str]]:
+    """(key path, MODULE:NAME) for every user-code reference in a resolved spec, as its schema's
+    fields declare them (Field.refs): `f[1]`, `env.id`."""
+    found = []
+    for key, node in schema.items():
+        where = f"{path}.{key}" if path else key
+        value = spec.get(key) if isinstance(spec, dict) else None
+        if isinstance(node, dict):
+            found += references(node, value, where)
+        elif node.refs is not None and value is not None:
+            items = value if isinstance(value, list) else [value]
+            for reference in node.refs(value):
+                at = next((i for i, item in enumerate(items) if isinstance(item, str) and item.strip() == reference), 0)
+                found.append((f"{where}[{at}]" if isinstance(value, list) else where, reference))
+    return found
+
+
 def node_at(schema: dict, dotted: str) -> Field | dict:
     """The field or section at a dotted key path, or SpecError with the nearest key."""
     node: Any = schema

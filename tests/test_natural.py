@@ -121,7 +121,7 @@ def test_fisher_policy_command(tmp_path):
     ]
     assert invoke("train", *args, "--results", tmp_path, "-q", "--name", "tab").exit_code == 0
     (run_dir,) = [p for p in (tmp_path / "tab").iterdir() if p.is_dir()]
-    result = invoke("fisher", "--policy", run_dir, "--states", "500")
+    result = invoke("fisher", "--policy", run_dir, "--states", "500", "--trust", ".")  # a run directory: --trust only
     assert result.exit_code == 0, result.output
     assert "trained" in result.stdout and "rank 3" in result.stdout  # 3 states × (2 − 1)
     table = pd.read_csv(run_dir / "policy_fisher.csv")

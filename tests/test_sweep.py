@@ -167,7 +167,8 @@ def test_a_diverging_run_is_marked_and_the_others_finish(tmp_path):
 def test_a_lost_worker_keeps_finished_runs_and_reports_the_rest(tmp_path):
     text = TINY.replace("algo.baseline: [none, value]", "env.id: [CartPole-v1, 'tests.envs:dies_in_worker']")
     text = text.replace("seeds: 2", "seeds: 1").replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01]")
-    result = invoke("train", write(tmp_path, text), "--jobs", "2", "--results", tmp_path, "-q")
+    repository = Path(__file__).resolve().parents[1]  # the spec names the tests package's env
+    result = invoke("train", write(tmp_path, text), "--jobs", "2", "--results", tmp_path, "-q", "--trust", repository)
     assert result.exit_code == 1
     runs = pd.read_csv(tmp_path / "sweep" / "runs.csv").set_index("label")
     assert runs.loc["lr=0.01,id=CartPole-v1,seed=0", "status"] == "done"  # finished before the crash

@@ -24,7 +24,9 @@ class SpecError(ValueError):
 
 class Field(NamedTuple):
     """One spec key: its kind (how a value is coerced), default, help text, allowed choices, a
-    check returning a problem or None, and whether null is allowed."""
+    check returning a problem or None, whether null is allowed, and — for keys that may name user
+    code (`f: module:function`, `env.id: module:Class`) — a function listing the MODULE:NAME
+    references in a value, so the shell can check them (pgcli.base.usercode) before anything runs."""
 
     kind: str  # int | float | str | path | bool | ints | floats | strs (comma-split) | texts | mapping | any
     default: Any
@@ -32,6 +34,7 @@ class Field(NamedTuple):
     choices: tuple | None = None
     check: Callable[[Any], str | None] | None = None  # returns a problem, or None
     nullable: bool = False
+    refs: Callable[[Any], list[str]] | None = None  # the user-code references in a value
 
 
 def positive(value):

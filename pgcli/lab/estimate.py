@@ -37,6 +37,7 @@ from pgcli.lab.dist_spec import (
 )
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable
 from pgcli.lab.exact import exact_gradient
+from pgcli.lab.functions import references
 from pgcli.lab.streams import cell_rng
 
 MAX_N = 10**9  # samples in one estimate
@@ -49,7 +50,12 @@ SCHEMA = {
     "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     **DIST_SCHEMA,
-    "f": Field("texts", ["step"], "functions: name, name:arg, table:v0,v1,..., module:function, or an expression in x"),
+    "f": Field(
+        "texts",
+        ["step"],
+        "functions: name, name:arg, table:v0,v1,..., module:function, or an expression in x",
+        refs=references,
+    ),
     "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=lambda v: samples_problem(v, MAX_N)),
     "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], MAX_REPS)),

@@ -135,6 +135,22 @@ def _python_reference(text: str, name: str) -> bool:
     return True
 
 
+def references(value) -> list[str]:
+    """The MODULE:FUNCTION texts among f values (a text, or a list of texts): the Python functions
+    they name, which the shell checks are the user's own files before anything is imported."""
+    texts = value if isinstance(value, list) else [value]
+    found = []
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        try:
+            if _python_reference(text.strip(), text.strip().partition(":")[0]):
+                found.append(text.strip())
+        except FunctionError:  # ambiguous (step:myfn): parse_function says so where it is used
+            pass
+    return found
+
+
 def allowed_text() -> str:
     """The forms an f may take, for error messages: built-in names, tables, module:function, expressions."""
     return (

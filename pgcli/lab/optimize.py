@@ -45,7 +45,7 @@ from pgcli.base.progress import Progress, silent
 from pgcli.lab import classifier, distributions, estimators, exact, userfn
 from pgcli.lab.dist_spec import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
 from pgcli.lab.estimators import ESTIMATORS, GradientStats, NotApplicable, f_of, gradient_stats
-from pgcli.lab.functions import FunctionError, parse_function
+from pgcli.lab.functions import FunctionError, parse_function, references
 from pgcli.lab.optim import adam_init, adam_step, sgd_step
 from pgcli.lab.streams import generators
 
@@ -92,6 +92,7 @@ SCHEMA = {
         None,
         "f(x) for problem distribution (default step): name, name:arg, table:..., module:function, expression",
         nullable=True,
+        refs=references,
     ),
     "target": Field("float", None, f"bernoulli_toy: f(x) = (x − target)² (default {TOY_TARGET})", nullable=True),
     "minimize": Field("bool", True, "minimise E[f] (false: maximise)"),

@@ -13,8 +13,8 @@ How `module:function` is told apart from the built-in `name:arg` forms: the text
 `MODULE:FUNCTION` with both parts identifiers (MODULE may be dotted). A built-in name before the
 colon (`step:0.5`, `cos:2`, `table:1,0,3`) is the built-in, whose argument is a number; a
 built-in name followed by an identifier (`step:myfn`) is ambiguous and an error — put the module
-in a package or rename it. Modules import from the working directory and from the directory of
-the spec file (:func:`add_search_path`).
+in a package or rename it. Which modules may be named, and from where, is pgcli.base.usercode's
+rule: your own files beside the spec (or typed on the command line: in the working directory).
 
 Errors: a module that does not import or has no such callable is bad input (FunctionError); a
 value of the wrong shape or dtype is a FunctionError naming both ("f returned shape (n, 2),
@@ -24,35 +24,25 @@ expected (n,)"); an exception raised inside your code propagates unchanged, so a
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-
 import numpy as np
 
+from pgcli.base import usercode
 from pgcli.lab.functions import Fn, FunctionError
 
 GRAD_SUFFIX = "_grad"
 
 
-def add_search_path(directory) -> None:
-    """Let modules in `directory` (e.g. a spec file's) import."""
-    path = os.path.abspath(directory)
-    if path not in sys.path:
-        sys.path.append(path)
-
-
 def load(text: str) -> Fn:
-    """The Fn of `module:function` (its value, and its derivative when `function_grad` exists)."""
+    """The Fn of `module:function` (its value, and its derivative when `function_grad` exists).
+
+    The module must have been found in a trusted directory and admitted (pgcli.base.usercode:
+    the shell does it before anything runs); a module that fails to import, or lacks the
+    function, is a FunctionError with one line."""
     module_name, _, attr = text.strip().partition(":")
-    add_search_path(os.getcwd())
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise FunctionError(
-            f"cannot import module {module_name!r} for f {text!r}: {err} "
-            "(modules import from the working directory and the spec file's directory)"
-        ) from None
+        module = usercode.load_module(text, "f")
+    except usercode.UserCodeError as err:
+        raise FunctionError(str(err)) from None
     function = getattr(module, attr, None)
     if not callable(function):
         raise FunctionError(f"module {module_name!r} has no callable {attr!r} (f {text!r})")

@@ -21,15 +21,13 @@ their episodes over to the next batch) and `min_steps: S` (whole episodes until 
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 import warnings
 from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
 
+from pgcli.base import usercode
 from pgcli.rl import policies
 
 MAX_EPISODE_VECTOR_STEPS = 1_000_000
@@ -178,20 +176,21 @@ def _next_step(env):
     return env
 
 
+def references(env_id) -> list[str]:
+    """The user-code reference in an env id ('package.module:EnvClass' or 'package.module:Id'), if any."""
+    return [env_id.strip()] if isinstance(env_id, str) and ":" in env_id else []
+
+
 def load_env_class(text: str) -> type | str:
     """'package.module:EnvClass' -> the class, or 'package.module:Id' -> a gymnasium id the
-    module registers. Nothing named by a spec is called here: anything but a gymnasium.Env
-    subclass (os:system, a factory function) is refused. Modules in the working directory
-    count too; importing one runs its top-level code, as `python -m` would."""
+    module registers. The module must be one the shell found in a trusted directory and admitted
+    (pgcli.base.usercode); importing it runs its top-level code. Nothing named by a spec is called
+    here: anything but a gymnasium.Env subclass (a function, a factory) is refused."""
     module_name, _, attr = text.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise EnvError(f"cannot import {module_name!r} for env {text!r}: {err}") from None
-    except (Exception, SystemExit) as err:  # the module's own code failed (or called sys.exit)
-        raise EnvError(f"importing {module_name!r} for env {text!r} raised {type(err).__name__}: {err}") from None
+        module = usercode.load_module(text, "env")
+    except usercode.UserCodeError as err:
+        raise EnvError(str(err)) from None
     if attr in gym.registry:
         return attr
     found = getattr(module, attr, None)

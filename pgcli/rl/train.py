@@ -38,7 +38,12 @@ SCHEMA = {
     "kind": Field("str", "train", "experiment kind", choices=("train",)),
     "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
     "env": {
-        "id": Field("str", "CartPole-v1", "gymnasium id, or 'package.module:EnvClass' (a gymnasium.Env subclass)"),
+        "id": Field(
+            "str",
+            "CartPole-v1",
+            "gymnasium id, or 'package.module:EnvClass' (a gymnasium.Env subclass)",
+            refs=rollout.references,
+        ),
         "num_envs": Field(
             "int", 16, f"parallel env copies (one vector env), at most {rollout.MAX_ENVS}", check=rollout.envs_problem
         ),
