@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from pgcli.base import usercode
+from pgcli.base.numerics import mean_and_std_error
 from pgcli.lab import distributions, userfn
 from pgcli.lab import estimate as estimate_core
 from pgcli.lab import optimize as optimize_core
 from pgcli.lab.dist_spec import function_problem
-from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable, mean_and_std_error
+from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable
 from pgcli.lab.estimators import options as estimator_options
 from pgcli.lab.functions import FunctionError, references
 from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from scipy import special
 
+from pgcli.base.streams import generators
 from pgcli.lab import classifier as C
 from pgcli.lab import optimize as optimize_core
 from pgcli.lab.estimators import ESTIMATORS, UNBIASED, NotApplicable
-from pgcli.lab.streams import generators
 from tests.helpers import assert_bad_input, invoke, written
 
 TOY_OPTIMUM = 0.45**2  # E[(x − 0.45)²] = 0.2025 + 0.1 p, least at p = 0

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from pgcli.base import numerics
 from pgcli.rl import mlp
 from pgcli.rl import policies as P
 
@@ -104,7 +105,7 @@ def test_categorical_sampling_frequencies_match_softmax(rng):
     theta = np.array([0.5, -1.0, 0.2, 0.0, 0.0, 0.0])
     x = P.encode(policy, np.zeros(200_000))
     actions, _ = P.act(policy, *P.views(policy, theta), x, rng)
-    pi = P.softmax(theta[None, :3].copy())[0]
+    pi = numerics.softmax(theta[None, :3].copy())[0]
     freq = np.bincount(actions, minlength=3) / actions.size
     assert np.all(np.abs(freq - pi) <= 4 * np.sqrt(pi * (1 - pi) / actions.size))
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from pgcli.lab.estimators import gradient_stats
+from pgcli.base import numerics
+from pgcli.base.numerics import gradient_stats
 from pgcli.rl import advantages as A
 from pgcli.rl import policies as P
 from pgcli.rl import rollout as R
@@ -40,14 +41,14 @@ def reinforce(env_id, kwargs, theta, batches, episodes, seed, weights=("total_re
 def test_exact_tabular_gradient_matches_finite_differences_of_exact_return():
     env = Tabular(mdp_seed=3)
     logits = np.random.default_rng(0).normal(size=(3, 2))
-    _j, grad = exact_tabular(env, P.softmax(logits.copy()))
+    _j, grad = exact_tabular(env, numerics.softmax(logits.copy()))
     h = 1e-6
     for s in range(3):
         for a in range(2):
             e = np.zeros_like(logits)
             e[s, a] = h
-            up = exact_tabular(env, P.softmax(logits + e))[0]
-            down = exact_tabular(env, P.softmax(logits - e))[0]
+            up = exact_tabular(env, numerics.softmax(logits + e))[0]
+            down = exact_tabular(env, numerics.softmax(logits - e))[0]
             assert grad[s, a] == pytest.approx((up - down) / (2 * h), abs=1e-8)
 
 
@@ -57,7 +58,7 @@ def test_reinforce_matches_exact_gradient_on_tabular_mdp(weight):
     env = Tabular(**kwargs)
     w = np.random.default_rng(0).normal(size=(3, 2))
     theta = np.concatenate([w.ravel(), np.zeros(2)])  # logits[s] = W[s] + b, b = 0
-    _, exact_logits = exact_tabular(env, P.softmax(w.copy()))
+    _, exact_logits = exact_tabular(env, numerics.softmax(w.copy()))
     exact = np.concatenate([exact_logits.ravel(), exact_logits.sum(0)])  # ∂J/∂W, ∂J/∂b
     grads, _ = reinforce("tests.envs:tabular", kwargs, theta, batches=300, episodes=64, seed=1, weights=(weight,))
     mean = grads[weight].mean(0)

@@ -8,6 +8,7 @@ import pytest
 
 from pgcli.base import usercode
 from pgcli.lab import distributions as D
+from pgcli.lab import userfn
 from pgcli.lab.exact import exact_gradient
 from pgcli.lab.functions import FunctionError, parse_function
 from tests.helpers import assert_bad_input, invoke
@@ -170,7 +171,7 @@ def test_built_in_forms_keep_their_meaning():
 def test_scalar_families_pass_a_vector_and_exact_uses_quadrature(module, monkeypatch):
     name, directory = module
     usercode.allow([usercode.locate(f"{name}:quad", [directory])])
-    f = parse_function(f"{name}:quad")
+    f = userfn.to_function(f"{name}:quad")
     dist = D.make_dist("exponential", None, {"rate": 2.0})
     grad, method = exact_gradient(dist, f)
     # E[(x − ½)²] = 2/λ² − 1/λ + ¼: derivative −4/λ³ + 1/λ²

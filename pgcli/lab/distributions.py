@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special, stats
 
+from pgcli.base.numerics import softmax
+
 # ---------------------------------------------------------------------------------------------
 # coordinate transforms θ_j -> φ_j
 
@@ -307,15 +309,6 @@ BERNOULLI = Family(
 
 # ---------------------------------------------------------------------------------------------
 # categorical over {0, ..., K−1}: φ = logits (K,)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """π_j = exp(z_j − max z) / Σ_k exp(z_k − max z) along the last axis: the categorical's
-    probabilities from logits z (K,) or a batch of them (N, K); shifting by the max keeps exp finite."""
-    z = logits - logits.max(-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(-1, keepdims=True)
-    return z
 
 
 def _cat_ppf(u, phi):

@@ -26,6 +26,7 @@ import pandas as pd
 
 from pgcli.base.fields import SEED, Field, SpecError, positive
 from pgcli.base.progress import Progress, silent
+from pgcli.base.streams import cell_rng
 from pgcli.lab import distributions, estimators
 from pgcli.lab.dist_spec import (
     DIST_SCHEMA,
@@ -38,7 +39,6 @@ from pgcli.lab.dist_spec import (
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable
 from pgcli.lab.exact import exact_gradient
 from pgcli.lab.functions import references
-from pgcli.lab.streams import cell_rng
 
 MAX_N = 10**9  # samples in one estimate
 MAX_REPS = 10**6  # estimates per cell

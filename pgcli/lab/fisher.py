@@ -16,11 +16,11 @@ import pandas as pd
 
 from pgcli.base.fields import SEED, Field, SpecError
 from pgcli.base.progress import Progress, silent
+from pgcli.base.streams import cell_rng
 from pgcli.lab import distributions
 from pgcli.lab.dist_spec import DIST_SCHEMA, make_dists, samples_problem, theta_label
 from pgcli.lab.estimate import CHUNK_ELEMENTS, MAX_N, chunk_sizes
 from pgcli.lab.exact import exact_neg_hessian
-from pgcli.lab.streams import cell_rng
 
 SCHEMA = {
     "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),

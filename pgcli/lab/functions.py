@@ -90,16 +90,15 @@ _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 
 
 def parse_function(text: str) -> Fn:
-    """`NAME`, `NAME:ARG`, `table:v0,v1,...` or an expression in x."""
+    """`NAME`, `NAME:ARG`, `table:v0,v1,...` or an expression in x. A `module:function` text names
+    Python code, which only pgcli.lab.userfn loads (`userfn.to_function` takes every form)."""
     if not isinstance(text, str) or not text.strip():
         raise FunctionError(f"f must be a non-empty string; {allowed_text()}")
     text = text.strip()
     name, _, arg_text = text.partition(":")
     name = name.strip()
     if _python_reference(text, name):
-        from pgcli.lab import userfn  # importlib and sys.path only for module:function
-
-        return userfn.load(text)
+        raise FunctionError(f"f {text!r} names a Python function: load it with pgcli.lab.userfn.to_function")
     if name == "table":
         return _table(arg_text)
     if name in NAMED:

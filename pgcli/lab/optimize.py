@@ -41,15 +41,15 @@ import numpy as np
 import pandas as pd
 
 from pgcli.base.fields import SEED, Field, SpecError, non_negative, positive
+from pgcli.base.numerics import GradientStats, gradient_stats
+from pgcli.base.optim import OPTIMISERS, adam_init
 from pgcli.base.progress import Progress, silent
+from pgcli.base.streams import generators
 from pgcli.lab import classifier, distributions, estimators, exact, userfn
 from pgcli.lab.dist_spec import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
-from pgcli.lab.estimators import ESTIMATORS, GradientStats, NotApplicable, f_of, gradient_stats
+from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of
 from pgcli.lab.functions import FunctionError, parse_function, references
-from pgcli.lab.optim import adam_init, adam_step, sgd_step
-from pgcli.lab.streams import generators
 
-OPTIMISERS = {"sgd": sgd_step, "adam": adam_step}
 TOY_TARGET = 0.45
 PROBE_SAMPLES = 16  # samples of the applicability check run before anything is written
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from pgcli.base import usercode
-from pgcli.lab.functions import Fn, FunctionError
+from pgcli.lab.functions import Fn, FunctionError, parse_function, references
 
 GRAD_SUFFIX = "_grad"
 
@@ -69,13 +69,11 @@ def from_callable(function, grad=None, label: str | None = None) -> Fn:
 
 def to_function(f) -> Fn:
     """An Fn from text (built-in, expression, module:function), a callable, or an Fn."""
-    from pgcli.lab.functions import parse_function
-
     if isinstance(f, Fn):
         return f
     if callable(f):
         return from_callable(f)
-    return parse_function(f)
+    return load(f) if references(f) else parse_function(f)
 
 
 def _argument(x):

@@ -1,3 +1,3 @@
 """The RL core: policies, rollouts on gymnasium environments, advantages, optimisers, and the
-train kind (REINFORCE, natural gradient, PPO, TRPO). Imports pgcli.lab and pgcli.base only.
+train kind (REINFORCE, natural gradient, PPO, TRPO). Imports pgcli.base only (the lab is a sibling).
 """

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcli.lab.optim import adam_init, adam_step
+from pgcli.base.optim import adam_init, adam_step
 from pgcli.rl import mlp
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcli.lab.distributions import softmax
+from pgcli.base.numerics import softmax
 from pgcli.rl import mlp, policies
 
 

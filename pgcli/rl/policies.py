@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from gymnasium import spaces
 
-from pgcli.lab.distributions import softmax
+from pgcli.base.numerics import log_softmax, softmax
 from pgcli.rl import mlp
 
 
@@ -111,12 +111,6 @@ def act(policy: Policy, net, log_std, x: np.ndarray, rng: np.random.Generator, d
 def draw_noise(policy: Policy, rng: np.random.Generator, shape) -> np.ndarray:
     """The noise `act` turns into actions: standard Gumbel or standard normal."""
     return rng.gumbel(size=shape) if policy.head == "categorical" else rng.standard_normal(shape)
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log softmax(z)_a = z_a − log Σ_b exp z_b, row-wise (T, k), shifted by max z for stability."""
-    z = logits - logits.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 
 def gaussian_log_prob(diff: np.ndarray, log_std: np.ndarray) -> np.ndarray:

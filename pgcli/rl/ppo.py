@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pgcli.lab.optim import AdamState
+from pgcli.base.optim import AdamState
 from pgcli.rl import policies
 from pgcli.rl.advantages import normalise, value_step
 from pgcli.rl.natural import kl_divergence

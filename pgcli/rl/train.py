@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from pgcli.base.fields import SEED, Field, SpecError, all_positive, non_negative, positive, unit_interval
+from pgcli.base.numerics import gradient_stats
+from pgcli.base.optim import OPTIMISERS, AdamState, adam_init
 from pgcli.base.progress import Progress, silent
+from pgcli.base.streams import streams
 from pgcli.base.targets import first_reached
-from pgcli.lab.estimators import gradient_stats
-from pgcli.lab.optim import AdamState, adam_init, adam_step, sgd_step
-from pgcli.lab.streams import streams
 from pgcli.rl import natural, policies, ppo, rollout, trpo
 from pgcli.rl.advantages import fit_value, normalise, value_init, value_predict, weights
 
@@ -295,7 +295,7 @@ class Setup(NamedTuple):
     env: rollout.VectorEnv  # the training vector env (N copies)
     eval_env: rollout.VectorEnv | None  # the evaluation vector env, when eval.every > 0
     policy: policies.Policy
-    optimiser: Callable  # first-order step (grad, state, lr) -> (step, state): adam_step or sgd_step
+    optimiser: Callable  # first-order step (grad, state, lr) -> (step, state), from base.optim.OPTIMISERS
     value_sizes: list[int]  # the value network's layer sizes
     rngs: dict[str, np.random.Generator]  # env, act, eval_env, eval_act, minibatch
     backend: str  # what env.backend `auto` chose, in every metrics row
@@ -383,7 +383,7 @@ def _start(spec) -> tuple[Setup, Learner]:
     value_theta = value_opt = None
     if spec["algo"]["baseline"] == "value":
         value_theta, value_opt = value_init(value_sizes, value_rng)
-    optimiser = adam_step if spec["optim"]["kind"] == "adam" else sgd_step
+    optimiser = OPTIMISERS.get(spec["optim"]["kind"], OPTIMISERS["sgd"])  # natural, trpo: their own steps
     setup = Setup(env, eval_env, policy, optimiser, value_sizes, rngs, backend, batch_size(spec))
     state = rollout.fresh_state(env, rngs["env"])
     return setup, Learner(theta, adam_init(theta.size), value_theta, value_opt, state)

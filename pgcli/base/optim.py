@@ -40,3 +40,6 @@ def adam_step(grad, state: AdamState, lr: float, beta1=0.9, beta2=0.999, eps=1e-
 def sgd_step(grad, state, lr: float):
     """(lr · g, state unchanged): plain stochastic gradient steps (Robbins & Monro 1951)."""
     return lr * grad, state
+
+
+OPTIMISERS = {"sgd": sgd_step, "adam": adam_step}  # first-order steps, one registry for train and optimize
