@@ -12,7 +12,7 @@ QUICK := experiments/cartpole.yaml experiments/cartpole-natural.yaml \
 	experiments/fisher-identities.yaml experiments/optimize-bernoulli.yaml \
 	experiments/optimize-gaussian.yaml experiments/optimize-classifier.yaml
 
-.PHONY: demo test lint format check reproduce benchmarks figures clean
+.PHONY: demo test browser lint format check reproduce benchmarks figures clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ demo: $(STAMP)
 	$(PY) -m pgcli train experiments/cartpole.yaml
 	$(PY) -m pgcli plot results/cartpole --target 475 --table --out results/cartpole/convergence.png
 
-test: $(STAMP)
+# tests/test_browser.py opens the HTML report in Debian's headless chromium through chromium-driver
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 lint: $(STAMP)
