@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pgcli import spec as S
 from pgcli.rl import train
+from pgcli.shell import spec as S
 
 ROOT = Path(__file__).resolve().parents[1]
 SB3_PPO_SECONDS, SB3_PPO_STEPS = 7.4, 32_000

@@ -78,7 +78,7 @@ NEW = {  # the variance-reduction lab's estimators, on a family each applies to
 def peak_rss_mb(n):
     """Peak RSS of a separate `pgcli estimate` process with one huge-n cell."""
     code = (
-        "import resource, sys; from pgcli.cli import cli; "
+        "import resource, sys; from pgcli.shell.cli import cli; "
         f"cli.main(['estimate', '--dist', 'gaussian', '--f', 'square', '--estimators', 'score', "
         f"'--n', '{n}', '--reps', '1', '--results', '/tmp/pgcli-bench', '-q', '--force'], "
         "standalone_mode=False); "

@@ -24,8 +24,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from pgcli import executors, kinds, runner
-from pgcli import spec as S
+from pgcli import kinds
+from pgcli.shell import executors, runner
+from pgcli.shell import spec as S
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pgcli import spec as S
 from pgcli.rl import rollout as R
 from pgcli.rl import train
+from pgcli.shell import spec as S
 
 ROOT = Path(__file__).resolve().parents[1]
 

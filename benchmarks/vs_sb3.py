@@ -95,8 +95,8 @@ COLUMNS = ["task", "target", "tool", "config", "seed", "reached", "env_steps_to_
 
 def run_pgcli(task: str, seed: int) -> dict:
     """The task's spec with its target; its own `stop.env_steps` is the budget."""
-    from pgcli import spec as S
     from pgcli.rl import train
+    from pgcli.shell import spec as S
 
     schema = S.with_sweep(train.SCHEMA)
     spec = S.resolve(schema, S.load_yaml(ROOT / TASKS[task].spec))
@@ -279,7 +279,7 @@ def main():
             tasks.remove(task)
     import pandas as pd
 
-    from pgcli import atomic
+    from pgcli.shell import atomic
 
     rows = []
     for task, tool, seed in plan(tasks, args.seeds):

@@ -1,3 +1,3 @@
-from pgcli.cli import main
+from pgcli.shell.cli import main
 
 main()

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from pgcli.cli import cli
+from pgcli.shell.cli import cli
 
 
 def invoke(*args):

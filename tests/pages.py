@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pgcli import htmlpage as H
-from pgcli import stats
+from pgcli.shell import htmlpage as H
+from pgcli.shell import stats
 
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 SECTIONS = ("what-ran", "expectations", "runs", "figures", "compare", "hostile")
@@ -53,7 +53,7 @@ def curves_figure(title: str, seed: int = 0, points: int = 400):
 
 
 def profile_figure(groups: dict[str, np.ndarray]):
-    """Performance profiles (pgcli.stats) of the groups' final returns, with their bands."""
+    """Performance profiles (pgcli.shell.stats) of the groups' final returns, with their bands."""
     from matplotlib.figure import Figure
 
     table = stats.profile_table(groups, n_resamples=500)

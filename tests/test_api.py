@@ -101,9 +101,9 @@ def test_the_api_functions_survive_importing_the_core():
     """The core's estimate, optimize and train modules live in pgcli.lab and pgcli.rl, so importing
     them never rebinds pgcli.estimate, pgcli.optimize or pgcli.train (the API's functions)."""
     import pgcli.rl.train
-    from pgcli import api
     from pgcli.lab import estimate as estimate_core
     from pgcli.lab import optimize as optimize_core
+    from pgcli.shell import api
 
     assert callable(estimate_core.run) and callable(optimize_core.run) and callable(pgcli.rl.train.run)
     assert [getattr(pgcli, name) for name in ("estimate", "optimize", "train")] == [

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pgcli import htmlpage as H
+from pgcli.shell import htmlpage as H
 from tests.pages import HOSTILE, SECTIONS, runs_frame, sample_page
 
 INSTALL = "apt-get install -y chromium chromium-driver && pip install -e '.[dev]'"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgcli import expect
+from pgcli.shell import expect
 from tests.helpers import assert_bad_input, invoke
 
 # two settings × two seeds; per-iteration rows

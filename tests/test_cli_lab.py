@@ -14,7 +14,7 @@ def test_version_and_help():
     assert __version__ in invoke("--version").output
     result = invoke("--help")
     assert result.exit_code == 0
-    from pgcli.cli import cli
+    from pgcli.shell.cli import cli
 
     assert set(cli.commands) == {"estimate", "fisher", "train", "optimize", "plot", "check"}
     for command in cli.commands:
@@ -252,7 +252,7 @@ def test_a_value_table_can_be_set_with_commas(tmp_path):
 def test_written_files_follow_the_umask(tmp_path):
     import os
 
-    from pgcli import atomic
+    from pgcli.shell import atomic
 
     path = atomic.write_text(tmp_path / "x.txt", "x")
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~atomic.UMASK

@@ -16,7 +16,7 @@ from tests.test_run_dirs import COUNTED, counted_spec, logged
 
 distributed = pytest.importorskip("distributed")
 
-from pgcli.runner import WALL_CLOCK  # noqa: E402 - after the importorskip
+from pgcli.shell.runner import WALL_CLOCK  # noqa: E402 - after the importorskip
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pgcli import atomic, runner, spec
 from pgcli.lab import functions
 from pgcli.lab.dist_spec import MAX_DIM, MAX_GRID
 from pgcli.rl import train
 from pgcli.rl.natural import MAX_STATES
+from pgcli.shell import atomic, runner, spec
 from tests.helpers import assert_bad_input, invoke
 
 TINY_TRAIN = """

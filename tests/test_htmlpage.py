@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgcli import htmlpage as H
+from pgcli.shell import htmlpage as H
 from tests.pages import HOSTILE, SECTIONS, curves_figure, sample_page
 
 
@@ -272,7 +272,7 @@ def test_bad_pages_are_refused_in_one_line(page, message):
 def test_rendering_a_page_loads_no_matplotlib():
     """Only figure_svg needs matplotlib (tests/test_layers.py allows it in htmlpage.py for that)."""
     code = (
-        "import sys\nfrom pgcli import htmlpage as H\n"
+        "import sys\nfrom pgcli.shell import htmlpage as H\n"
         "H.render(H.Page('t', [H.Section('s', 's', [H.Text('x')])]))\n"
         "print('matplotlib' in sys.modules)"
     )

@@ -21,14 +21,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "pgcli"
 LAYERS = ("base", "lab", "rl", "shell")  # each may import itself and the layers before it
 ONLY_IN = {  # third-party packages that belong to one shell module
-    "click": {"pgcli.cli"},
-    "matplotlib": {"pgcli.plot", "pgcli.htmlpage"},  # htmlpage: figure_svg, imported on first use
-    "dask": {"pgcli.executors"},
-    "distributed": {"pgcli.executors"},
-    "tqdm": {"pgcli.executors"},
+    "click": {"pgcli.shell.cli"},
+    "matplotlib": {"pgcli.shell.plot", "pgcli.shell.htmlpage"},  # htmlpage: figure_svg, imported on first use
+    "dask": {"pgcli.shell.executors"},
+    "distributed": {"pgcli.shell.executors"},
+    "tqdm": {"pgcli.shell.executors"},
 }
 NOT_IN = {"base": {"gymnasium", "envpool"}, "lab": {"gymnasium", "envpool"}}  # the lab knows no environments
-DYNAMIC = {"import_module", "__import__"}  # importlib.import_module("pgcli.runner") is an import too
+DYNAMIC = {"import_module", "__import__"}  # importlib.import_module("pgcli.shell.runner") is an import too
 
 
 def layer_of(module: str) -> str:
@@ -94,12 +94,12 @@ def test_the_layering_rule_catches_a_violating_import(tmp_path):
         "pgcli.lab.bad": "from pgcli.rl import policies\n",
         "pgcli.rl.bad": "def f():\n    from pgcli import runner\n",
         "pgcli.base.bad": "import pgcli.lab.distributions\n",
-        "pgcli.lab.worse": "from pgcli.spec import Field\n",
+        "pgcli.lab.worse": "from pgcli.shell.spec import Field\n",
         "pgcli.rl.plots": "import matplotlib.pyplot as plt\n",
         "pgcli.runner2": "import click\n",
         "pgcli.lab.relative": "from ..rl import train\n",
-        "pgcli.lab.dynamic": "import importlib\n\ndef f():\n    return importlib.import_module('pgcli.runner')\n",
-        "pgcli.rl.dunder": "x = __import__('pgcli.plot')\n",
+        "pgcli.lab.dynamic": "import importlib\n\ndef f():\n    return importlib.import_module('pgcli.shell.runner')\n",
+        "pgcli.rl.dunder": "x = __import__('pgcli.shell.plot')\n",
         "pgcli.lab.envs": "import gymnasium\n",
     }
     sources = {}
@@ -135,7 +135,7 @@ def test_pgcli_help_loads_no_scientific_stack():
     """`pgcli --help` lists the commands without SciPy, pandas, matplotlib or gymnasium (its
     import time is measured by benchmarks/import_time.py)."""
     code = (
-        "import sys\nfrom click.testing import CliRunner\nfrom pgcli.cli import cli\n"
+        "import sys\nfrom click.testing import CliRunner\nfrom pgcli.shell.cli import cli\n"
         "result = CliRunner().invoke(cli, ['--help'])\nassert result.exit_code == 0, result.output\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'pandas', 'matplotlib', 'gymnasium'}))"
     )

@@ -9,7 +9,7 @@ import pytest
 
 import pgcli
 from pgcli import kinds
-from pgcli.spec import schema_rows
+from pgcli.shell.spec import schema_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = sorted(m.name for m in pkgutil.iter_modules(pgcli.__path__) if m.name not in {"cli", "__main__"})
@@ -30,7 +30,7 @@ def test_readme_documents_every_spec_key(kind):
 
 def test_readme_documents_every_command():
     readme = (ROOT / "README.md").read_text()
-    from pgcli.cli import cli
+    from pgcli.shell.cli import cli
 
     for command in cli.commands:
         assert f"pgcli {command}" in readme

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from pgcli import plot as P
 from pgcli.lab.estimate import COLUMNS as ESTIMATE_COLUMNS
 from pgcli.lab.fisher import COLUMNS as FISHER_COLUMNS
 from pgcli.rl.train import COLUMNS as TRAIN_COLUMNS
+from pgcli.shell import plot as P
 from tests.helpers import assert_bad_input, invoke
 
 
@@ -253,8 +253,8 @@ def test_summary_table_matches_a_direct_computation(tmp_path):
 def test_plot_check_and_runs_csv_agree_on_reaching_the_target(tmp_path):
     """One definition (targets.py): the runs `plot --table` counts as reached are those whose
     env_steps_to_target `check` measures as finite and runs.csv records."""
-    from pgcli import expect
     from pgcli.rl import train as T
+    from pgcli.shell import expect
 
     rows = train_rows()
     table = P.summary_table(P.prepare(P.load([write_sweep(tmp_path / "t", rows)])).frame, [], target=40)
@@ -401,7 +401,7 @@ def test_cli_plots_what_the_other_commands_write(tmp_path):
 def test_help_ends_with_examples_and_core_does_not_import_click():
     result = invoke("plot", "--help")
     assert result.exit_code == 0 and "Examples:" in result.output and "pgcli plot" in result.output
-    code = "import sys, pgcli.plot; sys.exit('click' in sys.modules)"
+    code = "import sys, pgcli.shell.plot; sys.exit('click' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

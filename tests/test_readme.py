@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from pgcli.runner import WALL_CLOCK
+from pgcli.shell.runner import WALL_CLOCK
 
 ROOT = Path(__file__).resolve().parent.parent
 WALL_COLUMNS = {*WALL_CLOCK, "rank", "seconds_for_target"}  # --rank orders by measured efficiency

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pgcli import kinds, runner
-from pgcli.experiment import build_spec
-from pgcli.spec import with_sweep
+from pgcli import kinds
+from pgcli.shell import runner
+from pgcli.shell.experiment import build_spec
+from pgcli.shell.spec import with_sweep
 from tests.helpers import invoke
 
 ESTIMATE = ["estimate", "--dist", "gaussian", "--f", "step", "--n", "10,20", "--reps", "3", "--set", "sweep.seeds=3"]

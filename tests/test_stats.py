@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import mannwhitneyu
 
-from pgcli import stats as S
+from pgcli.shell import stats as S
 
 # rliable's tests/rliable/metrics_test.py: scores (runs × tasks) and their published values
 RLIABLE_X = np.array([[1, 2], [2, 2], [1, 1], [2, 1]])

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pgcli import executors, kinds, runner
-from pgcli.experiment import build_spec
-from pgcli.spec import SpecError, with_sweep
+from pgcli import kinds
+from pgcli.shell import executors, runner
+from pgcli.shell.experiment import build_spec
+from pgcli.shell.spec import SpecError, with_sweep
 from tests.helpers import assert_bad_input, invoke
 
 TINY = """

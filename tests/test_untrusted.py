@@ -30,7 +30,7 @@ HOSTILE = [
     ("builtins:eval", "standard library"),
     ("numpy:load", "no file numpy.py"),
     ("__main__:x", "dunder module"),
-    ("pgcli.cli:main", "pgcli itself"),
+    ("pgcli.shell.cli:main", "pgcli itself"),
 ]
 IDS = [reference for reference, _ in HOSTILE]
 MARKER_MODULE = "from pathlib import Path\nPath({marker!r}).write_text('imported')\n\ndef f(x):\n    return x\n"

@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 
 from pgcli import kinds
-from pgcli import plot as P
 from pgcli.lab import estimate as E
 from pgcli.lab import fisher as F
 from pgcli.lab import optimize as O
 from pgcli.rl import train as T
-from pgcli.spec import resolve, with_sweep
+from pgcli.shell import plot as P
+from pgcli.shell.spec import resolve, with_sweep
 from tests.helpers import assert_bad_input, invoke, written
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -353,7 +353,7 @@ def test_help_examples_name_files_that_exist():
     """Every `experiments/...` file a --help example names is in the repository."""
     import glob
 
-    from pgcli.cli import cli
+    from pgcli.shell.cli import cli
 
     for name in cli.commands:
         text = invoke(name, "--help").stdout

@@ -1,7 +1,7 @@
 """What both cores need from the spec system: the schema :class:`Field` and :class:`SpecError`.
 
 An experiment kind declares its spec as a nested dict of Fields (kind, default, help, allowed
-choices, a check); the shell (pgcli.spec) resolves and coerces a user's YAML against it and
+choices, a check); the shell (pgcli.shell.spec) resolves and coerces a user's YAML against it and
 raises SpecError for a bad value. Living here, below both cores, they let the lab and the RL core
 declare and validate their settings without importing the shell.
 """

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from pgcli import expect, runner
-from pgcli.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run, trust
 from pgcli.kinds import KINDS
-from pgcli.spec import SpecError, load_yaml, resolve, with_sweep
+from pgcli.shell import expect, runner
+from pgcli.shell.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run, trust
+from pgcli.shell.spec import SpecError, load_yaml, resolve, with_sweep
 
 CASE_COLUMNS = list(expect.Case._fields)
 NO_RUN = "(run without --no-run)"  # ends the reason of a spec whose runs are missing under --no-run

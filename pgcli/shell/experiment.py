@@ -19,11 +19,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pgcli import atomic, executors, runner
 from pgcli.base import usercode
 from pgcli.kinds import KINDS
 from pgcli.lab.dist_spec import parse_theta_text
-from pgcli.spec import (
+from pgcli.shell import atomic, executors, runner
+from pgcli.shell.spec import (
     SpecError,
     apply_overrides,
     load_yaml,

@@ -44,10 +44,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import EngFormatter
 
-from pgcli import atomic, kinds, runner
+from pgcli import kinds
 from pgcli.base.targets import METRIC, first_reached, reached
 from pgcli.lab.dist_spec import parse_theta_text
-from pgcli.spec import SpecError
+from pgcli.shell import atomic, runner
+from pgcli.shell.spec import SpecError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -35,8 +35,8 @@ from pgcli.lab.dist_spec import function_problem
 from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable
 from pgcli.lab.estimators import options as estimator_options
 from pgcli.lab.functions import FunctionError, references
-from pgcli.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
-from pgcli.spec import references as spec_references
+from pgcli.shell.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
+from pgcli.shell.spec import references as spec_references
 
 
 class PgcliError(ValueError):

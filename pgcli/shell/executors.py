@@ -32,13 +32,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from pgcli import __version__, atomic
+from pgcli import __version__
 from pgcli.base import usercode
 from pgcli.base.progress import Progress, silent
 from pgcli.kinds import KINDS
+from pgcli.shell import atomic
 
 if TYPE_CHECKING:
-    from pgcli.runner import Run
+    from pgcli.shell.runner import Run
 
 
 def versions() -> dict:

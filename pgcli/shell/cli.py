@@ -52,11 +52,11 @@ class OneLineErrors(click.Group):
 @contextlib.contextmanager
 def bad_input():
     """Turn the shell's and the cores' validation errors into one-line exit-2 errors."""
-    from pgcli.executors import SchedulerError
-    from pgcli.experiment import InputError
     from pgcli.lab.distributions import DistError
     from pgcli.lab.functions import FunctionError
-    from pgcli.spec import SpecError
+    from pgcli.shell.executors import SchedulerError
+    from pgcli.shell.experiment import InputError
+    from pgcli.shell.spec import SpecError
 
     try:
         yield
@@ -249,7 +249,7 @@ def distribution_options(func, theta_help: str = THETA_SWEEP):
 
 def execution(opts: dict):
     """The run options of an experiment command as an experiment.Execution."""
-    from pgcli.experiment import Execution
+    from pgcli.shell.experiment import Execution
 
     return Execution(**{key: opts[key] for key in Execution._fields})
 
@@ -257,8 +257,8 @@ def execution(opts: dict):
 def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
     """What every experiment command does: build the spec (spec file, flags, --set), plan and
     validate its runs, print the spec (--print-spec) or run them; returns experiment.Outcome."""
-    from pgcli import experiment
-    from pgcli.spec import dump
+    from pgcli.shell import experiment
+    from pgcli.shell.spec import dump
 
     typed = [flags, opts["sets"], opts["grid"]]  # the user's own text: its modules may be in the working directory
     with bad_input():
@@ -278,7 +278,7 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
 def finish(outcome, path=None) -> int:
     """Print the runs' notes and where `path` is; exit code 0 when every run is done, else 1 with
     a table of the runs that are not (on stderr)."""
-    from pgcli import experiment, tables
+    from pgcli.shell import experiment, tables
 
     for note in experiment.notes(outcome.results):
         click.echo(f"note: {note}")
@@ -357,7 +357,7 @@ def estimate(
     if outcome.combined.is_file() and len(outcome.runs) == 1:
         import pandas as pd
 
-        from pgcli import tables
+        from pgcli.shell import tables
 
         table = pd.read_csv(outcome.combined)
         click.echo(tables.rank_table(table, target_se) if rank else tables.estimate_table(table))
@@ -404,7 +404,7 @@ def fisher(spec_file, dist_flags, n, policy_path, states, out, **opts):
         return policy_fisher(Path(policy_path), states, out, opts)
     outcome = run_command("fisher", spec_file, {**dist_flags, "n": n}, opts, out)
     if outcome.combined.is_file() and len(outcome.runs) == 1:
-        from pgcli import tables
+        from pgcli.shell import tables
 
         click.echo(tables.fisher_table(outcome.combined))
     return finish(outcome, out or outcome.combined)
@@ -413,7 +413,7 @@ def fisher(spec_file, dist_flags, n, policy_path, states, out, **opts):
 def policy_fisher(path: Path, states: int, out, opts: dict) -> int:
     """`fisher --policy`: a run directory's trained policy, or a train spec's (trained if its
     run directory is done, else its initial θ₀)."""
-    from pgcli import experiment, tables
+    from pgcli.shell import experiment, tables
 
     with bad_input():
         policy = experiment.find_policy(path, opts["sets"], opts["seed"], opts["name"], execution(opts))
@@ -443,7 +443,7 @@ def train(spec_file, **opts):
       pgcli train --set env.id=Acrobot-v1 --set stop.iterations=100
       pgcli train experiments/cartpole.yaml --print-spec
     """
-    from pgcli import tables
+    from pgcli.shell import tables
 
     outcome = run_command("train", spec_file, {}, opts)
     if len(outcome.runs) == 1:
@@ -469,11 +469,11 @@ def train(spec_file, **opts):
 @click.option(
     "--kind",
     "figure",
-    type=RegistryChoice("pgcli.plot:FIGURES", sort=False),
+    type=RegistryChoice("pgcli.shell.plot:FIGURES", sort=False),
     default=None,
     help="Figure (default: from the table: convergence, estimator or fisher).",
 )
-@click.option("--x", type=RegistryChoice("pgcli.plot:X_AXES", sort=False), default=None, help="x axis for train.")
+@click.option("--x", type=RegistryChoice("pgcli.shell.plot:X_AXES", sort=False), default=None, help="x axis for train.")
 @click.option("--y", default=None, help="Metric column (train), or variance|mse (estimator).")
 @click.option("--hue", default=None, metavar="KEY[,KEY]", help="Keys that make separate curves.")
 @click.option("--select", multiple=True, metavar="KEY=VALUE", help="Keep only these (repeatable).")
@@ -481,7 +481,7 @@ def train(spec_file, **opts):
 @click.option("--smooth", type=click.IntRange(min=1), default=None, help="Trailing mean over K rows.")
 @click.option(
     "--band",
-    type=RegistryChoice("pgcli.plot:BANDS", sort=False),
+    type=RegistryChoice("pgcli.shell.plot:BANDS", sort=False),
     default="ci",
     show_default=True,
     help="Across seeds: 95% bootstrap CI of the mean, ±1 sd, or none.",
@@ -504,8 +504,8 @@ def plot(paths, out, figure, show_table, table_out, **options):
       pgcli plot results/estimators-step --select param=mu --out estimators.pdf
       pgcli plot results/fisher-gamma/fisher.csv
     """
-    from pgcli import atomic
-    from pgcli import plot as plot_core
+    from pgcli.shell import atomic
+    from pgcli.shell import plot as plot_core
 
     try:
         request = plot_core.prepare(plot_core.load(paths), figure, **options)
@@ -555,8 +555,8 @@ def check(targets, no_run, junit, results, jobs, quiet, progress, trust):
       pgcli check experiments/estimators-*.yaml --jobs 2 --junit report.xml
       pgcli check results/cartpole --no-run
     """
-    from pgcli import atomic, checking, expect
-    from pgcli.experiment import Execution
+    from pgcli.shell import atomic, checking, expect
+    from pgcli.shell.experiment import Execution
 
     run_options = Execution(results=results, jobs=jobs, quiet=quiet, progress=progress, trust=trust)
     if junit and (problem := atomic.check_writable(junit)):
@@ -577,7 +577,7 @@ def check(targets, no_run, junit, results, jobs, quiet, progress, trust):
 
 def check_one(target, run_missing: bool, run_options) -> list:  # of expect.Case
     """One check argument's cases, its results brought up to date first (saying which runs failed)."""
-    from pgcli import checking
+    from pgcli.shell import checking
 
     if target.skipped:
         click.echo(f"skipped {target.path}: {target.skipped}", err=True)
@@ -630,7 +630,7 @@ def optimize(spec_file, problem, dist_flags, learn, function, estimator, minimiz
       pgcli optimize experiments/optimize-classifier.yaml --set sweep.seeds=1
       pgcli optimize experiments/optimize-bernoulli.yaml --print-spec
     """
-    from pgcli import tables
+    from pgcli.shell import tables
 
     flags = {"problem": problem, **dist_flags, "learn": learn, "f": function, "estimator": estimator,
              "minimize": minimize, "n": n, "steps": steps, "optim.kind": optim, "optim.lr": lr, "data.path": data}  # fmt: skip

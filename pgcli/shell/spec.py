@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from pgcli.base.fields import Field, SpecError, all_positive, non_negative, positive, unit_interval  # noqa: F401 (re-exported)
-from pgcli.expect import problem as expect_problem
+from pgcli.shell.expect import problem as expect_problem
 
 # ---------------------------------------------------------------------------------------------
 # loading

@@ -11,7 +11,7 @@ written atomically and `status` last, so an interrupted run is simply not `done`
 
 After the runs, results/<name>/runs.csv has one row per run and results/<name>/<table>.csv all
 runs' rows with the varying keys and the seed as leading columns, in plan order — so the bytes
-do not depend on which executor ran what, or when. Where runs are computed: pgcli.executors.
+do not depend on which executor ran what, or when. Where runs are computed: pgcli.shell.executors.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pgcli import atomic, executors
-from pgcli.executors import versions
 from pgcli.kinds import KINDS
-from pgcli.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_sweep
+from pgcli.shell import atomic, executors
+from pgcli.shell.executors import versions
+from pgcli.shell.spec import UNHASHED, SpecError, expand, read_yaml, resolve, with_sweep
 
 
 class Run(NamedTuple):
