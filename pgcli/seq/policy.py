@@ -1,0 +1,309 @@
+"""Autoregressive policies over sequences, π(y | c; θ), with hand-written ∇θ log π.
+
+    π(y | c) = Π_{t<|y|} π(y_t | c, y_<t),    π(· | c, y_<t) = softmax(z(c, t, y_<t)) over V + 1 tokens
+
+(the sequence space, EOS and |y|: space.py). Two parametrisations of the logits z ∈ R^{V+1}:
+
+    tabular   z = θ[c, t, y_{t−1}]     one free logit vector per prompt, position and previous token
+              (y_{−1} = BOS, an extra slot):  d = P·L·(V + 1)²
+    mlp       z = W₂ᵀ tanh(W₁ᵀ x + b₁) + b₂ with the one-hot input
+              x = [onehot(c) (P), onehot(t) (L), onehot(y_{t−1}), …, onehot(y_{t−k})],
+              each previous-token block of V + 1 slots (the last one: before the start):
+              F = P + L + k(V + 1) inputs, H tanh units, d = (F + 1)H + (H + 1)(V + 1)
+
+For one token, ∂ log π(y_t | …)/∂z = onehot(y_t) − π(· | …) (the softmax's score). The table
+lookup scatters it into θ; the MLP backpropagates it (W₁ᵀx is a sum of k + 2 rows of W₁, so its
+input gradient lands on those rows). :func:`score_sum` returns Σ_{n,t} w_{n,t} ∇θ log π(y_{n,t} | …)
+for any per-token weights w — the gradient of every policy-gradient loss Σ w log π with w held
+fixed — summed over the batch, or one row per group of consecutive pairs (the per-group terms of a
+group estimator). With w = 1 on one sequence's tokens it is that sequence's score ∇θ log π(y | c).
+
+θ is one flat vector in the policy's dtype (float64 or float32); a float32 policy computes in
+float32 throughout (sampling uniforms included). Sampling draws token t of every sequence at once
+by the inverse CDF of π(· | …) with one uniform each, for t = 0, …, L − 1 (the only loop).
+Reference: Williams 1992 (REINFORCE); Sutton et al. 2000 (policy-gradient theorem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from pgcli.rl import mlp
+from pgcli.seq.space import Sequences, mask
+
+KINDS = ("tabular", "mlp")
+DTYPES = ("float64", "float32")
+
+
+class Policy(NamedTuple):
+    """A policy's structure (θ holds its numbers)."""
+
+    kind: str  # tabular | mlp
+    n_prompts: int  # P
+    vocab: int  # V; the end-of-sequence token is V
+    max_len: int  # L generation steps
+    context: int = 1  # mlp: the k previous tokens it sees (tabular: always 1)
+    hidden: int = 32  # mlp: H tanh units
+    dtype: str = "float64"
+
+
+class Forward(NamedTuple):
+    """What a forward pass over N sequences keeps for the gradient: log π(· | …) at every position
+    (N, L, V + 1), the MLP's hidden units (N, L, H) or None, and the index of each position's
+    inputs — MLP feature rows (N, L, k + 2) or the tabular logit row (c·L + t)(V + 1) + y_{t−1} (N, L)."""
+
+    log_pi: np.ndarray
+    hidden: np.ndarray | None
+    index: np.ndarray
+
+
+def make_policy(kind: str, n_prompts: int, vocab: int, max_len: int, *, context=1, hidden=32, dtype="float64"):
+    """A :class:`Policy`; ValueError (one line, what and what is allowed) for impossible sizes."""
+    problems = [
+        f"kind must be one of {', '.join(KINDS)}, got {kind!r}" if kind not in KINDS else None,
+        f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}" if str(dtype) not in DTYPES else None,
+        *(
+            f"{name} must be an integer ≥ 1, got {value!r}"
+            for name, value in (
+                ("n_prompts", n_prompts),
+                ("vocab", vocab),
+                ("max_len", max_len),
+                ("context", context),
+                ("hidden", hidden),
+            )
+            if not (isinstance(value, int | np.integer) and value >= 1)
+        ),
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return Policy(kind, int(n_prompts), int(vocab), int(max_len), int(context) if kind == "mlp" else 1,
+                  int(hidden) if kind == "mlp" else 0, str(dtype))  # fmt: skip
+
+
+def n_features(policy: Policy) -> int:
+    """F = P + L + k(V + 1): the MLP's one-hot input size."""
+    return policy.n_prompts + policy.max_len + policy.context * (policy.vocab + 1)
+
+
+def sizes(policy: Policy) -> list[int]:
+    """The MLP's layer sizes [F, H, V + 1]."""
+    return [n_features(policy), policy.hidden, policy.vocab + 1]
+
+
+def n_params(policy: Policy) -> int:
+    """d: P·L·(V + 1)² (tabular) or (F + 1)H + (H + 1)(V + 1) (mlp)."""
+    if policy.kind == "tabular":
+        return policy.n_prompts * policy.max_len * (policy.vocab + 1) ** 2
+    return mlp.n_params(sizes(policy))
+
+
+def init_params(policy: Policy, rng: np.random.Generator | None = None) -> np.ndarray:
+    """θ₀ (d,) in the policy's dtype: zeros for the table (π uniform over V + 1 tokens at every step);
+    orthogonal MLP weights with output gain 0.01 (π close to uniform), drawn from `rng`."""
+    if policy.kind == "tabular":
+        return np.zeros(n_params(policy), dtype=policy.dtype)
+    if rng is None:
+        raise ValueError("an mlp policy's initial parameters need a Generator (rng)")
+    return mlp.init(sizes(policy), rng).astype(policy.dtype)
+
+
+def param_label(policy: Policy, j: int) -> str:
+    """Coordinate j of θ in words: 'z[c=0,t=2,prev=BOS][EOS]' or 'W1[5,3]', 'b2[7]'."""
+    if policy.kind == "tabular":
+        c, t, prev, token = np.unravel_index(j, (policy.n_prompts, policy.max_len, policy.vocab + 1, policy.vocab + 1))
+        name = {policy.vocab: "EOS"}
+        return f"z[c={c},t={t},prev={'BOS' if prev == policy.vocab else prev}][{name.get(token, token)}]"
+    start = 0
+    for index, (i, o) in enumerate(zip(sizes(policy)[:-1], sizes(policy)[1:], strict=True), 1):
+        if j < start + i * o:
+            return f"W{index}[{(j - start) // o},{(j - start) % o}]"
+        start += i * o
+        if j < start + o:
+            return f"b{index}[{j - start}]"
+        start += o
+    raise IndexError(f"θ has {start} coordinates, asked for {j}")
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """log softmax along the last axis, z − max z − log Σ exp(z − max z), in z's dtype (in place on a copy)."""
+    out = z - z.max(-1, keepdims=True)
+    out -= np.log(np.exp(out).sum(-1, keepdims=True))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the logits of one position (sampling) and of all positions (forward)
+
+
+def _context_rows(policy: Policy, prev: np.ndarray) -> np.ndarray:
+    """W₁ row of each previous-token slot: P + L + (j − 1)(V + 1) + y_{t−j}, prev (..., k)."""
+    offsets = policy.n_prompts + policy.max_len + (policy.vocab + 1) * np.arange(policy.context)
+    return prev + offsets
+
+
+def _step_logits(policy: Policy, theta, t: int, prev: np.ndarray, base):
+    """Logits (N, V + 1) and hidden units (N, H) or None at position t; prev (N, k) holds y_{t−1}, …,
+    y_{t−k} (V before the start); base is the prompt's part (tabular rows c·L, mlp W₁[c] + b₁)."""
+    if policy.kind == "tabular":
+        table = theta.reshape(-1, policy.vocab + 1)
+        return table[(base + t) * (policy.vocab + 1) + prev[:, 0]], None
+    (w1, _), (w2, b2) = mlp.layers(theta, sizes(policy))
+    pre = base + w1[policy.n_prompts + t]
+    for row in _context_rows(policy, prev).T:
+        pre += w1[row]
+    hidden = np.tanh(pre, out=pre)
+    return hidden @ w2 + b2, hidden
+
+
+def _generate(policy: Policy, theta, prompts, choose: Callable[[np.ndarray], np.ndarray]):
+    """Decode N sequences position by position with `choose(log_pi (N, V + 1)) -> tokens (N,)`."""
+    n, length, eos = prompts.shape[0], policy.max_len, policy.vocab
+    tokens = np.full((n, length), eos, dtype=np.int64)
+    log_pi = np.zeros((n, length, eos + 1), dtype=policy.dtype)
+    hidden = None if policy.kind == "tabular" else np.zeros((n, length, policy.hidden), dtype=policy.dtype)
+    prev = np.full((n, policy.context), eos, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    n_tokens = np.zeros(n, dtype=np.int64)
+    if policy.kind == "tabular":
+        base = prompts * length
+    else:
+        w1, b1 = mlp.layers(theta, sizes(policy))[0]
+        base = w1[prompts] + b1
+    for t in range(length):
+        logits, h = _step_logits(policy, theta, t, prev, base)
+        log_pi[:, t] = log_softmax(logits)
+        if h is not None:
+            hidden[:, t] = h
+        chosen = np.where(alive, choose(log_pi[:, t]), eos)
+        tokens[:, t] = chosen
+        n_tokens += alive
+        alive &= chosen != eos
+        prev = np.concatenate([chosen[:, None], prev[:, :-1]], axis=1)
+        if not alive.any():
+            break
+    seqs = Sequences(prompts, tokens, n_tokens)
+    return seqs, Forward(log_pi, hidden, _index(policy, seqs))
+
+
+def sample(policy: Policy, theta, prompts, rng: np.random.Generator) -> tuple[Sequences, Forward]:
+    """N completions y_n ~ π(· | c_n) for prompts (N,), and the forward pass that produced them.
+
+    Token t of every sequence is the inverse CDF of π(· | c, y_<t) at one uniform u (the first
+    token whose cumulative probability exceeds u), drawn in the policy's dtype."""
+    prompts = np.asarray(prompts, dtype=np.int64)
+
+    def choose(log_pi):
+        cumulative = np.cumsum(np.exp(log_pi[:, :-1]), axis=1)
+        u = rng.random(log_pi.shape[0], dtype=policy.dtype)
+        return (cumulative < u[:, None]).sum(1)
+
+    return _generate(policy, theta, prompts, choose)
+
+
+def greedy(policy: Policy, theta, prompts) -> tuple[Sequences, Forward]:
+    """The greedy completion of each prompt: y_t = argmax π(· | c, y_<t) (ties to the lowest token)."""
+    return _generate(policy, theta, np.asarray(prompts, dtype=np.int64), lambda log_pi: log_pi.argmax(1))
+
+
+def _index(policy: Policy, seqs: Sequences) -> np.ndarray:
+    """Each position's input index: tabular logit row (N, L), or MLP feature rows (N, L, k + 2)."""
+    n, length = seqs.tokens.shape
+    eos, k = policy.vocab, policy.context
+    padded = np.concatenate([np.full((n, k), eos, dtype=np.int64), seqs.tokens], axis=1)
+    prev = np.stack([padded[:, k - j : k - j + length] for j in range(1, k + 1)], axis=-1)  # (N, L, k)
+    positions = np.arange(length)
+    if policy.kind == "tabular":
+        return (seqs.prompts[:, None] * length + positions) * (eos + 1) + prev[..., 0]
+    return np.concatenate(
+        [
+            np.broadcast_to(seqs.prompts[:, None, None], (n, length, 1)),
+            np.broadcast_to(policy.n_prompts + positions[None, :, None], (n, length, 1)),
+            _context_rows(policy, prev),
+        ],
+        axis=-1,
+    )
+
+
+def forward(policy: Policy, theta, seqs: Sequences) -> Forward:
+    """log π(· | c, y_<t) at every position of N given sequences (positions past |y| are computed
+    but carry no weight)."""
+    index = _index(policy, seqs)
+    if policy.kind == "tabular":
+        logits = theta.reshape(-1, policy.vocab + 1)[index]
+        return Forward(log_softmax(logits), None, index)
+    (w1, b1), (w2, b2) = mlp.layers(theta, sizes(policy))
+    pre = np.broadcast_to(b1, (*index.shape[:2], policy.hidden)).copy()
+    for slot in range(index.shape[-1]):
+        pre += w1[index[..., slot]]
+    hidden = np.tanh(pre, out=pre)
+    return Forward(log_softmax(hidden @ w2 + b2), hidden, index)
+
+
+def token_log_probs(fwd: Forward, seqs: Sequences) -> np.ndarray:
+    """log π(y_t | c, y_<t) (N, L), zero past |y|."""
+    taken = np.take_along_axis(fwd.log_pi, seqs.tokens[..., None], axis=-1)[..., 0]
+    return np.where(mask(seqs), taken, taken.dtype.type(0))
+
+
+def log_prob(fwd: Forward, seqs: Sequences) -> np.ndarray:
+    """log π(y | c) = Σ_{t<|y|} log π(y_t | c, y_<t) (N,)."""
+    return token_log_probs(fwd, seqs).sum(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradients
+
+
+def score_sum(policy: Policy, theta, seqs: Sequences, fwd: Forward, weights, group_size: int | None = None):
+    """Σ_{n,t} w_{n,t} ∇θ log π(y_{n,t} | c_n, y_{n,<t}) for weights (N, L) (zero past |y|): shape
+    (d,); with group_size G, one row per group of G consecutive pairs: (N/G, d).
+
+    Through the logits: δ_{n,t} = w_{n,t} (onehot(y_{n,t}) − π(· | …)) (N, L, V + 1), then the table
+    scatter or MLP backpropagation (module docstring)."""
+    n, length = seqs.tokens.shape
+    weights = np.asarray(weights, dtype=policy.dtype)
+    delta = np.exp(fwd.log_pi)
+    delta *= -weights[..., None]
+    flat = delta.reshape(n * length, -1)
+    flat[np.arange(n * length), seqs.tokens.ravel()] += weights.ravel()
+    groups = 1 if group_size is None else n // group_size
+    if group_size is not None and n % group_size:
+        raise ValueError(f"{n} sequences do not split into groups of {group_size}")
+    if policy.kind == "tabular":
+        out = _table_scatter(policy, fwd.index, flat, groups)
+    else:
+        out = _mlp_backward(policy, theta, fwd, flat, groups)
+    return out[0] if group_size is None else out
+
+
+def _table_scatter(policy: Policy, index, flat, groups: int):
+    """(groups, d): δ rows added into their logit rows θ[c, t, y_{t−1}, :], group by group."""
+    d, width = n_params(policy), policy.vocab + 1
+    rows = index.reshape(-1)
+    rows = rows + np.repeat(np.arange(groups) * (d // width), rows.size // groups)
+    cells = (rows[:, None] * width + np.arange(width)).ravel()
+    totals = np.bincount(cells, weights=flat.ravel(), minlength=groups * d)
+    return totals.reshape(groups, d).astype(policy.dtype, copy=False)
+
+
+def _mlp_backward(policy: Policy, theta, fwd: Forward, flat, groups: int):
+    """(groups, d) in θ's layout [W₁, b₁, W₂, b₂]: backpropagation of δ (N·L, V + 1) per group of rows."""
+    (_, _), (w2, _) = mlp.layers(theta, sizes(policy))
+    n_rows, width, n_hidden, f = flat.shape[0], flat.shape[1], policy.hidden, n_features(policy)
+    hidden = fwd.hidden.reshape(n_rows, n_hidden)
+    delta_hidden = flat @ w2.T
+    delta_hidden *= 1 - hidden * hidden
+    one_hot = np.zeros((n_rows, f), dtype=policy.dtype)
+    one_hot[np.arange(n_rows)[:, None], fwd.index.reshape(n_rows, -1)] = 1
+    per = n_rows // groups
+    if groups == 1:
+        blocks = [one_hot.T @ delta_hidden, delta_hidden.sum(0), hidden.T @ flat, flat.sum(0)]
+    else:
+        x, dh = one_hot.reshape(groups, per, f), delta_hidden.reshape(groups, per, n_hidden)
+        h, dz = hidden.reshape(groups, per, n_hidden), flat.reshape(groups, per, width)
+        blocks = [x.transpose(0, 2, 1) @ dh, dh.sum(1), h.transpose(0, 2, 1) @ dz, dz.sum(1)]
+    return np.concatenate([b.reshape(groups, -1) for b in blocks], axis=1)
