@@ -88,7 +88,7 @@ class Draw(NamedTuple):
 def draw(pol: policy.Policy, theta, reward, setup: Setup, reps: int, rng, *, greedy=False, theta_ref=None) -> Draw:
     """`reps` independent batches of B groups × G completions, sampled in one pass."""
     b, g, length = setup.n_groups, setup.group_size, pol.max_len
-    prompts = np.concatenate([batch_prompts(pol.n_prompts, b, rng) for _ in range(reps)])
+    prompts = batch_prompts(pol.n_prompts, b, rng, reps).ravel()
     seqs, fwd = policy.sample(pol, theta, np.repeat(prompts, g), rng)
     rewards = reward(seqs.prompts, seqs.tokens, content_lengths(seqs, pol.vocab))
     greedy_rewards = None

@@ -149,7 +149,7 @@ class Batch(NamedTuple):
 
 def _batch(pol, theta, theta_ref, reward, settings: Settings, rngs) -> Batch:
     b, g, length = settings.n_groups, settings.group_size, pol.max_len
-    prompts = batch_prompts(pol.n_prompts, b, rngs["prompts"])
+    prompts = batch_prompts(pol.n_prompts, b, rngs["prompts"])[0]
     seqs, fwd = policy.sample(pol, theta, np.repeat(prompts, g), rngs["sample"])
     lengths = content_lengths(seqs, pol.vocab)
     rewards = reward(seqs.prompts, seqs.tokens, lengths)

@@ -95,11 +95,12 @@ def take(seqs: Sequences, rows) -> Sequences:
     return Sequences(seqs.prompts[rows], seqs.tokens[rows], seqs.n_tokens[rows])
 
 
-def batch_prompts(n_prompts: int, n_groups: int, rng: np.random.Generator) -> np.ndarray:
-    """(B,) prompts for B groups, each prompt equally likely: ⌊B/P⌋ full passes over the P prompts
-    plus B mod P distinct prompts drawn without replacement, then shuffled. Every prompt's
-    expected count is exactly B/P, so a batch mean is unbiased for the uniform prompt average,
-    with less prompt noise than independent draws."""
+def batch_prompts(n_prompts: int, n_groups: int, rng: np.random.Generator, reps: int = 1) -> np.ndarray:
+    """(reps, B) prompts for `reps` batches of B groups, each prompt equally likely: ⌊B/P⌋ full passes
+    over the P prompts plus B mod P distinct prompts drawn without replacement, shuffled within the
+    batch. Every prompt's expected count is exactly B/P, so a batch mean is unbiased for the uniform
+    prompt average, with less prompt noise than independent draws."""
     full, rest = divmod(n_groups, n_prompts)
-    prompts = np.concatenate([np.tile(np.arange(n_prompts), full), rng.choice(n_prompts, rest, replace=False)])
-    return rng.permutation(prompts)
+    passes = np.broadcast_to(np.tile(np.arange(n_prompts), full), (reps, full * n_prompts))
+    extra = rng.random((reps, n_prompts)).argsort(1)[:, :rest]  # a uniform subset of `rest` prompts
+    return rng.permuted(np.concatenate([passes, extra], axis=1), axis=1)
