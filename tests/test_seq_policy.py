@@ -144,3 +144,14 @@ def test_bad_sizes_are_one_line_errors(args, fragment):
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="dtype must be one of"):
         policy.make_policy("mlp", 2, 2, 2, dtype="float16")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_zero_weights_give_a_zero_gradient(kind):
+    pol, theta = small_policy(kind)
+    seqs, fwd = sampled(pol, theta, n=6)
+    zeros = np.zeros(seqs.tokens.shape)
+    assert np.all(policy.score_sum(pol, theta, seqs, fwd, zeros) == 0)
+    assert policy.score_sum(pol, theta, seqs, fwd, zeros, group_size=2).shape == (3, policy.n_params(pol))
+    with pytest.raises(ValueError, match="6 sequences do not split into groups of 4"):
+        policy.score_sum(pol, theta, seqs, fwd, zeros, group_size=4)

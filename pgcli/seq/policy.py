@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
 
 from pgcli.rl import mlp
 from pgcli.seq.space import Sequences, mask
@@ -145,44 +146,56 @@ def _context_rows(policy: Policy, prev: np.ndarray) -> np.ndarray:
     return prev + offsets
 
 
-def _step_logits(policy: Policy, theta, t: int, prev: np.ndarray, base):
-    """Logits (N, V + 1) and hidden units (N, H) or None at position t; prev (N, k) holds y_{t−1}, …,
-    y_{t−k} (V before the start); base is the prompt's part (tabular rows c·L, mlp W₁[c] + b₁)."""
+def _stepper(policy: Policy, theta, prompts):
+    """step(t, tokens) -> (logits (N, V + 1), a fresh array; hidden units (N, H) or None) at position t,
+    from the tokens generated so far (tokens[:, t − j] = y_{t−j}, EOS before the start)."""
+    eos = policy.vocab
     if policy.kind == "tabular":
-        table = theta.reshape(-1, policy.vocab + 1)
-        return table[(base + t) * (policy.vocab + 1) + prev[:, 0]], None
-    (w1, _), (w2, b2) = mlp.layers(theta, sizes(policy))
-    pre = base + w1[policy.n_prompts + t]
-    for row in _context_rows(policy, prev).T:
-        pre += w1[row]
-    hidden = np.tanh(pre, out=pre)
-    return hidden @ w2 + b2, hidden
+        table, rows = theta.reshape(-1, eos + 1), prompts * policy.max_len
+
+        def tabular_step(t, tokens):
+            prev = tokens[:, t - 1] if t else eos
+            return table[(rows + t) * (eos + 1) + prev], None
+
+        return tabular_step
+    (w1, b1), (w2, b2) = mlp.layers(theta, sizes(policy))
+    base = w1[prompts] + b1
+    offsets = _context_rows(policy, np.zeros(policy.context, dtype=np.int64))
+
+    def mlp_step(t, tokens):
+        pre = base + w1[policy.n_prompts + t]
+        for j, offset in enumerate(offsets, 1):
+            pre += w1[offset + tokens[:, t - j]] if t >= j else w1[offset + eos]
+        hidden = np.tanh(pre, out=pre)
+        logits = hidden @ w2
+        logits += b2
+        return logits, hidden
+
+    return mlp_step
 
 
-def _generate(policy: Policy, theta, prompts, choose: Callable[[np.ndarray], np.ndarray]):
-    """Decode N sequences position by position with `choose(log_pi (N, V + 1)) -> tokens (N,)`."""
+def _generate(policy: Policy, theta, prompts, choose: Callable):
+    """Decode N sequences position by position. With the logits z at position t shifted by their
+    max, e = exp(z) and s = Σ e, `choose(t, z, e, s) -> tokens (N,)` picks each sequence's token."""
     n, length, eos = prompts.shape[0], policy.max_len, policy.vocab
     tokens = np.full((n, length), eos, dtype=np.int64)
-    log_pi = np.zeros((n, length, eos + 1), dtype=policy.dtype)
+    log_pi = np.zeros((n, length, eos + 1), dtype=policy.dtype)  # zeros past the end keep exp() finite
     hidden = None if policy.kind == "tabular" else np.zeros((n, length, policy.hidden), dtype=policy.dtype)
-    prev = np.full((n, policy.context), eos, dtype=np.int64)
-    alive = np.ones(n, dtype=bool)
-    n_tokens = np.zeros(n, dtype=np.int64)
-    if policy.kind == "tabular":
-        base = prompts * length
-    else:
-        w1, b1 = mlp.layers(theta, sizes(policy))[0]
-        base = w1[prompts] + b1
+    alive, n_tokens = np.ones(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    step = _stepper(policy, theta, prompts)
     for t in range(length):
-        logits, h = _step_logits(policy, theta, t, prev, base)
-        log_pi[:, t] = log_softmax(logits)
+        z, h = step(t, tokens)
+        z -= z.max(1, keepdims=True)
+        e = np.exp(z)
+        s = e.sum(1, keepdims=True)
+        chosen = choose(t, z, e, s)
+        np.subtract(z, np.log(s), out=log_pi[:, t])
         if h is not None:
             hidden[:, t] = h
-        chosen = np.where(alive, choose(log_pi[:, t]), eos)
+        chosen[~alive] = eos
         tokens[:, t] = chosen
         n_tokens += alive
         alive &= chosen != eos
-        prev = np.concatenate([chosen[:, None], prev[:, :-1]], axis=1)
         if not alive.any():
             break
     seqs = Sequences(prompts, tokens, n_tokens)
@@ -192,21 +205,21 @@ def _generate(policy: Policy, theta, prompts, choose: Callable[[np.ndarray], np.
 def sample(policy: Policy, theta, prompts, rng: np.random.Generator) -> tuple[Sequences, Forward]:
     """N completions y_n ~ π(· | c_n) for prompts (N,), and the forward pass that produced them.
 
-    Token t of every sequence is the inverse CDF of π(· | c, y_<t) at one uniform u (the first
-    token whose cumulative probability exceeds u), drawn in the policy's dtype."""
+    Token t of every sequence is the inverse CDF of π(· | c, y_<t) at one uniform u: the first token
+    whose cumulative probability exceeds u (L × N uniforms, drawn at once in the policy's dtype)."""
     prompts = np.asarray(prompts, dtype=np.int64)
+    uniforms = rng.random((policy.max_len, prompts.shape[0]), dtype=policy.dtype)
 
-    def choose(log_pi):
-        cumulative = np.cumsum(np.exp(log_pi[:, :-1]), axis=1)
-        u = rng.random(log_pi.shape[0], dtype=policy.dtype)
-        return (cumulative < u[:, None]).sum(1)
+    def choose(t, z, e, s):
+        cumulative = np.cumsum(e[:, :-1], axis=1)
+        return (cumulative < uniforms[t][:, None] * s).sum(1)
 
     return _generate(policy, theta, prompts, choose)
 
 
 def greedy(policy: Policy, theta, prompts) -> tuple[Sequences, Forward]:
     """The greedy completion of each prompt: y_t = argmax π(· | c, y_<t) (ties to the lowest token)."""
-    return _generate(policy, theta, np.asarray(prompts, dtype=np.int64), lambda log_pi: log_pi.argmax(1))
+    return _generate(policy, theta, np.asarray(prompts, dtype=np.int64), lambda t, z, e, s: z.argmax(1))
 
 
 def _index(policy: Policy, seqs: Sequences) -> np.ndarray:
@@ -262,48 +275,59 @@ def score_sum(policy: Policy, theta, seqs: Sequences, fwd: Forward, weights, gro
     """Σ_{n,t} w_{n,t} ∇θ log π(y_{n,t} | c_n, y_{n,<t}) for weights (N, L) (zero past |y|): shape
     (d,); with group_size G, one row per group of G consecutive pairs: (N/G, d).
 
-    Through the logits: δ_{n,t} = w_{n,t} (onehot(y_{n,t}) − π(· | …)) (N, L, V + 1), then the table
-    scatter or MLP backpropagation (module docstring)."""
+    Through the logits: δ_{n,t} = w_{n,t} (onehot(y_{n,t}) − π(· | …)) (V + 1 per token), then the table
+    scatter or MLP backpropagation (module docstring). Tokens of weight 0 add nothing: for one sum
+    they are left out; per group they stay, so that every group has the same N/G·L rows."""
     n, length = seqs.tokens.shape
-    weights = np.asarray(weights, dtype=policy.dtype)
-    delta = np.exp(fwd.log_pi)
-    delta *= -weights[..., None]
-    flat = delta.reshape(n * length, -1)
-    flat[np.arange(n * length), seqs.tokens.ravel()] += weights.ravel()
-    groups = 1 if group_size is None else n // group_size
     if group_size is not None and n % group_size:
         raise ValueError(f"{n} sequences do not split into groups of {group_size}")
+    groups = 1 if group_size is None else n // group_size
+    weights = np.asarray(weights, dtype=policy.dtype).reshape(-1)
+    rows = np.flatnonzero(weights) if group_size is None else slice(None)
+
+    def pick(array):
+        return array.reshape(n * length, -1)[rows]
+
+    weights, taken, index = weights[rows], seqs.tokens.reshape(-1)[rows], pick(fwd.index)
+    delta = np.exp(pick(fwd.log_pi))
+    delta *= -weights[:, None]
+    delta[np.arange(taken.size), taken] += weights
     if policy.kind == "tabular":
-        out = _table_scatter(policy, fwd.index, flat, groups)
+        out = _table_scatter(policy, index[:, 0], delta, groups)
     else:
-        out = _mlp_backward(policy, theta, fwd, flat, groups)
+        out = _mlp_backward(policy, theta, pick(fwd.hidden), index, delta, groups)
     return out[0] if group_size is None else out
 
 
-def _table_scatter(policy: Policy, index, flat, groups: int):
-    """(groups, d): δ rows added into their logit rows θ[c, t, y_{t−1}, :], group by group."""
+def _table_scatter(policy: Policy, rows, delta, groups: int):
+    """(groups, d): δ (R, V + 1) added into the logit rows θ[c, t, y_{t−1}, :], group by group (the R
+    rows split into `groups` equal consecutive segments)."""
     d, width = n_params(policy), policy.vocab + 1
-    rows = index.reshape(-1)
-    rows = rows + np.repeat(np.arange(groups) * (d // width), rows.size // groups)
+    rows = rows + np.arange(rows.size) // max(1, rows.size // groups) * (d // width)
     cells = (rows[:, None] * width + np.arange(width)).ravel()
-    totals = np.bincount(cells, weights=flat.ravel(), minlength=groups * d)
+    totals = np.bincount(cells, weights=delta.ravel(), minlength=groups * d)
     return totals.reshape(groups, d).astype(policy.dtype, copy=False)
 
 
-def _mlp_backward(policy: Policy, theta, fwd: Forward, flat, groups: int):
-    """(groups, d) in θ's layout [W₁, b₁, W₂, b₂]: backpropagation of δ (N·L, V + 1) per group of rows."""
+def _mlp_backward(policy: Policy, theta, hidden, index, delta, groups: int):
+    """(groups, d) in θ's layout [W₁, b₁, W₂, b₂]: backpropagation of δ (R, V + 1) through the MLP, the
+    R rows split into `groups` equal consecutive segments. W₁'s gradient is Xᵀ δ_h with X the sparse
+    one-hot input (k + 2 ones a row; per group, block columns), so it costs R(k + 2)H, not R·F·H."""
     (_, _), (w2, _) = mlp.layers(theta, sizes(policy))
-    n_rows, width, n_hidden, f = flat.shape[0], flat.shape[1], policy.hidden, n_features(policy)
-    hidden = fwd.hidden.reshape(n_rows, n_hidden)
-    delta_hidden = flat @ w2.T
-    delta_hidden *= 1 - hidden * hidden
-    one_hot = np.zeros((n_rows, f), dtype=policy.dtype)
-    one_hot[np.arange(n_rows)[:, None], fwd.index.reshape(n_rows, -1)] = 1
-    per = n_rows // groups
+    n_rows, n_hidden, f = delta.shape[0], policy.hidden, n_features(policy)
+    delta_hidden = delta @ w2.T
+    slope = hidden * hidden
+    np.subtract(1, slope, out=slope)
+    delta_hidden *= slope
+    per = max(1, n_rows // groups)
+    columns = index if groups == 1 else index + (np.arange(n_rows) // per * f)[:, None]
+    ones = np.ones(columns.size, dtype=delta.dtype)
+    one_hot = sparse.csr_matrix((ones, columns.ravel(), np.arange(0, columns.size + 1, columns.shape[1])),
+                                shape=(n_rows, groups * f))  # fmt: skip
+    w1_grad = (one_hot.T @ delta_hidden).reshape(groups, f * n_hidden)
     if groups == 1:
-        blocks = [one_hot.T @ delta_hidden, delta_hidden.sum(0), hidden.T @ flat, flat.sum(0)]
+        blocks = [delta_hidden.sum(0), hidden.T @ delta, delta.sum(0)]
     else:
-        x, dh = one_hot.reshape(groups, per, f), delta_hidden.reshape(groups, per, n_hidden)
-        h, dz = hidden.reshape(groups, per, n_hidden), flat.reshape(groups, per, width)
-        blocks = [x.transpose(0, 2, 1) @ dh, dh.sum(1), h.transpose(0, 2, 1) @ dz, dz.sum(1)]
-    return np.concatenate([b.reshape(groups, -1) for b in blocks], axis=1)
+        dh, h, dz = (a.reshape(groups, per, -1) for a in (delta_hidden, hidden, delta))
+        blocks = [dh.sum(1), h.transpose(0, 2, 1) @ dz, dz.sum(1)]
+    return np.concatenate([w1_grad, *(b.reshape(groups, -1) for b in blocks)], axis=1)
