@@ -6,11 +6,13 @@ the policy-gradient estimators, ∇KL for a KL placement, KL itself for a KL val
 
     mean        m = (1/R) Σ_r ĝ_r;   std_error_j = sd_j/√R;   z_j = (m_j − x*_j)/std_error_j
     variance    tr Cov(ĝ) = Σ_j sd_j²: the variance of one estimate, summed over θ
+    snr         ‖m‖²/variance: unlike the variance, blind to an estimator's scale (dr_grpo's 1/L)
     cosine      ⟨m, x*⟩/(‖m‖‖x*‖);   scale s = ⟨m, x*⟩/‖x*‖²;   scale_z = max_j |m_j − s x*_j|/std_error_j
     bias_kind   none (max |z| ≤ 4) · zero (not that, but m is within 4 SE of 0: no signal on average)
                 · scale (s > 0 and scale_z ≤ 4: biased in scale only, it points the right way)
                 · direction (otherwise)
-    efficiency  1/(variance × seconds per estimate), seconds including sampling (pgcli/lab/estimate.py)
+    efficiency  1/(variance × seconds per estimate), seconds including sampling (pgcli/lab/estimate.py);
+                like the variance it rewards a small scale, so compare scaled estimators by snr
 
 Where every G-tuple can be enumerated (exact.expected_estimate) the expectation E[ĝ] is exact too:
 expected_cosine, expected_scale, expected_bias_norm, expected_kind (the same test, exactly), and
@@ -39,7 +41,7 @@ CHUNK_ELEMENTS = 1 << 22  # estimates × d held at once
 
 COLUMNS = [
     "target", "estimator", "claim", "group_size", "n_groups", "reps", "beta", "kl_estimator", "kl_placement",
-    "exact_norm", "mean_norm", "bias_norm", "max_abs_z", "variance", "cosine", "scale", "scale_z", "bias_kind",
+    "exact_norm", "mean_norm", "bias_norm", "max_abs_z", "variance", "snr", "cosine", "scale", "scale_z", "bias_kind",
     "expected_cosine", "expected_scale", "expected_bias_norm", "expected_kind", "expected_z",
     "seconds", "sequences_per_s", "efficiency",
 ]  # fmt: skip
@@ -172,6 +174,7 @@ def summarise(values: np.ndarray, target: np.ndarray, expected: np.ndarray | Non
     row = {
         "exact_norm": float(np.linalg.norm(target)), "mean_norm": float(np.linalg.norm(mean)),
         "bias_norm": float(np.linalg.norm(mean - target)), "max_abs_z": max_abs_z, "variance": float(var.sum()),
+        "snr": float(mean @ mean / var.sum()) if var.sum() > 0 else np.nan,
         "cosine": cosine, "scale": scale, "scale_z": scale_z,
         "bias_kind": _kind(max_abs_z, float(np.max(np.abs(_z(mean, std_error, target)))), scale, scale_z)
         if np.all(np.isfinite(target)) else "",
