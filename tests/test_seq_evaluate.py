@@ -63,3 +63,13 @@ def test_progress_reports_each_estimator():
     evaluate.evaluate(pol, theta, count_ones(pol), ["reinforce", "rloo"], SETUP, 0,
                       progress=lambda done, total, **status: calls.append((done, total)))  # fmt: skip
     assert calls == [(0, 2), (1, 2), (2, 2)]
+
+
+def test_moments_merged_chunk_by_chunk_equal_those_of_all_estimates():
+    values = np.random.default_rng(0).standard_normal((101, 5)) * 3 + 10
+    found = None
+    for chunk in np.array_split(values, [7, 50, 51]):
+        found = evaluate.merge(found, evaluate.moments(chunk))
+    assert found.count == 101
+    np.testing.assert_allclose(found.mean, values.mean(0), rtol=1e-14)
+    np.testing.assert_allclose(found.m2 / 100, values.var(0, ddof=1), rtol=1e-12)

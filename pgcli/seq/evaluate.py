@@ -122,13 +122,38 @@ def _chunks(pol: policy.Policy, reps: int, setup: Setup) -> list[int]:
     return [min(per, reps - start) for start in range(0, reps, per)]
 
 
+class Moments(NamedTuple):
+    """Running statistics of R estimates (d,): count, mean and the sum of squared deviations M₂,
+    merged chunk by chunk (Chan, Golub & LeVeque 1983), so R × d never sits in memory at once."""
+
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+
+def moments(values: np.ndarray) -> Moments:
+    """The Moments of R estimates (R, d), in float64."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = values.mean(0)
+    return Moments(values.shape[0], mean, ((values - mean) ** 2).sum(0))
+
+
+def merge(a: Moments | None, b: Moments) -> Moments:
+    """The Moments of two sets of estimates together."""
+    if a is None:
+        return b
+    count = a.count + b.count
+    delta = b.mean - a.mean
+    return Moments(count, a.mean + delta * b.count / count, a.m2 + b.m2 + delta**2 * a.count * b.count / count)
+
+
 def _timed_estimates(pol, theta, reward, setup, rng, estimator, penalty, theta_ref, options):
-    """(R, d) estimates of one estimator and the seconds they took (sampling included)."""
-    out, start = [], time.perf_counter()
+    """(Moments of R estimates of one estimator, the seconds they took, sampling included)."""
+    found, start = None, time.perf_counter()
     for count in _chunks(pol, setup.reps, setup):
         sample = draw(pol, theta, reward, setup, count, rng, greedy=estimator in NEEDS_GREEDY, theta_ref=theta_ref)
-        out.append(estimates(pol, theta, sample, estimator, penalty, **options))
-    return np.concatenate(out).astype(np.float64), time.perf_counter() - start
+        found = merge(found, moments(estimates(pol, theta, sample, estimator, penalty, **options)))
+    return found, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,13 +184,12 @@ def _cosine_scale(vector, target):
     return cosine, float(vector @ target / target2) if target2 > 0 else np.nan
 
 
-def summarise(values: np.ndarray, target: np.ndarray, expected: np.ndarray | None):
-    """(the statistics columns of one row, mean, std_error, z, variance per coordinate) from R
-    estimates (R, d), the exact target (d,) (NaN: none) and the exact expectation E[ĝ] (d,) or None
-    (module docstring)."""
-    reps = values.shape[0]
-    mean = values.mean(0)
-    var = values.var(0, ddof=1) if reps > 1 else np.full(mean.shape, np.nan)
+def summarise(found: Moments, target: np.ndarray, expected: np.ndarray | None):
+    """(the statistics columns of one row, mean, std_error, z, variance per coordinate) from the
+    Moments of R estimates, the exact target (d,) (NaN: none) and the exact expectation E[ĝ] (d,) or
+    None (module docstring)."""
+    reps, mean = found.count, found.mean
+    var = found.m2 / (reps - 1) if reps > 1 else np.full(mean.shape, np.nan)
     std_error = np.sqrt(var / reps)
     z = _z(mean - target, std_error, target)
     cosine, scale = _cosine_scale(mean, target)
@@ -243,7 +267,8 @@ def evaluate(pol, theta, reward, estimators, setup: Setup, seed: int, *, theta_r
     progress(0, len(estimators))
     for done, name in enumerate(estimators, 1):
         rng = cell_rng(seed, "seq", name, setup.group_size, setup.n_groups)
-        values, seconds = _timed_estimates(pol, theta, reward, setup, rng, name, setup.penalty, theta_ref,
+        reference = theta_ref if setup.penalty.beta > 0 else None  # log π_ref only when the penalty needs it
+        values, seconds = _timed_estimates(pol, theta, reward, setup, rng, name, setup.penalty, reference,
                                            options.get(name, {}))  # fmt: skip
         expected = None
         if np.all(np.isfinite(target)):
@@ -281,8 +306,8 @@ def evaluate_kl(pol, theta, theta_ref, setup: Setup, seed: int, progress: Progre
     for done, (k, placement) in enumerate(cells, 1):
         penalty = kl.Penalty(1.0, k, placement)
         rng = cell_rng(seed, "seq-kl", k, placement, setup.group_size, setup.n_groups)
-        grads, seconds = _timed_estimates(pol, theta, _zero_reward, setup, rng, "reinforce", penalty, theta_ref, {})
-        grads = -grads
+        found, seconds = _timed_estimates(pol, theta, _zero_reward, setup, rng, "reinforce", penalty, theta_ref, {})
+        grads = found._replace(mean=-found.mean)  # the estimate of ∇KL is minus the penalty's ascent direction
         expected = None
         if values is not None:
             expected = _expected(pol, theta, _zero_reward, "reinforce", setup, penalty, theta_ref, {}, notes)
