@@ -38,6 +38,24 @@ A baseline b independent of y_i leaves E[(r_i − b) ∇log π(y_i)] = ∇J_c be
 the batch and group means include r_i itself, which scales the expectation by (1 − 1/n) with n the
 number of rewards averaged. Dividing by a statistic of the group (its std, its token count) or by
 the sequence's own length makes the weight depend on y_i and biases the direction.
+
+The libraries' options (read from TRL f2cd577 2026-07-24 trl/trainer/grpo_trainer.py and
+rloo_trainer.py, OpenRLHF 3c3be62 2026-08-13 experience_maker.py and models/loss.py, nanochat
+scripts/chat_rl.py 030de3a); "≈" marks a difference in aggregation or normalisation:
+
+    reinforce        TRL: none. OpenRLHF: none (its `reinforce` is REINFORCE++, below)
+    reinforce_mean   ≈ OpenRLHF `--algo.advantage.estimator reinforce --algo.advantage.no_std_norm` (batch mean
+                     over tokens, token mean over the batch); with the std too it is REINFORCE++ (Hu 2025)
+    rloo             TRL RLOOTrainer (normalize_advantages=False: sequence log-prob, mean over sequences);
+                     ≈ OpenRLHF `rloo` (token mean over the batch)
+    grpo             TRL GRPOTrainer loss_type="grpo", scale_rewards="group"; ≈ OpenRLHF `group_norm` (its
+                     std has ε = 1e-9 and its loss is a token mean over the batch)
+    dr_grpo          TRL loss_type="dr_grpo" (normaliser B·max_completion_length) with scale_rewards="none";
+                     ≈ OpenRLHF `dr_grpo` (token mean over the batch)
+    dapo             TRL loss_type="dapo" (the default; tokens of the accumulated batch) or "bnpo" (local batch),
+                     scale_rewards="group" — identical with one group per batch; dapo(scale=False) ≈ nanochat
+                     (r − r̄, token mean over a device batch)
+    remax            neither library; the paper's own code
 """
 
 from __future__ import annotations

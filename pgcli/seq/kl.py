@@ -41,6 +41,12 @@ expectation, against ∇KL (tests/test_seq_kl.py checks each by exact enumeratio
 
 So only k1 in the reward (or as a reward-to-go) gives the exact gradient of J_β. Reference: Tang &
 Munos 2025, "On a few pitfalls in KL divergence gradient estimation for RL", arXiv:2506.09477.
+
+In the libraries (versions as in estimators.py): TRL GRPOTrainer with beta > 0 is (k3, loss), the
+per-token k3 aggregated like the policy loss; TRL RLOOTrainer with beta > 0 (default 0.05) is (k1,
+reward), summed over the sequence before the leave-one-out baseline; OpenRLHF without
+--algo.kl.use_loss is (--algo.kl.estimator, reward_to_go), the default k1, and with it (estimator, loss),
+k3 recommended — OpenRLHF also clamps each token's estimate to [−10, 10].
 """
 
 from __future__ import annotations
