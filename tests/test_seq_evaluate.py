@@ -73,3 +73,11 @@ def test_moments_merged_chunk_by_chunk_equal_those_of_all_estimates():
     assert found.count == 101
     np.testing.assert_allclose(found.mean, values.mean(0), rtol=1e-14)
     np.testing.assert_allclose(found.m2 / 100, values.var(0, ddof=1), rtol=1e-12)
+
+
+def test_bad_setups_are_named_before_anything_runs():
+    pol, theta = small_policy("tabular")
+    with pytest.raises(ValueError, match=r"rloo needs a group of G ≥ 2 .*; reps must be ≥ 2, got 1"):
+        evaluate.evaluate(pol, theta, count_ones(pol), ["rloo"], evaluate.Setup(1, 2, 1), seed=0)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        evaluate.evaluate(pol, theta, count_ones(pol), ["ppo"], SETUP, seed=0)

@@ -33,7 +33,7 @@ import numpy as np
 from pgcli.base.progress import Progress, silent
 from pgcli.lab.streams import cell_rng
 from pgcli.seq import exact, kl, loss, policy
-from pgcli.seq.estimators import BATCH_COUPLED, CLAIMS, NEEDS_GREEDY, Group
+from pgcli.seq.estimators import BATCH_COUPLED, CLAIMS, NEEDS_GREEDY, Group, group_problem
 from pgcli.seq.space import Sequences, batch_prompts, content_lengths, mask
 
 Z_LIMIT = 4.0  # |bias| within 4 standard errors counts as none
@@ -70,6 +70,16 @@ class Evaluation(NamedTuple):
     coordinates: list[dict]
     kl_values: list[dict]
     notes: list[str]
+
+
+def setup_problem(setup: Setup, estimators=()) -> str | None:
+    """What is wrong with a setup and the estimators to evaluate on it, or None."""
+    problems = [group_problem(name, setup.group_size) for name in estimators]
+    problems += [kl.penalty_problem(setup.penalty)]
+    problems += [f"{key} must be ≥ {low}, got {value}" for key, value, low in
+                 (("n_groups", setup.n_groups, 1), ("reps", setup.reps, 2)) if value < low]  # fmt: skip
+    problems = [p for p in problems if p]
+    return "; ".join(problems) if problems else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,6 +269,9 @@ def evaluate(pol, theta, reward, estimators, setup: Setup, seed: int, *, theta_r
     options (e.g. {"grpo": {"scale": False}}); each estimator draws from its own stream
     cell_rng(seed, "seq", name, G, B)."""
     options = options or {}
+    problem = setup_problem(setup, estimators)
+    if problem:
+        raise ValueError(problem)
     if setup.penalty.beta > 0 and theta_ref is None:
         raise ValueError("a KL penalty (beta > 0) needs a reference policy theta_ref")
     notes: list[str] = []
@@ -297,8 +310,11 @@ def evaluate_kl(pol, theta, theta_ref, setup: Setup, seed: int, progress: Progre
     """The KL estimators k1, k2, k3: their value (mean over a batch's B·G sequences of K = Σ_t k_t,
     against KL and E[K]) and, for each placement, the gradient of the KL term alone (REINFORCE with
     reward 0 and β = 1, negated: an estimate of ∇KL) against ∇KL and its exact expectation."""
+    problem = setup_problem(setup)
+    if problem:
+        raise ValueError(problem)
     notes: list[str] = []
-    _, kl_target, values = _exact_target(pol, theta, _zero_reward, kl.Penalty(), theta_ref, notes)
+    _, kl_target, values = _exact_target(pol, theta, _zero_reward, kl.NO_PENALTY, theta_ref, notes)
     expected_values = exact.expected_kl_estimates(pol, theta, theta_ref) if values is not None else {}
     rows, coordinates, value_rows = [], [], []
     cells = [(k, placement) for k in kl.KL_ESTIMATORS for placement in kl.PLACEMENTS]
@@ -331,14 +347,16 @@ def evaluate_kl(pol, theta, theta_ref, setup: Setup, seed: int, progress: Progre
 def _kl_value_row(pol, theta, theta_ref, setup, seed, k, values, expected):
     """One KL value estimator: R batch means of K against KL (values.kl) and its exact expectation."""
     rng = cell_rng(seed, "seq-kl-value", k, setup.group_size, setup.n_groups)
-    start = time.perf_counter()
-    sample = draw(pol, theta, _zero_reward, setup, setup.reps, rng, theta_ref=theta_ref)
-    estimates_ = kl.sequence_values(k, sample.log_ratio, sample.token_mask).reshape(setup.reps, -1).mean(1)
+    found, start = None, time.perf_counter()
+    for count in _chunks(pol, setup.reps, setup):
+        sample = draw(pol, theta, _zero_reward, setup, count, rng, theta_ref=theta_ref)
+        batch_means = kl.sequence_values(k, sample.log_ratio, sample.token_mask).reshape(count, -1).mean(1)
+        found = merge(found, moments(batch_means[:, None]))
     seconds = time.perf_counter() - start
     exact_kl = np.nan if values is None else values.kl
     expected = np.nan if expected is None else expected
-    mean, var = float(estimates_.mean()), float(estimates_.var(ddof=1))
-    std_error = np.sqrt(var / setup.reps)
+    mean, var = float(found.mean[0]), float(found.m2[0] / (setup.reps - 1))
+    std_error = float(np.sqrt(var / setup.reps))
     z = float(_z(np.array(mean - exact_kl), std_error, np.array(exact_kl)))
     expected_z = float(_z(np.array(mean - expected), std_error, np.array(expected)))
     return {

@@ -5,7 +5,8 @@
 (the sequence space, EOS and |y|: space.py). Two parametrisations of the logits z ∈ R^{V+1}:
 
     tabular   z = θ[c, t, y_{t−1}]     one free logit vector per prompt, position and previous token
-              (y_{−1} = BOS, an extra slot):  d = P·L·(V + 1)²
+              (y_{−1} = BOS, an extra slot):  d = P·L·(V + 1)². A first-order (bigram) policy: it can
+              express every distribution over completions only when L ≤ 2 (y_{t−1} is then the prefix)
     mlp       z = W₂ᵀ tanh(W₁ᵀ x + b₁) + b₂ with the one-hot input
               x = [onehot(c) (P), onehot(t) (L), onehot(y_{t−1}), …, onehot(y_{t−k})],
               each previous-token block of V + 1 slots (the last one: before the start):
