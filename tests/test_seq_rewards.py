@@ -96,6 +96,8 @@ def test_a_users_callable_gets_read_only_arrays_and_is_checked():
         rewards.from_callable(lambda p, t, n: n[:, None] * 1.0, "two_d")(*BATCH)
     with pytest.raises(rewards.RewardError, match="returned dtype <U1, expected real numbers"):
         rewards.from_callable(lambda p, t, n: np.array(["a"] * len(n)))(*BATCH)
+    with pytest.raises(rewards.RewardError, match=r"returned 1 non-finite values \(NaN or ±inf\) for 6 sequences"):
+        rewards.from_callable(lambda p, t, n: np.where(n == 0, np.inf, 1.0))(*BATCH)
     with pytest.raises(rewards.RewardError, match="must be callable"):
         rewards.from_callable("module:function")
 

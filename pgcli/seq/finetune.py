@@ -41,7 +41,7 @@ from pgcli.lab.optim import adam_init, adam_step
 from pgcli.lab.streams import generators
 from pgcli.seq import exact, kl, loss, policy
 from pgcli.seq.estimators import NEEDS_GREEDY, Group, group_problem
-from pgcli.seq.space import batch_prompts, content_lengths, mask
+from pgcli.seq.space import Sequences, batch_prompts, content_lengths, mask
 
 ROLES = ("init", "prompts", "sample")
 COLUMNS = [
@@ -137,7 +137,7 @@ class Batch(NamedTuple):
     aggregation weights c (B, G, L)/(B, G), token mask, log π_old and log π_ref per token (B, G, L),
     and the summary columns."""
 
-    seqs: object
+    seqs: Sequences
     fwd: policy.Forward
     weights: np.ndarray
     scales: np.ndarray

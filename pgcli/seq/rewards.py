@@ -157,7 +157,8 @@ def make_reward(name: str, n_prompts: int, vocab: int, max_len: int, *, length_p
 
 def from_callable(function, label: str | None = None) -> Reward:
     """A user's vectorised reward(prompts, tokens, lengths) -> (N,), called on read-only arrays;
-    a result of the wrong shape or dtype is a RewardError naming what came back and what was expected.
+    a result of the wrong shape or dtype, or with NaN or ±inf, is a RewardError naming what came back
+    and what was expected.
     An exception raised inside the user's code propagates unchanged."""
     if not callable(function):
         raise RewardError(f"a reward must be callable, got {type(function).__name__}")
@@ -174,7 +175,11 @@ def from_callable(function, label: str | None = None) -> Reward:
             raise RewardError(f"reward {label} returned shape {shape}, expected (N,) — one value per sequence")
         if out.dtype.kind not in "biuf":
             raise RewardError(f"reward {label} returned dtype {out.dtype}, expected real numbers")
-        return out.astype(float, copy=False)
+        out = out.astype(float, copy=False)
+        bad = int((~np.isfinite(out)).sum())
+        if bad:
+            raise RewardError(f"reward {label} returned {bad} non-finite values (NaN or ±inf) for {n} sequences")
+        return out
 
     reward.__name__ = reward.__qualname__ = label
     return reward
