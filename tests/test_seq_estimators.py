@@ -143,6 +143,10 @@ def test_ppo_clip_keeps_the_ratio_inside_the_trust_region():
     clipped, fraction = loss.clip_weights(weights, ratio, 0.2)
     np.testing.assert_allclose(clipped, [1.1, 0.0, -0.9, 0.0, 0.0])
     assert fraction == 0.5
+    higher, fraction = loss.clip_weights(weights, ratio, 0.2, clip_high=0.28)  # DAPO's clip-higher
+    np.testing.assert_allclose(higher, [1.1, 0.0, -0.9, 0.0, 0.0])
+    higher, _ = loss.clip_weights(weights, np.array([1.25, 1.3, 0.9, 0.78, 2.0]), 0.2, clip_high=0.28)
+    np.testing.assert_allclose(higher, [1.25, 0.0, -0.9, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("name", ["rloo", "grpo"])

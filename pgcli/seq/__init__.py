@@ -25,12 +25,14 @@ Design note — what the integration calls (shapes: N pairs, B groups, G per gro
     exact.best_reward(pol, reward) -> float                          (the optimum of E[R], for targets)
     evaluate.evaluate(pol, θ, reward, estimator_names, evaluate.Setup(group_size, n_groups, reps, penalty), seed,
         *, theta_ref=None, options=None, progress=silent) -> Evaluation(rows, coordinates, kl_values, notes)
+        evaluate.setup_problem(setup, estimator_names) -> str | None
     evaluate.evaluate_kl(pol, θ, theta_ref, Setup, seed, progress=silent) -> Evaluation (rows per k × placement,
         kl_values per k)
         rows: dicts by evaluate.COLUMNS; coordinates by COORDINATE_COLUMNS; kl_values by KL_VALUE_COLUMNS;
         evaluate.WALL_CLOCK names the columns that differ between identical runs
     finetune.finetune(pol, reward, finetune.Settings(estimator, group_size, n_groups, steps, lr, penalty, epochs,
-        clip, exact_every), seed, *, theta=None, theta_ref=None, progress=silent) -> Iterator[Step(row, theta)]
+        clip, clip_high, exact_every), seed, *, theta=None, theta_ref=None, progress=silent)
+        -> Iterator[Step(row, theta)]
         rows by finetune.COLUMNS, wall-clock ones finetune.WALL_CLOCK; finetune.settings_problem(settings) -> str | None
 
 Every function takes its Generator or seed explicitly; nothing reads files, specs or Click.

@@ -53,8 +53,8 @@ WALL_CLOCK = ("sequences_per_s", "wall_s")
 
 class Settings(NamedTuple):
     """One fine-tuning run: estimator, G completions per prompt, B prompts per step, steps, Adam's
-    learning rate, the KL penalty, PPO-clip epochs per batch (1: plain on-policy steps) and clip ε,
-    and how often the exact columns are computed (0: never)."""
+    learning rate, the KL penalty, PPO-clip epochs per batch (1: plain on-policy steps), clip ε (and
+    ε_high), and how often the exact columns are computed (0: never)."""
 
     estimator: str = "rloo"
     group_size: int = 8
@@ -64,6 +64,7 @@ class Settings(NamedTuple):
     penalty: kl.Penalty = kl.NO_PENALTY
     epochs: int = 1
     clip: float = 0.2
+    clip_high: float | None = None  # the upper clip ε_high (DAPO's clip-higher); None: = clip
     exact_every: int = 1
 
 
@@ -91,6 +92,9 @@ def settings_problem(settings: Settings) -> str | None:
         f"steps must be ≥ 0, got {settings.steps}" if settings.steps < 0 else None,
         f"lr must be > 0, got {settings.lr}" if not settings.lr > 0 else None,
         f"clip must be in (0, 1), got {settings.clip}" if not 0 < settings.clip < 1 else None,
+        f"clip_high must be > 0, got {settings.clip_high}"
+        if settings.clip_high is not None and not settings.clip_high > 0
+        else None,
         f"exact_every must be ≥ 0, got {settings.exact_every}" if settings.exact_every < 0 else None,
     ]
     problems = [c for c in checks if c]
@@ -182,7 +186,8 @@ def _update(pol, theta, opt, batch: Batch, settings: Settings):
     for _ in range(settings.epochs - 1):
         fwd = policy.forward(pol, theta_next, batch.seqs)
         log_probs = policy.token_log_probs(fwd, batch.seqs).reshape(b, g, length)
-        clipped, fraction = loss.clip_weights(batch.weights, np.exp(log_probs - batch.old_log_probs), settings.clip)
+        ratio = np.exp(log_probs - batch.old_log_probs)
+        clipped, fraction = loss.clip_weights(batch.weights, ratio, settings.clip, settings.clip_high)
         weights = (clipped + _kl_loss(settings, batch, log_probs)) / b
         step, opt = adam_step(policy.score_sum(pol, theta_next, batch.seqs, fwd, weights.reshape(b * g, length)),
                               opt, settings.lr)  # fmt: skip

@@ -46,12 +46,14 @@ def kl_loss_weights(penalty: kl.Penalty, scales, token_mask, log_ratio):
     return np.where(token_mask, -penalty.beta * scales[..., None] * slope, 0.0)
 
 
-def clip_weights(weights, ratio, clip: float):
+def clip_weights(weights, ratio, clip: float, clip_high: float | None = None):
     """(w ρ where the clipped surrogate follows ρ, else 0; the share of weighted tokens clipped).
 
-    min(ρ A, clip(ρ) A) follows ρ when A ≥ 0 and ρ ≤ 1 + ε, or A < 0 and ρ ≥ 1 − ε (A has w's sign,
-    since c > 0). The share counts tokens with w ≠ 0 only."""
-    follows = np.where(weights >= 0, ratio <= 1 + clip, ratio >= 1 - clip)
+    min(ρ A, clip(ρ, 1 − ε, 1 + ε_high) A) follows ρ when A ≥ 0 and ρ ≤ 1 + ε_high, or A < 0 and
+    ρ ≥ 1 − ε (A has w's sign, since c > 0); ε_high = ε unless given (DAPO's clip-higher, Yu et al.
+    2025, recommends 0.28; TRL's epsilon_high). The share counts tokens with w ≠ 0 only."""
+    high = clip if clip_high is None else clip_high
+    follows = np.where(weights >= 0, ratio <= 1 + high, ratio >= 1 - clip)
     active = weights != 0
     fraction = float((active & ~follows).sum() / max(active.sum(), 1))
     return np.where(follows, weights * ratio, 0.0), fraction
