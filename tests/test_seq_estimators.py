@@ -69,26 +69,41 @@ def test_scale_biased_estimators_point_the_right_way(name, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("name", BIASED)
-def test_biased_estimators_match_their_exact_expectation_not_the_gradient(name, kind):
-    row, _ = mc_row(kind, "float64", name)
+@pytest.mark.parametrize(
+    "name, options",
+    [*((name, {}) for name in BIASED), ("grpo", {"scale": False}), ("dr_grpo", {"scale": True})],
+    ids=[*BIASED, "grpo-length-normalisation-alone", "dr_grpo-std-alone"],
+)
+def test_biased_estimators_match_their_exact_expectation_not_the_gradient(name, options, kind):
+    row, _ = mc_row(kind, "float64", name, **options)
     assert row["expected_z"] <= 4, row  # the measured mean is the exact expectation over G-tuples
     assert row["expected_kind"] == "direction"  # which is not a multiple of ∇J
     assert row["bias_kind"] == "direction"  # and the Monte Carlo sees it
     assert row["expected_cosine"] < 0.999
 
 
+def normalised(r):
+    return (r - r.mean()) / (r.std(ddof=1) + 1e-4)
+
+
 BY_HAND = {  # (advantages, aggregation weights) of one group, written out from the papers' formulas
-    "grpo": lambda r, n, L: ((r - r.mean()) / (r.std(ddof=1) + 1e-4), 1 / (len(r) * n)),
-    "dapo": lambda r, n, L: ((r - r.mean()) / (r.std(ddof=1) + 1e-4), np.full(len(r), 1 / n.sum())),
-    "dr_grpo": lambda r, n, L: (r - r.mean(), np.full(len(r), 1 / (len(r) * L))),
+    "grpo": ({}, lambda r, n, L: (normalised(r), 1 / (len(r) * n))),
+    "grpo, no std (length normalisation alone)": ({"scale": False}, lambda r, n, L: (r - r.mean(), 1 / (len(r) * n))),
+    "dr_grpo, with std (std alone)": (
+        {"scale": True},
+        lambda r, n, L: (normalised(r), np.full(len(r), 1 / (len(r) * L))),
+    ),
+    "dapo": ({}, lambda r, n, L: (normalised(r), np.full(len(r), 1 / n.sum()))),
+    "dr_grpo": ({}, lambda r, n, L: (r - r.mean(), np.full(len(r), 1 / (len(r) * L)))),
 }
 
 
-@pytest.mark.parametrize("name", BY_HAND)
-def test_exact_expectation_over_g_tuples_agrees_with_a_plain_loop(name):
+@pytest.mark.parametrize("case", BY_HAND)
+def test_exact_expectation_over_g_tuples_agrees_with_a_plain_loop(case):
     """E[ĝ] by a Python loop over all 7² pairs of completions, with per-sequence scores and the
-    estimator written out by hand, against exact.expected_estimate (V = 2, L = 2, one prompt)."""
+    estimator written out by hand, against exact.expected_estimate (V = 2, L = 2, one prompt): each
+    source of bias on its own — the std, the 1/|y_i|, the group's token count — bends the direction."""
+    name, options, by_hand = case.split(",")[0], *BY_HAND[case]
     pol, theta = small_policy("mlp", n_prompts=1, max_len=2)
     reward = count_ones(pol)
     seqs, probs = exact.distribution(pol, theta)
@@ -97,12 +112,12 @@ def test_exact_expectation_over_g_tuples_agrees_with_a_plain_loop(name):
     r = reward(seqs.prompts, seqs.tokens, space.content_lengths(seqs, pol.vocab))
     expected = np.zeros(theta.size)
     for i, j in itertools.product(range(probs.size), repeat=2):
-        advantages, scales = BY_HAND[name](r[[i, j]], seqs.n_tokens[[i, j]], pol.max_len)
+        advantages, scales = by_hand(r[[i, j]], seqs.n_tokens[[i, j]], pol.max_len)
         expected += probs[i] * probs[j] * (scales * advantages) @ scores[[i, j]]
-    np.testing.assert_allclose(exact.expected_estimate(pol, theta, reward, name, 2), expected, atol=1e-13)
+    np.testing.assert_allclose(exact.expected_estimate(pol, theta, reward, name, 2, **options), expected, atol=1e-13)
     grad = exact.exact(pol, theta, reward).grad
     cosine = expected @ grad / np.linalg.norm(expected) / np.linalg.norm(grad)
-    assert (cosine > 1 - 1e-12) == (name == "dr_grpo")  # only dr_grpo points exactly along ∇J
+    assert (cosine > 1 - 1e-12) == (case == "dr_grpo")  # only dr_grpo points exactly along ∇J
 
 
 def test_remax_uses_the_greedy_reward_as_baseline():
