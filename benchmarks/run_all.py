@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE))
 import cartpole_time_to_solve  # noqa: E402
 import estimate_throughput  # noqa: E402
 import import_time  # noqa: E402
+import sequence_throughput  # noqa: E402
 import sweep_scaling  # noqa: E402
 import train_throughput  # noqa: E402
 
@@ -47,6 +48,7 @@ def main():
         lambda: sweep_scaling.measure(),
         lambda: sweep_scaling.measure_scale(10000),
         lambda: sweep_scaling.measure_blas(),
+        lambda: sequence_throughput.measure(),
         lambda: import_time.rows(),
     ]
     for step in steps:

@@ -1,14 +1,15 @@
 """The package's layers and the direction of its imports (README, Layout).
 
-    shell (cli, experiment, checking, tables, spec, expect, runner, executors, kinds, plot, atomic, api,
-           stats, htmlpage)
-        →  rl  →  lab  →  base
+    shell (pgcli/shell: cli, experiment, checking, tables, spec, expect, runner, executors, plot,
+           atomic, api, stats, htmlpage; pgcli/kinds)
+        →  seq  →  rl  →  lab  →  base
 
-A module may import its own layer and the layers to its right, never to its left. Click is
-imported by cli.py only, matplotlib by plot.py and htmlpage.py (its figure_svg, on first use)
-only, Dask and tqdm by the executors only. The rule is read from the source (every import
-statement, including those inside functions), so a lazy import cannot hide a violation; a second
-test imports each core module in a fresh interpreter and looks at what it loaded.
+A module may import its own layer and the layers to its right, never to its left (so the lab never
+imports the sequence core, nor does the RL core; the sequence core may use both). Click is
+imported by cli.py only, matplotlib by plot.py and htmlpage.py only, Dask and tqdm by the executors only. The rule is
+read from the source (every import statement, including those inside functions), so a lazy import
+cannot hide a violation; a second test imports each core module in a fresh interpreter and looks
+at what it loaded.
 """
 
 import ast
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pgcli"
-LAYERS = ("base", "lab", "rl", "shell")  # each may import itself and the layers before it
+LAYERS = ("base", "lab", "rl", "seq", "shell")  # each may import itself and the layers before it
 ONLY_IN = {  # third-party packages that belong to one shell module
     "click": {"pgcli.shell.cli"},
     "matplotlib": {"pgcli.shell.plot", "pgcli.shell.htmlpage"},  # htmlpage: figure_svg, imported on first use
@@ -27,7 +28,8 @@ ONLY_IN = {  # third-party packages that belong to one shell module
     "distributed": {"pgcli.shell.executors"},
     "tqdm": {"pgcli.shell.executors"},
 }
-NOT_IN = {"base": {"gymnasium", "envpool"}, "lab": {"gymnasium", "envpool"}}  # the lab knows no environments
+# the lab and the sequence core know no environments
+NOT_IN = {layer: {"gymnasium", "envpool"} for layer in ("base", "lab", "seq")}
 DYNAMIC = {"import_module", "__import__"}  # importlib.import_module("pgcli.shell.runner") is an import too
 
 
@@ -101,6 +103,10 @@ def test_the_layering_rule_catches_a_violating_import(tmp_path):
         "pgcli.lab.dynamic": "import importlib\n\ndef f():\n    return importlib.import_module('pgcli.shell.runner')\n",
         "pgcli.rl.dunder": "x = __import__('pgcli.shell.plot')\n",
         "pgcli.lab.envs": "import gymnasium\n",
+        "pgcli.lab.sequences": "from pgcli.seq import policy\n",
+        "pgcli.rl.sequences": "import pgcli.seq.estimators\n",
+        "pgcli.seq.shell": "from pgcli.shell import runner\n",
+        "pgcli.seq.gym": "from pgcli.rl import policies\nimport gymnasium\n",
     }
     sources = {}
     for module, text in bad.items():
@@ -111,9 +117,10 @@ def test_the_layering_rule_catches_a_violating_import(tmp_path):
     good = tmp_path / "good.py"
     good.write_text("import numpy\nfrom pgcli.base.fields import Field\nfrom pgcli.lab import distributions\n")
     assert violations({"pgcli.rl.good": good}) == []
+    assert violations({"pgcli.seq.good": good}) == []
 
 
-CORE = sorted(m for m in modules() if layer_of(m) in ("base", "lab", "rl") and m.count(".") >= 1)
+CORE = sorted(m for m in modules() if layer_of(m) in ("base", "lab", "rl", "seq") and m.count(".") >= 1)
 
 
 @pytest.mark.parametrize("module", CORE)

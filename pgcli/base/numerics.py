@@ -21,9 +21,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log softmax(z)_a = z_a − log Σ_b exp z_b, row-wise (T, k), shifted by max z for stability."""
-    z = logits - logits.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
+    """log softmax(z)_a = z_a − log Σ_b exp z_b along the last axis (rows (T, k), or any batch
+    shape), shifted by max z for stability, in z's dtype."""
+    z = logits - logits.max(-1, keepdims=True)
+    z -= np.log(np.exp(z).sum(-1, keepdims=True))
+    return z
 
 
 def mean_and_std_error(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
