@@ -8,6 +8,7 @@ declare and validate their settings without importing the shell.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -28,7 +29,7 @@ class Field(NamedTuple):
     code (`f: module:function`, `env.id: module:Class`) — a function listing the MODULE:NAME
     references in a value, so the shell can check them (pgcli.base.usercode) before anything runs."""
 
-    kind: str  # int | float | str | path | bool | ints | floats | strs (comma-split) | texts | mapping | any
+    kind: str  # int | float | str | path | bool | function | ints | floats | strs (comma-split) | texts | functions | mapping | any
     default: Any
     help: str
     choices: tuple | None = None
@@ -53,6 +54,11 @@ def all_positive(values):
     return f"every value must be > 0, got {bad[0]}" if bad else None
 
 
+def open_unit(value):
+    """A Field check: 0 < value < 1."""
+    return None if 0 < value < 1 else f"must be in (0, 1), got {value}"
+
+
 def unit_interval(value):
     """A Field check: 0 ≤ value ≤ 1."""
     return None if 0 <= value <= 1 else f"must be in [0, 1], got {value}"
@@ -60,3 +66,17 @@ def unit_interval(value):
 
 # the root seed every kind's spec has (one run's seed; `sweep.seeds` makes several runs)
 SEED = Field("int", 0, "root seed", check=non_negative)
+
+
+def typed(cls, values: dict):
+    """The NamedTuple `cls` from a resolved spec mapping: each field from the key of its name, a field
+    annotated with a NamedTuple type built the same way from its section (`algo.value`), so the cores
+    take typed settings (`settings.optim.lr`), never spec dicts."""
+    hints = typing.get_type_hints(cls)
+    fields = {}
+    for name in cls._fields:
+        value, hint = values[name], hints.get(name)
+        if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+            value = typed(hint, value)
+        fields[name] = value
+    return cls(**fields)

@@ -1,16 +1,14 @@
 """Reaching a target: one definition for runs.csv, `pgcli plot --table` and `pgcli check`.
 
-A train run reaches a target return R at its first iteration whose ``return_window`` — the mean
-return of the last ``stop.target_window`` (20) finished training episodes, Gymnasium's criterion
-for solving an environment — is ≥ R. An optimize run reaches a target objective c at its first
-step whose ``objective`` is ≤ c when it minimises (≥ c when it maximises).
+A run reaches a target at its first row whose target metric (the kind's, pgcli.kinds.Target) is
+≥ the target, or ≤ it when the kind minimises that metric. For a train run the metric is
+``return_window`` — the mean return of the last ``stop.target_window`` (20) finished training
+episodes, Gymnasium's criterion for solving an environment; for an optimize run, ``objective``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-METRIC = {"train": "return_window", "optimize": "objective"}
 
 
 def reached(values, target: float, minimize: bool = False) -> np.ndarray:

@@ -1,108 +1,189 @@
-"""The experiment kinds: each kind's spec schema and the functions that validate, run and summarise
-it, in a registry that imports a kind's module only when the kind is first used.
+"""Experiment kinds: everything the shell knows about a kind, in one typed record per kind.
 
-    KINDS["estimate"].run(spec, progress)  ->  (table, info)      TABLES["train"] == "metrics.csv"
+A kind is one module, ``pgcli/kinds/<name>.py``, whose ``KIND`` is a :class:`Kind` — its spec
+schema, how one run runs and what it returns, the table it writes and that table's columns, the
+per-run summary in runs.csv, the target a run may reach, plot defaults, what ``check`` may compare,
+its command-line flags and what its command prints — plus one line in :data:`REGISTRY`. The shell
+(command line, experiments, runner, results, plot, check, report, API) reads only these records: no
+kind's name is written anywhere else (tests/shell/test_kinds.py greps for them).
+
+    from pgcli import kinds
+    kind = kinds.get("estimate")                  # imports pgcli.kinds.estimate on first use
+    result = kind.run(spec, progress)             # Result(table, status, message, notes, files)
+    kinds.register("tests.toy_kind")              # a kind defined elsewhere (a test, a plugin)
+
+A kind module stays light to import (the command's --help reads its flags): its core is imported
+inside ``run`` and ``validate``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
-from typing import NamedTuple
+import importlib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import pandas as pd
+from pgcli.base.fields import SEED, Field
+from pgcli.base.progress import Progress
 
-from pgcli.base.progress import Progress, silent
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Result(NamedTuple):
+    """What one run returns: its table, how it ended ('done', or 'diverged' with a one-line
+    message saying why), notes for the user (an estimator skipped), and extra files (policy.npz)."""
+
+    table: pd.DataFrame
+    status: str = "done"
+    message: str = ""
+    notes: tuple[str, ...] = ()
+    files: dict[str, bytes] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
+
+
+class Target(NamedTuple):
+    """How a run reaches a target (pgcli.base.targets): the column compared with it, the column
+    that counts the work done until then (`<x>_to_target`), whether lower is better, and the
+    target at which a run stops by itself (its curve then holds its final value), if any."""
+
+    metric: str  # return_window, objective
+    x: str  # env_steps, samples
+    minimize: Callable[[dict], bool] = lambda spec: False
+    stops_at: str | None = None  # the spec key of a target the run stops at (stop.target_return)
+
+
+class PlotDefaults(NamedTuple):
+    """How `pgcli plot` draws a kind's table unless told otherwise."""
+
+    figure: str  # convergence | variance | estimator | fisher (pgcli.shell.draw.FIGURES)
+    signature: str  # a column only this kind's table has: tells a bare CSV's kind
+    x: str | None = None  # curves: the x axis (env_steps, samples)
+    y: str | None = None  # curves: the metric (return_mean, objective)
+    hue: str | None = None  # one curve per value of this column (estimator, quantity); None: the varying keys
+    labels: tuple[str, ...] = ()  # columns that name a row rather than measure it (--select, --hue)
+    axes: tuple[str, ...] = ()  # naming columns a figure draws along, kept whole when one slice is drawn
+    title: tuple[str, ...] = ()  # naming columns whose value the title always shows (θ, f)
+
+
+class Flag(NamedTuple):
+    """A command-line option of a kind's command. It sets spec key `key` (dotted), or, with key
+    None, is an output option the kind's `show` (or a Tool) reads (`--rank`).
+
+    `type`: text | texts (repeatable) | int | count (an int in `bounds`) | positive (a float > 0) |
+    flag | switch (`--a/--b`, None when not given) | choice (one of `names`). `names` is the registry
+    a choice takes its values from, or whose names the help lists where it says {names}; it is read
+    only when the command is built, so --help of another command imports nothing of it."""
+
+    decls: tuple[str, ...]
+    key: str | None
+    help: str
+    type: str = "text"
+    names: Callable[[], Iterable[str]] | None = None
+    metavar: str | None = None
+    default: Any = None
+    parse: Callable[[Any], Any] | None = None  # the flag's text as the spec value (θ text to a mapping)
+    bounds: tuple[int, Callable[[], int]] | None = None  # count: (least, a function giving the most)
+
+
+class Shown(NamedTuple):
+    """What a kind's command prints from: the resolved spec, runs.csv, the combined table (read on
+    demand, None when no run finished), the number of runs, and the output options' values."""
+
+    spec: dict
+    runs: pd.DataFrame
+    table: Callable[[], pd.DataFrame | None]
+    n_runs: int
+    options: dict
+
+
+class Tool(NamedTuple):
+    """Something a kind's runs offer another command (`pgcli fisher --policy RUN`: the Fisher
+    matrix of a trained policy): the command and its trigger option, its other options, the file
+    it writes in the run directory, and `run(spec, files, options) -> (table, lines)` — files are
+    the run's files (policy.npz), empty for a run not done (its initial state)."""
+
+    command: str
+    trigger: Flag
+    flags: tuple[Flag, ...]
+    table: str
+    run: Callable[[dict, dict, dict], tuple[pd.DataFrame, str]]
 
 
 class Kind(NamedTuple):
-    """An experiment kind: its spec schema and the functions that validate, run and summarise it."""
+    """An experiment kind, as the shell sees it."""
 
-    schema: dict
-    validate: Callable[[dict], None]  # (spec) raises SpecError before anything runs
-    run: Callable[[dict, Progress], tuple[pd.DataFrame, dict]]  # (spec, progress) -> (table, info)
-    table: str  # file name of the per-run table
-    summary: Callable[[pd.DataFrame, dict, dict], dict] | None  # (table, info, spec) -> runs.csv columns
-    columns: Callable[[dict], tuple[list[str], list[str]]]  # (spec) -> (table, runs.csv summary) columns
-    subject: Callable[[dict], str]  # (spec) -> what it is about: results/<kind>-<subject>/ for flags alone
-
-
-# each kind's per-run table, known without importing the kind (plot reads tables by these names)
-TABLES = {"estimate": "estimate.csv", "fisher": "fisher.csv", "train": "metrics.csv", "optimize": "optimize.csv"}
-
-
-def _with_notes(run: Callable[[dict, Progress], tuple[pd.DataFrame, list[str]]]):
-    """A lab run returning (table, notes) as a Kind's run, returning (table, {"notes": notes})."""
-
-    def run_kind(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, dict]:
-        table, notes = run(spec, progress)
-        return table, {"notes": notes}
-
-    return run_kind
+    name: str  # the command (`pgcli estimate`) and the spec's `kind:`
+    help: str  # the command's help: what it does, then `\\b` and examples
+    schema: dict  # spec keys (nested dicts of Fields), without name, seed, sweep and expect
+    subject: Callable[[dict], str]  # what a spec is about: results/<kind>-<subject>/ for flags alone
+    validate: Callable[[dict], None]  # SpecError before anything runs (may import admitted user code)
+    run: Callable[[dict, Progress], Result]  # one run of a resolved spec
+    table: str  # the per-run table's file name
+    columns: Callable[[dict], list[str]]  # that table's columns, known before it runs
+    summary: Callable[[pd.DataFrame, dict], dict] | None = None  # (table, spec) -> runs.csv columns
+    summary_columns: Callable[[dict], list[str]] = lambda spec: []
+    wall_clock: tuple[str, ...] = ("wall_s",)  # columns that differ between identical runs
+    target: Target | None = None
+    plot: PlotDefaults | None = None
+    planned: Callable[[dict], dict] = lambda spec: {}  # check: column -> the values the runs will produce
+    flags: tuple[Flag, ...] = ()
+    show: Callable[[Shown], str] | None = None  # what the command prints after its runs
+    tools: tuple[Tool, ...] = ()
 
 
-def _dist(spec: dict) -> str:
-    """The distribution family a lab spec is about."""
-    return spec["dist"]
+NAME = Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True)
+
+# name -> the module defining KIND: one line per kind
+REGISTRY = {
+    "estimate": "pgcli.kinds.estimate",
+    "fisher": "pgcli.kinds.fisher",
+    "train": "pgcli.kinds.train",
+    "optimize": "pgcli.kinds.optimize",
+}
+_LOADED: dict[str, Kind] = {}
 
 
-def _estimate() -> Kind:
-    from pgcli.lab import estimate
-
-    columns = (estimate.COLUMNS, [])
-    return Kind(estimate.SCHEMA, estimate.validate, _with_notes(estimate.run), TABLES["estimate"], None,
-                lambda spec: columns, _dist)  # fmt: skip
-
-
-def _fisher() -> Kind:
-    from pgcli.lab import fisher
-
-    columns = (fisher.COLUMNS, [])
-    return Kind(fisher.SCHEMA, fisher.validate, _with_notes(fisher.run), TABLES["fisher"], None,
-                lambda spec: columns, _dist)  # fmt: skip
+def get(name: str) -> Kind:
+    """The kind called `name`, its module imported on first use (KeyError for an unknown name)."""
+    if name not in _LOADED:
+        kind = importlib.import_module(REGISTRY[name]).KIND
+        if kind.name != name:
+            raise ValueError(f"{REGISTRY[name]} defines kind {kind.name!r}, registered as {name!r}")
+        _LOADED[name] = kind
+    return _LOADED[name]
 
 
-def _train() -> Kind:
-    from pgcli.rl import train
-
-    return Kind(train.SCHEMA, train.validate, train.run, TABLES["train"], train.summary, train.output_columns,
-                lambda spec: spec["env"]["id"])  # fmt: skip
+def names() -> list[str]:
+    """The registered kinds, in registry order."""
+    return list(REGISTRY)
 
 
-def _optimize() -> Kind:
-    from pgcli.lab import optimize
-
-    return Kind(optimize.SCHEMA, optimize.validate, optimize.run, TABLES["optimize"], optimize.summary,
-                optimize.output_columns, optimize.subject)  # fmt: skip
-
-
-class Kinds(MutableMapping):
-    """The experiment kinds by name, each built (its module imported) on first use: planning an
-    estimate imports no gymnasium, and listing the kinds imports nothing. A kind may be set (tests
-    replace one)."""
-
-    def __init__(self, builders: dict[str, Callable[[], Kind]]):
-        self.entries: dict[str, Kind | Callable[[], Kind]] = dict(builders)
-
-    def __getitem__(self, name: str) -> Kind:
-        entry = self.entries[name]
-        if not isinstance(entry, Kind):
-            entry = self.entries[name] = entry()
-        return entry
-
-    def __setitem__(self, name: str, kind: Kind) -> None:
-        self.entries[name] = kind
-
-    def __delitem__(self, name: str) -> None:
-        del self.entries[name]
-
-    def __contains__(self, name) -> bool:
-        return name in self.entries
-
-    def __iter__(self):
-        return iter(self.entries)
-
-    def __len__(self) -> int:
-        return len(self.entries)
+def register(module: str) -> Kind:
+    """Add the kind a module defines (its KIND) to the registry; returns it."""
+    kind = importlib.import_module(module).KIND
+    REGISTRY[kind.name] = module
+    _LOADED[kind.name] = kind
+    return kind
 
 
-KINDS = Kinds({"estimate": _estimate, "fisher": _fisher, "train": _train, "optimize": _optimize})
+def schema(kind: Kind) -> dict:
+    """A kind's spec schema as a spec file holds it: `kind`, `name`, its own keys, `seed` (the shell
+    adds `sweep` and `expect`, which every spec may carry)."""
+    own = {"kind": Field("str", kind.name, "experiment kind", choices=(kind.name,)), "name": NAME}
+    return {**own, **kind.schema, "seed": SEED}
+
+
+def runs_table(runs: pd.DataFrame, columns: list[str], digits: int, drop_empty: bool = False) -> str:
+    """The `columns` of runs.csv that it has (and, with drop_empty, that are not all empty), as text."""
+    shown = runs[[c for c in columns if c in runs]]
+    if drop_empty:
+        shown = shown.dropna(axis=1, how="all")  # e.g. no optimum known
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.{digits}g}")
+
+
+def wall_clock() -> set[str]:
+    """Every registered kind's wall-clock columns (and runs.csv's wall_s and the to-target time):
+    the columns left out wherever identical runs must give identical bytes."""
+    columns = {"wall_s", "wall_s_to_target"}
+    for name in names():
+        columns.update(get(name).wall_clock)
+    return columns

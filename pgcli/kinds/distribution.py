@@ -28,7 +28,7 @@ THETA_START = "Initial θ, e.g. mu=0 or shape=2,rate=3; [a,b] vectors (one θ: n
 def flags(theta_help: str = THETA_SWEEP) -> tuple[Flag, ...]:
     """--dist, --parametrisation/--param, --dim and --theta (θ text parsed into a mapping)."""
     return (
-        Flag(("--dist",), "dist", "Distribution family.", "choice", choices=lambda: distributions.FAMILIES),
+        Flag(("--dist",), "dist", "Distribution family.", "choice", names=lambda: distributions.FAMILIES),
         Flag(("--parametrisation", "--param"), "parametrisation", "e.g. log_sigma, logit, log_rate."),
         Flag(("--dim",), "dim", "Dimension: diag_gaussian, bernoulli (product); categories.", "int"),
         Flag(("--theta",), "theta", theta_help, metavar="NAME=V,...", parse=parse_theta_text),

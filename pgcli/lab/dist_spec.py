@@ -1,9 +1,9 @@
-"""The distribution part of a spec: p(x; θ) at one or more θ, and the functions f asked about it.
+"""p(x; θ) at one or more θ, and the functions f asked about it, as the lab's kinds give them.
 
-The spec keys every distribution kind shares (estimate, fisher, optimize), θ as text
-('mu=-3:3:25,sigma=1', 'logits=[0,1,2]') and its grids, the canonical θ label of the CSVs, and
-the one rule for which f fits which distribution (a value table needs a categorical of its size
-or a bernoulli).
+θ as text ('mu=-3:3:25,sigma=1', 'logits=[0,1,2]') and its grids, the canonical θ label of the
+CSVs, the limits on θ grids and dimensions, and the one rule for which f fits which distribution
+(a value table needs a categorical of its size or a bernoulli). Errors are SpecErrors naming the
+spec key (`theta`, `f[1]`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from pgcli.base.fields import Field, SpecError, all_positive
+from pgcli.base.fields import SpecError, all_positive
 from pgcli.lab import distributions, userfn
 from pgcli.lab.functions import FunctionError
 
@@ -31,21 +31,6 @@ def dim_problem(dim):
 def samples_problem(values, limit):
     """Each value in 1..limit (the n, reps limits), else the problem."""
     return all_positive(values) or next((f"must be ≤ {limit:,}, got {v:.3g}" for v in values if v > limit), None)
-
-
-# the distribution keys every distribution spec shares (estimate, fisher)
-DIST_SCHEMA = {
-    "dist": Field("str", "gaussian", "distribution family", choices=tuple(distributions.FAMILIES)),
-    "parametrisation": Field("str", None, "named parametrisation (default: the family's first)", nullable=True),
-    "dim": Field(
-        "int",
-        None,
-        "dimension (diag_gaussian, bernoulli product) or number of categories",
-        nullable=True,
-        check=dim_problem,
-    ),
-    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
-}
 
 
 def parse_theta_text(text: str) -> dict:
@@ -129,16 +114,13 @@ def theta_label(dist: distributions.Dist) -> str:
     return ",".join(parts)
 
 
-def make_dists(spec: dict) -> list[distributions.Dist]:
-    """Every θ point of the spec as a validated Dist (raises SpecError before any work)."""
+def make_dists(family: str, parametrisation: str | None, theta: dict, dim: int | None, dtype: str = "float64"):
+    """Every θ point of a `theta` mapping (numbers, vectors, 'lo:hi:count' sweeps) as a validated
+    Dist of the family (SpecError at `theta` before any work)."""
     out = []
-    for point in theta_grid(spec["theta"]):
+    for point in theta_grid(theta):
         try:
-            out.append(
-                distributions.make_dist(
-                    spec["dist"], spec["parametrisation"], point, spec["dim"], spec.get("dtype", "float64")
-                )
-            )
+            out.append(distributions.make_dist(family, parametrisation, point, dim, dtype))
         except distributions.DistError as err:
             raise SpecError("theta", str(err)) from None
     return out
@@ -155,10 +137,11 @@ def function_problem(f, dist: distributions.Dist) -> str | None:
     return f"a value table needs {need}, got {f.label!r}"
 
 
-def make_functions(spec: dict, dist: distributions.Dist) -> list:
-    """The spec's functions f[i] as Fn, each checked against dist (SpecError at f[i] if not)."""
+def make_functions(functions: list, dist: distributions.Dist) -> list:
+    """Functions f[i] (text, or a callable / Fn given through the Python API) as Fn, each checked
+    against dist (SpecError at f[i] if not)."""
     out = []
-    for i, text in enumerate(spec["f"]):
+    for i, text in enumerate(functions):
         try:
             f = userfn.to_function(text)  # text, or a callable / Fn given through the Python API
         except FunctionError as err:

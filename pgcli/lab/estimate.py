@@ -20,25 +20,18 @@ optimal baselines are computed within each chunk of ≥ CHUNK/2 samples (still u
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import SEED, Field, SpecError, positive
+from pgcli.base.fields import SpecError
 from pgcli.base.progress import Progress, silent
 from pgcli.base.streams import cell_rng
 from pgcli.lab import distributions, estimators
-from pgcli.lab.dist_spec import (
-    DIST_SCHEMA,
-    make_dists,
-    make_functions,
-    probe_function,
-    samples_problem,
-    theta_label,
-)
+from pgcli.lab.dist_spec import make_functions, probe_function, theta_label
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable
 from pgcli.lab.exact import exact_gradient
-from pgcli.lab.functions import references
 
 MAX_N = 10**9  # samples in one estimate
 MAX_REPS = 10**6  # estimates per cell
@@ -46,26 +39,18 @@ MAX_CELL_SAMPLES = 10**10  # n × reps: a cell's samples (about 2.5 minutes at 6
 CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample dim × params)
 
 
-SCHEMA = {
-    "kind": Field("str", "estimate", "experiment kind", choices=("estimate",)),
-    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
-    **DIST_SCHEMA,
-    "f": Field(
-        "texts",
-        ["step"],
-        "functions: name, name:arg, table:v0,v1,..., module:function, or an expression in x",
-        refs=references,
-    ),
-    "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
-    "n": Field("ints", [10, 100, 1000], "samples per estimate", check=lambda v: samples_problem(v, MAX_N)),
-    "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], MAX_REPS)),
-    "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
-    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
-    "dtype": Field(
-        "str", "float64", "samples, scores and terms (exact columns stay float64)", choices=distributions.DTYPES
-    ),
-    "seed": SEED,
-}
+class Settings(NamedTuple):
+    """An estimator-lab experiment: p(x; θ) at each θ point, the functions f, the estimators, the
+    sample sizes n and the number of independent estimates per cell."""
+
+    dists: list[distributions.Dist]  # every θ point (pgcli.lab.dist_spec.make_dists)
+    f: list  # texts (built-in, expression, module:function), callables or Fn
+    estimators: list[str]
+    n: list[int]
+    reps: int
+    options: dict  # the estimators' options: h (finite_difference), temperature (gumbel_softmax)
+    seed: int
+
 
 COLUMNS = [
     "dist",
@@ -90,14 +75,14 @@ COLUMNS = [
 WALL_CLOCK = ("seconds", "samples_per_s", "efficiency")  # differ between identical runs
 
 
-def validate(spec: dict) -> None:
-    """Every θ point and function of the spec, checked before anything runs (a Python f is
-    called once on a few samples: a wrong shape or dtype is bad input)."""
-    if max(spec["n"]) * spec["reps"] > MAX_CELL_SAMPLES:
-        raise SpecError("n", f"n × reps = {max(spec['n']) * spec['reps']:.3g} samples; the limit is "
+def validate(settings: Settings) -> None:
+    """Every θ point and function, checked before anything runs (a Python f is called once on a
+    few samples: a wrong shape or dtype is bad input)."""
+    if max(settings.n) * settings.reps > MAX_CELL_SAMPLES:
+        raise SpecError("n", f"n × reps = {max(settings.n) * settings.reps:.3g} samples; the limit is "
                         f"{MAX_CELL_SAMPLES:,} per cell (lower n or reps)")  # fmt: skip
-    for dist in make_dists(spec):
-        for i, f in enumerate(make_functions(spec, dist)):
+    for dist in settings.dists:
+        for i, f in enumerate(make_functions(settings.f, dist)):
             probe_function(f, dist, f"f[{i}]")
 
 
@@ -150,21 +135,20 @@ def summarise(sums, squares, n, exact):
     return mean, variance, np.sqrt(variance / reps), ((estimates - exact) ** 2).mean(0)
 
 
-def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
-    """Run every cell of a resolved estimate spec; returns the tidy table and skip notes."""
-    dists = make_dists(spec)
-    plan = [(dist, make_functions(spec, dist)) for dist in dists]
+def run(settings: Settings, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
+    """Run every cell; returns the tidy table (COLUMNS) and the notes of estimators skipped."""
+    plan = [(dist, make_functions(settings.f, dist)) for dist in settings.dists]
     rows, notes = [], []
-    per_f = len(spec["estimators"]) * len(spec["n"])
+    per_f = len(settings.estimators) * len(settings.n)
     total, completed = sum(len(functions) for _, functions in plan) * per_f, 0
     progress(completed, total)
     for dist, functions in plan:
         for f in functions:
             exact, method = exact_gradient(dist, f)
-            for name in spec["estimators"]:
-                for i, n in enumerate(spec["n"]):
-                    cell = run_one(spec, dist, f, name, n, exact, method, notes)
-                    completed += 1 if cell is not None else len(spec["n"]) - i
+            for name in settings.estimators:
+                for i, n in enumerate(settings.n):
+                    cell = run_one(settings, dist, f, name, n, (exact, method), notes)
+                    completed += 1 if cell is not None else len(settings.n) - i
                     progress(completed, total)
                     if cell is None:  # the estimator does not apply: no other n either
                         break
@@ -172,16 +156,19 @@ def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str
     return pd.DataFrame(rows, columns=COLUMNS), sorted(set(notes), key=notes.index)
 
 
-def run_one(spec, dist, f, name, n, exact, method, notes) -> list[dict] | None:
+def run_one(settings: Settings, dist, f, name, n, exact, notes) -> list[dict] | None:
     """The rows (one per coordinate of θ, by column name) of one cell, or None with a note when
-    `name` does not apply."""
+    `name` does not apply; `exact` is (the exact gradient, how it was computed)."""
+    exact, method = exact
     label = theta_label(dist)
-    rng = cell_rng(spec["seed"], dist.family, dist.parametrisation, label, f.label, name, n)
-    reps = spec["reps"]
+    rng = cell_rng(settings.seed, dist.family, dist.parametrisation, label, f.label, name, n)
+    reps = settings.reps
     start = time.perf_counter()
     try:
         with np.errstate(all="ignore"):
-            sums, squares = run_cell(ESTIMATORS[name], dist, f, n, reps, rng, **estimators.options(name, spec))
+            sums, squares = run_cell(
+                ESTIMATORS[name], dist, f, n, reps, rng, **estimators.options(name, settings.options)
+            )
     except NotApplicable as why:
         notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
         return None

@@ -326,10 +326,9 @@ UNBIASED = (
 )  # fmt: skip
 BIASED = ("finite_difference", "straight_through", "gumbel_softmax")  # by construction (pathwise: when f jumps)
 DEPENDENT_TERMS = ("score_antithetic", "score_rqmc")  # variance only across reps
-# estimator -> its options and the spec keys they come from
-OPTIONS = {"finite_difference": {"h": "h"}, "gumbel_softmax": {"temperature": "temperature"}}
+OPTIONS = {"finite_difference": ("h",), "gumbel_softmax": ("temperature",)}  # estimator -> its options
 
 
-def options(name: str, spec: dict) -> dict:
-    """Keyword options of estimator `name` from a resolved spec (h, temperature)."""
-    return {key: spec[path] for key, path in OPTIONS.get(name, {}).items()}
+def options(name: str, values: dict) -> dict:
+    """The keyword options estimator `name` takes, from `values` ({"h": ..., "temperature": ...})."""
+    return {key: values[key] for key in OPTIONS.get(name, ())}

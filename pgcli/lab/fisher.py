@@ -11,24 +11,27 @@ expectation of −∇² log p (quadrature or exact sum of the Hessian, computed 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import SEED, Field, SpecError
+from pgcli.base.fields import SpecError
 from pgcli.base.progress import Progress, silent
 from pgcli.base.streams import cell_rng
 from pgcli.lab import distributions
-from pgcli.lab.dist_spec import DIST_SCHEMA, make_dists, samples_problem, theta_label
-from pgcli.lab.estimate import CHUNK_ELEMENTS, MAX_N, chunk_sizes
+from pgcli.lab.dist_spec import theta_label
+from pgcli.lab.estimate import CHUNK_ELEMENTS, chunk_sizes
 from pgcli.lab.exact import exact_neg_hessian
 
-SCHEMA = {
-    "kind": Field("str", "fisher", "experiment kind", choices=("fisher",)),
-    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
-    **DIST_SCHEMA,
-    "n": Field("ints", [1000, 10000, 100000], "samples per estimate", check=lambda v: samples_problem(v, MAX_N)),
-    "seed": SEED,
-}
+
+class Settings(NamedTuple):
+    """A score-identities experiment: p(x; θ) at each θ point, and the sample sizes n."""
+
+    dists: list[distributions.Dist]  # every θ point (pgcli.lab.dist_spec.make_dists)
+    n: list[int]
+    seed: int
+
 
 MAX_PARAMS = 100  # d: the Fisher table has d² rows per quantity and n
 
@@ -77,14 +80,14 @@ def moments(dist: distributions.Dist, n: int, rng: np.random.Generator) -> dict:
     }
 
 
-def validate(spec: dict) -> None:
+def validate(settings: Settings) -> None:
     """Every θ point, with at most MAX_PARAMS parameters: the table has d² rows per quantity."""
-    for dist in make_dists(spec):
+    for dist in settings.dists:
         if dist.theta.size > MAX_PARAMS:
             raise SpecError("dim", f"{dist.family} has {dist.theta.size} parameters; fisher allows {MAX_PARAMS}")
 
 
-def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
+def run(settings: Settings, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
     """Rows: quantity × entry × θ × n, with exact values; notes on singular Fisher matrices.
 
     For each θ of the spec, the exact E[s] = 0, F(θ) (closed form) and −E[∇²θ log p] (quadrature
@@ -92,10 +95,9 @@ def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str
     (:func:`moments`), d parameters giving d + 2d² rows per n. Reference: Lehmann & Casella,
     Theory of Point Estimation, §2.5."""
     rows, notes = [], []
-    dists = make_dists(spec)
-    total, completed = len(dists) * len(spec["n"]), 0
+    total, completed = len(settings.dists) * len(settings.n), 0
     progress(completed, total)
-    for dist in dists:
+    for dist in settings.dists:
         label = theta_label(dist)
         exact_fisher = distributions.fisher(dist)
         exact = {
@@ -110,8 +112,8 @@ def run(spec: dict, progress: Progress = silent) -> tuple[pd.DataFrame, list[str
                 f"{dist.family} ({dist.parametrisation}) at {label}: the Fisher matrix is singular, "
                 f"rank {rank} of {dist.theta.size}: {why}"
             )
-        for n in spec["n"]:
-            rng = cell_rng(spec["seed"], "fisher", dist.family, dist.parametrisation, label, n)
+        for n in settings.n:
+            rng = cell_rng(settings.seed, "fisher", dist.family, dist.parametrisation, label, n)
             with np.errstate(all="ignore"):
                 found = moments(dist, n, rng)
             cell = {"dist": dist.family, "parametrisation": dist.parametrisation, "theta": label, "n_samples": n}

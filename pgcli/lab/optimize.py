@@ -34,111 +34,73 @@ import functools
 import hashlib
 import time
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import SEED, Field, SpecError, non_negative, positive
+from pgcli.base.fields import SpecError
 from pgcli.base.numerics import GradientStats, gradient_stats
 from pgcli.base.optim import OPTIMISERS, adam_init
 from pgcli.base.progress import Progress, silent
 from pgcli.base.streams import generators
 from pgcli.lab import classifier, distributions, estimators, exact, userfn
-from pgcli.lab.dist_spec import DIST_SCHEMA, function_problem, probe_function, samples_problem, theta_grid
+from pgcli.lab.dist_spec import function_problem, probe_function, theta_grid
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of
-from pgcli.lab.functions import FunctionError, parse_function, references
+from pgcli.lab.functions import FunctionError, parse_function
 
 TOY_TARGET = 0.45
 PROBE_SAMPLES = 16  # samples of the applicability check run before anything is written
-
-
-def _open_unit(value):
-    return None if 0 < value < 1 else f"must be in (0, 1), got {value}"
 
 
 MAX_N = 10**6  # samples per step (and per objective estimate): they are held in memory at once
 MAX_STEPS = 10**6  # gradient steps (one table row each)
 
 
-SCHEMA = {
-    "kind": Field("str", "optimize", "experiment kind", choices=("optimize",)),
-    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
-    "problem": Field(
-        "str",
-        "distribution",
-        "what to optimise",
-        choices=("distribution", "bernoulli_toy", "classifier"),
-    ),
-    "dist": Field(
-        "str",
-        None,
-        "distribution family (problem distribution; default gaussian)",
-        nullable=True,
-        choices=tuple(distributions.FAMILIES),
-    ),
-    "parametrisation": Field(
-        "str",
-        None,
-        "θ coordinates (default: the unconstrained one: log_sigma, logit, log_rate, log)",
-        nullable=True,
-    ),
-    "dim": DIST_SCHEMA["dim"],
-    "theta": Field("mapping", {}, "initial θ by parameter (default: the family's; bernoulli_toy: logit 0)"),
-    "learn": Field("strs", None, "parameters that move, the others stay fixed (default: all)", nullable=True),
-    "f": Field(
-        "str",
-        None,
-        "f(x) for problem distribution (default step): name, name:arg, table:..., module:function, expression",
-        nullable=True,
-        refs=references,
-    ),
-    "target": Field("float", None, f"bernoulli_toy: f(x) = (x − target)² (default {TOY_TARGET})", nullable=True),
-    "minimize": Field("bool", True, "minimise E[f] (false: maximise)"),
-    "estimator": Field("str", "score", "gradient estimator", choices=tuple(ESTIMATORS)),
-    "n": Field(
-        "int", 16, "samples per step (classifier: draws per example)", check=lambda v: samples_problem([v], MAX_N)
-    ),
-    "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
-    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
-    "steps": Field("int", 500, "gradient steps", check=lambda v: samples_problem([v], MAX_STEPS)),
-    "optim": {
-        "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
-        "lr": Field("float", 0.05, "learning rate", check=positive),
-    },
-    "objective_every": Field("int", 1, "compute the objective every N steps (and at the last)", check=positive),
-    "objective_samples": Field(
-        "int",
-        100_000,
-        "Monte Carlo samples for an objective without exact value",
-        check=lambda v: samples_problem([v], MAX_N),
-    ),
-    "data": {
-        "path": Field(
-            "path",
-            None,
-            "classifier: CSV with a header, numeric features and a 0/1 label, relative to the spec file "
-            "(default: the bundled breast-cancer data)",
-            nullable=True,
-        ),
-        "label": Field("str", None, "classifier: label column (default: the last)", nullable=True),
-        "test_fraction": Field(
-            "float",
-            0.3,
-            "classifier: held-out share (stratified, drawn from the seed)",
-            check=_open_unit,
-        ),
-        "batch": Field("int", 64, "classifier: examples per step", check=positive),
-        "l2": Field(
-            "float",
-            0.001,
-            "classifier: L2 penalty of the logistic-regression baseline",
-            check=non_negative,
-        ),
-    },
-    "seed": SEED,
-}
+class Optim(NamedTuple):
+    """The first-order optimiser: its name in base.optim.OPTIMISERS and learning rate."""
+
+    kind: str
+    lr: float
+
+
+class DataSettings(NamedTuple):
+    """The classifier's data: a CSV (None: the bundled breast-cancer data), its label column (None:
+    the last), the held-out share, examples per step, and the logistic-regression baseline's L2."""
+
+    path: str | None
+    label: str | None
+    test_fraction: float
+    batch: int
+    l2: float
+
+
+class Settings(NamedTuple):
+    """An optimisation: the problem, its distribution and f (distribution problems), the estimator
+    and samples per step, the steps and optimiser, and how often the objective is computed."""
+
+    problem: str  # distribution | bernoulli_toy | classifier (PROBLEMS)
+    dist: str | None
+    parametrisation: str | None
+    dim: int | None
+    theta: dict  # the initial θ by parameter
+    learn: list[str] | None  # the parameters that move (None: all)
+    f: Any  # text, a callable or an Fn (the Python API); None: step
+    target: float | None  # bernoulli_toy's t
+    minimize: bool
+    estimator: str
+    n: int
+    h: float
+    temperature: float
+    steps: int
+    optim: Optim
+    objective_every: int
+    objective_samples: int
+    data: DataSettings
+    seed: int
+
 
 LEADING = ["step", "samples", "objective"]
 CLASSIFIER_EXTRA = ["test_objective", "train_accuracy", "test_accuracy"]
@@ -173,9 +135,9 @@ def unconstrained(family: str) -> str:
     return list(distributions.FAMILIES[family].parametrisations)[-1]
 
 
-def _unset(spec, keys, problem, why):
+def _unset(settings: Settings, keys, problem, why):
     for key in keys:
-        value = spec[key]
+        value = getattr(settings, key)
         if value is not None and value != {}:
             raise SpecError(key, f"problem {problem} {why}; remove {key}")
 
@@ -196,9 +158,9 @@ def _initial_dist(family, parametrisation, theta, dim) -> distributions.Dist:
         raise SpecError(path, text) from None
 
 
-def _learn_mask(spec, dist):
+def _learn_mask(settings, dist):
     groups = distributions.param_groups(dist.family, dist.parametrisation, dist.dim)
-    learn = spec["learn"] or groups
+    learn = settings.learn or groups
     for name in learn:
         if name not in groups:
             raise SpecError("learn", f"unknown parameter {name!r}; allowed: {', '.join(groups)}")
@@ -217,19 +179,19 @@ def expected_f(dist: distributions.Dist, f) -> float:
         return float(np.sum(exact.expectation(dist, f.value, points=f.breakpoints)))
 
 
-def _dist_problem(spec, dist, f) -> Problem:
-    learn = _learn_mask(spec, dist)
-    estimator = ESTIMATORS[spec["estimator"]]
-    options = estimators.options(spec["estimator"], spec)
+def _dist_problem(settings, dist, f) -> Problem:
+    learn = _learn_mask(settings, dist)
+    estimator = ESTIMATORS[settings.estimator]
+    options = estimators.options(settings.estimator, settings._asdict())
     fam = distributions.family(dist)
-    m = spec["objective_samples"]
+    m = settings.objective_samples
 
     def at(theta):
         return distributions.with_theta(dist, theta)
 
     def terms(theta, rng, batch_rng):
         with np.errstate(all="ignore"):
-            return estimator(at(theta), f, spec["n"], rng, **options)[0]
+            return estimator(at(theta), f, settings.n, rng, **options)[0]
 
     def evaluate(theta, eval_rng):
         try:
@@ -253,7 +215,7 @@ def _dist_problem(spec, dist, f) -> Problem:
 
     probe_function(f, dist, "f")
     try:
-        probe = _probe(spec, lambda n, rng: estimator(dist, f, n, rng, **options), user_code=f.name == "python")
+        probe = _probe(settings, lambda n, rng: estimator(dist, f, n, rng, **options), user_code=f.name == "python")
     except FunctionError as err:  # e.g. a table evaluated outside its range
         raise SpecError("f", str(err)) from None
     if probe is None:  # the user's f raised: the run reports it, failed, with the traceback
@@ -263,20 +225,20 @@ def _dist_problem(spec, dist, f) -> Problem:
     if missing:
         raise SpecError(
             "estimator",
-            f"{spec['estimator']} has no estimate for {missing[0]} of {dist.family}; "
+            f"{settings.estimator} has no estimate for {missing[0]} of {dist.family}; "
             "choose another estimator or leave it out of learn",
         )
-    return Problem(list(dist.names), dist.theta.copy(), learn, terms, evaluate, outside, spec["n"])
+    return Problem(list(dist.names), dist.theta.copy(), learn, terms, evaluate, outside, settings.n)
 
 
-def _probe(spec, draw, user_code=False):
+def _probe(settings, draw, user_code=False):
     """Terms of one small draw at the initial θ (a throwaway stream of the run's seed), so that
     an estimator that does not apply is bad input before anything is written. An exception
     inside a user's f is not bad input: None, and the run itself ends failed with it."""
-    rng = np.random.default_rng(np.random.SeedSequence(spec["seed"]))
+    rng = np.random.default_rng(np.random.SeedSequence(settings.seed))
     try:
         with np.errstate(all="ignore"):
-            return draw(min(spec["n"], PROBE_SAMPLES), rng)
+            return draw(min(settings.n, PROBE_SAMPLES), rng)
     except NotApplicable as why:
         raise SpecError("estimator", str(why)) from None
     except FunctionError:
@@ -287,76 +249,78 @@ def _probe(spec, draw, user_code=False):
         raise
 
 
-def distribution_problem(spec, split_rng=None) -> Problem:
+def distribution_problem(settings, split_rng=None) -> Problem:
     """x ~ p(x; θ) of any family, any f of the lab."""
-    _unset(spec, ["target"], "distribution", "has no target (that is bernoulli_toy's)")
-    family = spec["dist"] or "gaussian"
-    parametrisation = spec["parametrisation"] or unconstrained(family)
-    dist = _initial_dist(family, parametrisation, spec["theta"], spec["dim"])
+    _unset(settings, ["target"], "distribution", "has no target (that is bernoulli_toy's)")
+    family = settings.dist or "gaussian"
+    parametrisation = settings.parametrisation or unconstrained(family)
+    dist = _initial_dist(family, parametrisation, settings.theta, settings.dim)
     try:
-        f = userfn.to_function(spec["f"] if spec["f"] is not None else "step")  # API: also a callable
+        f = userfn.to_function(settings.f if settings.f is not None else "step")  # API: also a callable
     except FunctionError as err:
         raise SpecError("f", str(err)) from None
     problem = function_problem(f, dist)
     if problem:
         raise SpecError("f", problem)
-    return _dist_problem(spec, dist, f)
+    return _dist_problem(settings, dist, f)
 
 
-def toy_target(spec) -> float:
-    """t of the toy's f(x) = (x − t)² (spec target, default TOY_TARGET = 0.45, Tucker et al. 2017)."""
-    return TOY_TARGET if spec["target"] is None else spec["target"]
+def toy_target(settings) -> float:
+    """t of the toy's f(x) = (x − t)² (the target setting, default TOY_TARGET = 0.45, Tucker et al. 2017)."""
+    return TOY_TARGET if settings.target is None else settings.target
 
 
-def toy_optimum(spec) -> float:
+def toy_optimum(settings) -> float:
     """min over p of t² + (1 − 2t) p: t² (p = 0) or (1 − t)² (p = 1); max when maximising."""
-    t = toy_target(spec)
+    t = toy_target(settings)
     ends = (t * t, (1 - t) ** 2)
-    return min(ends) if spec["minimize"] else max(ends)
+    return min(ends) if settings.minimize else max(ends)
 
 
-def bernoulli_toy(spec, split_rng=None) -> Problem:
+def bernoulli_toy(settings, split_rng=None) -> Problem:
     """x ~ Bernoulli(σ(η)), f(x) = (x − t)², θ = η (logit)."""
     _unset(
-        spec,
+        settings,
         ["dist", "parametrisation", "dim", "f"],
         "bernoulli_toy",
         "fixes x ~ Bernoulli(sigmoid(logit)) and f(x) = (x − target)²",
     )
-    dist = _initial_dist("bernoulli", "logit", {"logit": 0.0, **spec["theta"]}, None)
-    f = parse_function(f"(x - {toy_target(spec)!r})**2")
-    return _dist_problem(spec, dist, f)
+    dist = _initial_dist("bernoulli", "logit", {"logit": 0.0, **settings.theta}, None)
+    f = parse_function(f"(x - {toy_target(settings)!r})**2")
+    return _dist_problem(settings, dist, f)
 
 
-BUNDLED_DATA = Path(__file__).resolve().parents[2] / "experiments" / "data" / "breast_cancer.csv"
+def bundled_data() -> Path:
+    """The bundled breast-cancer data (pgcli/lab/data/README.md), as a file (importlib.resources:
+    it works from an installed wheel too)."""
+    return Path(str(resources.files("pgcli.lab") / "data" / "breast_cancer.csv"))
 
 
-def load_data(spec, split_rng) -> classifier.Data:
+def load_data(data: DataSettings, split_rng) -> classifier.Data:
     """The classifier's data set, split by `split_rng` (classifier.load); SpecError at data.path."""
-    data = spec["data"]
     try:
-        return classifier.load(data["path"] or BUNDLED_DATA, data["label"], data["test_fraction"], split_rng)
+        return classifier.load(data.path or bundled_data(), data.label, data.test_fraction, split_rng)
     except classifier.DataError as err:
         raise SpecError("data.path", str(err)) from None
 
 
-def classifier_problem(spec, split_rng) -> Problem:
+def classifier_problem(settings, split_rng) -> Problem:
     """ŷ_i ~ Bernoulli(σ(wᵀx_i + b)), f_i(ŷ) = 1{ŷ ≠ y_i}, θ = (w, b) from 0 (classifier.py)."""
     _unset(
-        spec,
+        settings,
         ["dist", "parametrisation", "dim", "theta", "learn", "f", "target"],
         "classifier",
         "fixes ŷ ~ Bernoulli(sigmoid(w·x + b)) and f(ŷ) = 1{ŷ ≠ y}, from θ = 0",
     )
-    data = load_data(spec, split_rng)
-    batch, n = spec["data"]["batch"], spec["n"]
+    data = load_data(settings.data, split_rng)
+    batch, n = settings.data.batch, settings.n
     n_train = data.y_train.size
     if batch > n_train:
         raise SpecError("data.batch", f"must be ≤ the {n_train} training examples, got {batch}")
-    estimator = classifier.ESTIMATORS[spec["estimator"]]
+    estimator = classifier.ESTIMATORS[settings.estimator]
     d = data.x_train.shape[1]
     _probe(
-        spec,
+        settings,
         lambda n, rng: estimator(data.x_train[:batch], data.y_train[:batch], np.zeros(d), n, rng, 1),
     )
 
@@ -364,7 +328,7 @@ def classifier_problem(spec, split_rng) -> Problem:
         # the n draws of one example are not independent terms: average them per example, so
         # grad_var is the variance across the minibatch's independent examples
         rows = batch_rng.choice(n_train, size=batch, replace=False)
-        draws = estimator(data.x_train[rows], data.y_train[rows], theta, n, rng, spec["h"])
+        draws = estimator(data.x_train[rows], data.y_train[rows], theta, n, rng, settings.h)
         return draws.reshape(batch, n, d).mean(1)
 
     def evaluate(theta, eval_rng):
@@ -401,36 +365,36 @@ PROBLEMS = {
 STREAMS = ("split", "batch", "sample", "eval")
 
 
-def build(spec: dict, split_rng=None) -> Problem:
-    """The problem of a resolved spec; raises SpecError for anything that cannot run."""
+def build(settings: Settings, split_rng=None) -> Problem:
+    """The problem of the settings; raises SpecError for anything that cannot run."""
     if split_rng is None:
-        split_rng = generators(spec["seed"], STREAMS)["split"]
-    return PROBLEMS[spec["problem"]](spec, split_rng)
+        split_rng = generators(settings.seed, STREAMS)["split"]
+    return PROBLEMS[settings.problem](settings, split_rng)
 
 
-def validate(spec: dict) -> None:
+def validate(settings: Settings) -> None:
     """Everything checked before anything is written: θ, f, data, estimator applicability."""
-    build(spec)
+    build(settings)
 
 
 # ---------------------------------------------------------------------------------------------
 # running
 
 
-def run(spec: dict, progress: Progress = silent):
+def run(settings: Settings, progress: Progress = silent):
     """Optimise: θ_{t+1} = θ_t ∓ step(ĝ_t) for t < T; returns (per-step table, info).
 
     The table has one row per θ_t (t = 0..T, fewer when the run stops early), its columns in the
     order of :func:`columns`; info holds status ('done' or 'diverged'), message and notes.
-    Streams (split, batch, sample, eval) are spawned from spec["seed"] (streams.generators).
+    Streams (split, batch, sample, eval) are spawned from settings.seed (streams.generators).
     """
     start = time.perf_counter()
-    rngs = generators(spec["seed"], STREAMS)
-    problem = build(spec, rngs["split"])
-    optimiser, lr = OPTIMISERS[spec["optim"]["kind"]], spec["optim"]["lr"]
+    rngs = generators(settings.seed, STREAMS)
+    problem = build(settings, rngs["split"])
+    optimiser, lr = OPTIMISERS[settings.optim.kind], settings.optim.lr
     state = adam_init(problem.theta.size)
-    sign = -1.0 if spec["minimize"] else 1.0
-    steps, every = spec["steps"], spec["objective_every"]
+    sign = -1.0 if settings.minimize else 1.0
+    steps, every = settings.steps, settings.objective_every
     theta = problem.theta.copy()
     unlogged = dict.fromkeys(["objective", *problem.extra], np.nan)
     rows, notes, message = [], [], ""
@@ -484,64 +448,63 @@ def _row(problem: Problem, step: int, values: dict, theta, stats: dict, wall_s: 
     }
 
 
-def optimum(spec: dict) -> float:
+def optimum(settings: Settings) -> float:
     """The best attainable objective where it is known (the toy's), else NaN."""
-    return toy_optimum(spec) if spec["problem"] == "bernoulli_toy" else np.nan
+    return toy_optimum(settings) if settings.problem == "bernoulli_toy" else np.nan
 
 
-def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
+def summary(table: pd.DataFrame, settings: Settings) -> dict:
     """runs.csv columns: final and best objective, the optimum, mean grad_var; the final θ
     (distribution problems) or the accuracies against logistic regression (classifier)."""
     logged = table["objective"].dropna()
     out = {
         "final_objective": logged.iloc[-1] if len(logged) else np.nan,
-        "best_objective": (logged.min() if spec["minimize"] else logged.max()),
-        "optimum": optimum(spec),
+        "best_objective": (logged.min() if settings.minimize else logged.max()),
+        "optimum": optimum(settings),
         "mean_grad_var": table["grad_var"].mean(),
         "samples": table["samples"].iloc[-1] if len(table) else 0,
     }
-    if spec["problem"] == "classifier":
+    if settings.problem == "classifier":
         last = table.dropna(subset=["test_accuracy"]).iloc[-1]
         out.update(train_accuracy=last["train_accuracy"], test_accuracy=last["test_accuracy"])
-        out.update(classifier_baseline(spec))
+        out.update(classifier_baseline(settings))
     else:
         names = [c for c in table.columns if c not in {*LEADING, *TRAILING}]
         out["final_theta"] = ",".join(f"{c}={table[c].iloc[-1]:.4g}" for c in names)
     return out
 
 
-def classifier_baseline(spec: dict) -> dict:
+def classifier_baseline(settings: Settings) -> dict:
     """Logistic regression on the run's training split (classifier.baseline), fitted once per
     data file content, label, split and l2 in a process: every aggregation of a sweep (and
     `check --no-run`) asks for it again, and the seeds of a sweep share few splits."""
-    data = spec["data"]
-    path = Path(data["path"] or BUNDLED_DATA)
+    data = settings.data
+    path = Path(data.path or bundled_data())
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:  # load_data says what is wrong
         digest = ""
-    key = (str(path), digest, data["label"], data["test_fraction"], spec["seed"], data["l2"])
+    key = (str(path), digest, data.label, data.test_fraction, settings.seed, data.l2)
     return dict(_classifier_baseline(*key))
 
 
 @functools.lru_cache(maxsize=64)
 def _classifier_baseline(path, digest, label, test_fraction, seed, l2) -> tuple:
-    spec = {"seed": seed, "data": {"path": path, "label": label, "test_fraction": test_fraction}}
     split_rng = generators(seed, STREAMS)["split"]
-    return tuple(classifier.baseline(load_data(spec, split_rng), l2).items())
+    return tuple(classifier.baseline(load_data(DataSettings(path, label, test_fraction, 0, l2), split_rng), l2).items())
 
 
-def subject(spec: dict) -> str:
-    """What a spec is about, for its default results name: its distribution (the distribution
-    problem, gaussian unless --dist says otherwise) or its problem (bernoulli_toy, classifier)."""
-    return (spec["dist"] or "gaussian") if spec["problem"] == "distribution" else spec["problem"]
+def subject(settings: Settings) -> str:
+    """What an optimisation is about, for its default results name: its distribution (the
+    distribution problem, gaussian unless --dist says otherwise) or its problem (bernoulli_toy, classifier)."""
+    return (settings.dist or "gaussian") if settings.problem == "distribution" else settings.problem
 
 
-def output_columns(spec: dict) -> tuple[list[str], list[str]]:
+def output_columns(settings: Settings) -> tuple[list[str], list[str]]:
     """The columns of a run's optimize.csv and of its runs.csv row, known before it runs."""
-    problem = build(spec)
+    problem = build(settings)
     summary = ["final_objective", "best_objective", "optimum", "mean_grad_var", "samples"]
-    if spec["problem"] == "classifier":
+    if settings.problem == "classifier":
         summary += ["train_accuracy", "test_accuracy", "logreg_train_accuracy", "logreg_test_accuracy"]
         summary += ["logreg_objective"]
     else:

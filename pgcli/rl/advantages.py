@@ -20,6 +20,7 @@ import numpy as np
 
 from pgcli.base.optim import adam_init, adam_step
 from pgcli.rl import mlp
+from pgcli.rl.settings import AlgoSettings
 
 
 def discounted_returns(rewards, ends, bootstrap, gamma):
@@ -61,20 +62,20 @@ def gae(rewards, values, next_values, terminated, ends, gamma, lam):
     return out
 
 
-def weights(batch, algo: dict, values=None, next_values=None):
-    """(A, value targets), grids (T, N), per the spec's `algo` block (weight, discount,
+def weights(batch, algo: AlgoSettings, values=None, next_values=None):
+    """(A, value targets), grids (T, N), per the algorithm's settings (weight, discount,
     gae_lambda, baseline): A_t = R(τ) | G_t | Â_t^GAE, minus b_t = mean A or V(s_t). The targets
     are G_t (bootstrapped at truncations and cuts), or Â_t + V(s_t) with GAE. `values` and
     `next_values` are V(s_t), V(s_{t+1}) grids (T, N), or None without a value function.
     Williams (1992); Schulman et al. (2016)."""
-    gamma = algo["discount"]
+    gamma = algo.discount
     has_value = values is not None
     zeros = np.zeros_like(batch.rewards)
     values = values if has_value else zeros
     next_values = next_values if has_value else zeros
     bootstrap = np.where(batch.terminated, 0.0, next_values)
     returns = discounted_returns(batch.rewards, batch.ends, bootstrap, gamma)
-    if algo["weight"] == "gae":
+    if algo.weight == "gae":
         advantages = gae(
             batch.rewards,
             values,
@@ -82,13 +83,13 @@ def weights(batch, algo: dict, values=None, next_values=None):
             batch.terminated,
             batch.ends,
             gamma,
-            algo["gae_lambda"],
+            algo.gae_lambda,
         )
         return advantages, advantages + values
-    weight = episode_totals(returns, batch.valid, batch.ends) if algo["weight"] == "total_return" else returns
-    if algo["baseline"] == "value":
+    weight = episode_totals(returns, batch.valid, batch.ends) if algo.weight == "total_return" else returns
+    if algo.baseline == "value":
         weight = weight - values
-    elif algo["baseline"] == "mean":
+    elif algo.baseline == "mean":
         weight = weight - weight[batch.valid].mean()
     return np.where(batch.valid, weight, 0.0), returns
 

@@ -19,6 +19,7 @@ from gymnasium import spaces
 
 from pgcli.base.numerics import log_softmax, softmax
 from pgcli.rl import mlp
+from pgcli.rl.settings import PolicySettings
 
 
 class Policy(NamedTuple):
@@ -49,14 +50,15 @@ def obs_size(space) -> tuple[int, int | None]:
     raise SpaceError(f"observation space {space} is not supported (Box or Discrete)")
 
 
-def make_policy(spec: dict, observation_space, action_space) -> Policy:
-    """Policy structure from the spec's `policy` block and the env's single spaces."""
+def make_policy(settings: PolicySettings, observation_space, action_space) -> Policy:
+    """Policy structure from its settings (network kind, hidden sizes, activation) and the env's
+    single spaces."""
     n_in, n_obs = obs_size(observation_space)
-    hidden = list(spec["hidden"]) if spec["kind"] == "mlp" else []
+    hidden = list(settings.hidden) if settings.kind == "mlp" else []
     if isinstance(action_space, spaces.Discrete):
         return Policy(
             [n_in, *hidden, int(action_space.n)],
-            spec["activation"],
+            settings.activation,
             "categorical",
             n_obs,
             None,
@@ -65,7 +67,7 @@ def make_policy(spec: dict, observation_space, action_space) -> Policy:
     if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
         k = action_space.shape[0]
         low, high = action_space.low.astype(float), action_space.high.astype(float)
-        return Policy([n_in, *hidden, k], spec["activation"], "gaussian", n_obs, low, high)
+        return Policy([n_in, *hidden, k], settings.activation, "gaussian", n_obs, low, high)
     raise SpaceError(f"action space {action_space} is not supported (Discrete, or a 1-D Box)")
 
 

@@ -17,6 +17,7 @@ normalised per minibatch; with a KL target the epochs stop once KL(π_old ‖ π
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +26,7 @@ from pgcli.base.optim import AdamState
 from pgcli.rl import policies
 from pgcli.rl.advantages import normalise, value_step
 from pgcli.rl.natural import kl_divergence
+from pgcli.rl.settings import AlgoSettings
 
 
 class ValueFit(NamedTuple):
@@ -36,6 +38,23 @@ class ValueFit(NamedTuple):
     activation: str
     lr: float
     targets: np.ndarray  # (M,)
+
+
+class Batch(NamedTuple):
+    """The rows PPO steps on: inputs x (M, n_in), actions, advantages (M,), and the states the KL
+    of its early stop is measured on."""
+
+    x: np.ndarray
+    actions: np.ndarray
+    advantages: np.ndarray
+    states: np.ndarray
+
+
+class Optimiser(NamedTuple):
+    """The policy's first-order step, (grad, state, lr) -> (step, state) (base.optim), and its lr."""
+
+    step: Callable
+    lr: float
 
 
 class Update(NamedTuple):
@@ -65,23 +84,25 @@ def clipped_surrogate(policy: policies.Policy, theta, x, actions, old_log_prob, 
     return float(np.minimum(unclipped, clipped).mean()), grad, float(np.mean(np.abs(ratio - 1.0) > clip))
 
 
-def update(policy, theta, opt, step_fn, lr, x, actions, advantages, rng, *, algo: dict, states, value=None):
+def update(policy, theta, opt, batch: Batch, algo: AlgoSettings, optimiser: Optimiser, rng, value=None):
     """One batch of PPO: `algo` gives clip, epochs, minibatches, target_kl, normalize_advantages,
-    entropy_coef; `step_fn(grad, opt, lr) -> (step, opt)` is the policy optimiser (ascent);
-    KL for the early stop is measured on `states`. Returns an :class:`Update`."""
+    entropy_coef; `optimiser` steps the policy (ascent) from its state `opt`; `rng` shuffles the
+    rows into minibatches; `value`, when given, steps the value network on the same minibatches.
+    Returns an :class:`Update`."""
+    x, actions, advantages = batch.x, batch.actions, batch.advantages
     old_theta = theta.copy()
     old_log_prob = policies.log_prob(policy, theta, x, actions)
-    n_minibatches = min(algo["minibatches"], x.shape[0])
+    n_minibatches = min(algo.minibatches, x.shape[0])
     fractions, epochs = [], 0
-    for _ in range(algo["epochs"]):
+    for _ in range(algo.epochs):
         for rows in np.array_split(rng.permutation(x.shape[0]), n_minibatches):
-            minibatch_advantages = normalise(advantages[rows]) if algo["normalize_advantages"] else advantages[rows]
+            minibatch_advantages = normalise(advantages[rows]) if algo.normalize_advantages else advantages[rows]
             _, grad, fraction = clipped_surrogate(
-                policy, theta, x[rows], actions[rows], old_log_prob[rows], minibatch_advantages, algo["clip"]
+                policy, theta, x[rows], actions[rows], old_log_prob[rows], minibatch_advantages, algo.clip
             )
-            if algo["entropy_coef"]:
-                grad = grad + algo["entropy_coef"] * policies.entropy_grad(policy, theta, x[rows])
-            step, opt = step_fn(grad, opt, lr)
+            if algo.entropy_coef:
+                grad = grad + algo.entropy_coef * policies.entropy_grad(policy, theta, x[rows])
+            step, opt = optimiser.step(grad, opt, optimiser.lr)
             theta = theta + step
             fractions.append(fraction)
             if value is not None:
@@ -92,6 +113,6 @@ def update(policy, theta, opt, step_fn, lr, x, actions, advantages, rng, *, algo
         epochs += 1
         if not np.all(np.isfinite(theta)):
             break
-        if algo["target_kl"] is not None and kl_divergence(policy, old_theta, theta, states) > algo["target_kl"]:
+        if algo.target_kl is not None and kl_divergence(policy, old_theta, theta, batch.states) > algo.target_kl:
             break
     return Update(theta, opt, value, float(np.mean(fractions)), epochs)

@@ -29,10 +29,9 @@ import numpy as np
 
 from pgcli.base import usercode
 from pgcli.rl import policies
+from pgcli.rl.settings import EnvSettings
 
 MAX_EPISODE_VECTOR_STEPS = 1_000_000
-MAX_ENVS = 1024  # env copies in one vector env (each a Python object for most envs)
-BACKENDS = ("auto", "gymnasium", "envpool")
 NOISE_BLOCK = 64  # action noise is drawn for this many vector steps at a time
 
 
@@ -53,28 +52,21 @@ def _extra_of(err: Exception) -> str:
     return next((name for name in ("mujoco", "box2d") if name in text), "")
 
 
-def envs_problem(num_envs: int) -> str | None:
-    """Why env.num_envs is not allowed (1 … MAX_ENVS), or None."""
-    if num_envs <= 0:
-        return f"must be > 0, got {num_envs}"
-    return None if num_envs <= MAX_ENVS else f"must be ≤ {MAX_ENVS}, got {num_envs}"
-
-
-def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
+def make_env(env: EnvSettings, num_envs: int) -> gym.vector.VectorEnv:
     """A vector env: with the gymnasium backend the native NumPy one when the id has it
     (CartPole), else SyncVectorEnv; with the envpool backend EnvPool's batched C++ envs.
 
-    `env_spec["id"]` is a registered id, 'package.module:EnvClass' (a gymnasium.Env subclass,
+    `env.id` is a registered id, 'package.module:EnvClass' (a gymnasium.Env subclass,
     constructed with env.kwargs), or 'package.module:Id' (the module registers the id).
     """
-    env_id, kwargs = env_spec["id"], dict(env_spec["kwargs"] or {})
-    limit = env_spec["max_episode_steps"]
-    if backend(env_spec) == "envpool":
+    env_id, kwargs = env.id, dict(env.kwargs or {})
+    limit = env.max_episode_steps
+    if backend(env) == "envpool":
         return _next_step(EnvPoolVectorEnv(env_id, num_envs, kwargs, limit))
     if ":" in env_id:
         env_class = load_env_class(env_id)
         if isinstance(env_class, str):  # the module registered a gymnasium id
-            return make_env({**env_spec, "id": env_class}, num_envs)
+            return make_env(env._replace(id=env_class), num_envs)
 
         def make_one():
             env = env_class(**kwargs)
@@ -102,13 +94,12 @@ def make_env(env_spec: dict, num_envs: int) -> gym.vector.VectorEnv:
             raise MissingExtra(env_id, _extra_of(err)) from None
 
 
-def backend(env_spec: dict) -> str:
+def backend(env: EnvSettings) -> str:
     """The backend `env.backend` asks for; `auto` is envpool when it is installed and has the id
     and gymnasium has no native vector env for it, else gymnasium."""
-    choice = env_spec.get("backend", "gymnasium")
-    if choice != "auto":
-        return choice
-    env_id = env_spec["id"]
+    if env.backend != "auto":
+        return env.backend
+    env_id = env.id
     if ":" in env_id or (env_id in gym.registry and gym.spec(env_id).vector_entry_point):
         return "gymnasium"
     try:
@@ -174,11 +165,6 @@ def _next_step(env):
         env.close()
         raise EnvError(f"the vector env autoresets in {mode.name} mode; pgcli needs NEXT_STEP")
     return env
-
-
-def references(env_id) -> list[str]:
-    """The user-code reference in an env id ('package.module:EnvClass' or 'package.module:Id'), if any."""
-    return [env_id.strip()] if isinstance(env_id, str) and ":" in env_id else []
 
 
 def load_env_class(text: str) -> type | str:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pgcli.base.fields import SEED, Field, SpecError, all_positive, non_negative, positive, unit_interval
+from pgcli.base.fields import SpecError
 from pgcli.base.numerics import gradient_stats
 from pgcli.base.optim import OPTIMISERS, AdamState, adam_init
 from pgcli.base.progress import Progress, silent
@@ -33,108 +33,7 @@ from pgcli.base.streams import streams
 from pgcli.base.targets import first_reached
 from pgcli.rl import natural, policies, ppo, rollout, trpo
 from pgcli.rl.advantages import fit_value, normalise, value_init, value_predict, weights
-
-SCHEMA = {
-    "kind": Field("str", "train", "experiment kind", choices=("train",)),
-    "name": Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True),
-    "env": {
-        "id": Field(
-            "str",
-            "CartPole-v1",
-            "gymnasium id, or 'package.module:EnvClass' (a gymnasium.Env subclass)",
-            refs=rollout.references,
-        ),
-        "num_envs": Field(
-            "int", 16, f"parallel env copies (one vector env), at most {rollout.MAX_ENVS}", check=rollout.envs_problem
-        ),
-        "kwargs": Field("mapping", {}, "keyword arguments for the env"),
-        "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
-        "backend": Field(
-            "str",
-            "gymnasium",
-            "vector env engine; auto: envpool if installed and it has the id (no native gymnasium one)",
-            choices=rollout.BACKENDS,
-        ),
-    },
-    "policy": {
-        "kind": Field("str", "mlp", "network", choices=("mlp", "linear")),
-        "hidden": Field(
-            "ints",
-            [32],
-            "hidden layer sizes (mlp)",
-            check=lambda v: None if all(h > 0 for h in v) else "sizes must be > 0",
-        ),
-        "activation": Field("str", "tanh", "hidden activation", choices=("tanh", "relu")),
-        "init_log_std": Field("float", -0.5, "initial log σ of a Gaussian policy (Box actions)"),
-    },
-    "algo": {
-        "weight": Field(
-            "str",
-            "reward_to_go",
-            "what multiplies ∇log π",
-            choices=("total_return", "reward_to_go", "gae"),
-        ),
-        "discount": Field("float", 0.99, "γ", check=unit_interval),
-        "gae_lambda": Field("float", 0.95, "λ of GAE", check=unit_interval),
-        "baseline": Field("str", "value", "subtracted from the weights", choices=("none", "mean", "value")),
-        "normalize_advantages": Field("bool", True, "scale advantages to mean 0, std 1 per batch"),
-        "entropy_coef": Field("float", 0.0, "weight of the entropy bonus", check=non_negative),
-        "objective": Field(
-            "str",
-            "reinforce",
-            "reinforce: one gradient step per batch; ppo_clip: epochs of minibatch steps on the clipped surrogate",
-            choices=("reinforce", "ppo_clip"),
-        ),
-        "clip": Field("float", 0.2, "ppo_clip: ε, ratios are clipped to [1 − ε, 1 + ε]", check=positive),
-        "epochs": Field("int", 10, "ppo_clip: passes over each batch", check=positive),
-        "minibatches": Field("int", 8, "ppo_clip: minibatches per epoch", check=positive),
-        "target_kl": Field(
-            "float",
-            None,
-            "ppo_clip: stop a batch's epochs once KL(π_old ‖ π) exceeds this",
-            nullable=True,
-            check=positive,
-        ),
-        "value": {
-            "hidden": Field("ints", [32], "value network hidden sizes", check=all_positive),
-            "activation": Field("str", "tanh", "value network activation", choices=("tanh", "relu")),
-            "lr": Field("float", 0.01, "value network Adam learning rate", check=positive),
-            "steps": Field("int", 20, "Adam steps on the value loss per iteration", check=non_negative),
-        },
-    },
-    "optim": {
-        "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam", "natural", "trpo")),
-        "lr": Field("float", 0.01, "learning rate (sgd, adam)", check=positive),
-        "step_size": Field("float", 0.01, "natural, trpo: trust region δ, the KL per update", check=positive),
-        "damping": Field("float", 0.001, "natural: λ in (F + λI) x = ĝ", check=non_negative),
-        "cg_iters": Field("int", 10, "natural: conjugate-gradient iterations", check=positive),
-        "solver": Field("str", "cg", "natural: cg, or exact (forms F; small policies)", choices=("cg", "exact")),
-        "backtracks": Field(
-            "int", 10, "trpo: line-search halvings of the step before it is rejected", check=non_negative
-        ),
-    },
-    "batch": {
-        "episodes": Field(
-            "int", None, "whole episodes per iteration (16 if none is set)", nullable=True, check=positive
-        ),
-        "steps": Field("int", None, "env steps per iteration; episodes carry over", nullable=True, check=positive),
-        "min_steps": Field(
-            "int", None, "whole episodes until ≥ this many steps (CS285 -b)", nullable=True, check=positive
-        ),
-    },
-    "stop": {
-        "iterations": Field("int", 200, "at most this many iterations", nullable=True, check=positive),
-        "env_steps": Field("int", 500_000, "at most this many env steps", nullable=True, check=positive),
-        "target_return": Field("float", None, "stop when the recent mean return reaches this", nullable=True),
-        "target_window": Field("int", 20, "episodes in the recent mean return", check=positive),
-    },
-    "eval": {
-        "every": Field("int", 10, "evaluate every N iterations (0: never)", check=non_negative),
-        "episodes": Field("int", 10, "evaluation episodes", check=positive),
-        "deterministic": Field("bool", True, "evaluate the mode (argmax / mean) action"),
-    },
-    "seed": SEED,
-}
+from pgcli.rl.settings import AlgoSettings, BatchSettings, EvalSettings, OptimSettings, Settings, StopSettings
 
 COLUMNS = [
     "iteration",
@@ -168,51 +67,49 @@ CHEAP_FISHER = 128  # with CG, fisher_cond is logged only for policies with at m
 DEFAULT_EPISODES = 16
 
 
-def batch_size(spec: dict) -> dict:
+def batch_size(batch: BatchSettings) -> dict:
     """{'episodes': E}, {'steps': S} or {'min_steps': S}: one of them (episodes: 16 if none)."""
-    given = {k: v for k, v in spec["batch"].items() if v is not None}
+    given = {k: v for k, v in batch._asdict().items() if v is not None}
     if len(given) > 1:
         raise SpecError("batch", f"give one of episodes, steps, min_steps, not {' and '.join(given)}")
     return given or {"episodes": DEFAULT_EPISODES}
 
 
-def validate(spec: dict) -> None:
+def validate(settings: Settings) -> None:
     """Everything that can be checked before a run starts, including the env's spaces."""
-    size = batch_size(spec)
-    if size.get("steps", np.inf) < 2 * spec["env"]["num_envs"]:
+    size = batch_size(settings.batch)
+    if size.get("steps", np.inf) < 2 * settings.env.num_envs:
         # a copy can sit on a reset step every other step: two vector steps give each a transition
-        raise SpecError(
-            "batch.steps", f"must be ≥ 2 × env.num_envs = {2 * spec['env']['num_envs']}, got {size['steps']}"
-        )
-    if spec["algo"]["weight"] == "gae" and spec["algo"]["baseline"] != "value":
+        raise SpecError("batch.steps", f"must be ≥ 2 × env.num_envs = {2 * settings.env.num_envs}, got {size['steps']}")
+    if settings.algo.weight == "gae" and settings.algo.baseline != "value":
         raise SpecError("algo.baseline", "gae needs a value function: set algo.baseline: value")
-    if spec["algo"]["objective"] == "ppo_clip" and spec["optim"]["kind"] not in ("sgd", "adam"):
-        raise SpecError("optim.kind", f"ppo_clip takes first-order steps: sgd or adam, got {spec['optim']['kind']}")
-    if spec["stop"]["iterations"] is None and spec["stop"]["env_steps"] is None:
+    if settings.algo.objective == "ppo_clip" and settings.optim.kind not in ("sgd", "adam"):
+        raise SpecError("optim.kind", f"ppo_clip takes first-order steps: sgd or adam, got {settings.optim.kind}")
+    if settings.stop.iterations is None and settings.stop.env_steps is None:
         raise SpecError("stop", "set stop.iterations or stop.env_steps (or both)")
     try:
-        env = rollout.make_env(spec["env"], 1)
+        env = rollout.make_env(settings.env, 1)
     except rollout.MissingExtra as err:  # `pgcli check` reports the spec as skipped
         raise SpecError("env.id", str(err), extra=err.extra) from None
     except rollout.EnvError as err:
         raise SpecError("env.id", str(err)) from None
     except Exception as err:  # the env's own constructor rejected its kwargs
-        raise SpecError("env", f"cannot make {spec['env']['id']}: {type(err).__name__}: {err}") from None
+        raise SpecError("env", f"cannot make {settings.env.id}: {type(err).__name__}: {err}") from None
     try:
-        policies.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
+        policies.make_policy(settings.policy, env.single_observation_space, env.single_action_space)
     except policies.SpaceError as err:
         raise SpecError("env.id", str(err)) from None
     finally:
         env.close()
 
 
-def budget(stop: dict, iteration: int, env_steps: int) -> tuple[int, int]:
+def budget(stop: StopSettings, iteration: int, env_steps: int) -> tuple[int, int]:
     """(done, total) of the run's budget, in env steps when stop.env_steps is set (else
     iterations): done is the larger of the two fractions used, so the bar fills whichever binds."""
-    if stop["env_steps"] is None:
-        return iteration, stop["iterations"]
-    total = stop["env_steps"]
-    used = env_steps if stop["iterations"] is None else max(env_steps, iteration * total / stop["iterations"])
+    if stop.env_steps is None:
+        return iteration, stop.iterations
+    total = stop.env_steps
+    used = env_steps if stop.iterations is None else max(env_steps, iteration * total / stop.iterations)
     return min(int(used), total), total
 
 
@@ -254,18 +151,18 @@ def policy_gradient(policy, theta, batch, x, advantages, entropy_coef):
 STREAMS = ("init", "env", "act", "eval", "minibatch")  # one seed, one stream per role
 
 
-def initial_theta(spec: dict, policy: policies.Policy) -> np.ndarray:
-    """θ₀ exactly as `run` draws it for this spec and seed."""
-    policy_rng = np.random.default_rng(streams(spec["seed"], STREAMS)["init"].spawn(2)[0])
-    return policies.init_params(policy, policy_rng, spec["policy"]["init_log_std"])
+def initial_theta(settings: Settings, policy: policies.Policy) -> np.ndarray:
+    """θ₀ exactly as `run` draws it for these settings and seed."""
+    policy_rng = np.random.default_rng(streams(settings.seed, STREAMS)["init"].spawn(2)[0])
+    return policies.init_params(policy, policy_rng, settings.policy.init_log_std)
 
 
-def visited_states(spec: dict, theta: np.ndarray | None, n: int, seed: int = 0):
-    """(policy, θ, x): n states s ~ d^π visited by π(·|·; θ) (θ₀ of the spec when θ is None),
+def visited_states(settings: Settings, theta: np.ndarray | None, n: int, seed: int = 0):
+    """(policy, θ, x): n states s ~ d^π visited by π(·|·; θ) (θ₀ of the settings when θ is None),
     x (n, n_in) encoded, from steps-mode batches on streams of their own."""
-    env = rollout.make_env(spec["env"], spec["env"]["num_envs"])
-    policy = policies.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
-    theta = initial_theta(spec, policy) if theta is None else theta
+    env = rollout.make_env(settings.env, settings.env.num_envs)
+    policy = policies.make_policy(settings.policy, env.single_observation_space, env.single_action_space)
+    theta = initial_theta(settings, policy) if theta is None else theta
     env_ss, act_ss = np.random.SeedSequence([seed, 0x46495348]).spawn(2)  # 'FISH': its own streams
     env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
     state, states = rollout.fresh_state(env, env_rng), []
@@ -276,13 +173,13 @@ def visited_states(spec: dict, theta: np.ndarray | None, n: int, seed: int = 0):
     return policy, theta, np.concatenate(states)[:n]
 
 
-def run(spec: dict, progress: Progress = silent):
+def run(settings: Settings, progress: Progress = silent):
     """Train; returns (metrics table, info with status, files and notes).
 
     Overflow on the way to divergence is expected and handled (the run stops as `diverged`),
     so numpy's warnings are silenced rather than printed."""
     with np.errstate(all="ignore"):
-        return _run(spec, progress)
+        return _run(settings, progress)
 
 
 class Diverged(Exception):
@@ -299,7 +196,7 @@ class Setup(NamedTuple):
     value_sizes: list[int]  # the value network's layer sizes
     rngs: dict[str, np.random.Generator]  # env, act, eval_env, eval_act, minibatch
     backend: str  # what env.backend `auto` chose, in every metrics row
-    batch: dict  # batch_size(spec)
+    batch: dict  # batch_size(settings.batch)
 
 
 @dataclass
@@ -332,16 +229,16 @@ class Tally:
         return np.mean(self.recent) if len(self.recent) == window else np.nan
 
 
-def _run(spec, progress):
+def _run(settings: Settings, progress):
     """repeat: sample → advantages → gradient → update → fit V → log, until a stop rule fires."""
     start = time.perf_counter()
-    setup, learner = _start(spec)
-    stop, tally, rows = spec["stop"], Tally(), []
+    setup, learner = _start(settings)
+    stop, tally, rows = settings.stop, Tally(), []
     status, message = "done", ""
     progress(0, budget(stop, 0, 0)[1])
     try:
         for iteration in itertools.count():
-            row, targets = _iterate(spec, setup, learner, tally, iteration)
+            row, targets = _iterate(settings, setup, learner, tally, iteration)
             row["wall_s"] = time.perf_counter() - start
             rows.append({name: row[name] for name in COLUMNS})
             progress(*budget(stop, iteration + 1, tally.env_steps), ret=row["return_window"])
@@ -360,9 +257,9 @@ def _run(spec, progress):
     return pd.DataFrame(rows, columns=COLUMNS), info
 
 
-def _start(spec) -> tuple[Setup, Learner]:
+def _start(settings: Settings) -> tuple[Setup, Learner]:
     """The run's envs, policy, θ₀, value network and random streams (one per role in STREAMS)."""
-    init_ss, env_ss, act_ss, eval_ss, minibatch_ss = streams(spec["seed"], STREAMS).values()
+    init_ss, env_ss, act_ss, eval_ss, minibatch_ss = streams(settings.seed, STREAMS).values()
     eval_env_ss, eval_act_ss = eval_ss.spawn(2)
     rngs = {
         "env": np.random.default_rng(env_ss),
@@ -372,49 +269,48 @@ def _start(spec) -> tuple[Setup, Learner]:
         "minibatch": np.random.default_rng(minibatch_ss),
     }
     value_rng = np.random.default_rng(init_ss.spawn(2)[1])  # child 0 is θ₀'s: initial_theta
-    backend = rollout.backend(spec["env"])
-    env = rollout.make_env(spec["env"], spec["env"]["num_envs"])
+    backend = rollout.backend(settings.env)
+    env = rollout.make_env(settings.env, settings.env.num_envs)
     eval_env = None
-    if spec["eval"]["every"]:
-        eval_env = rollout.make_env(spec["env"], min(spec["eval"]["episodes"], spec["env"]["num_envs"]))
-    policy = policies.make_policy(spec["policy"], env.single_observation_space, env.single_action_space)
-    theta = initial_theta(spec, policy)
-    value_sizes = [policy.sizes[0], *spec["algo"]["value"]["hidden"], 1]
+    if settings.eval.every:
+        eval_env = rollout.make_env(settings.env, min(settings.eval.episodes, settings.env.num_envs))
+    policy = policies.make_policy(settings.policy, env.single_observation_space, env.single_action_space)
+    theta = initial_theta(settings, policy)
+    value_sizes = [policy.sizes[0], *settings.algo.value.hidden, 1]
     value_theta = value_opt = None
-    if spec["algo"]["baseline"] == "value":
+    if settings.algo.baseline == "value":
         value_theta, value_opt = value_init(value_sizes, value_rng)
-    optimiser = OPTIMISERS.get(spec["optim"]["kind"], OPTIMISERS["sgd"])  # natural, trpo: their own steps
-    setup = Setup(env, eval_env, policy, optimiser, value_sizes, rngs, backend, batch_size(spec))
+    optimiser = OPTIMISERS.get(settings.optim.kind, OPTIMISERS["sgd"])  # natural, trpo: their own steps
+    setup = Setup(env, eval_env, policy, optimiser, value_sizes, rngs, backend, batch_size(settings.batch))
     state = rollout.fresh_state(env, rngs["env"])
     return setup, Learner(theta, adam_init(theta.size), value_theta, value_opt, state)
 
 
-def _iterate(spec, setup: Setup, learner: Learner, tally: Tally, iteration: int) -> tuple[dict, np.ndarray | None]:
+def _iterate(settings: Settings, setup: Setup, learner: Learner, tally: Tally, iteration: int):
     """One iteration of the algorithm; returns its metrics row (all columns but wall_s) and the
     value targets (M,) the divergence rule reads (None without a value function)."""
-    algo = spec["algo"]
+    algo = settings.algo
     batch = _sample(setup, learner)  # τ ~ p(τ; θ)
-    tally.add(batch, spec["stop"]["target_window"])
+    tally.add(batch, settings.stop.target_window)
     x = rollout.flatten(batch, batch.obs)
     advantages, targets = _advantages(algo, setup, learner, batch, x)  # Â_t, and V's targets
-    grad, per_segment, entropy = policy_gradient(
-        setup.policy, learner.theta, batch, x, advantages, algo["entropy_coef"]
-    )
+    grad, per_segment, entropy = policy_gradient(setup.policy, learner.theta, batch, x, advantages, algo.entropy_coef)
     stats = gradient_stats(grad, per_segment)  # grad_norm, grad_var, grad_snr
     _require_finite(grad, "policy gradient", iteration, "optim.lr")
     old_theta = learner.theta
     states = x[:: max(1, x.shape[0] // KL_STATES)]  # an even subsample is plenty for the KL
-    update_columns = _update(spec, setup, learner, batch, x, grad, advantages, targets, states)  # θ ← θ + s
+    data = Data(x, rollout.flatten(batch, batch.actions), advantages, targets, states)
+    update_columns = _update(settings, setup, learner, data, grad)  # θ ← θ + s
     _require_finite(learner.theta, "policy parameters", iteration, "optim.lr")
     kl = natural.kl_divergence(setup.policy, old_theta, learner.theta, states)
-    value_loss = _fit_value(spec, setup, learner, x, targets, iteration)
+    value_loss = _fit_value(settings, setup, learner, x, targets, iteration)
     row = {
         "iteration": iteration,
         "env_steps": tally.env_steps,
         "episodes": tally.episodes,
         **_episode_columns(batch),
-        "return_window": tally.window_mean(spec["stop"]["target_window"]),
-        "eval_return_mean": _evaluate(spec["eval"], setup, learner, iteration),
+        "return_window": tally.window_mean(settings.stop.target_window),
+        "eval_return_mean": _evaluate(settings.eval, setup, learner, iteration),
         **stats._asdict(),
         "entropy": entropy,
         "value_loss": value_loss,
@@ -436,21 +332,19 @@ def _sample(setup: Setup, learner: Learner) -> rollout.Batch:
     return batch
 
 
-def _advantages(algo: dict, setup: Setup, learner: Learner, batch: rollout.Batch, x: np.ndarray):
-    """(Â (M,), value targets (M,) or None), flat like x: the spec's weights (advantages.py),
+def _advantages(algo: AlgoSettings, setup: Setup, learner: Learner, batch: rollout.Batch, x: np.ndarray):
+    """(Â (M,), value targets (M,) or None), flat like x: the algorithm's weights (advantages.py),
     with V(s_t) and V(s_{t+1}) from the value network when there is one, normalised to mean 0
     and std 1 when algo.normalize_advantages is set. Schulman et al. (2016)."""
     values = next_values = None
     if learner.value_theta is not None:
         next_x = rollout.flatten(batch, batch.next_obs)
-        both = value_predict(
-            learner.value_theta, setup.value_sizes, algo["value"]["activation"], np.concatenate([x, next_x])
-        )
+        both = value_predict(learner.value_theta, setup.value_sizes, algo.value.activation, np.concatenate([x, next_x]))
         values = rollout.scatter(batch, both[: x.shape[0]])
         next_values = rollout.scatter(batch, both[x.shape[0] :])
     advantage_grid, target_grid = weights(batch, algo, values, next_values)
     advantages = rollout.flatten(batch, advantage_grid)
-    if algo["normalize_advantages"]:
+    if algo.normalize_advantages:
         advantages = normalise(advantages)
     targets = rollout.flatten(batch, target_grid) if learner.value_theta is not None else None
     return advantages, targets
@@ -466,67 +360,77 @@ UPDATE_COLUMNS = {
 }
 
 
-def _update(spec, setup: Setup, learner: Learner, batch, x, grad, advantages, targets, states) -> dict:
-    """θ ← θ + s by the spec's rule: PPO-clip epochs, a natural (or TRPO) step, or one
+class Data(NamedTuple):
+    """One batch as the updates use it, flat over its valid steps: inputs x (M, n_in), actions,
+    advantages Â (M,), value targets (M,) or None, and the states the KL is measured on."""
+
+    x: np.ndarray
+    actions: np.ndarray
+    advantages: np.ndarray
+    targets: np.ndarray | None
+    states: np.ndarray
+
+
+def _update(settings: Settings, setup: Setup, learner: Learner, data: Data, grad: np.ndarray) -> dict:
+    """θ ← θ + s by the settings' rule: PPO-clip epochs, a natural (or TRPO) step, or one
     first-order step along ĝ; returns the rule's UPDATE_COLUMNS."""
-    actions = rollout.flatten(batch, batch.actions)
-    if spec["algo"]["objective"] == "ppo_clip":
-        return _ppo_update(spec, setup, learner, x, actions, advantages, targets, states)
-    if spec["optim"]["kind"] in ("natural", "trpo"):
-        return _natural_update(spec["optim"], setup, learner, x, actions, grad, advantages, states)
-    step, learner.opt_state = setup.optimiser(grad, learner.opt_state, spec["optim"]["lr"])
+    if settings.algo.objective == "ppo_clip":
+        return _ppo_update(settings, setup, learner, data)
+    if settings.optim.kind in ("natural", "trpo"):
+        return _natural_update(settings.optim, setup, learner, data, grad)
+    step, learner.opt_state = setup.optimiser(grad, learner.opt_state, settings.optim.lr)
     learner.theta = learner.theta + step
     return dict(UPDATE_COLUMNS)
 
 
-def _ppo_update(spec, setup: Setup, learner: Learner, x, actions, advantages, targets, states) -> dict:
+def _ppo_update(settings: Settings, setup: Setup, learner: Learner, data: Data) -> dict:
     """Epochs of minibatch steps on the clipped surrogate (ppo.py); the value network steps on
     the same minibatches. Schulman et al. (2017)."""
-    algo = spec["algo"]
+    algo = settings.algo
     fit = None
     if learner.value_theta is not None:
-        value = algo["value"]
+        value = algo.value
         fit = ppo.ValueFit(
-            learner.value_theta, learner.value_opt, setup.value_sizes, value["activation"], value["lr"], targets
+            learner.value_theta, learner.value_opt, setup.value_sizes, value.activation, value.lr, data.targets
         )
-    update = ppo.update(
-        setup.policy, learner.theta, learner.opt_state, setup.optimiser, spec["optim"]["lr"], x, actions,
-        advantages, setup.rngs["minibatch"], algo=algo, states=states, value=fit,
-    )  # fmt: skip
+    batch = ppo.Batch(data.x, data.actions, data.advantages, data.states)
+    optimiser = ppo.Optimiser(setup.optimiser, settings.optim.lr)
+    update = ppo.update(setup.policy, learner.theta, learner.opt_state, batch, algo, optimiser, setup.rngs["minibatch"],
+                        value=fit)  # fmt: skip
     learner.theta, learner.opt_state = update.theta, update.opt
     if fit is not None:
         learner.value_theta, learner.value_opt = update.value.theta, update.value.opt
     return {**UPDATE_COLUMNS, "clip_fraction": update.clip_fraction, "epochs": update.epochs}
 
 
-def _natural_update(optim: dict, setup: Setup, learner: Learner, x, actions, grad, advantages, states) -> dict:
+def _natural_update(optim: OptimSettings, setup: Setup, learner: Learner, data: Data, grad: np.ndarray) -> dict:
     """s = √(2δ / xᵀFx) x with (F + λI) x = ĝ (natural.py; Kakade 2001), then for TRPO a
     backtracking line search on the surrogate and the measured KL (trpo.py; Schulman et al. 2015)."""
     policy, theta = setup.policy, learner.theta
     step, residual, cond = natural.natural_step(
-        policy, theta, x, grad, step_size=optim["step_size"], damping=optim["damping"],
-        cg_iters=optim["cg_iters"], solver=optim["solver"],
+        policy, theta, data.x, grad, step_size=optim.step_size, damping=optim.damping,
+        cg_iters=optim.cg_iters, solver=optim.solver,
     )  # fmt: skip
     if np.isnan(cond) and theta.size <= CHEAP_FISHER:
-        cond = natural.condition_number(np.linalg.eigvalsh(natural.fisher_matrix(policy, theta, x)))
+        cond = natural.condition_number(np.linalg.eigvalsh(natural.fisher_matrix(policy, theta, data.x)))
     backtracks = np.nan
-    if optim["kind"] == "trpo":
+    if optim.kind == "trpo":
         step, backtracks = trpo.line_search(
-            policy, theta, step, x, actions, advantages, states, optim["step_size"], optim["backtracks"]
+            policy, theta, step, data.x, data.actions, data.advantages, data.states, optim.step_size, optim.backtracks
         )
     learner.theta = theta + step
     return {**UPDATE_COLUMNS, "cg_residual": residual, "fisher_cond": cond, "backtracks": backtracks}
 
 
-def _fit_value(spec, setup: Setup, learner: Learner, x, targets, iteration: int) -> float:
+def _fit_value(settings: Settings, setup: Setup, learner: Learner, x, targets, iteration: int) -> float:
     """Adam steps on ½ mean (V(s_t) − target_t)² (none after PPO, which stepped V on its
     minibatches); returns the loss after them, NaN without a value function."""
     if learner.value_theta is None:
         return np.nan
-    algo, value = spec["algo"], spec["algo"]["value"]
-    steps = 0 if algo["objective"] == "ppo_clip" else value["steps"]
+    algo, value = settings.algo, settings.algo.value
+    steps = 0 if algo.objective == "ppo_clip" else value.steps
     learner.value_theta, learner.value_opt, loss = fit_value(
-        learner.value_theta, learner.value_opt, setup.value_sizes, value["activation"], x, targets, value["lr"], steps
+        learner.value_theta, learner.value_opt, setup.value_sizes, value.activation, x, targets, value.lr, steps
     )
     _require_finite(loss, "value loss", iteration, "algo.value.lr")
     return loss
@@ -538,14 +442,14 @@ def _require_finite(values, what: str, iteration: int, setting: str) -> None:
         raise Diverged(f"non-finite {what} at iteration {iteration} (try a smaller {setting})")
 
 
-def _evaluate(settings: dict, setup: Setup, learner: Learner, iteration: int) -> float:
+def _evaluate(settings: EvalSettings, setup: Setup, learner: Learner, iteration: int) -> float:
     """The mean undiscounted return of eval.episodes fresh episodes every eval.every iterations
     (NaN in between), on the evaluation env's own streams."""
-    if not (settings["every"] and (iteration + 1) % settings["every"] == 0):
+    if not (settings.every and (iteration + 1) % settings.every == 0):
         return np.nan
     returns = rollout.evaluate(
         setup.eval_env, setup.policy, learner.theta, setup.rngs["eval_act"], setup.rngs["eval_env"],
-        settings["episodes"], settings["deterministic"],
+        settings.episodes, settings.deterministic,
     )  # fmt: skip
     return float(returns.mean())
 
@@ -564,14 +468,14 @@ def _episode_columns(batch: rollout.Batch) -> dict:
     }
 
 
-def _stopped(stop: dict, iterations: int, tally: Tally) -> bool:
+def _stopped(stop: StopSettings, iterations: int, tally: Tally) -> bool:
     """Whether the recent mean return reached stop.target_return, or the budget is spent."""
-    target = stop["target_return"]
-    if target is not None and tally.window_mean(stop["target_window"]) >= target:
+    target = stop.target_return
+    if target is not None and tally.window_mean(stop.target_window) >= target:
         return True
-    if stop["iterations"] is not None and iterations >= stop["iterations"]:
+    if stop.iterations is not None and iterations >= stop.iterations:
         return True
-    return stop["env_steps"] is not None and tally.env_steps >= stop["env_steps"]
+    return stop.env_steps is not None and tally.env_steps >= stop.env_steps
 
 
 def _policy_npz(policy, theta, value_theta, value_sizes) -> bytes:
@@ -591,15 +495,10 @@ def _policy_npz(policy, theta, value_theta, value_sizes) -> bytes:
 SUMMARY_COLUMNS = ["final_return", "best_return", "env_steps_to_target", "env_steps"]
 
 
-def output_columns(spec: dict) -> tuple[list[str], list[str]]:
-    """The columns of a run's metrics.csv and of its runs.csv row, known before it runs."""
-    return COLUMNS, SUMMARY_COLUMNS
-
-
-def summary(table: pd.DataFrame, info: dict, spec: dict) -> dict:
+def summary(table: pd.DataFrame, stop: StopSettings) -> dict:
     """runs.csv columns: final and best recent return, env steps to the target."""
     window = table["return_window"]
-    target = spec["stop"]["target_return"]
+    target = stop.target_return
     hit = first_reached(window, target) if target is not None else None
     return {
         "final_return": window.iloc[-1] if len(window) else np.nan,

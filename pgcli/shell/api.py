@@ -10,33 +10,37 @@
         theta -= 0.1 * g["grad"].to_numpy()                   # g.attrs["terms"]: the (n, d) terms
 
 f is a vectorised callable (x of shape (n, k), or (n,) when a sample is one number, -> (n,)), a
-built-in name (`step`, `cos:2`, `table:1,0,3`), an expression in x, or `module:function`; pass
-`f_grad=` for a callable's ∂f/∂x. Nothing here prints, exits or writes files: bad input raises
-:class:`PgcliError` with the one-line message the command line prints (never SystemExit), and
-an exception inside your f propagates unchanged. `import pgcli` stays light: this module, and
-through it NumPy, SciPy and pandas, load on first use of a function; gymnasium only in `train`.
+built-in name (`step`, `cos:2`, `table:1,0,3`), an expression in x, or `module:function` (a file
+of yours in the working directory); pass `f_grad=` for a callable's ∂f/∂x.
+
+Every function builds its spec as the command line does (pgcli.shell.experiment.build_spec: the
+same schemas, defaults and limits): a keyword left out takes the schema's default, and bad input
+raises :class:`PgcliError` with the command line's one-line message (never SystemExit); an
+exception inside your f propagates unchanged. Nothing here prints, exits or writes files.
+`import pgcli` stays light: this module, and through it NumPy, SciPy and pandas, load on first
+use of a function; gymnasium only in `train`.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pgcli import kinds
 from pgcli.base import usercode
-from pgcli.base.numerics import mean_and_std_error
-from pgcli.lab import distributions, userfn
-from pgcli.lab import estimate as estimate_core
-from pgcli.lab import optimize as optimize_core
-from pgcli.lab.dist_spec import function_problem
-from pgcli.lab.estimators import DEPENDENT_TERMS, ESTIMATORS, NotApplicable
-from pgcli.lab.estimators import options as estimator_options
-from pgcli.lab.functions import FunctionError, references
-from pgcli.shell.spec import SpecError, load_yaml, resolve, set_dotted, with_sweep
-from pgcli.shell.spec import references as spec_references
+from pgcli.base.progress import silent
+from pgcli.lab.distributions import DistError
+from pgcli.lab.functions import FunctionError
+from pgcli.shell import experiment, results
+from pgcli.shell.spec import SpecError, load_yaml
+
+API_NAME = "api"  # the results name of an API spec: nothing is written, but a spec has a name
+MAX_GRADIENT_SAMPLES = 10**6  # gradient's per-sample terms are held in memory (n, d)
 
 
 class PgcliError(ValueError):
@@ -47,116 +51,127 @@ class PgcliError(ValueError):
 def _bad_input():
     try:
         yield
-    except (SpecError, distributions.DistError, FunctionError, NotApplicable) as err:
+    except (
+        SpecError,
+        DistError,
+        FunctionError,
+        experiment.InputError,
+        results.ResultsError,
+        usercode.UserCodeError,
+    ) as err:
         raise PgcliError(str(err)) from None
 
 
-def _admit(references, directories=()) -> None:
-    """Find the user modules named by `references` ((key path, MODULE:NAME) pairs) among your files —
-    in the working directory, or `directories` — and admit them (pgcli.base.usercode); never a
-    standard-library or installed module. PgcliError names the key otherwise."""
-    for path, reference in references:
-        try:
-            usercode.allow([usercode.locate(reference, [*map(str, directories), os.getcwd()])])
-        except usercode.UserCodeError as err:
-            raise PgcliError(f"{path}: {err}") from None
+def _given(**values) -> dict:
+    """Spec flags from keyword arguments: those given (not None), arrays as lists."""
+    return {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in values.items()
+            if value is not None}  # fmt: skip
 
 
-def _admit_functions(items) -> None:
-    """_admit for f texts (one, or a list) that name Python functions."""
-    items = items if isinstance(items, list | tuple) else [items]
-    _admit((f"f[{i}]" if len(items) > 1 else "f", ref) for i, item in enumerate(items) for ref in references(item))
-
-
-def _function(f, f_grad=None):
-    _admit_functions(f)
-    if f_grad is not None:
-        if not callable(f):
-            raise PgcliError("f_grad applies only to a callable f (a text f has its own derivative or none)")
-        return userfn.from_callable(f, f_grad)
-    return userfn.to_function(f)
-
-
-def _theta(theta) -> dict:
-    """θ values as the spec takes them: numbers, lists (vectors) or 'lo:hi:count' text."""
+def _theta(theta) -> dict | None:
+    """θ as the spec takes it: a mapping of parameter names to numbers, vectors or 'lo:hi:count' text."""
     if theta is None:
-        return {}
+        return None
     if not isinstance(theta, dict):
-        raise PgcliError(f"theta must be a mapping of parameter name to value, got {type(theta).__name__}")
+        raise PgcliError(f"theta: expected a mapping of parameter name to value, got {type(theta).__name__}")
     return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray | list | tuple) else v) for k, v in theta.items()}
 
 
-def _parametrisation(dist, theta, parametrisation, dim):
-    """parametrisation, or the first of the family's whose parameter names θ uses ({'logit': ...})."""
-    if parametrisation is not None or not theta or dist not in distributions.FAMILIES:
-        return parametrisation
-    for name in distributions.FAMILIES[dist].parametrisations:
-        if set(theta) <= set(distributions.param_groups(dist, name, dim or distributions.DEFAULT_DIM.get(dist, 1))):
-            return name
-    return None
+def spec(kind: str, flags: dict, spec_file=None, seed=None) -> dict:
+    """The resolved spec of a kind from API arguments, as the command line builds it from the same
+    values given as flags (pgcli.shell.experiment.build_spec); PgcliError with its message."""
+    if kind not in kinds.REGISTRY:
+        raise PgcliError(f"kind: unknown value {kind!r}; allowed: {', '.join(kinds.names())}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise PgcliError(f"seed: expected a non-negative integer, got {seed!r}")
+    with _bad_input():
+        return experiment.build_spec(kind, spec_file, flags, [], None if seed is None else int(seed), API_NAME)
 
 
-def _dim(dist, theta, dim):
-    """dim, or the length of θ's vectors (diag_gaussian, bernoulli, categorical)."""
-    if dim is not None or dist not in distributions.DEFAULT_DIM:
-        return dim
-    sizes = {len(v) for v in theta.values() if isinstance(v, list)}
-    return sizes.pop() if len(sizes) == 1 else None
+def _run(kind: str, resolved: dict, spec_dir=None) -> kinds.Result:
+    """One run of a resolved spec in this process: its sweep ignored, its user modules found (in
+    the working directory, or beside a spec file) and admitted, validated as the command line
+    validates it, then run. Nothing is written."""
+    resolved = {**resolved, "sweep": {"grid": {}, "seeds": None}}
+    trusted = experiment.Trust(tuple(map(str, [*([spec_dir] if spec_dir else []), os.getcwd()])))
+    with _bad_input():
+        (run,) = experiment.plan_runs(kind, resolved, Path(os.devnull), (), trusted)
+    return kinds.get(kind).run(run.spec, silent)
+
+
+def _rng(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0):
+        return np.random.default_rng(rng)
+    raise PgcliError(f"rng: expected a numpy Generator, a seed (an integer ≥ 0) or None, got {rng!r}")
+
+
+def _function(f, f_grad):
+    """f as the spec takes it: text stays text; a callable (with f_grad, its derivative) as an Fn."""
+    from pgcli.lab import userfn
+
+    if f_grad is None:
+        return f
+    if not callable(f):
+        raise PgcliError("f_grad applies only to a callable f (a text f has its own derivative or none)")
+    with _bad_input():
+        return userfn.from_callable(f, f_grad)
 
 
 def gradient(
     f, dist="gaussian", theta=None, n=1000, estimator="score", rng=None, *,
-    parametrisation=None, dim=None, f_grad=None, h=0.01, temperature=0.5,
+    parametrisation=None, dim=None, f_grad=None, h=None, temperature=None,
 ) -> pd.DataFrame:  # fmt: skip
     """One estimate of ∇θ E_{x~p(x;θ)}[f(x)] from n samples, with its standard error.
 
-    `dist` is a family name; θ maps parameter names to values, in the parametrisation they
-    name ({"logit": ...} is the logit one) unless `parametrisation` says; vectors set `dim`.
+    `dist` is a family name; θ maps parameter names to values (a name the default
+    parametrisation lacks selects the one that has it: {"logit": ...}); vectors set `dim`.
 
     Returns a DataFrame indexed by the coordinates of θ (`mu`, `logit[3]`, ...) with columns
     `grad` (the mean of the per-sample terms) and `std_error` (their std / √n; NaN for
     score_antithetic and score_rqmc, whose terms are dependent); `attrs["terms"]` holds the
     per-sample terms (n, d). `rng` is a numpy Generator, a seed, or None.
     """
+    from pgcli.base.numerics import mean_and_std_error
+    from pgcli.kinds.estimate import settings
+    from pgcli.lab import estimators, userfn
+    from pgcli.lab.dist_spec import make_functions, probe_function
+
+    generator = _rng(rng)
+    if isinstance(n, int | np.integer | float) and not isinstance(n, bool) and n > MAX_GRADIENT_SAMPLES:
+        raise PgcliError(f"n: {n:.3g} samples; gradient holds its terms in memory: at most {MAX_GRADIENT_SAMPLES:,}")
+    flags = _given(dist=dist, theta=_theta(theta), parametrisation=parametrisation, dim=dim, f=[_function(f, f_grad)],
+                   estimators=[estimator], n=[n], h=h, temperature=temperature)  # fmt: skip
+    resolved = spec("estimate", flags)
+    trusted = experiment.Trust((os.getcwd(),))
     with _bad_input():
-        fn = _function(f, f_grad)
-        theta = _theta(theta)
-        dim = _dim(dist, theta, dim)
+        experiment.plan_runs("estimate", {**resolved, "sweep": {"grid": {}, "seeds": None}}, Path(os.devnull),
+                             (), trusted, imports=False)  # fmt: skip
+        usercode.allow(experiment.user_modules("estimate", trusted)(resolved))
+        lab = settings(resolved)
+        if len(lab.dists) != 1:
+            raise PgcliError(f"theta: one θ per gradient, got {len(lab.dists)} points")
+        (family,) = lab.dists
+        (fn,) = make_functions(lab.f, family)
+        probe_function(fn, family, "f")
+        options = estimators.options(estimator, lab.options)
         try:
-            family = distributions.make_dist(dist, _parametrisation(dist, theta, parametrisation, dim), theta, dim)
-        except distributions.DistError as err:  # as `pgcli estimate` says it
-            raise SpecError("theta", str(err)) from None
-        mismatch = function_problem(fn, family)
-        if mismatch:
-            raise PgcliError(f"f: {mismatch}")
-        if estimator not in ESTIMATORS:
-            raise PgcliError(f"estimator: unknown value {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise PgcliError(f"n: expected a positive integer, got {n!r}")
-        options = estimator_options(estimator, {"h": h, "temperature": temperature})
-        with np.errstate(all="ignore"):
-            terms = ESTIMATORS[estimator](family, fn, int(n), np.random.default_rng(rng), 1, **options)[0]
+            with np.errstate(all="ignore"):
+                terms = estimators.ESTIMATORS[estimator](family, fn, lab.n[0], generator, 1, **options)[0]
+        except estimators.NotApplicable as why:
+            raise PgcliError(f"estimator: {why}") from None
     grad, std_error = mean_and_std_error(terms)
-    if estimator in DEPENDENT_TERMS:
+    if estimator in estimators.DEPENDENT_TERMS:
         std_error = np.full_like(grad, np.nan)
     frame = pd.DataFrame({"grad": grad, "std_error": std_error}, index=pd.Index(family.names, name="param"))
-    frame.attrs.update(terms=np.ascontiguousarray(terms), estimator=estimator, f=fn.label)
+    frame.attrs.update(terms=np.ascontiguousarray(terms), estimator=estimator, f=userfn.to_function(fn).label)
     return frame
 
 
-def _spec(schema, user: dict, functions=None) -> dict:
-    """Resolve user keys against a schema (typed, with the CLI's messages); Python callables for
-    f are put back after resolution (the schema types f as text)."""
-    with _bad_input():
-        spec = resolve(schema, {k: v for k, v in user.items() if v is not None})
-    if functions is not None:
-        spec["f"] = functions
-    return spec
-
-
 def estimate(
-    f="step", dist="gaussian", theta=None, *, estimators=None, n=(10, 100, 1000), reps=200, seed=0,
-    parametrisation=None, dim=None, f_grad=None, h=0.01, temperature=0.5,
+    f="step", dist=None, theta=None, *, estimators=None, n=None, reps=None, seed=None,
+    parametrisation=None, dim=None, f_grad=None, h=None, temperature=None, dtype=None,
 ) -> pd.DataFrame:  # fmt: skip
     """Every estimator of ∇θ E[f] against the exact gradient, as `pgcli estimate` (in memory).
 
@@ -169,93 +184,80 @@ def estimate(
         raise PgcliError(
             "f_grad is the derivative of one f; give one f, or put <function>_grad beside each in a module"
         )
-    _admit_functions(items)
-    with _bad_input():
-        functions = [_function(item, f_grad) if not isinstance(item, str) else item for item in items]
-    theta = _theta(theta)
-    dim = _dim(dist, theta, dim)
-    parametrisation = _parametrisation(dist, theta, parametrisation, dim)
-    user = {"dist": dist, "parametrisation": parametrisation, "dim": dim, "theta": theta,
-            "f": ["step"] * len(items), "estimators": [estimators] if isinstance(estimators, str) else estimators and list(estimators), "n": list(n) if isinstance(n, list | tuple) else [n],
-            "reps": reps, "seed": seed, "h": h, "temperature": temperature}  # fmt: skip
-    spec = _spec(estimate_core.SCHEMA, user, functions)
-    with _bad_input():
-        estimate_core.validate(spec)
-    table, notes = estimate_core.run(spec)
-    table.attrs["notes"] = notes
-    return table
+    functions = [_function(item, f_grad) for item in items]
+    estimators = [estimators] if isinstance(estimators, str) else estimators
+    flags = _given(f=functions, dist=dist, theta=_theta(theta), estimators=estimators, n=n, reps=reps,
+                   parametrisation=parametrisation, dim=dim, h=h, temperature=temperature, dtype=dtype)  # fmt: skip
+    result = _run("estimate", spec("estimate", flags, seed=seed))
+    result.table.attrs["notes"] = list(result.notes)
+    return result.table
 
 
 def optimize(
-    f=None, dist=None, theta=None, *, estimator="score", n=16, steps=500, lr=0.05, optim="adam", minimize=True,
-    learn=None, parametrisation=None, dim=None, seed=0, problem="distribution", f_grad=None, **keys,
+    f=None, dist=None, theta=None, *, estimator=None, n=None, steps=None, lr=None, optim=None, minimize=None,
+    learn=None, parametrisation=None, dim=None, seed=None, problem=None, f_grad=None, **keys,
 ) -> pd.DataFrame:  # fmt: skip
     """Minimise (or maximise) E[f(x)] over θ with one estimator, as `pgcli optimize` (in memory).
 
     Defaults as the command: gaussian, f = step, Adam. Other spec keys (objective_every, h,
     temperature, target, data={...}) go in **keys. Returns the per-step optimize.csv table;
-    `attrs` holds `status` ('done' or 'diverged'), `message`, `notes` and `summary` (the
-    runs.csv columns).
+    `attrs` holds `status` ('done' or 'diverged', with a RuntimeWarning saying why), `message`,
+    `notes` and `summary` (the runs.csv columns).
     """
-    theta = _theta(theta)
-    _admit_functions(f)
-    with _bad_input():
-        function = None if f is None or (isinstance(f, str) and f_grad is None) else _function(f, f_grad)
-    dim = _dim(dist, theta, dim)
-    parametrisation = _parametrisation(dist, theta, parametrisation, dim)
-    user = {"problem": problem, "dist": dist, "parametrisation": parametrisation, "dim": dim,
-            "theta": theta, "learn": [learn] if isinstance(learn, str) else learn and list(learn), "f": f if isinstance(f, str) else None,
-            "estimator": estimator, "n": n, "steps": steps, "optim": {"kind": optim, "lr": lr},
-            "minimize": minimize, "seed": seed, **keys}  # fmt: skip
-    spec = _spec(optimize_core.SCHEMA, user)
-    if function is not None:
-        spec["f"] = function
-    with _bad_input():
-        optimize_core.validate(spec)
-    table, info = optimize_core.run(spec)
-    table.attrs.update(info, summary=optimize_core.summary(table, info, spec))
-    return table
+    flags = _given(problem=problem, f=None if f is None else _function(f, f_grad), dist=dist, theta=_theta(theta),
+                   estimator=estimator, n=n, steps=steps, minimize=minimize, parametrisation=parametrisation, dim=dim,
+                   learn=[learn] if isinstance(learn, str) else learn, **{"optim.kind": optim, "optim.lr": lr},
+                   **keys)  # fmt: skip
+    resolved = spec("optimize", flags, seed=seed)
+    result = _run("optimize", resolved)
+    summary = kinds.get("optimize").summary(result.table, resolved)
+    result.table.attrs.update(status=result.status, message=result.message, notes=list(result.notes), summary=summary)
+    _warn(result)
+    return result.table
 
 
-def train(spec=None, *, overrides=None, **keys) -> pd.DataFrame:
-    """REINFORCE on a gymnasium environment, as `pgcli train` for one seed (in memory).
+def train(spec_file=None, *, overrides=None, **keys) -> pd.DataFrame:
+    """Policy gradients on a gymnasium environment, as `pgcli train` for one seed (in memory).
 
-    `spec` is a train spec file or a dict; `overrides` maps dotted keys to values
+    `spec_file` is a train spec file or a dict; `overrides` maps dotted keys to values
     ({"optim.lr": 0.02}); **keys sets top-level keys (seed=3). A sweep block is ignored (one
     run; sweeps: the command line). Returns the metrics.csv table; `attrs` holds `status`,
     `message`, `notes` and `files` (policy.npz bytes).
     """
-    from pgcli.rl import train as train_core  # gymnasium: only when training
+    path = spec_file if isinstance(spec_file, str | Path) else None
+    with _bad_input():
+        user = {} if path is not None else dict(spec_file or {})
+        if spec_file is not None and path is None and not isinstance(spec_file, dict):
+            raise PgcliError(f"spec: expected a spec file or a mapping, got {type(spec_file).__name__}")
+        if path is not None:
+            load_yaml(path)  # a missing or malformed file: its own message, before the keys
+    seed = keys.pop("seed", None)
+    flags = {**{k: v for k, v in user.items() if k not in ("kind", "name", "sweep", "expect")}, **keys,
+             **(overrides or {})}  # fmt: skip
+    resolved = spec("train", flags, spec_file=path, seed=seed)
+    result = _run("train", resolved, Path(path).parent if path else None)
+    result.table.attrs.update(status=result.status, message=result.message, notes=list(result.notes),
+                              files=result.files)  # fmt: skip
+    _warn(result)
+    return result.table
 
-    with _bad_input():
-        user = load_yaml(spec) if isinstance(spec, str | Path) else dict(spec or {})
-        for key, value in {**keys, **(overrides or {})}.items():
-            set_dotted(user, key, value)
-        for key in ("kind", "name", "sweep", "expect"):
-            user.pop(key, None)
-        resolved = resolve(with_sweep(train_core.SCHEMA), user)
-    spec_dir = [Path(spec).parent] if isinstance(spec, str | Path) else []
-    _admit(spec_references(train_core.SCHEMA, resolved), spec_dir)
-    with _bad_input():
-        train_core.validate(resolved)
-    table, info = train_core.run(resolved)
-    table.attrs.update(info)
-    return table
+
+def _warn(result: kinds.Result) -> None:
+    """A run that did not end done says why, as the command line prints it."""
+    if result.status != "done":
+        warnings.warn(f"the run ended {result.status}: {result.message}", RuntimeWarning, stacklevel=3)
 
 
 def load(results_dir) -> pd.DataFrame:
     """The table of a results directory written by the command line (results/<name>/ or one
     run's directory), or a CSV file; `attrs["runs"]` is runs.csv when there is one."""
-    from pgcli.kinds import TABLES
-
-    path = Path(results_dir)
-    if path.is_file() and path.suffix == ".csv":
-        return pd.read_csv(path)
-    tables = [path / table for table in TABLES.values() if (path / table).is_file()]
-    if not tables:
-        names = ", ".join(TABLES.values())
-        raise PgcliError(f"{path}: no results table here (one of {names})")
-    table = pd.read_csv(tables[0])
-    if (path / "runs.csv").is_file():
-        table.attrs["runs"] = pd.read_csv(path / "runs.csv")
+    if not isinstance(results_dir, str | os.PathLike):
+        raise PgcliError(f"results_dir: expected a path, got {type(results_dir).__name__}")
+    try:
+        loaded = results.load(results_dir)
+    except results.ResultsError as err:
+        raise PgcliError(str(err)) from None
+    table = loaded.frame
+    if loaded.runs is not None:
+        table.attrs["runs"] = loaded.runs
     return table

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from pgcli.kinds import KINDS
-from pgcli.shell import expect, runner
-from pgcli.shell.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run, trust
-from pgcli.shell.spec import SpecError, load_yaml, resolve, with_sweep
+from pgcli import kinds
+from pgcli.shell import expect, plan, results
+from pgcli.shell.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run, schema_of, trust
+from pgcli.shell.spec import SpecError, load_yaml, resolve
 
 CASE_COLUMNS = list(expect.Case._fields)
 NO_RUN = "(run without --no-run)"  # ends the reason of a spec whose runs are missing under --no-run
@@ -35,28 +35,15 @@ class CheckTarget(NamedTuple):
     skipped: str  # why it is not checked (a missing optional extra), or ""
 
 
-def read_runs_table(path: Path) -> pd.DataFrame:
-    """runs.csv of a summary directory (bad input if it is not a readable CSV with run_id)."""
-    try:
-        table = pd.read_csv(path, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(f"{path} is not a readable CSV: {str(err).splitlines()[0][:80]}") from None
-    if "run_id" not in table.columns:
-        raise InputError(f"{path} is not a runs.csv (no run_id column)")
-    return table
-
-
 def _results_directory(path: Path) -> CheckTarget:
     """A results directory, checked as it is: the spec recorded in its first run's config.yaml."""
-    runs_csv = path / "runs.csv"
-    if not runs_csv.is_file():
+    if not (path / "runs.csv").is_file():
         raise InputError(f"{path} is not a results directory (no runs.csv)")
-    run_ids = read_runs_table(runs_csv)["run_id"].dropna()
-    config = runner.run_directory(path, str(run_ids.iloc[0])) / "config.yaml" if len(run_ids) else None
-    if config is None or not config.is_file():
-        raise InputError(f"{path}: runs.csv names no run directory with a config.yaml")
-    config = runner.read_config(config)
-    spec = resolve(with_sweep(KINDS[config["kind"]].schema), config["spec"])
+    try:
+        config = results.first_config(path, results.read_runs(path / "runs.csv"))
+    except results.ResultsError as err:
+        raise InputError(str(err)) from None
+    spec = resolve(schema_of(config["kind"]), config["spec"])
     return CheckTarget(path, config["kind"], spec, None, path, "")
 
 
@@ -67,13 +54,18 @@ def _spec_file(path: Path, execution: Execution) -> CheckTarget:
     if not spec["expect"]:
         raise InputError(f"{path} has no expect: block")
     runs = plan_runs(kind, spec, execution.results, trust_=trust(path, execution.trust))
-    table_columns, runs_columns = KINDS[kind].columns(runs[0].spec)
-    keys = list(runner.short_keys(runs[0].varying).values())
-    planned = {"n_samples": {float(n) for run in runs for n in run.spec["n"]}} if kind in ("estimate", "fisher") else {}
+    record = kinds.get(kind)
+    table_columns, runs_columns = record.columns(runs[0].spec), record.summary_columns(runs[0].spec)
+    keys = list(plan.short_keys(runs[0].varying).values())
+    planned: dict[str, set] = {}
+    for run_ in runs:
+        for column, values in record.planned(run_.spec).items():
+            planned.setdefault(column, set()).update(values)
+    target = record.target.metric if record.target else None
     for i, item in enumerate(spec["expect"]):
         try:
-            expect.check_columns(item, ["run_id", *keys, *table_columns], [*runner.RUNS_COLUMNS, *keys, *runs_columns],
-                                 planned)  # fmt: skip
+            expect.check_columns(item, ["run_id", *keys, *table_columns], [*results.RUNS_COLUMNS, *keys, *runs_columns],
+                                 planned, target)  # fmt: skip
         except expect.ExpectError as err:
             raise InputError(f"{path}: expect[{i}]: {err}") from None
     return CheckTarget(path, kind, spec, runs, Path(execution.results) / spec["name"], "")
@@ -92,10 +84,11 @@ def target(path: Path, execution: Execution) -> CheckTarget:
     except (SpecError, InputError) as err:
         if not getattr(err, "extra", ""):
             raise
+        kind = infer_kind(load_yaml(path), path)  # the spec was read: its kind is known
         spec = {"name": path.stem, "expect": []}
         with contextlib.suppress(SpecError):
-            spec = build_spec(infer_kind(load_yaml(path), path), str(path), {}, [], None, None)
-        return CheckTarget(path, "train", spec, None, Path(execution.results) / spec["name"], str(err))
+            spec = build_spec(kind, str(path), {}, [], None, None)
+        return CheckTarget(path, kind, spec, None, Path(execution.results) / spec["name"], str(err))
 
 
 def results_of(target: CheckTarget, run_missing: bool, execution: Execution) -> tuple[str, list[tuple[str, str]]]:
@@ -104,12 +97,12 @@ def results_of(target: CheckTarget, run_missing: bool, execution: Execution) -> 
     runs = target.runs
     if runs is None:
         return "", []
-    finished = [runner.is_finished(r) for r in runs]
+    finished = [results.finished(r) is not None for r in runs]
     if not all(finished) and not run_missing:
         left = finished.count(False)
         return f"{left} of {len(runs)} runs of {target.path} have no results {NO_RUN}", []
     if all(finished):
-        runner.aggregate(runs, [None] * len(runs), target.results_dir)
+        results.aggregate(runs, [None] * len(runs), target.results_dir)
         return "", []
     outcome = run(target.kind, target.spec, runs, execution, spec_file=str(target.path))
     failed = [(run.label, (r or {}).get("message", "")) for run, r in zip(runs, outcome.results, strict=True)
@@ -117,11 +110,11 @@ def results_of(target: CheckTarget, run_missing: bool, execution: Execution) -> 
     return (f"run {failed[0][0]} failed: {failed[0][1]}" if failed else ""), failed
 
 
-def _evaluate(item, runs_table, table, minimize) -> tuple[float | str, bool, str]:
+def _evaluate(item, runs_table, table, target) -> tuple[float | str, bool, str]:
     """(measured, passed, message) of one expectation."""
     try:
-        measured, passed = expect.evaluate(item, runs_table, table, minimize)
-        rhs = expect.reference(item, runs_table, table, minimize)
+        measured, passed = expect.evaluate(item, runs_table, table, target)
+        rhs = expect.reference(item, runs_table, table, target)
     except expect.NoData as err:
         return "", False, str(err)
     if rhs is not None:
@@ -135,11 +128,13 @@ def cases(target: CheckTarget, why: str) -> list[expect.Case]:
     spec = target.spec
     if target.skipped:
         return [expect.Case(spec["name"], "(all expectations)", "", "", None, target.skipped)]
-    table_path = target.results_dir / KINDS[target.kind].table
+    record = kinds.get(target.kind)
+    table_path = target.results_dir / record.table
     runs_path = target.results_dir / "runs.csv"
     have = table_path.is_file() and runs_path.is_file() and not why.endswith(NO_RUN)
-    runs_table = pd.read_csv(runs_path) if have else None
-    kind_table = pd.read_csv(table_path) if have else None
+    runs_table = results.read_runs(runs_path) if have else None
+    kind_table = results.read_csv(table_path) if have else None
+    goal = expect.Goal(record.target.metric, record.target.minimize(spec)) if record.target else None
     found = []
     for i, item in enumerate(spec["expect"] or []):
         text, source = expect.describe(item), str(item.get("source", ""))
@@ -149,7 +144,7 @@ def cases(target: CheckTarget, why: str) -> list[expect.Case]:
             )
             continue
         try:
-            measured, passed, message = _evaluate(item, runs_table, kind_table, bool(spec.get("minimize")))
+            measured, passed, message = _evaluate(item, runs_table, kind_table, goal)
         except expect.ExpectError as err:
             raise InputError(f"{target.path}: expect[{i}]: {err}") from None
         found.append(expect.Case(spec["name"], text, source, measured, passed, message or (why if not passed else "")))

@@ -1,22 +1,21 @@
-"""pgcli's command line: parse, call one shell or core function, print. No numerics here.
+"""pgcli's command line: parse, call one shell function, print. No numerics here.
 
-Only Click is imported at the top: each command imports what it runs, and the choices and help
-texts taken from the cores' registries (distribution families, estimators, named functions, ...)
-are read when a command's help is shown or its options are parsed, so `pgcli --help` loads no
-SciPy, pandas, matplotlib or gymnasium (benchmarks/import_time.py measures it).
+Every experiment kind (pgcli.kinds) is a command built from its record — its flags, help and what
+it prints — so a new kind is a new command with no edit here. Commands are built when they are
+used (Click's lazy-loading pattern: `Pgcli.get_command`), and `pgcli --help` lists them from their
+records' first help lines, so `pgcli --help` loads no SciPy, pandas, matplotlib or gymnasium and a
+command's --help loads only what its options name (benchmarks/import_time.py measures each).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import sys
 from pathlib import Path
 
 import click
 
-from pgcli import __version__
+from pgcli import __version__, kinds
 
 
 class BadInput(click.ClickException):
@@ -29,8 +28,48 @@ class BadInput(click.ClickException):
         self.extra = extra  # an optional extra of pgcli that is missing (see SpecError)
 
 
-class OneLineErrors(click.Group):
-    """Every error is one line ('Error: ...'), usage errors and bad input exit 2, no traceback."""
+@contextlib.contextmanager
+def bad_input():
+    """Turn the shell's and the cores' validation errors into one-line exit-2 errors."""
+    from pgcli.base.usercode import UserCodeError
+    from pgcli.lab.distributions import DistError
+    from pgcli.lab.functions import FunctionError
+    from pgcli.shell.executors import SchedulerError
+    from pgcli.shell.experiment import InputError
+    from pgcli.shell.results import ResultsError
+    from pgcli.shell.spec import SpecError
+
+    try:
+        yield
+    except (SpecError, DistError, FunctionError, SchedulerError, InputError, ResultsError, UserCodeError) as err:
+        raise BadInput(str(err), getattr(err, "extra", "")) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the group: commands built on first use, every error one line
+
+
+class Pgcli(click.Group):
+    """The `pgcli` group. Its commands are the registered experiment kinds (built from their
+    records) and the commands below (built by their functions), each only when asked for; every
+    error is one line ('Error: ...'), usage errors and bad input exit 2, no traceback."""
+
+    def list_commands(self, ctx):
+        return [*kinds.names(), *COMMANDS]
+
+    def get_command(self, ctx, name):
+        if name in COMMANDS:
+            return COMMANDS[name][1]()
+        if name in kinds.REGISTRY:
+            return kind_command(kinds.get(name))
+        return None
+
+    def format_commands(self, ctx, formatter):
+        """The command list from first help lines, without building the commands."""
+        rows = [(name, _first_line(kinds.get(name).help)) for name in kinds.names()]
+        rows += [(name, short) for name, (short, _) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
         try:
@@ -49,90 +88,14 @@ class OneLineErrors(click.Group):
         return code
 
 
-@contextlib.contextmanager
-def bad_input():
-    """Turn the shell's and the cores' validation errors into one-line exit-2 errors."""
-    from pgcli.lab.distributions import DistError
-    from pgcli.lab.functions import FunctionError
-    from pgcli.shell.executors import SchedulerError
-    from pgcli.shell.experiment import InputError
-    from pgcli.shell.spec import SpecError
-
-    try:
-        yield
-    except (SpecError, DistError, FunctionError, SchedulerError, InputError) as err:
-        raise BadInput(str(err), getattr(err, "extra", "")) from None
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip()
 
 
-# ---------------------------------------------------------------------------------------------
-# choices and help texts from the cores' registries, read on first use
-
-
-@functools.cache
-def constant(where: str):
-    """A core module's constant, 'pgcli.lab.estimators:ESTIMATORS', imported on first use."""
-    module, name = where.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-class RegistryChoice(click.Choice):
-    """click.Choice over a registry's names (sorted, unless `sort` is False), read when first needed."""
-
-    def __init__(self, where: str, sort: bool = True):
-        self.where, self.sort = where, sort
-        super().__init__((), case_sensitive=True)
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        names = tuple(constant(self.where))
-        return tuple(sorted(names)) if self.sort else names
-
-    @choices.setter
-    def choices(self, value) -> None:  # Choice.__init__ stores its (empty) choices: the registry's win
-        pass
-
-
-class RegistryMax(click.IntRange):
-    """click.IntRange(min=1, max=<a core module's constant>), the constant read when first needed."""
-
-    def __init__(self, where: str):
-        self.where = where
-        super().__init__(min=1)
-
-    @property
-    def max(self) -> int:
-        return constant(self.where)
-
-    @max.setter
-    def max(self, value) -> None:  # IntRange.__init__ stores max=None: the constant wins
-        pass
-
-
-class RegistryHelp(click.Option):
-    """An option whose help text names a registry's entries ('{names}'), in registry order."""
-
-    def __init__(self, *decls, names: str, **attrs):
-        super().__init__(*decls, **attrs)
-        self.names = names
-
-    def _filled(self, method, *args):
-        template = self.help
-        self.help = template.replace("{names}", ", ".join(constant(self.names)))
-        try:
-            return method(*args)
-        finally:
-            self.help = template
-
-    def get_help_record(self, ctx):
-        return self._filled(super().get_help_record, ctx)
-
-    def to_info_dict(self):
-        return self._filled(super().to_info_dict)
-
-
-@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Pgcli, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pgcli")
-def cli():
+@click.pass_context
+def cli(ctx):
     """Score-function (REINFORCE) gradients and policy gradients as experiments.
 
     \b
@@ -141,110 +104,58 @@ def cli():
       pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e6
       pgcli train experiments/cartpole.yaml
     """
+    if ctx.invoked_subcommand is None:  # `pgcli` alone: the help, as --help would
+        click.echo(ctx.get_help())
 
 
 # ---------------------------------------------------------------------------------------------
 # shared options, each declared once
 
-results_option = click.option(
-    "--results", default="results", show_default=True, type=click.Path(file_okay=False), help="Results root directory."
-)
-jobs_option = click.option(
-    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes."
-)
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-trust_option = click.option(
-    "--trust",
-    multiple=True,
-    metavar="DIR",
-    type=click.Path(file_okay=False),
-    help="Also allow specs to name Python modules under DIR (repeatable; default: only files beside the spec).",
-)
-progress_option = click.option("--progress", is_flag=True, help="Progress bars even when stderr is not a terminal.")
-out_option = click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
+# name -> (declarations, attributes): each shared option declared once, used as a decorator
+# (`option(name)`) by the commands written here and as a parameter (`param(name)`) by the kinds'
+OPTIONS = {
+    "sets": (["--set", "sets"], {"multiple": True, "metavar": "KEY=VALUE", "help": "Override any spec key (typed by the schema)."}),
+    "grid": (["--set-grid", "grid"], {"multiple": True, "metavar": "KEY=V1,V2", "help": "Add a sweep axis."}),
+    "seed": (["--seed"], {"type": int, "default": None, "help": "Root seed (one run)."}),
+    "name": (["--name"], {"default": None, "help": "Results go to RESULTS/NAME/ (default: spec file name)."}),
+    "results": (["--results"], {"default": "results", "show_default": True, "type": click.Path(file_okay=False),
+                                "help": "Results root directory."}),
+    "jobs": (["--jobs"], {"type": click.IntRange(min=1), "default": 1, "show_default": True,
+                          "help": "Local worker processes."}),
+    "executor": (["--executor"], {"type": click.Choice(["local", "dask"]), "default": "local", "show_default": True,
+                                  "help": "Where runs are computed: local processes, or a Dask cluster."}),
+    "scheduler": (["--scheduler"], {"default": None, "metavar": "tcp://HOST:PORT",
+                                    "help": "Dask scheduler (default: start a LocalCluster)."}),
+    "allow_mixed": (["--allow-mixed"], {"is_flag": True, "help": "Run on Dask workers whose pgcli/numpy/gymnasium/"
+                                        "Python versions differ from this one's."}),
+    "resume": (["--resume/--no-resume"], {"default": True, "show_default": True, "help": "Skip runs already done."}),
+    "force": (["--force"], {"is_flag": True, "help": "Re-run finished runs."}),
+    "quiet": (["--quiet", "-q"], {"is_flag": True, "help": "No progress bars."}),
+    "progress": (["--progress"], {"is_flag": True, "help": "Progress bars even when stderr is not a terminal."}),
+    "print_spec": (["--print-spec"], {"is_flag": True, "help": "Print the resolved spec and exit (imports none of your code)."}),
+    "trust": (["--trust"], {"multiple": True, "metavar": "DIR", "type": click.Path(file_okay=False),
+                            "help": "Also allow specs to name Python modules under DIR (repeatable; default: only "
+                            "files beside the spec)."}),
+    "out": (["--out"], {"type": click.Path(dir_okay=False), "default": None, "help": "Also write the combined table here."}),
+}  # fmt: skip
 
 
-def apply(options, func):
-    """func decorated by `options`, the first one outermost (as if written in that order above it)."""
-    for option in reversed(options):
-        func = option(func)
-    return func
+def option(name: str):
+    """A shared option as a decorator."""
+    decls, attrs = OPTIONS[name]
+    return click.option(*decls, **attrs)
 
 
-def experiment_options(func):
-    """Options every experiment command shares: the spec file, overrides, seed, name, where and how to run."""
-    return apply(
-        [
-            click.argument("spec_file", required=False, type=click.Path(dir_okay=False)),
-            click.option(
-                "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any spec key (typed by the schema)."
-            ),
-            click.option("--set-grid", "grid", multiple=True, metavar="KEY=V1,V2", help="Add a sweep axis."),
-            click.option("--seed", type=int, default=None, help="Root seed."),
-            click.option("--name", default=None, help="Results go to RESULTS/NAME/ (default: spec file name)."),
-            results_option,
-            jobs_option,
-            click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True),
-            click.option(
-                "--scheduler",
-                default=None,
-                metavar="tcp://HOST:PORT",
-                help="Dask scheduler (default: start a LocalCluster).",
-            ),
-            click.option(
-                "--allow-mixed",
-                is_flag=True,
-                help="Run on Dask workers whose pgcli/numpy/gymnasium/Python versions differ from this one's.",
-            ),
-            click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already done."),
-            click.option("--force", is_flag=True, help="Re-run finished runs."),
-            quiet_option,
-            progress_option,
-            click.option(
-                "--print-spec", is_flag=True, help="Print the resolved spec and exit (imports none of your code)."
-            ),
-            trust_option,
-        ],
-        func,
-    )
+def param(name: str) -> click.Option:
+    """A shared option as a parameter."""
+    decls, attrs = OPTIONS[name]
+    return click.Option(decls, **attrs)
 
 
-THETA_SWEEP = "θ values, e.g. mu=0 or shape=2,rate=3; [a,b] vectors; 'lo:hi:count' sweeps."
-THETA_START = "Initial θ, e.g. mu=0 or shape=2,rate=3; [a,b] vectors (one θ: no sweeps)."
-
-
-def distribution_options(func, theta_help: str = THETA_SWEEP):
-    """--dist, --param, --dim and --theta, passed to the command as one dict of spec flags,
-    `dist_flags` (θ still text: build_spec parses it)."""
-
-    @functools.wraps(func)
-    def command(*args, dist, parametrisation, dim, theta, **kwargs):
-        flags = {"dist": dist, "parametrisation": parametrisation, "dim": dim, "theta": theta}
-        return func(*args, dist_flags=flags, **kwargs)
-
-    return apply(
-        [
-            click.option(
-                "--dist",
-                type=RegistryChoice("pgcli.lab.distributions:FAMILIES"),
-                default=None,
-                help="Distribution family.",
-            ),
-            click.option(
-                "--parametrisation", "--param", "parametrisation", default=None, help="e.g. log_sigma, logit, log_rate."
-            ),
-            click.option(
-                "--dim", type=int, default=None, help="Dimension: diag_gaussian, bernoulli (product); categories."
-            ),
-            click.option(
-                "--theta",
-                default=None,
-                metavar="NAME=V,...",
-                help=theta_help,
-            ),
-        ],
-        command,
-    )
+EXPERIMENT_OPTIONS = [
+    click.Argument(["spec_file"], required=False, type=click.Path(dir_okay=False)),
+    *map(param, OPTIONS),
+]
 
 
 def execution(opts: dict):
@@ -254,9 +165,88 @@ def execution(opts: dict):
     return Execution(**{key: opts[key] for key in Execution._fields})
 
 
-def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
-    """What every experiment command does: build the spec (spec file, flags, --set), plan and
-    validate its runs, print the spec (--print-spec) or run them; returns experiment.Outcome."""
+# ---------------------------------------------------------------------------------------------
+# a kind's command, from its record
+
+
+def flag_name(flag: kinds.Flag) -> str:
+    """The Python name of a flag's value: '--target-se' -> 'target_se', '--minimize/--maximize' -> 'minimize'."""
+    return flag.decls[0].split("/")[0].lstrip("-").replace("-", "_")
+
+
+def flag_option(flag: kinds.Flag) -> click.Option:
+    """A kind's Flag as a click.Option (its registry names read now: the command is being built)."""
+    names = tuple(flag.names()) if flag.names else ()
+    help_text = flag.help.replace("{names}", ", ".join(map(str, names)))
+    types = {
+        "int": click.INT,
+        "positive": click.FloatRange(min=0, min_open=True),
+        "choice": click.Choice(names) if names else None,
+    }
+    attrs = {"help": help_text, "metavar": flag.metavar, "default": flag.default}
+    if flag.type == "count":
+        attrs["type"] = click.IntRange(min=flag.bounds[0], max=flag.bounds[1]())
+        attrs["show_default"] = True
+    elif flag.type == "flag":
+        attrs["is_flag"] = True
+    elif flag.type == "texts":
+        attrs["multiple"] = True
+    elif flag.type in types:
+        attrs["type"] = types[flag.type]
+    if flag.type == "positive":
+        attrs["show_default"] = True
+    return click.Option([flag_name(flag), *flag.decls], **attrs)
+
+
+def _tools(command: str) -> list[tuple[kinds.Kind, kinds.Tool]]:
+    """The tools (kind, tool) that other kinds offer this command (`fisher --policy`)."""
+    return [(kind, tool) for kind in map(kinds.get, kinds.names()) for tool in kind.tools if tool.command == command]
+
+
+def kind_command(kind: kinds.Kind) -> click.Command:
+    """The command of a kind: the experiment options, its flags, and the options of the tools
+    other kinds offer it."""
+    tools = _tools(kind.name)
+    params = [*EXPERIMENT_OPTIONS, *map(flag_option, kind.flags)]
+    params += [flag_option(flag) for _, tool in tools for flag in (tool.trigger, *tool.flags)]
+
+    def callback(spec_file, **params):
+        return run_kind(kind, tools, spec_file, params)
+
+    return click.Command(kind.name, callback=callback, params=params, help=kind.help, short_help=_first_line(kind.help))
+
+
+def run_kind(kind: kinds.Kind, tools, spec_file, params: dict) -> int:
+    """What every kind's command does: a tool when its trigger is given; else build the spec
+    (spec file, flags, --set), plan and validate its runs, print the spec (--print-spec) or run
+    them, print what the kind shows and where the table is; exit code 0 when every run is done."""
+    for tool_kind, tool in tools:
+        if params.get(flag_name(tool.trigger)) is not None:
+            return run_tool(kind, tool_kind, tool, spec_file, params)
+    flags, options = {}, {}
+    for flag in kind.flags:
+        value = params[flag_name(flag)]
+        if flag.key is None:
+            options[flag_name(flag)] = value
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        if value is not None and value != [] and flag.parse is not None:
+            with bad_input():
+                value = flag.parse(value)
+        flags[flag.key] = value
+    outcome = run_command(kind.name, spec_file, flags, params)
+    from pgcli.shell import experiment
+
+    text = kind.show(experiment.shown(outcome, options)) if kind.show else None
+    if text:
+        click.echo(text)
+    return finish(outcome, params["out"] or outcome.combined)
+
+
+def run_command(kind: str, spec_file, flags: dict, opts: dict):
+    """Build the spec (spec file, flags, --set), plan and validate its runs, print the spec
+    (--print-spec) or run them; returns experiment.Outcome."""
     from pgcli.shell import experiment
     from pgcli.shell.spec import dump
 
@@ -269,21 +259,42 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict, out=None):
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
     with bad_input():
-        outcome = experiment.run(kind, spec, runs, execution(opts), out, spec_file)
+        outcome = experiment.run(kind, spec, runs, execution(opts), opts["out"], spec_file)
     if outcome.directory.parent.name == "sweeps":
         click.echo(f"note: these runs differ from {spec_file} as written; their summary is {outcome.directory}/")
     return outcome
 
 
+def run_tool(command: kinds.Kind, kind: kinds.Kind, tool: kinds.Tool, spec_file, params: dict) -> int:
+    """A tool of `kind`'s runs on this command (`fisher --policy RUN`): only the tool's options apply."""
+    from pgcli.shell import experiment
+
+    trigger = flag_name(tool.trigger)
+    given = [flag.decls[0] for flag in command.flags if params[flag_name(flag)] not in (None, (), False)]
+    if spec_file or given:
+        raise BadInput(f"{tool.trigger.decls[0]} takes no spec file or {', '.join(given) or command.name + ' options'}")
+    options = {flag_name(flag): params[flag_name(flag)] for flag in tool.flags}
+    with bad_input():
+        chosen = experiment.tool_run(kind.name, Path(params[trigger]), params["sets"], params["seed"],
+                                     params["name"], execution(params))  # fmt: skip
+    if chosen.note:
+        click.echo(chosen.note)
+    with bad_input():
+        path, lines = experiment.run_tool(tool, chosen, options, params["out"])
+    click.echo(lines)
+    wrote(path)
+    return 0
+
+
 def finish(outcome, path=None) -> int:
     """Print the runs' notes and where `path` is; exit code 0 when every run is done, else 1 with
     a table of the runs that are not (on stderr)."""
-    from pgcli.shell import experiment, tables
+    from pgcli.shell import experiment
 
     for note in experiment.notes(outcome.results):
         click.echo(f"note: {note}")
     wrote(path)
-    not_done = tables.not_done(outcome.runs, outcome.results, outcome.summary)
+    not_done = experiment.not_done(outcome)
     if not_done:
         click.echo(not_done, err=True)
     return 1 if not_done else 0
@@ -296,252 +307,87 @@ def wrote(path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# estimate
-
-
-@cli.command()
-@experiment_options
-@distribution_options
-@click.option(
-    "--f",
-    "functions",
-    multiple=True,
-    metavar="F",
-    cls=RegistryHelp,
-    names="pgcli.lab.functions:NAMED",
-    help="Repeatable: {names}, table:..., module:function (Python), or an expression in x.",
-)
-@click.option(
-    "--estimators",
-    default=None,
-    metavar="A,B",
-    cls=RegistryHelp,
-    names="pgcli.lab.estimators:ESTIMATORS",
-    help="Comma list of: {names}.",
-)
-@click.option("--n", "n", default=None, metavar="N1,N2", help="Samples per estimate (1e6 forms allowed).")
-@click.option("--reps", default=None, help="Independent estimates per cell.")
-@click.option("--h", "h", default=None, help="Finite-difference step.")
-@click.option("--temperature", default=None, help="gumbel_softmax temperature τ (default 0.5).")
-@click.option(
-    "--dtype",
-    type=RegistryChoice("pgcli.lab.distributions:DTYPES", sort=False),
-    default=None,
-    help="Of samples and terms (exact: float64).",
-)
-@click.option("--rank", is_flag=True, help="Rank the estimators by efficiency for this f and θ.")
-@click.option(
-    "--target-se",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.01,
-    show_default=True,
-    help="With --rank: standard error to reach.",
-)
-@out_option
-def estimate(
-    spec_file, dist_flags, functions, estimators, n, reps, h, temperature, dtype, rank, target_se, out, **opts
-):
-    """Estimate ∂/∂θ E[f(x)] with every estimator and compare with the exact gradient.
-
-    \b
-    Examples:
-      pgcli estimate --dist gaussian --f step
-      pgcli estimate --dist bernoulli --param logit --f square --n 10,100,1000
-      pgcli estimate --dist gaussian --theta mu=-3:3:25 --f "x**2 + sin(3*x)" --n 100
-      pgcli estimate experiments/estimators-step.yaml --set reps=500
-      pgcli estimate --dist bernoulli --dim 8 --param logit --f square --n 1000 --rank --target-se 0.001
-    """
-    flags = {**dist_flags, "f": list(functions), "estimators": estimators, "n": n, "reps": reps, "h": h,
-             "temperature": temperature, "dtype": dtype}  # fmt: skip
-    outcome = run_command("estimate", spec_file, flags, opts, out)
-    if outcome.combined.is_file() and len(outcome.runs) == 1:
-        import pandas as pd
-
-        from pgcli.shell import tables
-
-        table = pd.read_csv(outcome.combined)
-        click.echo(tables.rank_table(table, target_se) if rank else tables.estimate_table(table))
-    return finish(outcome, out or outcome.combined)
-
-
-# ---------------------------------------------------------------------------------------------
-# fisher
-
-
-@cli.command()
-@experiment_options
-@distribution_options
-@click.option("--n", "n", default=None, metavar="N1,N2", help="Samples (a list shows the 1/√n error).")
-@click.option(
-    "--policy",
-    "policy_path",
-    default=None,
-    help="A train run directory or train spec: the policy's Fisher matrix.",
-)
-@click.option(
-    "--states",
-    default=1000,
-    show_default=True,
-    type=RegistryMax("pgcli.rl.natural:MAX_STATES"),
-    help="With --policy: states visited by the policy.",
-)
-@out_option
-def fisher(spec_file, dist_flags, n, policy_path, states, out, **opts):
-    """Check E[s] = 0 and Cov[s] = F = −E[∇² log p] by Monte Carlo against exact values.
-
-    With --policy, the Fisher matrix of a policy on states it visits instead: its
-    eigenvalue spectrum, rank and condition number (and every entry for small policies).
-
-    \b
-    Examples:
-      pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e6
-      pgcli fisher --dist categorical --dim 4 --n 1000,10000,100000
-      pgcli fisher --policy experiments/cartpole.yaml --seed 2 --states 2000
-    """
-    if policy_path is not None:
-        if spec_file or dist_flags["dist"]:
-            raise BadInput("--policy takes no distribution spec or --dist")
-        return policy_fisher(Path(policy_path), states, out, opts)
-    outcome = run_command("fisher", spec_file, {**dist_flags, "n": n}, opts, out)
-    if outcome.combined.is_file() and len(outcome.runs) == 1:
-        from pgcli.shell import tables
-
-        click.echo(tables.fisher_table(outcome.combined))
-    return finish(outcome, out or outcome.combined)
-
-
-def policy_fisher(path: Path, states: int, out, opts: dict) -> int:
-    """`fisher --policy`: a run directory's trained policy, or a train spec's (trained if its
-    run directory is done, else its initial θ₀)."""
-    from pgcli.shell import experiment, tables
-
-    with bad_input():
-        policy = experiment.find_policy(path, opts["sets"], opts["seed"], opts["name"], execution(opts))
-    if policy.note:
-        click.echo(policy.note)
-    with bad_input():
-        result = experiment.policy_fisher(policy, states, out)
-    source = "trained" if policy.theta is not None else "initial (untrained)"
-    click.echo(tables.policy_fisher_lines(source, policy.spec, policy.run_dir, result))
-    wrote(result.path)
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# train
-
-
-@cli.command()
-@experiment_options
-def train(spec_file, **opts):
-    """Train a policy with REINFORCE on a gymnasium environment from a YAML spec.
-
-    \b
-    Examples:
-      pgcli train experiments/cartpole.yaml
-      pgcli train experiments/cartpole.yaml --set optim.lr=0.02 --seed 3
-      pgcli train --set env.id=Acrobot-v1 --set stop.iterations=100
-      pgcli train experiments/cartpole.yaml --print-spec
-    """
-    from pgcli.shell import tables
-
-    outcome = run_command("train", spec_file, {}, opts)
-    if len(outcome.runs) == 1:
-        click.echo(tables.train_line(outcome.spec, outcome.summary.iloc[0]))
-    else:
-        columns = ["label", "status", "final_return", "best_return", "env_steps_to_target", "env_steps", "wall_s"]
-        click.echo(tables.columns_table(outcome.summary, columns, digits=5))
-    return finish(outcome, outcome.combined)
-
-
-# ---------------------------------------------------------------------------------------------
 # plot
 
 
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(exists=True))
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Figure file: .png, .svg or .pdf (default: <results dir>/<kind>.png).",
-)
-@click.option(
-    "--kind",
-    "figure",
-    type=RegistryChoice("pgcli.shell.plot:FIGURES", sort=False),
-    default=None,
-    help="Figure (default: from the table: convergence, estimator or fisher).",
-)
-@click.option("--x", type=RegistryChoice("pgcli.shell.plot:X_AXES", sort=False), default=None, help="x axis for train.")
-@click.option("--y", default=None, help="Metric column (train), or variance|mse (estimator).")
-@click.option("--hue", default=None, metavar="KEY[,KEY]", help="Keys that make separate curves.")
-@click.option("--select", multiple=True, metavar="KEY=VALUE", help="Keep only these (repeatable).")
-@click.option("--exclude", multiple=True, metavar="KEY=VALUE", help="Drop these (repeatable).")
-@click.option("--smooth", type=click.IntRange(min=1), default=None, help="Trailing mean over K rows.")
-@click.option(
-    "--band",
-    type=RegistryChoice("pgcli.shell.plot:BANDS", sort=False),
-    default="ci",
-    show_default=True,
-    help="Across seeds: 95% bootstrap CI of the mean, ±1 sd, or none.",
-)
-@click.option("--target", type=float, default=None, help="Draw y = TARGET; time-to-target in --table.")
-@click.option("--table", "show_table", is_flag=True, help="Print the summary per group.")
-@click.option("--table-out", type=click.Path(dir_okay=False), default=None, help="Write it as CSV.")
-@click.option("--title", default=None, help="Figure title (default: the spec name).")
-def plot(paths, out, figure, show_table, table_out, **options):
-    """Draw a figure from results directories or CSVs (sweeps, single runs, tables).
+def plot_command() -> click.Command:
+    """`pgcli plot`, its choices read from pgcli.shell.plot."""
+    from pgcli.shell.plot import BANDS, FIGURES, X_AXES
 
-    Seeds of the same settings are one curve: the mean with a 95% bootstrap band. With
-    --table or --table-out and no --out, only the table is made.
+    @click.command("plot")
+    @click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(exists=True))
+    @click.option("--out", type=click.Path(dir_okay=False), default=None,
+                  help="Figure file: .png, .svg or .pdf (default: <results dir>/<kind>.png).")  # fmt: skip
+    @click.option("--kind", "figure", type=click.Choice(list(FIGURES)), default=None,
+                  help="Figure (default: the table's kind's).")  # fmt: skip
+    @click.option("--x", type=click.Choice(X_AXES), default=None, help="x axis of the curve figures.")
+    @click.option("--y", default=None, help="Metric column (curves), or variance|mse (estimator).")
+    @click.option("--hue", default=None, metavar="KEY[,KEY]", help="Keys that make separate curves.")
+    @click.option("--select", multiple=True, metavar="KEY=VALUE", help="Keep only these (repeatable).")
+    @click.option("--exclude", multiple=True, metavar="KEY=VALUE", help="Drop these (repeatable).")
+    @click.option("--smooth", type=click.IntRange(min=1), default=None, help="Trailing mean over K rows.")
+    @click.option("--band", type=click.Choice(BANDS), default="ci", show_default=True,
+                  help="Across seeds: 95% bootstrap CI of the mean, ±1 sd, or none.")  # fmt: skip
+    @click.option("--target", type=float, default=None, help="Draw y = TARGET; time-to-target in --table.")
+    @click.option("--table", "show_table", is_flag=True, help="Print the summary per group.")
+    @click.option("--table-out", type=click.Path(dir_okay=False), default=None, help="Write it as CSV.")
+    @click.option("--title", default=None, help="Figure title (default: the spec name).")
+    def plot(paths, out, figure, show_table, table_out, **options):
+        """Draw a figure from results directories or CSVs (sweeps, single runs, tables).
 
-    \b
-    Examples:
-      pgcli plot results/cartpole --target 475 --table
-      pgcli plot results/cartpole-sweep --hue weight --smooth 5 --out returns.svg
-      pgcli plot results/cartpole-sweep --kind variance --out variance.png
-      pgcli plot results/estimators-step --select param=mu --out estimators.pdf
-      pgcli plot results/fisher-gamma/fisher.csv
-    """
-    from pgcli.shell import atomic
-    from pgcli.shell import plot as plot_core
+        Seeds of the same settings are one curve: the mean with a 95% bootstrap band. With
+        --table or --table-out and no --out, only the table is made.
 
-    try:
-        request = plot_core.prepare(plot_core.load(paths), figure, **options)
-        summary = plot_core.summary(request) if show_table or table_out else None
-        out = plot_core.figure_path(out, paths[0], request, table_asked=summary is not None)
-    except plot_core.PlotError as err:
-        raise BadInput(str(err)) from None
-    for path in [out, table_out]:
-        problem = path and atomic.check_writable(path)
-        if problem:
-            raise BadInput(problem)
-    for note in request.notes:
-        click.echo(f"note: {note}")
-    if out is not None:
-        plot_core.save(plot_core.draw(request), out)
-    if show_table:
-        click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
-    if table_out:
-        atomic.write_csv(table_out, summary)
-    for path in [out, table_out]:
-        wrote(path)
+        \b
+        Examples:
+          pgcli plot results/cartpole --target 475 --table
+          pgcli plot results/cartpole-sweep --hue weight --smooth 5 --out returns.svg
+          pgcli plot results/cartpole-sweep --kind variance --out variance.png
+          pgcli plot results/estimators-step --select param=mu --out estimators.pdf
+          pgcli plot results/fisher-gamma/fisher.csv
+        """
+        from pgcli.shell import atomic
+        from pgcli.shell import plot as plot_core
+
+        try:
+            request = plot_core.prepare(plot_core.load(paths), figure, **options)
+            summary = plot_core.summary(request) if show_table or table_out else None
+            out = plot_core.figure_path(out, paths[0], request, table_asked=summary is not None)
+        except plot_core.PlotError as err:
+            raise BadInput(str(err)) from None
+        for path in [out, table_out]:
+            problem = path and atomic.check_writable(path)
+            if problem:
+                raise BadInput(problem)
+        for note in request.notes:
+            click.echo(f"note: {note}")
+        if out is not None:
+            from pgcli.shell import draw
+
+            draw.save(draw.draw(request), out)
+        if show_table:
+            click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+        if table_out:
+            atomic.write_csv(table_out, summary)
+        for path in [out, table_out]:
+            wrote(path)
+
+    return plot
 
 
 # ---------------------------------------------------------------------------------------------
 # check
 
 
-@cli.command()
+@click.command("check")
 @click.argument("targets", nargs=-1, required=True, metavar="SPEC_OR_RESULTS...")
 @click.option("--no-run", is_flag=True, help="Check existing results only; never run experiments.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
-@results_option
-@jobs_option
-@quiet_option
-@progress_option
-@trust_option
+@option("results")
+@option("jobs")
+@option("quiet")
+@option("progress")
+@option("trust")
 def check(targets, no_run, junit, results, jobs, quiet, progress, trust):
     """Check specs' `expect:` blocks against their results (running them if missing).
 
@@ -590,55 +436,11 @@ def check_one(target, run_missing: bool, run_options) -> list:  # of expect.Case
         return checking.cases(target, why)
 
 
-# ---------------------------------------------------------------------------------------------
-# optimize
-
-
-@cli.command()
-@experiment_options
-@click.option(
-    "--problem",
-    type=RegistryChoice("pgcli.lab.optimize:PROBLEMS"),
-    default=None,
-    help="distribution (default), bernoulli_toy or classifier.",
-)
-@functools.partial(distribution_options, theta_help=THETA_START)
-@click.option("--learn", default=None, metavar="A,B", help="Parameters that move (default: all).")
-@click.option(
-    "--f",
-    "function",
-    default=None,
-    metavar="F",
-    cls=RegistryHelp,
-    names="pgcli.lab.functions:NAMED",
-    help="{names}, module:function, or an expression in x.",
-)
-@click.option("--estimator", type=RegistryChoice("pgcli.lab.estimators:ESTIMATORS"), default=None)
-@click.option("--minimize/--maximize", default=None, help="Direction (default: minimise).")
-@click.option("--n", "n", default=None, help="Samples per step (classifier: per example).")
-@click.option("--steps", default=None, help="Gradient steps.")
-@click.option("--optim", type=RegistryChoice("pgcli.lab.optimize:OPTIMISERS"), default=None)
-@click.option("--lr", default=None, help="Learning rate.")
-@click.option("--data", default=None, metavar="CSV", help="classifier: data file.")
-def optimize(spec_file, problem, dist_flags, learn, function, estimator, minimize, n, steps, optim, lr, data, **opts):
-    """Minimise (or maximise) E[f(x)] over θ by stochastic gradient steps with one estimator.
-
-    \b
-    Examples:
-      pgcli optimize --dist gaussian --f step --estimator score --steps 200
-      pgcli optimize --problem bernoulli_toy --set-grid estimator=score,score_loo,score_optimal
-      pgcli optimize experiments/optimize-classifier.yaml --set sweep.seeds=1
-      pgcli optimize experiments/optimize-bernoulli.yaml --print-spec
-    """
-    from pgcli.shell import tables
-
-    flags = {"problem": problem, **dist_flags, "learn": learn, "f": function, "estimator": estimator,
-             "minimize": minimize, "n": n, "steps": steps, "optim.kind": optim, "optim.lr": lr, "data.path": data}  # fmt: skip
-    outcome = run_command("optimize", spec_file, flags, opts)
-    columns = ["label", "status", "final_objective", "optimum", "final_theta", "train_accuracy",
-               "test_accuracy", "logreg_test_accuracy", "mean_grad_var", "samples", "wall_s"]  # fmt: skip
-    click.echo(tables.columns_table(outcome.summary, columns, digits=4, drop_empty=True))
-    return finish(outcome, outcome.combined)
+# name -> (one-line help for `pgcli --help`, the function that builds the command)
+COMMANDS = {
+    "plot": ("Draw a figure from results directories or CSVs (sweeps, single runs, tables).", plot_command),
+    "check": ("Check specs' `expect:` blocks against their results (running them if missing).", lambda: check),
+}
 
 
 def main():

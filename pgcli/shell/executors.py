@@ -32,14 +32,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from pgcli import __version__
+from pgcli import __version__, kinds
 from pgcli.base import usercode
 from pgcli.base.progress import Progress, silent
-from pgcli.kinds import KINDS
 from pgcli.shell import atomic
 
 if TYPE_CHECKING:
-    from pgcli.shell.runner import Run
+    from pgcli.shell.plan import Run
 
 
 def versions() -> dict:
@@ -64,28 +63,31 @@ def compute(run: Run, progress: Progress = silent) -> dict:
     Returns the run's outputs: status, message (one line), wall_s, notes, error (the traceback of a
     failed run), versions (of the process that computed it) and files, {file name: bytes} with
     the table's CSV first. Never raises for a failing run."""
-    kind = KINDS[run.kind]
+    kind = kinds.get(run.kind)
     start = time.perf_counter()
     outcome = {"status": "done", "message": "", "notes": [], "error": "", "versions": versions(), "files": {}}
     usercode.allow(run.modules)  # found in trusted directories when the run was planned
     try:
-        table, info = kind.run(run.spec, progress)
-        outcome["files"] = {kind.table: atomic.csv_text(table).encode(), **info.get("files", {})}
+        result = kind.run(run.spec, progress)
+        outcome["files"] = {kind.table: atomic.csv_text(result.table).encode(), **result.files}
     except Exception as err:  # a failing run is reported, not fatal to the sweep
         outcome.update(status="failed", message=one_line(f"{type(err).__name__}: {err}"))
         outcome["error"] = traceback.format_exc()
     else:
-        outcome.update(status=info.get("status", "done"), message=one_line(info.get("message", "")))
-        outcome["notes"] = list(info.get("notes", []))
+        outcome.update(status=result.status, message=one_line(result.message), notes=list(result.notes))
     outcome["wall_s"] = time.perf_counter() - start
     return outcome
 
 
-def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False) -> dict:
+def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False, kind_module: str = "") -> dict:
     """`compute` in a worker process: BLAS_THREADS BLAS threads from now on, and (unless
     `expected` is None) the client's versions, else the run fails saying which differ. On a Dask
-    worker (`shipped`) the run's user modules are where ship_modules put them (or installed)."""
+    worker (`shipped`) the run's user modules are where ship_modules put them (or installed).
+    `kind_module` defines the run's kind, registered here if the worker does not know it (a kind
+    registered at run time in the client, pgcli.kinds.register)."""
     global _blas_limited
+    if kind_module and run.kind not in kinds.REGISTRY:
+        kinds.register(kind_module)
     if not _blas_limited:
         blas_threads()  # for good: restoring per run would race with the worker's other threads
         _blas_limited = True
@@ -263,7 +265,7 @@ def _pools(items, jobs, retry, lost_once):
                     if pair is None:
                         break
                     with worker_environment(), _sigint_blocked():  # what workers started now inherit
-                        inflight[pool.submit(compute_remote, pair[1])] = pair
+                        inflight[pool.submit(compute_remote, pair[1], None, False, kinds.REGISTRY[pair[1].kind])] = pair
                 if not inflight:
                     break
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
@@ -431,7 +433,9 @@ def dask(items, client, expected):
         if time.monotonic() - checked > 1.0:  # workers come and go (adaptive clusters)
             window, checked = max(16, 2 * sum(client.nthreads().values())), time.monotonic()
         while len(pending) < window and (pair := next(items, None)) is not None:
-            future = client.submit(compute_remote, pair[1], expected, True, key=f"pgcli-{pair[1].run_id}", pure=False)
+            run = pair[1]
+            future = client.submit(compute_remote, run, expected, True, kinds.REGISTRY[run.kind], key=f"pgcli-{run.run_id}",
+                                   pure=False)  # fmt: skip
             pending[future.key] = (pair[0], future)
             completed.add(future)
 

@@ -9,8 +9,8 @@ An expectation reduces the results to one number and compares it::
 
 metric     a column of the run table (metrics.csv, estimate.csv, ...), of runs.csv
            (final_return, best_return, ...), or `<x>_to_target` — per run, the first x
-           (env_steps, wall_s, iteration) where `of` (default return_window, or objective for
-           optimize tables) reaches `target` — ≥ for returns, ≤ for a minimised objective
+           (env_steps, wall_s, iteration) where `of` (default: the kind's target metric,
+           return_window or objective) reaches `target` — ≥, or ≤ when the kind minimises it
 where      keep rows whose columns equal the given values (a list means any of them)
 at         per-iteration tables: final | best | first row of each run, or all rows
 agg        mean | median | min | max | max_abs | count | max_abs_z (max |metric / std_error|)
@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from pgcli.base.targets import METRIC, first_reached
+from pgcli.base.targets import first_reached
 
 COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 AGGS = ("mean", "median", "min", "max", "max_abs", "count", "max_abs_z", "loglog_slope")
@@ -39,6 +39,14 @@ VALUE_KEYS = {"metric", "where", "at", "agg", "target", "of", "x", "scale", "off
 KEYS = VALUE_KEYS | {"name", "source", "tol", "seeds_passing", "==", "between", *COMPARATORS}
 FRACTION = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 TIME_COLUMNS = ("iteration", "step")
+
+
+class Goal(NamedTuple):
+    """The kind's target (pgcli.kinds.Target) as a spec sets it: the metric `<x>_to_target` reads by
+    default, and whether reaching it means going below the target."""
+
+    metric: str
+    minimize: bool = False
 
 
 class ExpectError(ValueError):
@@ -106,14 +114,18 @@ def _check(item, nested):
         fraction(item["seeds_passing"])
 
 
-def check_columns(item: dict, table_columns, runs_columns, planned: dict | None = None) -> None:
+def check_columns(
+    item: dict, table_columns, runs_columns, planned: dict | None = None, metric: str | None = None
+) -> None:
     """Before anything runs: every column an expectation names will exist — the metric, `where`
     keys, `of` and `x` — and `loglog_slope` has at least two values of x in the plan (`planned`
     maps a column to the values the runs will produce, where the plan says). Raises ExpectError."""
     table, runs = list(table_columns), list(runs_columns)
     metric = item["metric"]
     if metric.endswith("_to_target"):
-        of = item.get("of", METRIC["optimize"] if METRIC["optimize"] in table else METRIC["train"])
+        of = item.get("of", metric)
+        if of is None:
+            raise ExpectError(f"{item['metric']} needs `of`: the column that reaches the target")
         needed = [("metric", metric.removesuffix("_to_target")), ("of", of)]
         frame = table
     else:
@@ -138,7 +150,7 @@ def check_columns(item: dict, table_columns, runs_columns, planned: dict | None 
             raise ExpectError(f"loglog_slope needs at least two values of {x}; the runs have {sorted(values)}")
     for key in (*COMPARATORS, "=="):
         if isinstance(item.get(key), dict):
-            check_columns(item[key], table, runs, planned)
+            check_columns(item[key], table, runs, planned, metric)
 
 
 def fraction(text) -> tuple[int, int]:
@@ -188,31 +200,31 @@ def _value_text(item):
     return f"{scale}{item['agg']} {item['metric']}{target}{at}" + (f" [{where}]" if where else "") + offset
 
 
-def evaluate(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> tuple[float | str, bool]:
+def evaluate(item: dict, runs: pd.DataFrame, table: pd.DataFrame, goal: Goal | None = None) -> tuple[float | str, bool]:
     """(measured value, passed). Raises ExpectError when the expectation does not fit the data.
 
-    `minimize`: the runs minimise their objective, so `<x>_to_target` looks for objective ≤ target."""
+    `goal`: the kind's target metric and direction, which `<x>_to_target` reads by default."""
     key = next(k for k in (*COMPARATORS, "==", "between") if k in item)
     if "seeds_passing" in item:
         k, n = fraction(item["seeds_passing"])
-        values = per_run(item, runs, table, minimize)
-        rhs = _rhs(item, key, runs, table, minimize)
+        values = per_run(item, runs, table, goal)
+        rhs = _rhs(item, key, runs, table, goal)
         passed = np.array([_compare(key, v, rhs, item) for v in values])
         return f"{passed.sum()}/{passed.size}", bool(passed.size and passed.sum() * n >= k * passed.size)
-    value = measure(item, runs, table, minimize)
-    return value, bool(_compare(key, value, _rhs(item, key, runs, table, minimize), item))
+    value = measure(item, runs, table, goal)
+    return value, bool(_compare(key, value, _rhs(item, key, runs, table, goal), item))
 
 
-def reference(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> float | None:
+def reference(item: dict, runs: pd.DataFrame, table: pd.DataFrame, goal: Goal | None = None) -> float | None:
     """The measured right-hand side when it is itself an expectation (for display), else None."""
     key = next(k for k in (*COMPARATORS, "==", "between") if k in item)
-    return measure(item[key], runs, table, minimize) if isinstance(item[key], dict) else None
+    return measure(item[key], runs, table, goal) if isinstance(item[key], dict) else None
 
 
-def _rhs(item, key, runs, table, minimize):
+def _rhs(item, key, runs, table, goal):
     rhs = item[key]
     if isinstance(rhs, dict):
-        return measure(rhs, runs, table, minimize)
+        return measure(rhs, runs, table, goal)
     return rhs if key == "between" else float(rhs)
 
 
@@ -226,12 +238,12 @@ def _compare(key, value, rhs, item):
     return bool(COMPARATORS[key](value, rhs))
 
 
-def measure(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> float:
+def measure(item: dict, runs: pd.DataFrame, table: pd.DataFrame, goal: Goal | None = None) -> float:
     """The expectation's left-hand side as one number."""
-    return float(item.get("scale", 1.0)) * _measure(item, runs, table, minimize) + float(item.get("offset", 0.0))
+    return float(item.get("scale", 1.0)) * _measure(item, runs, table, goal) + float(item.get("offset", 0.0))
 
 
-def _measure(item, runs, table, minimize):
+def _measure(item, runs, table, goal):
     agg = item["agg"]
     if agg in {"max_abs_z", "loglog_slope"}:
         rows = _filter(_rows(item, table), item.get("where"))
@@ -246,7 +258,7 @@ def _measure(item, runs, table, minimize):
         if np.unique(xs[ok]).size < 2:
             raise ExpectError(f"loglog_slope needs at least two values of {x}")
         return float(np.polyfit(np.log(xs[ok]), np.log(values[ok]), 1)[0])
-    values = per_run(item, runs, table, minimize)
+    values = per_run(item, runs, table, goal)
     if values.size == 0:
         raise NoData(f"no rows match where={item.get('where')} for {item['metric']}")
     reduce = {
@@ -260,14 +272,14 @@ def _measure(item, runs, table, minimize):
     return float(reduce(values))
 
 
-def per_run(item: dict, runs: pd.DataFrame, table: pd.DataFrame, minimize: bool = False) -> np.ndarray:
+def per_run(item: dict, runs: pd.DataFrame, table: pd.DataFrame, goal: Goal | None = None) -> np.ndarray:
     """One value per run (or per row with at: all), after where and at."""
     metric = item["metric"]
     if metric in runs.columns and metric not in table.columns:
         _need(runs, [metric], "metric")
         return _filter(runs, item.get("where"))[metric].to_numpy(float)
     if metric.endswith("_to_target"):
-        return _to_target(item, _filter(table, item.get("where")), minimize)
+        return _to_target(item, _filter(table, item.get("where")), goal)
     rows = _filter(_rows(item, table), item.get("where"))
     return rows[metric].to_numpy(float)
 
@@ -290,12 +302,14 @@ def _rows(item, table):
     return pick
 
 
-def _to_target(item, table, minimize):
+def _to_target(item, table, goal):
     """Per run, the first x where it reaches the target (targets.py: the one definition)."""
     x = item["metric"].removesuffix("_to_target")
-    of = item.get("of", METRIC["optimize"] if METRIC["optimize"] in table.columns else METRIC["train"])
+    of = item.get("of", goal.metric if goal else None)
+    if of is None:
+        raise ExpectError(f"{item['metric']} needs `of`: the column that reaches the target")
     _need(table, [x, of, "run_id"], "metric")
-    minimize = minimize and of == METRIC["optimize"]
+    minimize = goal is not None and goal.minimize and of == goal.metric
     out = []
     for _, run in table.groupby("run_id", sort=False):
         hit = first_reached(run[of], float(item["target"]), minimize)

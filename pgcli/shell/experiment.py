@@ -1,9 +1,11 @@
 """An experiment as the command line runs it: the spec (file, then flags, then --set), its runs,
 an executor's life cycle (a Dask client opened and closed here), and the summary directory.
 
-    spec = build_spec("estimate", "experiments/estimators-step.yaml", {"n": "100"}, ["reps=50"], None, None)
-    runs = plan_runs("estimate", spec, "results")
-    outcome = run("estimate", spec, runs, Execution(jobs=2))   # outcome.summary: runs.csv as a DataFrame
+    spec = build_spec(kind, "experiments/estimators-step.yaml", {"n": "100"}, ["reps=50"], None, None)
+    runs = plan_runs(kind, spec, "results")
+    outcome = run(kind, spec, runs, Execution(jobs=2))   # outcome.summary: runs.csv as a DataFrame
+
+`kind` is a kind's name (pgcli.kinds): everything kind-specific comes from its record.
 
 Bad input raises InputError (or SpecError, DistError, FunctionError, executors.SchedulerError) with a
 one-line message, before anything is written; the CLI prints it and exits 2. Nothing here prints.
@@ -16,13 +18,11 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import pandas as pd
 
+from pgcli import kinds
 from pgcli.base import usercode
-from pgcli.kinds import KINDS
-from pgcli.lab.dist_spec import parse_theta_text
-from pgcli.shell import atomic, executors, runner
+from pgcli.shell import atomic, executors, plan, results, runner
 from pgcli.shell.spec import (
     SpecError,
     apply_overrides,
@@ -80,12 +80,11 @@ class Outcome(NamedTuple):
 def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     """Spec file, then flags, then --set: resolved against the kind's schema.
 
-    `flags` maps spec keys (dotted) to values from command-line options; None or empty means not
-    given. A `theta` flag given as text ('mu=-3:3:25,sigma=1') is parsed here. The name is `name`,
-    else the spec's, else the spec file's stem, else `default_name(kind, spec)`."""
-    if isinstance(flags.get("theta"), str):
-        flags = {**flags, "theta": parse_theta_text(flags["theta"])}
-    schema = with_sweep(KINDS[kind].schema)
+    `flags` maps spec keys (dotted) to values from command-line options (or the Python API); None
+    or empty means not given, and a mapping merges into the file's (`--theta mu=1` keeps its other
+    parameters). The name is `name`, else the spec's, else the spec file's stem, else
+    `default_name(kind, spec)`."""
+    schema = schema_of(kind)
     user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
     if user.get("kind", kind) != kind:
         raise SpecError(
@@ -119,10 +118,15 @@ def _one_seed_rule(user: dict, seed, set_keys: list[str]) -> None:
         user["sweep"]["seeds"] = None
 
 
+def schema_of(kind: str) -> dict:
+    """A kind's whole spec schema: its record's keys plus kind, name, seed, sweep and expect."""
+    return with_sweep(kinds.schema(kinds.get(kind)))
+
+
 def default_name(kind: str, spec: dict) -> str:
     """The results name of a spec given by flags alone, <kind>-<what it is about> (the kind's
     `subject`: its distribution, env id, or optimize's problem), lower case, '/' as '-'."""
-    return f"{kind}-{KINDS[kind].subject(spec)}".lower().replace("/", "-")
+    return f"{kind}-{kinds.get(kind).subject(spec)}".lower().replace("/", "-")
 
 
 class Trust(NamedTuple):
@@ -161,7 +165,7 @@ def _texts(value):
 def user_modules(kind: str, trust_: Trust):
     """(run spec) -> the user modules it names, each found in a directory `trust_` allows, or a
     SpecError at the key naming it. Reads the file system only: nothing is imported."""
-    schema = KINDS[kind].schema
+    schema = kinds.schema(kinds.get(kind))
 
     def modules_of(run_spec: dict) -> tuple[usercode.Module, ...]:
         found: dict[str, usercode.Module] = {}
@@ -184,12 +188,12 @@ def plan_runs(kind: str, spec: dict, root: str | Path, grid=(), trust_: Trust | 
     (a Python f is probed, an env is made): with `imports` False (--print-spec) nothing is
     imported, and a run that names user code is checked up to its modules only."""
     modules_of = user_modules(kind, trust_ or Trust())
-    runs = runner.plan(kind, with_sweep(KINDS[kind].schema), spec, root, grid, modules_of)
+    runs = plan.runs(kind, schema_of(kind), spec, root, grid, modules_of)
     if imports:
         usercode.allow(module for run in runs for module in run.modules)
     for run in runs:
         if imports or not run.modules:
-            KINDS[kind].validate(run.spec)
+            kinds.get(kind).validate(run.spec)
     return runs
 
 
@@ -206,23 +210,20 @@ def summary_directory(kind: str, spec: dict, runs: list, spec_file, execution: E
         own_runs = plan_runs(kind, own, execution.results, trust_=trust(spec_file, execution.trust), imports=False)
     except SpecError:  # the file as written names code only the command line's values may: not these runs
         own_runs = []
-    return base if run_ids == [run.run_id for run in own_runs] else base / "sweeps" / runner.sweep_id(run_ids)
+    return base if run_ids == [run.run_id for run in own_runs] else base / "sweeps" / plan.sweep_id(run_ids)
 
 
 def infer_kind(raw: dict, path) -> str:
-    """A spec's kind: its `kind:` key, else guessed from its keys (env → train; problem or
-    estimator → optimize; f or estimators → estimate)."""
+    """A spec's kind: its `kind:` key, else the one kind whose schema has every key it uses."""
     if raw.get("kind"):
-        if raw["kind"] not in KINDS:
-            raise InputError(f"{path}: kind: unknown value {raw['kind']!r}; allowed: {', '.join(KINDS)}")
+        if raw["kind"] not in kinds.REGISTRY:
+            raise InputError(f"{path}: kind: unknown value {raw['kind']!r}; allowed: {', '.join(kinds.names())}")
         return raw["kind"]
-    if "env" in raw:
-        return "train"
-    if "problem" in raw or "estimator" in raw:
-        return "optimize"
-    if "f" in raw or "estimators" in raw:
-        return "estimate"
-    raise InputError(f"{path}: cannot tell the experiment kind; add kind: ({', '.join(KINDS)})")
+    fits = [name for name in kinds.names() if set(raw) <= set(schema_of(name))]
+    if len(fits) == 1:
+        return fits[0]
+    could = ", ".join(fits or kinds.names())
+    raise InputError(f"{path}: cannot tell the experiment kind; add kind: ({could})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
     a Dask client is opened for `--executor dask` and closed (with its LocalCluster) however the
     runs end. `out`, when given, receives a copy of the combined table."""
     directory = summary_directory(kind, spec, runs, spec_file, execution)
-    rerun = [Path(r.directory) / "status" for r in runs if execution.force or not runner.is_finished(r)]
+    rerun = [Path(r.directory) / "status" for r in runs if execution.force or results.finished(r) is None]
     for target in [directory / "runs.csv", out, *rerun]:
         problem = target and atomic.check_writable(target)
         if problem:
@@ -247,16 +248,16 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
     elif execution.scheduler:
         raise InputError("--scheduler needs --executor dask")
     try:
-        results = _run_with_progress(runs, execution, client)
+        outcomes = _run_with_progress(runs, execution, client)
     finally:
         if client is not None:
             client.close()
             if not execution.scheduler and client.cluster is not None:
                 client.cluster.close()
-    summary, combined = runner.aggregate(runs, results, directory)
+    summary, combined = results.aggregate(runs, outcomes, directory)
     if out and combined.is_file():
         atomic.write_bytes(out, combined.read_bytes())
-    return Outcome(spec, runs, results, summary, combined, directory)
+    return Outcome(spec, runs, outcomes, summary, combined, directory)
 
 
 def show_bars(execution: Execution) -> bool:
@@ -304,74 +305,74 @@ def notes(results: list) -> list[str]:
     return seen
 
 
+def not_done(outcome: Outcome) -> str:
+    """The runs that are not done, with their messages ('' when every run is done)."""
+    bad = outcome.summary[outcome.summary["status"] != "done"]
+    if bad.empty:
+        return ""
+    messages = {run.run_id: (r or {}).get("message", "") for run, r in zip(outcome.runs, outcome.results, strict=True)}
+    shown = bad[["run_id", "label", "status"]].assign(message=bad["run_id"].map(messages))
+    return f"\n{len(bad)} of {len(outcome.runs)} runs not done:\n" + shown.to_string(index=False)
+
+
+def shown(outcome: Outcome, options: dict) -> kinds.Shown:
+    """What a kind's command prints from (kinds.Shown): the combined table is read when asked for."""
+
+    def table():
+        return results.read_csv(outcome.combined) if outcome.combined.is_file() else None
+
+    return kinds.Shown(outcome.spec, outcome.summary, table, len(outcome.runs), options)
+
+
 # ---------------------------------------------------------------------------------------------
-# fisher --policy
+# tools: what a kind's runs offer another command (fisher --policy)
 
 
-class Policy(NamedTuple):
-    """A policy to compute the Fisher matrix of: a train spec, θ (None: the initial θ₀), its run
-    directory, and a note when the spec is a sweep of several runs."""
+class ToolRun(NamedTuple):
+    """The run a tool works on: its resolved spec, its files (empty if it is not done), its
+    directory, and a note when it was picked from a sweep."""
 
     spec: dict
-    theta: np.ndarray | None
-    run_dir: Path
+    files: dict
+    directory: Path
     note: str
 
 
-class PolicyFisher(NamedTuple):
-    """`fisher --policy`'s result: the table written to `path`, its quantities by name, the
-    eigenvalues in decreasing order and the number of visited states."""
-
-    path: Path
-    value: dict
-    eigenvalues: np.ndarray
-    n_states: int
-
-
-def find_policy(path: Path, sets, seed, name, execution: Execution) -> Policy:
-    """A run directory's trained policy, or a train spec's (trained if its run directory is done,
-    else its initial θ₀; a sweep's first run, or the one --seed picks). The user modules its spec
-    names are found in trusted directories and admitted (a run directory's: --trust only)."""
+def tool_run(kind: str, path: Path, sets, seed, name, execution: Execution) -> ToolRun:
+    """A run of `kind` for a tool: a run directory as recorded, or a spec file's run (a sweep's first,
+    or the one --seed picks; its files if it is done). Its user modules are found in trusted
+    directories (a run directory's: --trust only) and admitted, and its spec validated."""
     if path.is_dir():
         try:
-            spec, theta = runner.load_run(path)
+            found = results.load_run(path)
         except ValueError as err:
             raise InputError(str(err)) from None
-        usercode.allow(user_modules("train", trust(None, execution.trust))(spec))
-        return Policy(spec, theta, path, "")
-    if not path.is_file():
-        raise InputError(f"--policy: no such run directory or spec file: {path}")
-    spec = build_spec("train", str(path), {}, sets, seed, name)
-    runs = plan_runs(
-        "train", spec, execution.results, execution.grid, trust(path, execution.trust, sets), imports=False
-    )
-    usercode.allow(runs[0].modules)
-    note = ""
-    if len(runs) > 1:
-        note = f"{path} is a sweep of {len(runs)} runs; using its first, {runs[0].label} (--seed S picks one)"
-    run_dir, theta = Path(runs[0].directory), None
-    if runner.status_of(run_dir) == "done":
-        theta = runner.load_run(run_dir)[1]
-    return Policy(runs[0].spec, theta, run_dir, note)
+        if found.kind != kind:
+            raise InputError(f"{path} holds a {found.kind} run, not a {kind} run")
+        chosen = ToolRun(found.spec, found.files, path, "")
+        usercode.allow(user_modules(kind, trust(None, execution.trust))(found.spec))
+    elif path.is_file():
+        spec = build_spec(kind, str(path), {}, sets, seed, name)
+        runs = plan_runs(kind, spec, execution.results, execution.grid, trust(path, execution.trust, sets), False)
+        note = ""
+        if len(runs) > 1:
+            note = f"{path} is a sweep of {len(runs)} runs; using its first, {runs[0].label} (--seed S picks one)"
+        found = results.verified(runs[0])
+        chosen = ToolRun(runs[0].spec, found.files if found else {}, Path(runs[0].directory), note)
+        usercode.allow(runs[0].modules)
+    else:
+        raise InputError(f"no such run directory or spec file: {path}")
+    kinds.get(kind).validate(chosen.spec)
+    return chosen
 
 
-def policy_fisher(policy: Policy, states: int, out=None) -> PolicyFisher:
-    """F = E_s E_a[∇θ log π(a|s) ∇θ log π(a|s)ᵀ] of `policy` on `states` states it visits (see
-    pgcli.rl.natural.policy_fisher), written as a table to `out` (default: the run directory's
-    policy_fisher.csv)."""
-    from pgcli.rl import natural
-    from pgcli.rl import train as train_core
-
-    KINDS["train"].validate(policy.spec)
-    target = Path(out) if out else policy.run_dir / "policy_fisher.csv"
+def run_tool(tool: kinds.Tool, chosen: ToolRun, options: dict, out=None) -> tuple[Path, str]:
+    """Run a tool on a run and write its table to `out` (default: the run directory's tool.table);
+    returns (the table's path, the tool's lines)."""
+    target = Path(out) if out else chosen.directory / tool.table
     problem = atomic.check_writable(target)
     if problem:
         raise InputError(problem)
-    spec = policy.spec
-    network, theta, x = train_core.visited_states(spec, policy.theta, states, seed=spec["seed"])
-    rows, eigenvalues = natural.policy_fisher(network, theta, x)
-    table = pd.DataFrame(rows, columns=natural.POLICY_FISHER_COLUMNS)
+    table, lines = tool.run(chosen.spec, chosen.files, {**options, "run_dir": chosen.directory})
     atomic.write_csv(target, table)
-    summary = table[table["row"] == ""]  # the scalar quantities; eigenvalues and entries have a row
-    value = dict(zip(summary["quantity"], summary["value"], strict=True))
-    return PolicyFisher(target, value, eigenvalues, x.shape[0])
+    return target, lines

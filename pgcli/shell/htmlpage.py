@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import io
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -461,18 +460,6 @@ def _drop_empty_defs(root: ET.Element) -> None:
         for child in list(parent):
             if child.tag == "defs" and not len(child):
                 parent.remove(child)
-
-
-def figure_svg(fig, digits: int = 1) -> str:
-    """A matplotlib Figure as compact SVG text for a Figure block: the same figure gives the same
-    text (fixed svg.hashsalt, no date or creator in the metadata), text drawn as paths so it looks
-    the same without the fonts (svg.fonttype 'path', as pgcli/plot.py's render), then compact_svg."""
-    import matplotlib  # on first use: the page itself needs no matplotlib
-
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "pgcli", "svg.fonttype": "path"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return compact_svg(buffer.getvalue(), digits)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -202,7 +202,19 @@ def _as_list(value, path, one, split=True):
     return [one(v, f"{path}[{i}]") for i, v in enumerate(items)]
 
 
-_SCALAR = {"int": _to_int, "float": _to_float, "str": _to_str, "path": _to_str, "bool": _to_bool}
+def _to_function(value, path):
+    """f: text, or (only through the Python API, which is code) a callable or an Fn."""
+    return value if callable(value) or hasattr(value, "value") else _to_str(value, path)
+
+
+_SCALAR = {
+    "int": _to_int,
+    "float": _to_float,
+    "str": _to_str,
+    "path": _to_str,
+    "bool": _to_bool,
+    "function": _to_function,
+}
 _LIST = {"ints": _to_int, "floats": _to_float, "strs": _to_str}
 
 
@@ -216,8 +228,10 @@ def coerce(field: Field, value: Any, path: str) -> Any:
         out = _SCALAR[field.kind](value, path)
     elif field.kind in _LIST:
         out = _as_list(value, path, _LIST[field.kind])
-    elif field.kind == "texts":  # strings that may hold commas (functions: table:1,0,3)
+    elif field.kind == "texts":  # strings that may hold commas (table:1,0,3)
         out = _as_list(value, path, _to_str, split=False)
+    elif field.kind == "functions":  # f texts (commas are theirs: table:1,0,3), or the API's callables
+        out = _as_list(value, path, _to_function, split=False)
     elif field.kind == "mapping":
         if not isinstance(value, dict):
             raise SpecError(path, f"expected a mapping, got {value!r}")

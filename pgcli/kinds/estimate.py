@@ -1,0 +1,156 @@
+"""The `estimate` kind: every estimator of ∇θ E_{p(x;θ)}[f(x)] against the exact gradient
+(the estimator lab, pgcli.lab.estimate)."""
+
+from __future__ import annotations
+
+from pgcli.base.fields import Field, positive
+from pgcli.kinds import Flag, Kind, PlotDefaults, Result, Shown, distribution
+from pgcli.lab import distributions
+from pgcli.lab import estimate as core
+from pgcli.lab.dist_spec import make_dists, samples_problem
+from pgcli.lab.estimators import ESTIMATORS
+from pgcli.lab.functions import NAMED, references
+
+SCHEMA = {
+    **distribution.SCHEMA,
+    "f": Field(
+        "functions",
+        ["step"],
+        "functions: name, name:arg, table:v0,v1,..., module:function, or an expression in x",
+        refs=references,
+    ),
+    "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
+    "n": Field("ints", [10, 100, 1000], "samples per estimate", check=lambda v: samples_problem(v, core.MAX_N)),
+    "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], core.MAX_REPS)),
+    "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
+    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
+    "dtype": Field(
+        "str", "float64", "samples, scores and terms (exact columns stay float64)", choices=distributions.DTYPES
+    ),
+}
+
+
+def settings(spec: dict) -> core.Settings:
+    """The lab's settings of a resolved spec: every θ point as a Dist (SpecError at `theta`)."""
+    dists = make_dists(spec["dist"], spec["parametrisation"], spec["theta"], spec["dim"], spec["dtype"])
+    options = {"h": spec["h"], "temperature": spec["temperature"]}
+    return core.Settings(dists, spec["f"], spec["estimators"], spec["n"], spec["reps"], options, spec["seed"])
+
+
+def run(spec: dict, progress) -> Result:
+    table, notes = core.run(settings(spec), progress)
+    return Result(table, notes=tuple(notes))
+
+
+def show(shown: Shown) -> str | None:
+    """The table of one run: bias in standard errors (or, with --rank, the estimators ranked)."""
+    table = shown.table() if shown.n_runs == 1 else None
+    if table is None:
+        return None
+    if shown.options["rank"]:
+        return rank_table(table, shown.options["target_se"])
+    return estimate_table(table)
+
+
+def _fmt(value) -> str:
+    import pandas as pd
+
+    return "" if pd.isna(value) else f"{value + 0.0:.4g}"  # + 0.0 prints -0 as 0
+
+
+def estimate_table(table) -> str:
+    """The readable stdout table: bias in standard errors, and a flag when |z| > 4."""
+    import numpy as np
+    import pandas as pd
+
+    z = core.z_scores(table)
+    shown = pd.DataFrame(
+        {
+            "theta": table["theta"],
+            "f": table["f"],
+            "estimator": table["estimator"],
+            "n": table["n_samples"],
+            "param": table["param"],
+            "mean": table["mean"].map(_fmt),
+            "exact": table["exact"].map(_fmt),
+            "std_err": table["std_error"].map(_fmt),
+            "bias/se": z.map(lambda v: "inf" if np.isinf(v) else _fmt(v)),
+            "": np.where(z.abs() > 4, "BIASED", ""),
+        }
+    )
+    if shown["theta"].nunique() == 1:
+        shown = shown.drop(columns="theta")
+    return shown.to_string(index=False)
+
+
+def rank_table(table, target_se: float) -> str:
+    """`estimate --rank`: estimators by efficiency, with the samples each needs for target_se."""
+    import pandas as pd
+
+    ranked = core.rank(table, target_se)
+    shown = ranked.assign(
+        efficiency=ranked["efficiency"].map(_fmt),
+        n_for_target=ranked["n_for_target"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}"),
+        seconds_for_target=ranked["seconds_for_target"].map(_fmt),
+        max_abs_z=ranked["max_abs_z"].map(_fmt),
+    )
+    drop = [c for c in ("theta", "f") if shown[c].nunique() == 1]
+    head = f"estimators ranked for standard error {target_se:g} (worst coordinate of θ):\n"
+    return head + shown.drop(columns=drop).to_string(index=False)
+
+
+KIND = Kind(
+    name="estimate",
+    help="""Estimate ∂/∂θ E[f(x)] with every estimator and compare with the exact gradient.
+
+    \b
+    Examples:
+      pgcli estimate --dist gaussian --f step
+      pgcli estimate --dist bernoulli --param logit --f square --n 10,100,1000
+      pgcli estimate --dist gaussian --theta mu=-3:3:25 --f "x**2 + sin(3*x)" --n 100
+      pgcli estimate experiments/estimators-step.yaml --set reps=500
+      pgcli estimate --dist bernoulli --dim 8 --param logit --f square --n 1000 --rank --target-se 0.001
+    """,
+    schema=SCHEMA,
+    subject=lambda spec: spec["dist"],
+    validate=lambda spec: core.validate(settings(spec)),
+    run=run,
+    table="estimate.csv",
+    columns=lambda spec: core.COLUMNS,
+    wall_clock=core.WALL_CLOCK,
+    plot=PlotDefaults(
+        figure="estimator",
+        signature="estimator",
+        hue="estimator",
+        labels=("dist", "parametrisation", "f", "param", "estimator", "theta", "n_samples"),
+        axes=("theta", "n_samples"),
+        title=("f", "param", "theta"),
+    ),
+    planned=lambda spec: {"n_samples": [float(n) for n in spec["n"]]},
+    flags=(
+        *distribution.flags(),
+        Flag(
+            ("--f",),
+            "f",
+            "Repeatable: {names}, table:..., module:function (Python), or an expression in x.",
+            "texts",
+            metavar="F",
+            names=lambda: NAMED,
+        ),
+        Flag(("--estimators",), "estimators", "Comma list of: {names}.", metavar="A,B", names=lambda: ESTIMATORS),
+        Flag(("--n",), "n", "Samples per estimate (1e6 forms allowed).", metavar="N1,N2"),
+        Flag(("--reps",), "reps", "Independent estimates per cell."),
+        Flag(("--h",), "h", "Finite-difference step."),
+        Flag(("--temperature",), "temperature", "gumbel_softmax temperature τ (default 0.5)."),
+        Flag(
+            ("--dtype",),
+            "dtype",
+            "Of samples and terms (exact: float64).",
+            "choice",
+            names=lambda: distributions.DTYPES,
+        ),
+        Flag(("--rank",), None, "Rank the estimators by efficiency for this f and θ.", "flag", default=False),
+        Flag(("--target-se",), None, "With --rank: standard error to reach.", "positive", default=0.01),
+    ),
+    show=show,
+)
