@@ -12,6 +12,10 @@ kind's name is written anywhere else (tests/shell/test_kinds.py greps for them).
     result = kind.run(spec, progress)             # Result(table, status, message, notes, files)
     kinds.register("tests.toy_kind")              # a kind defined elsewhere (a test, a plugin)
 
+From Python, every kind is `pgcli.<name>(...)` (its flags as keywords; pgcli.shell.api.call) and a
+kind may offer functions of its own (`pgcli.gradient`, the estimate kind's), each given the shell's
+one way to build a spec: `build(kind, flags)`.
+
 A kind module stays light to import (the command's --help reads its flags): its core is imported
 inside ``run`` and ``validate``.
 """
@@ -83,6 +87,12 @@ class Flag(NamedTuple):
     parse: Callable[[Any], Any] | None = None  # the flag's text as the spec value (θ text to a mapping)
     bounds: tuple[int, Callable[[], int]] | None = None  # count: (least, a function giving the most)
 
+    @property
+    def keyword(self) -> str:
+        """The flag's Python name: its keyword in the API, its value in the command
+        ('--target-se' -> target_se, '--minimize/--maximize' -> minimize)."""
+        return self.decls[0].split("/")[0].lstrip("-").replace("-", "_")
+
 
 class Shown(NamedTuple):
     """What a kind's command prints from: the resolved spec, runs.csv, the combined table (read on
@@ -128,6 +138,8 @@ class Kind(NamedTuple):
     flags: tuple[Flag, ...] = ()
     show: Callable[[Shown], str] | None = None  # what the command prints after its runs
     tools: tuple[Tool, ...] = ()
+    api: tuple[str, ...] = ("spec",)  # positional parameters of pgcli.<name>(...): flags' keywords, or spec
+    functions: dict[str, Callable] = {}  # noqa: RUF012 - API functions f(build, ...): pgcli.<function name>
 
 
 NAME = Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pgcli.base.fields import Field, positive
+from pgcli.base.fields import Field, SpecError, positive
 from pgcli.kinds import Flag, Kind, PlotDefaults, Result, Shown, distribution
 from pgcli.lab import distributions
 from pgcli.lab import estimate as core
@@ -50,6 +50,59 @@ def show(shown: Shown) -> str | None:
     if shown.options["rank"]:
         return rank_table(table, shown.options["target_se"])
     return estimate_table(table)
+
+
+MAX_GRADIENT_SAMPLES = 10**6  # gradient's per-sample terms are held in memory (n, d)
+
+
+def gradient(
+    build, f, dist="gaussian", theta=None, n=1000, estimator="score", rng=None, *,
+    parametrisation=None, dim=None, f_grad=None, h=None, temperature=None,
+):  # fmt: skip
+    """One estimate of ∇θ E_{x~p(x;θ)}[f(x)] from n samples, with its standard error
+    (`pgcli.gradient(f, dist, theta, n, estimator, rng)`; `build` is the shell's spec builder).
+
+    `dist` is a family name; θ maps parameter names to values (a name the default
+    parametrisation lacks selects the one that has it: {"logit": ...}); vectors set `dim`.
+
+    Returns a DataFrame indexed by the coordinates of θ (`mu`, `logit[3]`, ...) with columns
+    `grad` (the mean of the per-sample terms) and `std_error` (their std / √n; NaN for
+    score_antithetic and score_rqmc, whose terms are dependent); `attrs["terms"]` holds the
+    per-sample terms (n, d). `rng` is a numpy Generator, a seed (an integer ≥ 0), or None.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from pgcli.base.numerics import mean_and_std_error
+    from pgcli.lab import estimators
+    from pgcli.lab.dist_spec import make_functions, probe_function
+
+    if not isinstance(rng, np.random.Generator):
+        if not (rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0)):
+            raise SpecError("rng", f"expected a numpy Generator, a seed (an integer ≥ 0) or None, got {rng!r}")
+        rng = np.random.default_rng(rng)
+    if isinstance(n, int | float | np.integer) and not isinstance(n, bool) and n > MAX_GRADIENT_SAMPLES:
+        raise SpecError("n", f"{n:.3g} samples; gradient holds its terms in memory: at most {MAX_GRADIENT_SAMPLES:,}")
+    flags = {"f": f, "f_grad": f_grad, "dist": dist, "theta": theta, "parametrisation": parametrisation, "dim": dim,
+             "estimators": estimator, "n": n, "h": h, "temperature": temperature}  # fmt: skip
+    lab = settings(build("estimate", flags))
+    if len(lab.dists) != 1:
+        raise SpecError("theta", f"one θ per gradient, got {len(lab.dists)} points")
+    (family,) = lab.dists
+    (fn,) = make_functions(lab.f, family)
+    probe_function(fn, family, "f")
+    options = estimators.options(estimator, lab.options)
+    try:
+        with np.errstate(all="ignore"):
+            terms = ESTIMATORS[estimator](family, fn, lab.n[0], rng, 1, **options)[0]
+    except estimators.NotApplicable as why:
+        raise SpecError("estimator", str(why)) from None
+    grad, std_error = mean_and_std_error(terms)
+    if estimator in estimators.DEPENDENT_TERMS:
+        std_error = np.full_like(grad, np.nan)
+    frame = pd.DataFrame({"grad": grad, "std_error": std_error}, index=pd.Index(family.names, name="param"))
+    frame.attrs.update(terms=np.ascontiguousarray(terms), estimator=estimator, f=fn.label)
+    return frame
 
 
 def _fmt(value) -> str:
@@ -153,4 +206,6 @@ KIND = Kind(
         Flag(("--target-se",), None, "With --rank: standard error to reach.", "positive", default=0.01),
     ),
     show=show,
+    api=("f", "dist", "theta"),
+    functions={"gradient": gradient},
 )

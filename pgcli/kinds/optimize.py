@@ -138,4 +138,5 @@ KIND = Kind(
         Flag(("--data",), "data.path", "classifier: data file.", metavar="CSV"),
     ),
     show=lambda shown: runs_table(shown.runs, RUNS_COLUMNS, digits=4, drop_empty=True),
+    api=("f", "dist", "theta"),
 )

@@ -25,10 +25,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
-from scipy import optimize, special
 
+from pgcli.base import lazy
 from pgcli.lab.estimators import NotApplicable, cross_fitted_terms, loo_terms
+
+pd = lazy.module("pandas")
+optimize = lazy.module("scipy.optimize")
+special = lazy.module("scipy.special")
 
 
 class DataError(ValueError):

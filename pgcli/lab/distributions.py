@@ -18,9 +18,12 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
 
+from pgcli.base import lazy
 from pgcli.base.numerics import softmax
+
+special = lazy.module("scipy.special")
+stats = lazy.module("scipy.stats")
 
 # ---------------------------------------------------------------------------------------------
 # coordinate transforms θ_j -> φ_j
@@ -41,8 +44,8 @@ IDENTITY = Transform(lambda name: name, lambda t: t, lambda p: p, np.ones_like, 
 EXP = Transform(lambda name: "log_" + name, np.exp, np.log, np.exp, np.exp)
 SIGMOID = Transform(
     lambda name: "logit" + name[1:] if name.split("[")[0] == "p" else "logit_" + name,  # p[2] -> logit[2]
-    special.expit,
-    special.logit,
+    lambda t: special.expit(t),
+    lambda p: special.logit(p),
     lambda t: special.expit(t) * (1 - special.expit(t)),
     lambda t: special.expit(t) * (1 - special.expit(t)) * (1 - 2 * special.expit(t)),
 )
@@ -637,20 +640,25 @@ def make_dist(
 ) -> Dist:
     """Build and validate a Dist from parameter values keyed by group name.
 
-    Scalars broadcast over vector parameters; missing groups take their defaults. θ and φ are
-    always float64; `dtype` is that of the samples, scores and estimator terms.
+    Scalars broadcast over vector parameters; missing groups take their defaults. Without a
+    parametrisation, the family's first one that has every parameter θ names ({"logit": ...}
+    selects bernoulli's logit one); without a dim, the length of θ's vectors (else the family's
+    default). θ and φ are always float64; `dtype` is that of the samples, scores and terms.
     """
     if dtype not in DTYPES:
         raise DistError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
     if family not in FAMILIES:
         raise DistError(f"unknown dist {family!r}; allowed: {', '.join(sorted(FAMILIES))}")
     fam = FAMILIES[family]
-    parametrisation = parametrisation or next(iter(fam.parametrisations))
+    if dim is None:
+        sizes = {np.size(v) for v in theta.values() if np.ndim(v) > 0}
+        dim = sizes.pop() if len(sizes) == 1 and family in DEFAULT_DIM else DEFAULT_DIM.get(family, 1)
+    if parametrisation is None:
+        covers = [name for name in fam.parametrisations if set(theta) <= set(param_groups(family, name, dim))]
+        parametrisation = (covers or list(fam.parametrisations))[0]
     if parametrisation not in fam.parametrisations:
         allowed = ", ".join(fam.parametrisations)
         raise DistError(f"unknown parametrisation {parametrisation!r} for {family}; allowed: {allowed}")
-    if dim is None:
-        dim = DEFAULT_DIM.get(family, 1)
     if family not in DEFAULT_DIM and dim != 1:
         raise DistError(f"dim applies only to {', '.join(DEFAULT_DIM)}, not {family}")
     if dim < 1 or (family == "categorical" and dim < 2):

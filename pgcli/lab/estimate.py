@@ -23,8 +23,8 @@ import time
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from pgcli.base import lazy
 from pgcli.base.fields import SpecError
 from pgcli.base.progress import Progress, silent
 from pgcli.base.streams import cell_rng
@@ -32,6 +32,8 @@ from pgcli.lab import distributions, estimators
 from pgcli.lab.dist_spec import make_functions, probe_function, theta_label
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable
 from pgcli.lab.exact import exact_gradient
+
+pd = lazy.module("pandas")
 
 MAX_N = 10**9  # samples in one estimate
 MAX_REPS = 10**6  # estimates per cell

@@ -34,10 +34,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import special
 
+from pgcli.base import lazy
 from pgcli.lab import distributions
 from pgcli.lab.functions import Fn
+
+special = lazy.module("scipy.special")
 
 
 class NotApplicable(Exception):

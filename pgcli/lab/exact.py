@@ -14,11 +14,14 @@ diagonal gaussian with k > 1, there is no exact value (method 'none', gradient N
 from __future__ import annotations
 
 import numpy as np
-from scipy import integrate, special
 
+from pgcli.base import lazy
 from pgcli.lab import distributions
 from pgcli.lab.dist_spec import function_problem
 from pgcli.lab.functions import Fn
+
+integrate = lazy.module("scipy.integrate")
+special = lazy.module("scipy.special")
 
 MAX_ENUMERATION = 16  # exact sums over {0, 1}^d up to d = 16 (65,536 points)
 

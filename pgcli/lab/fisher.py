@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from pgcli.base import lazy
 from pgcli.base.fields import SpecError
 from pgcli.base.progress import Progress, silent
 from pgcli.base.streams import cell_rng
@@ -23,6 +23,8 @@ from pgcli.lab import distributions
 from pgcli.lab.dist_spec import theta_label
 from pgcli.lab.estimate import CHUNK_ELEMENTS, chunk_sizes
 from pgcli.lab.exact import exact_neg_hessian
+
+pd = lazy.module("pandas")
 
 
 class Settings(NamedTuple):

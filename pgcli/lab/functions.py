@@ -21,7 +21,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special
+
+from pgcli.base import lazy
+
+special = lazy.module("scipy.special")
 
 
 class Fn(NamedTuple):

@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from pgcli.base import lazy
 from pgcli.base.fields import SpecError
 from pgcli.base.numerics import GradientStats, gradient_stats
 from pgcli.base.optim import OPTIMISERS, adam_init
@@ -50,6 +50,8 @@ from pgcli.lab import classifier, distributions, estimators, exact, userfn
 from pgcli.lab.dist_spec import function_problem, probe_function, theta_grid
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of
 from pgcli.lab.functions import FunctionError, parse_function
+
+pd = lazy.module("pandas")
 
 TOY_TARGET = 0.45
 PROBE_SAMPLES = 16  # samples of the applicability check run before anything is written

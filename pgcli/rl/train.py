@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from pgcli.base import lazy
 from pgcli.base.fields import SpecError
 from pgcli.base.numerics import gradient_stats
 from pgcli.base.optim import OPTIMISERS, AdamState, adam_init
@@ -34,6 +34,8 @@ from pgcli.base.targets import first_reached
 from pgcli.rl import natural, policies, ppo, rollout, trpo
 from pgcli.rl.advantages import fit_value, normalise, value_init, value_predict, weights
 from pgcli.rl.settings import AlgoSettings, BatchSettings, EvalSettings, OptimSettings, Settings, StopSettings
+
+pd = lazy.module("pandas")
 
 COLUMNS = [
     "iteration",

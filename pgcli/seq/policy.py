@@ -31,11 +31,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy import sparse
 
+from pgcli.base import lazy
 from pgcli.base.numerics import log_softmax
 from pgcli.rl import mlp
 from pgcli.seq.space import Sequences, mask
+
+sparse = lazy.module("scipy.sparse")
 
 KINDS = ("tabular", "mlp")
 DTYPES = ("float64", "float32")

@@ -23,6 +23,7 @@ use of a function; gymnasium only in `train`.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from contextlib import contextmanager
@@ -40,7 +41,6 @@ from pgcli.shell import experiment, results
 from pgcli.shell.spec import SpecError, load_yaml
 
 API_NAME = "api"  # the results name of an API spec: nothing is written, but a spec has a name
-MAX_GRADIENT_SAMPLES = 10**6  # gradient's per-sample terms are held in memory (n, d)
 
 
 class PgcliError(ValueError):
@@ -60,12 +60,6 @@ def _bad_input():
         usercode.UserCodeError,
     ) as err:
         raise PgcliError(str(err)) from None
-
-
-def _given(**values) -> dict:
-    """Spec flags from keyword arguments: those given (not None), arrays as lists."""
-    return {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in values.items()
-            if value is not None}  # fmt: skip
 
 
 def _theta(theta) -> dict | None:
@@ -99,14 +93,6 @@ def _run(kind: str, resolved: dict, spec_dir=None) -> kinds.Result:
     return kinds.get(kind).run(run.spec, silent)
 
 
-def _rng(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0):
-        return np.random.default_rng(rng)
-    raise PgcliError(f"rng: expected a numpy Generator, a seed (an integer ≥ 0) or None, got {rng!r}")
-
-
 def _function(f, f_grad):
     """f as the spec takes it: text stays text; a callable (with f_grad, its derivative) as an Fn."""
     from pgcli.lab import userfn
@@ -119,125 +105,97 @@ def _function(f, f_grad):
         return userfn.from_callable(f, f_grad)
 
 
-def gradient(
-    f, dist="gaussian", theta=None, n=1000, estimator="score", rng=None, *,
-    parametrisation=None, dim=None, f_grad=None, h=None, temperature=None,
-) -> pd.DataFrame:  # fmt: skip
-    """One estimate of ∇θ E_{x~p(x;θ)}[f(x)] from n samples, with its standard error.
+def _flags(kind: kinds.Kind, options: dict) -> dict:
+    """API keywords as spec flags: a keyword named like one of the command's flags (`optim`, `lr`,
+    `estimator`) sets that flag's key (`optim.kind`, `optim.lr`); any other names a spec key. A
+    callable f with `f_grad` (its derivative) becomes one Fn; arrays become lists."""
+    options = dict(options)
+    if options.get("f_grad") is not None:
+        options["f"] = _function(options["f"], options["f_grad"])
+    options.pop("f_grad", None)
+    by_name = {flag.keyword: flag for flag in kind.flags if flag.key}
+    flags = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        flag = by_name.get(name)
+        if name == "theta":
+            value = _theta(value)
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, tuple):
+            value = list(value)
+        if flag is not None and flag.type == "texts" and not isinstance(value, list):
+            value = [value]
+        flags[flag.key if flag else name] = value
+    return flags
 
-    `dist` is a family name; θ maps parameter names to values (a name the default
-    parametrisation lacks selects the one that has it: {"logit": ...}); vectors set `dim`.
 
-    Returns a DataFrame indexed by the coordinates of θ (`mu`, `logit[3]`, ...) with columns
-    `grad` (the mean of the per-sample terms) and `std_error` (their std / √n; NaN for
-    score_antithetic and score_rqmc, whose terms are dependent); `attrs["terms"]` holds the
-    per-sample terms (n, d). `rng` is a numpy Generator, a seed, or None.
-    """
-    from pgcli.base.numerics import mean_and_std_error
-    from pgcli.kinds.estimate import settings
-    from pgcli.lab import estimators, userfn
-    from pgcli.lab.dist_spec import make_functions, probe_function
+def call(kind: str, *args, **options) -> pd.DataFrame:
+    """`pgcli.<kind>(...)`: one run of a kind from the command's flags given as keywords (and its
+    record's positional parameters, `Kind.api`), in memory; see :func:`run`."""
+    record = kinds.get(kind)
+    if len(args) > len(record.api):
+        raise PgcliError(f"pgcli.{kind} takes at most {len(record.api)} positional arguments ({', '.join(record.api)})")
+    named = dict(zip(record.api, args, strict=False))
+    clash = sorted(set(named) & set(options))
+    if clash:
+        raise PgcliError(f"pgcli.{kind}: {clash[0]} given twice")
+    options = {**named, **options}
+    spec_file = options.pop("spec", None)
+    return run(kind, spec_file, overrides=options.pop("overrides", None), seed=options.pop("seed", None),
+               **_flags(record, options))  # fmt: skip
 
-    generator = _rng(rng)
-    if isinstance(n, int | np.integer | float) and not isinstance(n, bool) and n > MAX_GRADIENT_SAMPLES:
-        raise PgcliError(f"n: {n:.3g} samples; gradient holds its terms in memory: at most {MAX_GRADIENT_SAMPLES:,}")
-    flags = _given(dist=dist, theta=_theta(theta), parametrisation=parametrisation, dim=dim, f=[_function(f, f_grad)],
-                   estimators=[estimator], n=[n], h=h, temperature=temperature)  # fmt: skip
-    resolved = spec("estimate", flags)
+
+def function(name: str):
+    """A kind's own API function (`pgcli.gradient`, the estimate kind's), given the shell's way to
+    build a spec for it (`build`); bad input raises PgcliError, an exception in your code is yours."""
+    found = next((kind.functions[name] for kind in map(kinds.get, kinds.names()) if name in kind.functions), None)
+    if found is None:
+        raise AttributeError(name)
+
+    @functools.wraps(found)
+    def api_function(*args, **keys):
+        with _bad_input():
+            return found(build, *args, **keys)
+
+    return api_function
+
+
+def build(kind: str, flags: dict) -> dict:
+    """The resolved spec of one run of `kind` from API flags, its user modules (your files in the
+    working directory) found and admitted; not validated by the kind (the caller does what it
+    needs). PgcliError with the command line's message."""
+    resolved = {**spec(kind, _flags(kinds.get(kind), flags)), "sweep": {"grid": {}, "seeds": None}}
     trusted = experiment.Trust((os.getcwd(),))
     with _bad_input():
-        experiment.plan_runs("estimate", {**resolved, "sweep": {"grid": {}, "seeds": None}}, Path(os.devnull),
-                             (), trusted, imports=False)  # fmt: skip
-        usercode.allow(experiment.user_modules("estimate", trusted)(resolved))
-        lab = settings(resolved)
-        if len(lab.dists) != 1:
-            raise PgcliError(f"theta: one θ per gradient, got {len(lab.dists)} points")
-        (family,) = lab.dists
-        (fn,) = make_functions(lab.f, family)
-        probe_function(fn, family, "f")
-        options = estimators.options(estimator, lab.options)
-        try:
-            with np.errstate(all="ignore"):
-                terms = estimators.ESTIMATORS[estimator](family, fn, lab.n[0], generator, 1, **options)[0]
-        except estimators.NotApplicable as why:
-            raise PgcliError(f"estimator: {why}") from None
-    grad, std_error = mean_and_std_error(terms)
-    if estimator in estimators.DEPENDENT_TERMS:
-        std_error = np.full_like(grad, np.nan)
-    frame = pd.DataFrame({"grad": grad, "std_error": std_error}, index=pd.Index(family.names, name="param"))
-    frame.attrs.update(terms=np.ascontiguousarray(terms), estimator=estimator, f=userfn.to_function(fn).label)
-    return frame
+        (planned,) = experiment.plan_runs(kind, resolved, Path(os.devnull), (), trusted, imports=False)
+    usercode.allow(planned.modules)
+    return planned.spec
 
 
-def estimate(
-    f="step", dist=None, theta=None, *, estimators=None, n=None, reps=None, seed=None,
-    parametrisation=None, dim=None, f_grad=None, h=None, temperature=None, dtype=None,
-) -> pd.DataFrame:  # fmt: skip
-    """Every estimator of ∇θ E[f] against the exact gradient, as `pgcli estimate` (in memory).
+def run(kind: str, spec_file=None, *, overrides=None, seed=None, **keys) -> pd.DataFrame:
+    """One run of any experiment kind (its command's name: "train", "estimate", ...), in memory.
 
-    f may be one function or a list of them; θ values may be 'lo:hi:count' sweeps. Returns the
-    estimate.csv table (columns: pgcli.lab.estimate.COLUMNS); `attrs["notes"]` lists skipped
-    estimators and why.
-    """
-    items = list(f) if isinstance(f, list | tuple) else [f]
-    if f_grad is not None and len(items) > 1:
-        raise PgcliError(
-            "f_grad is the derivative of one f; give one f, or put <function>_grad beside each in a module"
-        )
-    functions = [_function(item, f_grad) for item in items]
-    estimators = [estimators] if isinstance(estimators, str) else estimators
-    flags = _given(f=functions, dist=dist, theta=_theta(theta), estimators=estimators, n=n, reps=reps,
-                   parametrisation=parametrisation, dim=dim, h=h, temperature=temperature, dtype=dtype)  # fmt: skip
-    result = _run("estimate", spec("estimate", flags, seed=seed))
-    result.table.attrs["notes"] = list(result.notes)
-    return result.table
-
-
-def optimize(
-    f=None, dist=None, theta=None, *, estimator=None, n=None, steps=None, lr=None, optim=None, minimize=None,
-    learn=None, parametrisation=None, dim=None, seed=None, problem=None, f_grad=None, **keys,
-) -> pd.DataFrame:  # fmt: skip
-    """Minimise (or maximise) E[f(x)] over θ with one estimator, as `pgcli optimize` (in memory).
-
-    Defaults as the command: gaussian, f = step, Adam. Other spec keys (objective_every, h,
-    temperature, target, data={...}) go in **keys. Returns the per-step optimize.csv table;
-    `attrs` holds `status` ('done' or 'diverged', with a RuntimeWarning saying why), `message`,
-    `notes` and `summary` (the runs.csv columns).
-    """
-    flags = _given(problem=problem, f=None if f is None else _function(f, f_grad), dist=dist, theta=_theta(theta),
-                   estimator=estimator, n=n, steps=steps, minimize=minimize, parametrisation=parametrisation, dim=dim,
-                   learn=[learn] if isinstance(learn, str) else learn, **{"optim.kind": optim, "optim.lr": lr},
-                   **keys)  # fmt: skip
-    resolved = spec("optimize", flags, seed=seed)
-    result = _run("optimize", resolved)
-    summary = kinds.get("optimize").summary(result.table, resolved)
-    result.table.attrs.update(status=result.status, message=result.message, notes=list(result.notes), summary=summary)
-    _warn(result)
-    return result.table
-
-
-def train(spec_file=None, *, overrides=None, **keys) -> pd.DataFrame:
-    """Policy gradients on a gymnasium environment, as `pgcli train` for one seed (in memory).
-
-    `spec_file` is a train spec file or a dict; `overrides` maps dotted keys to values
-    ({"optim.lr": 0.02}); **keys sets top-level keys (seed=3). A sweep block is ignored (one
-    run; sweeps: the command line). Returns the metrics.csv table; `attrs` holds `status`,
-    `message`, `notes` and `files` (policy.npz bytes).
-    """
+    `spec_file` is a spec file of that kind or a mapping; `overrides` maps dotted keys to values
+    ({"optim.lr": 0.02}); **keys sets spec keys. A sweep block is ignored (one run; sweeps: the
+    command line). Returns the run's table; `attrs` holds `status`, `message`, `notes`, `files`
+    (e.g. policy.npz bytes) and `summary` (its runs.csv columns)."""
     path = spec_file if isinstance(spec_file, str | Path) else None
-    with _bad_input():
-        user = {} if path is not None else dict(spec_file or {})
-        if spec_file is not None and path is None and not isinstance(spec_file, dict):
-            raise PgcliError(f"spec: expected a spec file or a mapping, got {type(spec_file).__name__}")
-        if path is not None:
+    if spec_file is not None and path is None and not isinstance(spec_file, dict):
+        raise PgcliError(f"spec: expected a spec file or a mapping, got {type(spec_file).__name__}")
+    user = dict(spec_file or {}) if path is None else {}
+    if path is not None:
+        with _bad_input():
             load_yaml(path)  # a missing or malformed file: its own message, before the keys
-    seed = keys.pop("seed", None)
     flags = {**{k: v for k, v in user.items() if k not in ("kind", "name", "sweep", "expect")}, **keys,
              **(overrides or {})}  # fmt: skip
-    resolved = spec("train", flags, spec_file=path, seed=seed)
-    result = _run("train", resolved, Path(path).parent if path else None)
+    resolved = spec(kind, flags, spec_file=path, seed=seed)
+    result = _run(kind, resolved, Path(path).parent if path else None)
+    record = kinds.get(kind)
+    summary = record.summary(result.table, resolved) if record.summary else {}
     result.table.attrs.update(status=result.status, message=result.message, notes=list(result.notes),
-                              files=result.files)  # fmt: skip
+                              files=result.files, summary=summary)  # fmt: skip
     _warn(result)
     return result.table
 

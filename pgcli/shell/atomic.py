@@ -11,7 +11,10 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
+from pgcli.base import lazy
+
+pd = lazy.module("pandas")
+
 
 UMASK = os.umask(0o022)
 os.umask(UMASK)  # read the process umask (os has no getter) and put it back

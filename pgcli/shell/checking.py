@@ -13,12 +13,13 @@ import contextlib
 from pathlib import Path
 from typing import NamedTuple
 
-import pandas as pd
-
 from pgcli import kinds
+from pgcli.base import lazy
 from pgcli.shell import expect, plan, results
 from pgcli.shell.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run, schema_of, trust
 from pgcli.shell.spec import SpecError, load_yaml, resolve
+
+pd = lazy.module("pandas")
 
 CASE_COLUMNS = list(expect.Case._fields)
 NO_RUN = "(run without --no-run)"  # ends the reason of a spec whose runs are missing under --no-run

@@ -169,11 +169,6 @@ def execution(opts: dict):
 # a kind's command, from its record
 
 
-def flag_name(flag: kinds.Flag) -> str:
-    """The Python name of a flag's value: '--target-se' -> 'target_se', '--minimize/--maximize' -> 'minimize'."""
-    return flag.decls[0].split("/")[0].lstrip("-").replace("-", "_")
-
-
 def flag_option(flag: kinds.Flag) -> click.Option:
     """A kind's Flag as a click.Option (its registry names read now: the command is being built)."""
     names = tuple(flag.names()) if flag.names else ()
@@ -195,7 +190,7 @@ def flag_option(flag: kinds.Flag) -> click.Option:
         attrs["type"] = types[flag.type]
     if flag.type == "positive":
         attrs["show_default"] = True
-    return click.Option([flag_name(flag), *flag.decls], **attrs)
+    return click.Option([flag.keyword, *flag.decls], **attrs)
 
 
 def _tools(command: str) -> list[tuple[kinds.Kind, kinds.Tool]]:
@@ -221,13 +216,13 @@ def run_kind(kind: kinds.Kind, tools, spec_file, params: dict) -> int:
     (spec file, flags, --set), plan and validate its runs, print the spec (--print-spec) or run
     them, print what the kind shows and where the table is; exit code 0 when every run is done."""
     for tool_kind, tool in tools:
-        if params.get(flag_name(tool.trigger)) is not None:
+        if params.get(tool.trigger.keyword) is not None:
             return run_tool(kind, tool_kind, tool, spec_file, params)
     flags, options = {}, {}
     for flag in kind.flags:
-        value = params[flag_name(flag)]
+        value = params[flag.keyword]
         if flag.key is None:
-            options[flag_name(flag)] = value
+            options[flag.keyword] = value
             continue
         if isinstance(value, tuple):
             value = list(value)
@@ -269,11 +264,11 @@ def run_tool(command: kinds.Kind, kind: kinds.Kind, tool: kinds.Tool, spec_file,
     """A tool of `kind`'s runs on this command (`fisher --policy RUN`): only the tool's options apply."""
     from pgcli.shell import experiment
 
-    trigger = flag_name(tool.trigger)
-    given = [flag.decls[0] for flag in command.flags if params[flag_name(flag)] not in (None, (), False)]
+    trigger = tool.trigger.keyword
+    given = [flag.decls[0] for flag in command.flags if params[flag.keyword] not in (None, (), False)]
     if spec_file or given:
         raise BadInput(f"{tool.trigger.decls[0]} takes no spec file or {', '.join(given) or command.name + ' options'}")
-    options = {flag_name(flag): params[flag_name(flag)] for flag in tool.flags}
+    options = {flag.keyword: params[flag.keyword] for flag in tool.flags}
     with bad_input():
         chosen = experiment.tool_run(kind.name, Path(params[trigger]), params["sets"], params["seed"],
                                      params["name"], execution(params))  # fmt: skip

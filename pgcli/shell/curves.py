@@ -18,10 +18,12 @@ or ȳ ± one standard deviation across runs (``--band sd``); there is no band wh
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from pgcli.base import lazy
 from pgcli.base.targets import first_reached
 from pgcli.shell.plan import value_text
+
+pd = lazy.module("pandas")
 
 N_BOOT = 2000
 BOOT_SEED = 20261126

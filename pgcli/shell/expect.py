@@ -28,9 +28,11 @@ import re
 from typing import Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from pgcli.base import lazy
 from pgcli.base.targets import first_reached
+
+pd = lazy.module("pandas")
 
 COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 AGGS = ("mean", "median", "min", "max", "max_abs", "count", "max_abs_z", "loglog_slope")
@@ -115,7 +117,7 @@ def _check(item, nested):
 
 
 def check_columns(
-    item: dict, table_columns, runs_columns, planned: dict | None = None, metric: str | None = None
+    item: dict, table_columns, runs_columns, planned: dict | None = None, goal: str | None = None
 ) -> None:
     """Before anything runs: every column an expectation names will exist — the metric, `where`
     keys, `of` and `x` — and `loglog_slope` has at least two values of x in the plan (`planned`
@@ -123,7 +125,7 @@ def check_columns(
     table, runs = list(table_columns), list(runs_columns)
     metric = item["metric"]
     if metric.endswith("_to_target"):
-        of = item.get("of", metric)
+        of = item.get("of", goal)
         if of is None:
             raise ExpectError(f"{item['metric']} needs `of`: the column that reaches the target")
         needed = [("metric", metric.removesuffix("_to_target")), ("of", of)]
@@ -150,7 +152,7 @@ def check_columns(
             raise ExpectError(f"loglog_slope needs at least two values of {x}; the runs have {sorted(values)}")
     for key in (*COMPARATORS, "=="):
         if isinstance(item.get(key), dict):
-            check_columns(item[key], table, runs, planned, metric)
+            check_columns(item[key], table, runs, planned, goal)
 
 
 def fraction(text) -> tuple[int, int]:

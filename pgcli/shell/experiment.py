@@ -18,10 +18,8 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import pandas as pd
-
 from pgcli import kinds
-from pgcli.base import usercode
+from pgcli.base import lazy, usercode
 from pgcli.shell import atomic, executors, plan, results, runner
 from pgcli.shell.spec import (
     SpecError,
@@ -34,6 +32,8 @@ from pgcli.shell.spec import (
     set_dotted,
     with_sweep,
 )
+
+pd = lazy.module("pandas")
 
 
 class InputError(ValueError):

@@ -34,9 +34,11 @@ from itertools import count
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from pgcli import __version__
+from pgcli.base import lazy
+
+pd = lazy.module("pandas")
 
 PAGE_SIZE = 25
 SVG_NS = "http://www.w3.org/2000/svg"

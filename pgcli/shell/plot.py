@@ -39,14 +39,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from pgcli import kinds
+from pgcli.base import lazy
 from pgcli.base.targets import reached
 from pgcli.shell import results
 from pgcli.shell.curves import CurveError, summary_table
 from pgcli.shell.plan import value_text
 from pgcli.shell.spec import get_dotted
+
+pd = lazy.module("pandas")
 
 FORMATS = ("png", "svg", "pdf")
 X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")

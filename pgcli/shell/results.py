@@ -27,13 +27,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from pgcli import kinds
+from pgcli.base import lazy
 from pgcli.shell import atomic
 from pgcli.shell.plan import Run, short_keys, value_text
 from pgcli.shell.spec import SpecError, read_yaml, resolve, with_sweep
+
+pd = lazy.module("pandas")
 
 FINISHED = ("done", "diverged")
 STATUSES = (*FINISHED, "failed", "running")  # 'running': left by an interrupted older pgcli

@@ -42,8 +42,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
-from scipy import stats as scipy_stats
+
+from pgcli.base import lazy
+
+pd = lazy.module("pandas")
+scipy_stats = lazy.module("scipy.stats")
 
 SEED = 20261126
 N_RESAMPLES = 10_000  # intervals of one number (rliable uses 50 000; 10 000 fixes the 2.5 % quantile to ±0.3 %)
