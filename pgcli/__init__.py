@@ -15,6 +15,7 @@ record per experiment kind); and the shell, pgcli.shell (command line, runner, r
 
 __version__ = "0.1.0"
 __all__ = ["PgcliError", "load", "run"]
+SUBPACKAGES = ("base", "lab", "rl", "seq", "kinds", "shell")
 
 
 def __getattr__(name):
@@ -22,14 +23,14 @@ def __getattr__(name):
     kind (estimate, fisher, optimize, train, ...); and the kinds' own functions (gradient)."""
     import importlib
 
-    kinds = importlib.import_module("pgcli.kinds")  # `from pgcli import kinds` would ask this function
+    if name.startswith("__") or name in SUBPACKAGES:  # `from pgcli import kinds` asks here first
+        raise AttributeError(f"module 'pgcli' has no attribute {name!r}")
+    kinds = importlib.import_module("pgcli.kinds")
     api = importlib.import_module("pgcli.shell.api")
     if name in __all__:
         return getattr(api, name)
     if name in kinds.REGISTRY:
         return _kind_call(api, name)
-    if name.startswith("__"):
-        raise AttributeError(name)
     try:
         return api.function(name)
     except AttributeError:

@@ -36,6 +36,7 @@ class Field(NamedTuple):
     check: Callable[[Any], str | None] | None = None  # returns a problem, or None
     nullable: bool = False
     refs: Callable[[Any], list[str]] | None = None  # the user-code references in a value
+    convert: Callable[[Any], Any] | None = None  # the coerced value in canonical form (SpecError if it has none)
 
 
 def positive(value):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pgcli.base.fields import Field
 from pgcli.kinds import Flag
 from pgcli.lab import distributions
-from pgcli.lab.dist_spec import dim_problem, parse_theta_text
+from pgcli.lab.dist_spec import dim_problem, parse_theta_text, theta_values
 
 SCHEMA = {
     "dist": Field("str", "gaussian", "distribution family", choices=tuple(distributions.FAMILIES)),
@@ -18,7 +18,9 @@ SCHEMA = {
         nullable=True,
         check=dim_problem,
     ),
-    "theta": Field("mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep"),
+    "theta": Field(
+        "mapping", {}, "parameter values: number, list (vector), or 'lo:hi:count' sweep", convert=theta_values
+    ),
 }
 
 THETA_SWEEP = "θ values, e.g. mu=0 or shape=2,rate=3; [a,b] vectors; 'lo:hi:count' sweeps."

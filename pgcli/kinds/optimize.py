@@ -8,7 +8,7 @@ from pgcli.base.optim import OPTIMISERS
 from pgcli.kinds import Flag, Kind, PlotDefaults, Result, Target, distribution, runs_table
 from pgcli.lab import distributions
 from pgcli.lab import optimize as core
-from pgcli.lab.dist_spec import samples_problem
+from pgcli.lab.dist_spec import samples_problem, theta_values
 from pgcli.lab.estimators import ESTIMATORS
 from pgcli.lab.functions import NAMED, references
 
@@ -33,7 +33,9 @@ SCHEMA = {
         nullable=True,
     ),
     "dim": distribution.SCHEMA["dim"],
-    "theta": Field("mapping", {}, "initial θ by parameter (default: the family's; bernoulli_toy: logit 0)"),
+    "theta": Field(
+        "mapping", {}, "initial θ by parameter (default: the family's; bernoulli_toy: logit 0)", convert=theta_values
+    ),
     "learn": Field("strs", None, "parameters that move, the others stay fixed (default: all)", nullable=True),
     "f": Field(
         "function",

@@ -196,12 +196,6 @@ def _trained_theta(data: bytes | None):
         raise SpecError("--policy", f"policy.npz is not a readable policy: {type(err).__name__}") from None
 
 
-def _max_states() -> int:
-    from pgcli.rl.natural import MAX_STATES
-
-    return MAX_STATES
-
-
 KIND = Kind(
     name="train",
     help="""Train a policy by policy gradients on a gymnasium environment.
@@ -238,7 +232,7 @@ KIND = Kind(
                     "With --policy: states visited by the policy.",
                     "count",
                     default=1000,
-                    bounds=(1, _max_states),
+                    bounds=(1, lambda: settings.MAX_STATES),
                 ),
             ),
             table="policy_fisher.csv",

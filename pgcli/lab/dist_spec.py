@@ -56,6 +56,24 @@ def parse_theta_text(text: str) -> dict:
     return out
 
 
+def theta_values(theta: dict) -> dict:
+    """θ in canonical form, so the same θ is the same spec (and run) whichever way it was typed:
+    a number as a float, a vector as a list of floats, a sweep as its 'lo:hi:count' text."""
+    out = {}
+    for key, value in theta.items():
+        if not isinstance(key, str):
+            raise SpecError("theta", f"parameter names are text, got {key!r}")
+        path = f"theta.{key}"
+        if isinstance(value, str) and ":" in value:
+            _range(value, path)
+            out[key] = value.strip()
+        elif isinstance(value, list | tuple):
+            out[key] = [_number(v, path) for v in value]
+        else:
+            out[key] = _number(value, path)
+    return out
+
+
 def _range(text, path):
     parts = text.split(":")
     if len(parts) != 3:

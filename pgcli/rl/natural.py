@@ -150,7 +150,6 @@ def condition_number(eigenvalues: np.ndarray, nonzero: bool = False) -> float:
 
 POLICY_FISHER_COLUMNS = ["quantity", "row", "col", "value"]
 SMALL_POLICY = 64  # entry rows are written for policies with at most this many parameters
-MAX_STATES = 100_000  # `fisher --policy --states`: per-state score rows are held in memory
 
 
 def param_names(policy: policies.Policy) -> list[str]:

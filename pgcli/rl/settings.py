@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 MAX_ENVS = 1024  # env.num_envs: copies in one vector env
 BACKENDS = ("auto", "gymnasium", "envpool")
+MAX_STATES = 100_000  # `fisher --policy --states`: per-state score rows are held in memory
 
 
 class EnvSettings(NamedTuple):

@@ -168,7 +168,7 @@ def estimator_figure(frame, hue=("estimator",), y="variance", title=""):
     return fig
 
 
-def fisher_figure(frame, hue=("quantity",), title=""):
+def identities_figure(frame, hue=("quantity",), title=""):
     """Each entry's Monte Carlo estimate against its exact value at the largest n (on the
     diagonal when right), and the mean |empirical − exact| against n with a 1/√n reference."""
     ns = np.sort(frame["n_samples"].unique())
@@ -215,7 +215,7 @@ DRAW = {
     "convergence": _draw_curves,
     "variance": _draw_curves,
     "estimator": lambda p: estimator_figure(p.frame, p.hue, p.y, p.title),
-    "fisher": lambda p: fisher_figure(p.frame, p.hue, p.title),
+    "identities": lambda p: identities_figure(p.frame, p.hue, p.title),
 }
 
 

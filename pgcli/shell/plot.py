@@ -81,7 +81,7 @@ class Figure(NamedTuple):
     its default figure's family), the columns it needs besides --x and --y, and the columns among
     them that hold text."""
 
-    family: str  # curves (per-iteration tables: train, optimize) | estimator | fisher
+    family: str  # curves (per-iteration tables) | estimator (the estimator lab's) | identities (the score identities')
     needs: tuple = ()
     text: tuple = ()
 
@@ -90,7 +90,7 @@ FIGURES = {
     "convergence": Figure("curves"),
     "variance": Figure("curves", ("grad_var", "grad_snr")),
     "estimator": Figure("estimator", ("estimator", "n_samples", "theta", "bias", "std_error"), ("estimator", "theta")),
-    "fisher": Figure("fisher", ("quantity", "n_samples", "empirical", "exact", "abs_error"), ("quantity",)),
+    "identities": Figure("identities", ("quantity", "n_samples", "empirical", "exact", "abs_error"), ("quantity",)),
 }
 CURVES = ("convergence", "variance")
 

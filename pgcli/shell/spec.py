@@ -243,6 +243,8 @@ def coerce(field: Field, value: Any, path: str) -> Any:
         for v in values:
             if v not in field.choices:
                 raise SpecError(path, f"unknown value {v!r}; allowed: {', '.join(map(str, field.choices))}")
+    if field.convert is not None:
+        out = field.convert(out)
     if field.check is not None:
         problem = field.check(out)
         if problem:
