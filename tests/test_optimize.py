@@ -9,10 +9,12 @@ import pytest
 import yaml
 from scipy import special
 
+from pgcli.base.fields import typed
 from pgcli.base.streams import generators
 from pgcli.lab import classifier as C
 from pgcli.lab import optimize as optimize_core
 from pgcli.lab.estimators import ESTIMATORS, UNBIASED, NotApplicable
+from pgcli.shell.experiment import build_spec
 from tests.helpers import assert_bad_input, invoke, written
 
 TOY_OPTIMUM = 0.45**2  # E[(x − 0.45)²] = 0.2025 + 0.1 p, least at p = 0
@@ -230,7 +232,7 @@ def test_print_spec_coerces_overrides():
         (["--n", "0"], ["n", "must be > 0"]),
         (["--steps", "ten"], ["steps", "expected a number"]),
         (["--steps", "2.5"], ["steps", "expected an integer"]),
-        (["--lr", "-1"], ["optim.lr", "must be > 0"]),
+        (["--lr", "-1"], ["optim.lr", "must be in (0, 10]"]),
         (["--set", "optim.kind=rmsprop"], ["optim.kind", "allowed: sgd, adam"]),
         (["--f", "x +* 2"], ["f:", "malformed expression"]),
         (["--f", "wiggle:2"], ["unknown function 'wiggle'"]),
@@ -295,14 +297,15 @@ def test_classifier_baseline_is_fitted_once_per_data_split_and_l2(tmp_path, monk
     data = tmp_path / "data.csv"
     lines = Path("experiments/data/breast_cancer.csv").read_text().splitlines(keepends=True)
     data.write_text("".join(lines))
-    spec = {"seed": 3, "data": {"path": str(data), "label": None, "test_fraction": 0.3, "l2": 0.001}}
+    flags = {"problem": "classifier", "seed": 3, "data": {"path": str(data), "test_fraction": 0.3, "l2": 0.001}}
+    spec = typed(optimize_core.Settings, build_spec("optimize", None, flags, [], None, "t"))
     first = optimize_core.classifier_baseline(spec)
     assert optimize_core.classifier_baseline(spec) == first and len(fits) == 1
     split_rng = generators(3, optimize_core.STREAMS)["split"]
     assert first == C.baseline(C.load(data, None, 0.3, split_rng), 0.001)
     assert len(fits) == 2
-    optimize_core.classifier_baseline({**spec, "seed": 4})
-    optimize_core.classifier_baseline({**spec, "data": {**spec["data"], "l2": 0.01}})
+    optimize_core.classifier_baseline(spec._replace(seed=4))
+    optimize_core.classifier_baseline(spec._replace(data=spec.data._replace(l2=0.01)))
     assert len(fits) == 4
     data.write_text("".join(lines[:-1]))  # same path, other content: fitted again
     assert optimize_core.classifier_baseline(spec) != first and len(fits) == 5

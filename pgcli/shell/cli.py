@@ -45,6 +45,17 @@ def bad_input():
         raise BadInput(str(err), getattr(err, "extra", "")) from None
 
 
+@contextlib.contextmanager
+def output_errors():
+    """A write that fails (disk full, file too large, permissions) is one line, exit 1; the atomic
+    write left no partial file."""
+    try:
+        yield
+    except OSError as err:
+        where = f" {err.filename}" if err.filename else ""
+        raise click.ClickException(f"cannot write{where}: {err.strerror or err}") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # the group: commands built on first use, every error one line
 
@@ -173,9 +184,10 @@ def flag_option(flag: kinds.Flag) -> click.Option:
     """A kind's Flag as a click.Option (its registry names read now: the command is being built)."""
     names = tuple(flag.names()) if flag.names else ()
     help_text = flag.help.replace("{names}", ", ".join(map(str, names)))
+    low, high = (flag.bounds or (0, None))[:2]
     types = {
         "int": click.INT,
-        "positive": click.FloatRange(min=0, min_open=True),
+        "positive": click.FloatRange(min=low, max=high, min_open=low == 0),
         "choice": click.Choice(names) if names else None,
     }
     attrs = {"help": help_text, "metavar": flag.metavar, "default": flag.default}
@@ -253,7 +265,7 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict):
     if opts["print_spec"]:
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
-    with bad_input():
+    with bad_input(), output_errors():
         outcome = experiment.run(kind, spec, runs, execution(opts), opts["out"], spec_file)
     if outcome.directory.parent.name == "sweeps":
         click.echo(f"note: these runs differ from {spec_file} as written; their summary is {outcome.directory}/")
@@ -274,7 +286,7 @@ def run_tool(command: kinds.Kind, kind: kinds.Kind, tool: kinds.Tool, spec_file,
                                      params["name"], execution(params))  # fmt: skip
     if chosen.note:
         click.echo(chosen.note)
-    with bad_input():
+    with bad_input(), output_errors():
         path, lines = experiment.run_tool(tool, chosen, options, params["out"])
     click.echo(lines)
     wrote(path)
@@ -297,7 +309,9 @@ def finish(outcome, path=None) -> int:
 
 def wrote(path) -> None:
     """Say where a file is, only if it is there (a run that failed wrote nothing)."""
-    if path is not None and Path(path).is_file():
+    from pgcli.shell.atomic import stream_of
+
+    if path is not None and stream_of(path) is None and Path(path).is_file():
         click.echo(f"wrote {path}")
 
 
@@ -359,11 +373,13 @@ def plot_command() -> click.Command:
         if out is not None:
             from pgcli.shell import draw
 
-            draw.save(draw.draw(request), out)
+            with output_errors():
+                draw.save(draw.draw(request), out)
         if show_table:
             click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
         if table_out:
-            atomic.write_csv(table_out, summary)
+            with output_errors():
+                atomic.write_csv(table_out, summary)
         for path in [out, table_out]:
             wrote(path)
 
@@ -410,7 +426,8 @@ def check(targets, no_run, junit, results, jobs, quiet, progress, trust):
     for _, row in shown[(shown["message"] != "") & shown["passed"].notna()].iterrows():
         click.echo(f"{row['spec']}: {row['expectation']}: {row['message']}", err=True)
     if junit:
-        atomic.write_text(junit, expect.junit_xml(cases))
+        with output_errors():
+            atomic.write_text(junit, expect.junit_xml(cases))
     counted, failed, skipped = checking.tally(shown)
     click.echo(f"{counted - failed} of {counted} expectations pass" + (f"; {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
