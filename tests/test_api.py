@@ -93,7 +93,7 @@ def test_optimize_and_load(tmp_path):
 
 
 def test_train_one_run():
-    table = pgcli.train("experiments/cartpole.yaml", overrides={"stop.iterations": 2}, seed=1)
+    table = pgcli.train("pgcli/library/cartpole.yaml", overrides={"stop.iterations": 2}, seed=1)
     assert len(table) == 2 and table.attrs["status"] == "done" and "return_mean" in table
 
 

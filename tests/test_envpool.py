@@ -90,7 +90,7 @@ def test_envpool_batches_chain_and_hold_no_reset_steps():
 def test_a_policy_scores_the_same_on_both_backends(tmp_path):
     """A CartPole policy trained on gymnasium, evaluated stochastically on 300 episodes per
     backend: the mean returns agree within 4 standard errors of their difference."""
-    result = invoke("train", "experiments/cartpole.yaml", "--set", "sweep.seeds=1", "--set", "stop.iterations=5",
+    result = invoke("train", "pgcli/library/cartpole.yaml", "--set", "sweep.seeds=1", "--set", "stop.iterations=5",
                     "-q", "--results", tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
     (policy_file,) = list((tmp_path / "cartpole").glob("*/policy.npz"))

@@ -41,7 +41,7 @@ def test_same_spec_and_seed_give_identical_metrics(tmp_path):
 def test_print_spec_shows_resolved_spec_with_typed_overrides(tmp_path):
     result = invoke(
         "train",
-        "experiments/cartpole.yaml",
+        "pgcli/library/cartpole.yaml",
         "--set",
         "optim.lr=1e-3",
         "--set",
@@ -57,7 +57,7 @@ def test_print_spec_shows_resolved_spec_with_typed_overrides(tmp_path):
 def test_steps_batches_and_gaussian_policy(tmp_path):
     result = invoke(
         "train",
-        "experiments/pendulum.yaml",
+        "pgcli/library/pendulum.yaml",
         "--set",
         "sweep.seeds=1",
         "--set",
@@ -122,7 +122,7 @@ def test_train_bad_input(tmp_path, args, fragments):
 @pytest.mark.slow
 def test_cartpole_is_solved_within_the_budget_for_4_of_5_seeds(tmp_path):
     """The shipped spec: 5 seeds, budget 150k env steps (median to solve ≈ 43k, see README)."""
-    result = invoke("train", "experiments/cartpole.yaml", "--results", tmp_path, "-q")  # fmt: skip
+    result = invoke("train", "pgcli/library/cartpole.yaml", "--results", tmp_path, "-q")  # fmt: skip
     runs = pd.read_csv(tmp_path / "cartpole" / "runs.csv")
     assert len(runs) == 5
     assert (runs["final_return"] >= 475).sum() >= 4, runs
@@ -132,7 +132,7 @@ def test_cartpole_is_solved_within_the_budget_for_4_of_5_seeds(tmp_path):
 @pytest.mark.slow
 def test_pendulum_gaussian_policy_improves_clearly(tmp_path):
     """Random policy ≈ −1250; with the shipped budget (600k env steps) seed 0 ends far above."""
-    result = invoke("train", "experiments/pendulum.yaml", "--set", "sweep.seeds=1", "--set", "eval.every=0",
+    result = invoke("train", "pgcli/library/pendulum.yaml", "--set", "sweep.seeds=1", "--set", "eval.every=0",
                     "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     table = pd.read_csv(written(result))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import pty
 import select
 import struct
@@ -22,6 +23,7 @@ import pandas as pd
 import pytest
 
 from pgcli import kinds
+from pgcli.lab import optimize as optimize_core
 from pgcli.rl import train
 from pgcli.rl.settings import StopSettings
 from pgcli.shell import curves, plot
@@ -304,11 +306,20 @@ def test_fisher_policy_of_a_sweep_spec_uses_its_first_run(tmp_path):
     assert result.exit_code == 0 and "sweep of" not in result.stdout and "(seed 2," in result.output
 
 
-def test_spec_paths_are_relative_to_the_spec_file(tmp_path, monkeypatch):
-    """optimize-classifier.yaml names its data relative to itself: it runs from anywhere."""
+def test_the_bundled_classifier_spec_finds_its_bundled_data_from_anywhere(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = ROOT / "experiments" / "optimize-classifier.yaml"
-    result = invoke("optimize", spec, "--set", "sweep.seeds=1", "--set", "steps=2", "-q")
+    result = invoke("optimize", "optimize-classifier", "--set", "sweep.seeds=1", "--set", "steps=2", "-q")
+    assert result.exit_code == 0, result.output
+    assert "test_accuracy" in result.stdout
+
+
+def test_a_spec_names_its_data_relative_to_itself(tmp_path, monkeypatch):
+    (tmp_path / "specs").mkdir()
+    shutil.copy(optimize_core.bundled_data(), tmp_path / "specs" / "cells.csv")
+    spec = tmp_path / "specs" / "mine.yaml"
+    spec.write_text("kind: optimize\nproblem: classifier\ndata:\n  path: cells.csv\nsteps: 2\n")
+    monkeypatch.chdir(tmp_path.parent)
+    result = invoke("optimize", spec, "-q", "--results", tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert "test_accuracy" in result.stdout
 
@@ -349,7 +360,7 @@ def test_set_grid_takes_quoted_and_yaml_lists_with_commas(tmp_path):
 
 
 def test_help_examples_name_files_that_exist():
-    """Every `experiments/...` file a --help example names is in the repository."""
+    """Every `pgcli/library/...` file a --help example names is in the repository."""
     import glob
 
     from pgcli.shell.cli import cli
@@ -358,7 +369,7 @@ def test_help_examples_name_files_that_exist():
         text = invoke(name, "--help").stdout
         examples = [line.strip() for line in text.splitlines() if line.strip().startswith("pgcli ")]
         assert examples, name
-        for token in (t for line in examples for t in line.split() if t.startswith("experiments/")):
+        for token in (t for line in examples for t in line.split() if t.startswith("pgcli/library/")):
             assert glob.glob(str(ROOT / token)), f"pgcli {name} --help names {token}, which does not exist"
 
 

@@ -162,7 +162,7 @@ KIND = Kind(
       pgcli estimate --dist gaussian --f step
       pgcli estimate --dist bernoulli --param logit --f square --n 10,100,1000
       pgcli estimate --dist gaussian --theta mu=-3:3:25 --f "x**2 + sin(3*x)" --n 100
-      pgcli estimate experiments/estimators-step.yaml --set reps=500
+      pgcli estimate estimators-step --set reps=500
       pgcli estimate --dist bernoulli --dim 8 --param logit --f square --n 1000 --rank --target-se 0.001
     """,
     schema=SCHEMA,

@@ -109,8 +109,8 @@ KIND = Kind(
     Examples:
       pgcli optimize --dist gaussian --f step --estimator score --steps 200
       pgcli optimize --problem bernoulli_toy --set-grid estimator=score,score_loo,score_optimal
-      pgcli optimize experiments/optimize-classifier.yaml --set sweep.seeds=1
-      pgcli optimize experiments/optimize-bernoulli.yaml --print-spec
+      pgcli optimize optimize-classifier --set sweep.seeds=1
+      pgcli optimize optimize-bernoulli --print-spec
     """,
     schema=SCHEMA,
     subject=lambda spec: core.subject(typed(core.Settings, spec)),

@@ -240,10 +240,10 @@ KIND = Kind(
 
     \b
     Examples:
-      pgcli train experiments/cartpole.yaml
-      pgcli train experiments/cartpole.yaml --set optim.lr=0.02 --seed 3
+      pgcli train cartpole
+      pgcli train cartpole --set optim.lr=0.02 --seed 3
       pgcli train --set env.id=Acrobot-v1 --set stop.iterations=100
-      pgcli train experiments/pendulum.yaml --print-spec
+      pgcli train pendulum --print-spec
     """,
     schema=SCHEMA,
     subject=lambda spec: spec["env"]["id"],

@@ -1,7 +1,7 @@
 """An experiment as the command line runs it: the spec (file, then flags, then --set), its runs,
 an executor's life cycle (a Dask client opened and closed here), and the summary directory.
 
-    spec = build_spec(kind, "experiments/estimators-step.yaml", {"n": "100"}, ["reps=50"], None, None)
+    spec = build_spec(kind, "estimators-step", {"n": "100"}, ["reps=50"], None, None)
     runs = plan_runs(kind, spec, "results")
     outcome = run(kind, spec, runs, Execution(jobs=2))   # outcome.summary: runs.csv as a DataFrame
 
