@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import pty
 import select
+import shutil
 import struct
 import subprocess
 import sys
