@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pgcli.rl import advantages as A
+from pgcli.rl import mlp
 from pgcli.rl.rollout import Batch
 
 
@@ -25,16 +26,17 @@ def random_batch(rng, t=40, n=5):
 
 
 def layout_batch(rng):
-    """T = 6, N = 3 by hand: copy 0 terminates at t = 2, resets at 3 and is cut at 5; copy 1 is
+    """T = 6, N = 4 by hand: copy 0 terminates at t = 2, resets at 3 and is cut at 5; copy 1 is
     truncated at t = 3, resets at 4 and is cut at 5 after one step; copy 2 terminates at t = 4 and
-    resets at 5, so its last row is no transition."""
-    t, n = 6, 3
+    resets at 5, so its last row is no transition; copy 3 starts with a reset step (its episode
+    ended in the previous batch) and is cut at 5."""
+    t, n = 6, 4
     valid = np.ones((t, n), bool)
-    valid[3, 0] = valid[4, 1] = valid[5, 2] = False
+    valid[3, 0] = valid[4, 1] = valid[5, 2] = valid[0, 3] = False
     term, trunc, cut = np.zeros((3, t, n), bool)
     term[2, 0] = term[4, 2] = True
     trunc[3, 1] = True
-    cut[5, 0] = cut[5, 1] = True
+    cut[5, 0] = cut[5, 1] = cut[5, 3] = True
     rewards = np.where(valid, rng.normal(size=(t, n)), 0.0)
     obs = rng.normal(size=(t, n, 2))
     return Batch(obs, np.zeros((t, n), int), rewards, valid, term, trunc, cut, obs, None, None)
@@ -103,6 +105,51 @@ def test_baselines_and_normalisation(rng):
     assert abs(adv[batch.valid].mean()) < 1e-12
     flat = A.normalise(adv[batch.valid])
     assert flat.mean() == pytest.approx(0, abs=1e-12) and flat.std() == pytest.approx(1)
+
+
+def test_normalise_gives_zero_mean_unit_std_and_only_centres_a_constant(rng):
+    for scale in (0.01, 0.5, 30.0):
+        flat = A.normalise(3.0 + scale * rng.standard_normal(200))
+        assert flat.mean() == pytest.approx(0, abs=1e-12) and flat.std() == pytest.approx(1, rel=1e-12)
+    assert np.all(A.normalise(np.full(7, 2.5)) == 0.0)  # std 0: centred, not divided
+
+
+def test_a_fresh_value_network_is_orthogonal_with_output_gain_one(rng):
+    """Hidden weights W (3 × 5) with W Wᵀ = 2 I (gain √2), the output column of norm 1, zero
+    biases; Adam starts from m = v = 0."""
+    sizes = [3, 5, 1]
+    theta, state = A.value_init(sizes, rng)
+    (w1, b1), (w2, b2) = mlp.layers(theta, sizes)
+    np.testing.assert_allclose(w1 @ w1.T, 2 * np.eye(3), atol=1e-12)
+    assert np.linalg.norm(w2) == pytest.approx(1.0, rel=1e-12)
+    assert not b1.any() and not b2.any() and not state.m.any() and not state.v.any() and state.t == 0
+
+
+def value_loss_by_hand(theta, x, targets):
+    """½ mean (V(s) − target)² with V(s) = relu(s W₁ + b₁) W₂ + b₂ written out."""
+    (w1, b1), (w2, b2) = mlp.layers(theta, [2, 4, 1])
+    predicted = (np.maximum(x @ w1 + b1, 0.0) @ w2 + b2)[:, 0]
+    return 0.5 * np.mean((predicted - targets) ** 2), predicted
+
+
+def test_value_step_is_one_adam_step_on_the_squared_error_gradient(rng):
+    """The loss it reports is ½ mean (V − target)² before the step; Adam's first moment after one
+    step is (1 − β₁) ∇, ∇ by central differences; V(s) is the relu network written out."""
+    sizes, x, targets = [2, 4, 1], rng.normal(size=(64, 2)), rng.normal(size=64)
+    theta, state = A.value_init(sizes, rng)
+    theta += 0.3 * rng.standard_normal(theta.size)
+    start = theta.copy()
+    loss, predicted = value_loss_by_hand(start, x, targets)
+    np.testing.assert_allclose(A.value_predict(start, sizes, "relu", x), predicted, atol=1e-12)
+    h = 1e-6
+    grad = np.array([(value_loss_by_hand(start + h * e, x, targets)[0] - value_loss_by_hand(start - h * e, x, targets)[0])
+                     / (2 * h) for e in np.eye(theta.size)])  # fmt: skip
+    theta, state, reported = A.value_step(theta, state, sizes, "relu", x, targets, 0.01)
+    assert reported == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(state.m, 0.1 * grad, rtol=1e-5, atol=1e-9)
+    assert state.t == 1 and not np.allclose(theta, start)
+    theta, state, final = A.fit_value(theta, state, sizes, "relu", x, targets, 0.01, 5)
+    assert final == pytest.approx(value_loss_by_hand(theta, x, targets)[0], rel=1e-12) and state.t == 6
 
 
 def test_value_fit_reduces_loss(rng):
@@ -217,18 +264,22 @@ def test_weights_are_the_direct_returns_minus_the_baseline_and_zero_off_the_grid
         elif baseline == "mean":
             expected -= expected[batch.valid].mean()
         valid = batch.valid
+        assert got.shape == targets.shape == valid.shape and got.dtype == targets.dtype == np.float64
         np.testing.assert_allclose(got[valid], expected[valid], rtol=1e-12, atol=1e-12)
         assert np.all(got[~valid] == 0.0)
         np.testing.assert_allclose(targets[valid], g[valid], rtol=1e-12, atol=1e-12)
 
 
-def test_gae_weights_and_their_value_targets():
-    """weight: gae gives Â_t (direct sum) and the targets Â_t + V(s_t), whatever `baseline` says."""
+@pytest.mark.parametrize("has_value", [True, False])
+def test_gae_weights_and_their_value_targets(has_value):
+    """weight: gae gives Â_t (direct sum) and the targets Â_t + V(s_t), whatever `baseline` says;
+    without a value function V ≡ 0 and Â_t = Σ_l (γλ)^l r_{t+l}."""
     algo = {"weight": "gae", "discount": 0.97, "gae_lambda": 0.7, "baseline": "value"}
     for batch in batches(11):
-        v, v_next = np.random.default_rng(12).normal(size=(2, *batch.rewards.shape))
-        got, targets = A.weights(batch, algo, v, v_next)
+        v, v_next = np.random.default_rng(12).normal(size=(2, *batch.rewards.shape)) * has_value
+        got, targets = A.weights(batch, algo, v if has_value else None, v_next if has_value else None)
         expected = direct_gae(batch, v, v_next, 0.97, 0.7)
         valid = batch.valid
+        assert got.dtype == targets.dtype == np.float64
         np.testing.assert_allclose(got[valid], expected[valid], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(targets[valid], (expected + v)[valid], rtol=1e-12, atol=1e-12)

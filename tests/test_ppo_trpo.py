@@ -223,6 +223,7 @@ def test_line_search_takes_the_first_halving_that_improves_within_the_trust_regi
         step = rng.standard_normal(6) * 2.0 ** (trial % 11 - 4)
         taken, k = trpo.line_search(policy, theta, step, x, actions, advantages, x, 0.02, 4)
         assert k == line_search_by_hand(theta, step, actions, advantages, 0.02, 4)
+        assert taken.shape == step.shape and taken.dtype == step.dtype
         np.testing.assert_array_equal(taken, 0.5**k * step if k >= 0 else np.zeros(6))
         seen.add(k)
     assert {-1, 0, 4} <= seen and len(seen) >= 5
@@ -234,6 +235,24 @@ def test_a_step_that_does_not_improve_the_surrogate_is_rejected(rng):
     actions, advantages = rng.integers(0, 3, 20), rng.standard_normal(20)
     taken, k = trpo.line_search(policy, rng.standard_normal(6), np.zeros(6), x, actions, advantages, x, 0.1, 3)
     assert k == -1 and not taken.any()
+
+
+def test_candidates_that_overflow_are_skipped_not_the_end_of_the_search(rng):
+    """θ + s overflows to ±inf in W₀ and b₀ (whose sum, logit 0, the step leaves alone) while the
+    rest of s is a short ascent step: the search skips k = 0 and accepts θ + ½ s."""
+    policy, x = bandit(), np.ones((50, 1))
+    actions, advantages = rng.integers(0, 3, 50), rng.standard_normal(50)
+    theta = rng.standard_normal(6)
+    theta[0], theta[3] = 1e308, -1e308
+    pi = softmax_by_hand(theta)
+    ascent = np.mean(advantages[:, None] * (np.eye(3)[actions] - pi), axis=0)  # ∂L/∂logits at θ
+    step = np.zeros(6)
+    step[0], step[3] = 1e308, -1e308
+    step[1:3] = 0.2 * ascent[1:3] / np.linalg.norm(ascent[1:3])
+    with np.errstate(over="ignore", invalid="ignore"):
+        taken, k = trpo.line_search(policy, theta, step, x, actions, advantages, x, 0.05, 3)
+        assert k == line_search_by_hand(theta, step, actions, advantages, 0.05, 3) == 1
+    np.testing.assert_array_equal(taken, 0.5 * step)
 
 
 def test_trpo_surrogate_is_the_importance_weighted_mean_advantage(rng):
@@ -341,6 +360,15 @@ def test_the_kl_target_stops_at_the_first_epoch_past_it(rng):
     result = ppo.update(policy, theta_old, None, counting_sgd([]), 0.3, x, actions, advantages,
                         np.random.default_rng(1), algo={**PPO_ALGO, "epochs": 8, "target_kl": target}, states=x)  # fmt: skip
     assert result.epochs == 4
+
+
+def test_a_non_finite_step_ends_the_epochs(rng):
+    """θ that is no longer finite stops the epochs after the one that produced it (the caller
+    reports the divergence)."""
+    policy, theta_old, _, x, actions, advantages = setup(CASES[0], rng)
+    result = ppo.update(policy, theta_old, None, lambda grad, opt, lr: (np.full_like(grad, np.nan), opt), 0.1, x,
+                        actions, advantages, rng, algo={**PPO_ALGO, "epochs": 5}, states=x)  # fmt: skip
+    assert isinstance(result, ppo.Update) and result.epochs == 1 and np.isnan(result.theta).all()
 
 
 def test_the_value_network_takes_one_adam_step_per_minibatch(rng):
