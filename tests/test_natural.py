@@ -100,12 +100,26 @@ def test_measured_kl_per_update_is_close_to_the_trust_region(tmp_path, step_size
     assert (table["cg_residual"] < table["grad_norm"]).all()  # CG shrank the residual below ‖ĝ‖
 
 
-def test_fisher_condition_is_logged_for_small_policies(tmp_path):
-    result = invoke("train", "--set", "optim.kind=natural", "--set", "policy.kind=linear", "--set", "optim.solver=exact",
-                    "--set", "stop.iterations=3", "--set", "eval.every=0", "--results", tmp_path, "-q")  # fmt: skip
+def natural_run(tmp_path, *args):
+    result = invoke("train", "--set", "optim.kind=natural", *args, "--set", "stop.iterations=3", "--set",
+                    "eval.every=0", "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
-    assert (table["fisher_cond"] > 1).all()
+    (metrics,) = tmp_path.glob("*/metrics.csv")
+    return pd.read_csv(metrics)["fisher_cond"]
+
+
+def test_fisher_condition_is_logged_for_small_policies_infinite_for_softmax_finite_for_gaussian(tmp_path):
+    """A softmax policy's F is singular (adding c to every logit leaves π unchanged), so its logged
+    condition number is ∞, by the exact solver or (d ≤ 128) beside CG; a linear Gaussian policy's
+    F = σ⁻² E[x̃ x̃ᵀ] ⊕ 2 I is positive definite: finite and > 1; with CG on 450 parameters it is
+    not computed (NaN)."""
+    exact_linear = natural_run(tmp_path / "a", "--set", "policy.kind=linear", "--set", "optim.solver=exact")
+    assert np.isinf(exact_linear).all()
+    assert np.isinf(natural_run(tmp_path / "b", "--set", "policy.hidden=[8]")).all()  # d = 58, CG
+    assert natural_run(tmp_path / "c", "--set", "policy.hidden=[64]").isna().all()  # d = 450, CG
+    gaussian = natural_run(tmp_path / "d", "--set", "env.id=Pendulum-v1", "--set", "policy.kind=linear",
+                           "--set", "optim.solver=exact", "--set", "batch.episodes=2")  # fmt: skip
+    assert (np.isfinite(gaussian) & (gaussian > 1)).all()
 
 
 def test_fisher_policy_command(tmp_path):
