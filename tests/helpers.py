@@ -1,5 +1,9 @@
 """Shared test helpers: invoking the CLI, checking the bad-input contract, replaying rollouts."""
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +53,24 @@ def rollout_batches(env, policy, theta, mode: dict) -> list:
 def copy_steps(batches: list, i: int, field: str) -> np.ndarray:
     """One env copy's valid steps of a batch field ('obs', 'rewards', ...), across the batches in order."""
     return np.concatenate([getattr(b, field)[:, i][b.valid[:, i]] for b in batches])
+
+
+def start_dask_scheduler(directory: Path, dask=(sys.executable, "-m", "dask"), **popen):
+    """A `dask scheduler` on 127.0.0.1 that picks its own free port (--port 0) and reports its
+    address in a scheduler file: (process, address). The file is read once it parses (it may be
+    seen half written), within a deadline; no port is probed and released beforehand."""
+    directory.mkdir(parents=True, exist_ok=True)
+    scheduler_file = directory / "scheduler.json"
+    process = subprocess.Popen(
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)],
+        cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            return process, json.loads(scheduler_file.read_text())["address"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            time.sleep(0.02)
+    process.kill()
+    raise RuntimeError(f"dask scheduler wrote no address to {scheduler_file} (exit code {process.poll()})")
