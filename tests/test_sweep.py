@@ -164,7 +164,8 @@ def test_a_diverging_run_is_marked_and_the_others_finish(tmp_path):
     assert "2 of 4 runs not done" in result.stderr
 
 
-def test_a_lost_worker_keeps_finished_runs_and_reports_the_rest(tmp_path):
+def test_a_lost_worker_keeps_finished_runs_and_reports_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGCLI_TESTS_DIE_AFTER", str(tmp_path / "sweep"))  # the worker dies once CartPole is done
     text = TINY.replace("algo.baseline: [none, value]", "env.id: [CartPole-v1, 'tests.envs:dies_in_worker']")
     text = text.replace("seeds: 2", "seeds: 1").replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01]")
     result = invoke("train", write(tmp_path, text), "--jobs", "2", "--results", tmp_path, "-q")
