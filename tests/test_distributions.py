@@ -242,3 +242,23 @@ def test_parameter_names_and_defaults_in_every_parametrisation(case):
     phis = [D.make_dist(family, p, {}, dim).phi for p in D.FAMILIES[family].parametrisations]
     for phi in phis[1:]:
         np.testing.assert_allclose(phi, phis[0], rtol=1e-12)
+
+
+def test_categorical_ppf_stays_in_range_up_to_u_near_one():
+    """Every u in [0, 1) maps to a category 0..K−1, also where the rounded cumulative sum of π ends
+    below the largest double under 1 (for about a quarter of random logits)."""
+    rng = np.random.default_rng(0)
+    u = np.array([[0.0], [0.5], [np.nextafter(1.0, 0.0)]])
+    for _ in range(200):
+        dist = D.make_dist("categorical", None, {"logits": list(3 * rng.normal(size=5))}, 5)
+        x = D.ppf(dist, u)
+        assert x.dtype == np.float64 and np.all((x >= 0) & (x <= 4)) and x[-1, 0] == 4
+
+
+@pytest.mark.parametrize("sigma", [0.01, 1.0, 10.0, 300.0])
+def test_gaussian_quadrature_interval_scales_with_sigma(sigma):
+    """The interval holds all but 10⁻¹² of N(μ, σ²) whatever σ, and is centred on μ."""
+    dist = D.make_dist("gaussian", None, {"mu": 2.0, "sigma": sigma})
+    lo, hi = D.family(dist).support(dist.phi)
+    frozen = stats.norm(2.0, sigma)
+    assert frozen.cdf(hi) - frozen.cdf(lo) >= 1 - 1e-12 and (lo + hi) / 2 == pytest.approx(2.0)
