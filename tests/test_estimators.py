@@ -234,6 +234,9 @@ def test_mean_std_error_and_gradient_stats_by_hand(rng):
     assert one.grad_norm == pytest.approx(np.sqrt(5.25)) and np.isnan(one.grad_var) and np.isnan(one.grad_snr)
     flat = estimators.gradient_stats(grad, np.ones((4, 3)))
     assert flat.grad_var == 0.0 and np.isnan(flat.grad_snr)
+    pair = np.array([[1.0, 0.0, 2.0], [3.0, 0.0, -2.0]])  # m = 2: variances 2, 0, 8 (ddof = 1)
+    assert estimators.gradient_stats(grad, pair).grad_var == pytest.approx(10 / 2)
+    np.testing.assert_allclose(estimators.mean_and_std_error(pair)[1], np.sqrt([2.0, 0.0, 8.0]) / np.sqrt(2))
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
