@@ -4,6 +4,7 @@ import zlib
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from pgcli.lab import distributions as D
 from pgcli.lab import estimate as estimate_module
@@ -334,3 +335,22 @@ def test_refusals_say_which_estimator_and_why(name, dist, f, message):
     with pytest.raises(NotApplicable) as refused:
         ESTIMATORS[name](D.make_dist(*dist), f, n, np.random.default_rng(0))
     assert str(refused.value) == message
+
+
+class ZeroUniforms:
+    """A stand-in generator whose uniforms are all 0.0, the one value Generator.random can return
+    where a Gaussian inverse CDF is infinite."""
+
+    def random(self, size):
+        return np.zeros(size)
+
+
+def test_antithetic_uniforms_are_kept_off_the_infinite_ends():
+    """u = 0 and its twin 1 − u = 1 are moved to [U_MIN, 1 − U_MIN], so x = F⁻¹(u) is finite
+    (≈ ∓8.2σ) and so are the terms."""
+    dist = D.make_dist("gaussian", None, {"mu": 0.0, "sigma": 1.0})
+    terms = ESTIMATORS["score_antithetic"](dist, parse_function("square"), 4, ZeroUniforms(), 1)
+    assert np.all(np.isfinite(terms))
+    x = stats.norm.ppf(estimators.U_MIN)  # the clipped u: x² · (x − μ)/σ² for μ
+    np.testing.assert_allclose(terms[0, :2, 0], x**3, rtol=1e-9)
+    np.testing.assert_allclose(terms[0, 2:, 0], -(x**3), rtol=1e-9)
