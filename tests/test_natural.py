@@ -114,6 +114,8 @@ def test_rank_is_numpy_matrix_rank_at_any_scale(rng, scale):
         fisher = scale * a @ a.T
         assert N.rank(np.linalg.eigvalsh(fisher)) == np.linalg.matrix_rank(fisher) == r
     assert N.rank(np.zeros(4)) == 0 and N.rank(np.array([])) == 0
+    spectrum = np.array([1.0, 1e-14, 0.0])  # the cut is relative: max · d · eps
+    assert N.rank(spectrum) == N.rank(scale * 1e-3 * spectrum) == N.rank(scale * 1e3 * spectrum) == 2
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{type(c[2]).__name__}")
