@@ -55,6 +55,15 @@ def copy_steps(batches: list, i: int, field: str) -> np.ndarray:
     return np.concatenate([getattr(b, field)[:, i][b.valid[:, i]] for b in batches])
 
 
+def default_sigint():
+    """preexec_fn for a process a test will Ctrl-C: the terminal's default SIGINT. A background job
+    of a shell without job control starts with SIGINT ignored, and Python keeps an inherited SIG_IGN,
+    so without this the signal would be lost whenever the tests themselves run in the background."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_dask_scheduler(directory: Path, dask=(sys.executable, "-m", "dask"), **popen):
     """A `dask scheduler` on 127.0.0.1 that picks its own free port (--port 0) and reports its
     address in a scheduler file: (process, address). The file is read once it parses (it may be

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, default_sigint, invoke
 
 BIG = """
 env: {id: CartPole-v1, num_envs: 4}
@@ -75,18 +75,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _default_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start_sweep(tmp_path, **popen):
     """A --jobs 2 sweep of endless runs, once both workers are past start-up and computing."""
     spec = tmp_path / "slow.yaml"
     spec.write_text(SLOW)
     command = [sys.executable, "-m", "pgcli", "train", str(spec), "--jobs", "2", "--results", str(tmp_path), "-q"]
-    # a shell without job control starts background jobs with SIGINT ignored, and Python keeps an
-    # inherited SIG_IGN: give the sweep the terminal's default, whoever started this test
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint, **popen)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint, **popen)
     deadline = time.monotonic() + 300  # readiness only: a loaded machine may take long to get there
     while sum(cpu_seconds(pid) > 2.0 for pid in children(process.pid)) < 2:
         if time.monotonic() > deadline:

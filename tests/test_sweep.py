@@ -13,7 +13,7 @@ import pytest
 from pgcli import executors, kinds, runner
 from pgcli.experiment import build_spec
 from pgcli.spec import SpecError, with_sweep
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, default_sigint, invoke
 
 TINY = """
 env: {id: CartPole-v1, num_envs: 4}
@@ -139,12 +139,15 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path):
         str(tmp_path / "cut"),
         "-q",
     ]
-    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list((tmp_path / "cut").glob("sweep/*/metrics.csv"))) < 3:
+    process = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, preexec_fn=default_sigint
+    )
+    deadline = time.monotonic() + 300  # readiness only: three runs written
+    while len(list((tmp_path / "cut").glob("sweep/*/metrics.csv"))) < 3:
+        assert time.monotonic() < deadline and process.poll() is None, "three runs were never written"
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=300)
     assert process.returncode != 0 and b"Traceback" not in err
     done = [p for p in (tmp_path / "cut" / "sweep").glob("*/status") if p.read_text().startswith("done")]
     assert 3 <= len(done) < 8
