@@ -11,8 +11,14 @@ QUICK := pgcli/library/cartpole.yaml pgcli/library/cartpole-natural.yaml \
 	pgcli/library/estimators-variance.yaml pgcli/library/estimators-unbiased.yaml pgcli/library/estimators-binary.yaml \
 	pgcli/library/fisher-identities.yaml pgcli/library/optimize-bernoulli.yaml \
 	pgcli/library/optimize-gaussian.yaml pgcli/library/optimize-classifier.yaml
+# the reproductions on the optional simulators (their headers name the pgcli[mujoco] / pgcli[box2d] extra):
+# about 1.5 minutes on 2 cores, checked by CI too
+PHYSICS := $(shell grep -l 'pgcli\[mujoco\]\|pgcli\[box2d\]' pgcli/library/*.yaml)
+# the core numerics `make mutation` mutates, one module at a time (pyproject.toml [tool.mutmut] says which
+# tests run: for each mutant, those of the listed test files that call the mutated function)
+MUTATE := pgcli.lab.estimators pgcli.lab.distributions pgcli.rl.advantages pgcli.rl.ppo pgcli.rl.trpo pgcli.rl.natural
 
-.PHONY: demo test browser lint format check reproduce benchmarks figures clean
+.PHONY: demo test browser lint format check reproduce reproduce-physics mutation benchmarks figures clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,8 +39,9 @@ browser:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+# -rs lists every skip with its reason; the run fails unless they are exactly tests/expected-skips.txt
 test: $(STAMP) browser
-	$(PY) -m pytest
+	$(PY) -m pytest -rs --expected-skips tests/expected-skips.txt
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -50,6 +57,18 @@ check: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,dask,mujoco,box2d]'
 	$(PY) -m pgcli check $(REPRODUCTIONS) --jobs 2 --quiet --junit results/reproduce.xml
+
+reproduce-physics: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,dask,envpool,mujoco,box2d]'
+	$(PY) -m pgcli check $(PHYSICS) --jobs 2 --quiet --junit results/reproduce-physics.xml
+
+# mutation testing of the core numerics (mutmut; CPU-heavy: niced, both cores, a module at a time); scores
+# per module go to results/mutation.txt (killed / all, and the survivors by name)
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,dask,envpool,mutation]'
+	rm -rf mutants
+	for module in $(MUTATE); do nice -n 10 $(VENV)/bin/mutmut run --max-children 2 "$$module.*" > /dev/null || exit 1; done
+	$(PY) tests/mutation_scores.py $(MUTATE) | tee results/mutation.txt
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
@@ -81,4 +100,4 @@ figures: $(STAMP)
 	$(PY) -m pgcli plot results/pendulum --out $(FIG)/pendulum.png
 
 clean:
-	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache
+	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache mutants

@@ -46,3 +46,58 @@ def dist(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261126)
+
+
+# ---------------------------------------------------------------------------------------------
+# --expected-skips FILE (make test): the run fails unless the tests that skip are exactly the ones
+# FILE lists (of those this run collected), so a broken optional dependency (envpool, distributed)
+# cannot turn its tests into silent skips.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--expected-skips",
+        metavar="FILE",
+        help="fail unless the skipped tests are exactly those listed in FILE (node ids or test files, one a line)",
+    )
+
+
+_outcomes: dict[str, set[str]] = {"skipped": set(), "ran": set()}
+
+
+def pytest_collectreport(report):
+    if report.skipped:  # a module-level importorskip skips the whole file at collection
+        _outcomes["skipped"].add(report.nodeid)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _outcomes["skipped"].add(report.nodeid)
+    elif report.when == "call":
+        _outcomes["ran"].add(report.nodeid)
+
+
+def unexpected_skips(expected: set[str], skipped: set[str], ran: set[str]) -> list[str]:
+    """What breaks the expected-skips contract: each skip not listed, each listed test (or a test
+    in a listed file) that ran instead of skipping."""
+
+    def listed(nodeid):
+        return nodeid in expected or nodeid.split("::")[0] in expected
+
+    problems = [f"skipped, not in the expected list: {nodeid}" for nodeid in sorted(skipped) if not listed(nodeid)]
+    problems += [f"listed as skipping, but ran: {nodeid}" for nodeid in sorted(ran) if listed(nodeid)]
+    return problems
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = session.config.getoption("expected_skips")
+    if not path:
+        return
+    lines = Path(path).read_text().splitlines()
+    expected = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    problems = unexpected_skips(expected, _outcomes["skipped"], _outcomes["ran"])
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for problem in problems:
+            reporter.write_line(f"expected-skips ({path}): {problem}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

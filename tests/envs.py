@@ -77,15 +77,25 @@ class CartPole(CartPoleEnv):
 
 
 class DiesInWorker(CartPoleEnv):
-    """CartPole, except in a worker process, which it kills: a 'worker lost' for sweep tests."""
+    """CartPole, except in a worker process, which it kills: a 'worker lost' for sweep tests.
+
+    With PGCLI_TESTS_DIE_AFTER naming a sweep's results directory, it dies only once another run
+    there is recorded done (for at most two minutes), so that run finished before the crash
+    whatever the machine's speed."""
 
     def __init__(self, **kwargs):
         import multiprocessing
         import os
         import time
+        from pathlib import Path
 
         if multiprocessing.current_process().name != "MainProcess":
-            time.sleep(1.5)  # let the other runs finish first
+            watched = os.environ.get("PGCLI_TESTS_DIE_AFTER")
+            deadline = time.monotonic() + 120
+            while watched and time.monotonic() < deadline:
+                if any(p.read_text().startswith("done") for p in Path(watched).glob("*/status")):
+                    break
+                time.sleep(0.01)
             os._exit(17)
         super().__init__(**kwargs)
 

@@ -1,5 +1,9 @@
 """Shared test helpers: invoking the CLI, checking the bad-input contract, replaying rollouts."""
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +63,33 @@ def train_settings(**sections):
     from pgcli.shell.experiment import build_spec
 
     return typed(Settings, build_spec("train", None, sections, [], None, "tests"))
+
+
+def default_sigint():
+    """preexec_fn for a process a test will Ctrl-C: the terminal's default SIGINT. A background job
+    of a shell without job control starts with SIGINT ignored, and Python keeps an inherited SIG_IGN,
+    so without this the signal would be lost whenever the tests themselves run in the background."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_dask_scheduler(directory: Path, dask=(sys.executable, "-m", "dask"), **popen):
+    """A `dask scheduler` on 127.0.0.1 that picks its own free port (--port 0) and reports its
+    address in a scheduler file: (process, address). The file is read once it parses (it may be
+    seen half written), within a deadline; no port is probed and released beforehand."""
+    directory.mkdir(parents=True, exist_ok=True)
+    scheduler_file = directory / "scheduler.json"
+    process = subprocess.Popen(
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)],
+        cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            return process, json.loads(scheduler_file.read_text())["address"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            time.sleep(0.02)
+    process.kill()
+    raise RuntimeError(f"dask scheduler wrote no address to {scheduler_file} (exit code {process.poll()})")

@@ -208,15 +208,30 @@ def test_no_run_with_results_of_another_spec_version_fails(tmp_path):
     assert result.exit_code == 1 and result.stdout.count("FAIL") == 2 and "have no results" in result.stderr
 
 
-def test_seeds_passing_with_a_measured_right_hand_side_and_text_metrics(tmp_path):
+def test_seeds_passing_against_a_measured_right_hand_side(tmp_path):
+    """pathwise on a step estimates exactly 0 for μ and σ (f' = 0): each of its 2 rows passes
+    ≤ 0 × min exact and fails ≥ max exact = ∂μ P(x > 0) = φ(0) = 1/√(2π) ≈ 0.39894; the score
+    line passes, so check exits 1 for the one FAIL."""
     spec = tmp_path / "lab.yaml"
     text = SPEC.replace(
         '{metric: bias, where: {estimator: pathwise}, agg: max_abs, "<=": 0.01, name: pathwise is unbiased on a step}',
-        '{metric: mean, agg: min, ">=": {metric: exact, agg: min, scale: 0}, seeds_passing: 1/1}',
+        '{metric: mean, where: {estimator: pathwise}, agg: max_abs, "<=": {metric: exact, agg: min, scale: 0},'
+        " seeds_passing: 1/1}\n"
+        '  - {metric: mean, where: {estimator: pathwise}, agg: max_abs, ">=": {metric: exact, agg: max},'
+        " seeds_passing: 1/1}",
     )
     spec.write_text(text)
     result = invoke("check", spec, "--results", tmp_path / "r", "-q")
-    assert "Traceback" not in result.output and " vs " in result.stdout
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stdout.splitlines() if "pathwise" in line]
+    assert len(lines) == 2, result.stdout
+    assert "2/2 vs 0 " in lines[0] and "PASS" in lines[0] and "FAIL" not in lines[0]
+    assert f"0/2 vs {1 / np.sqrt(2 * np.pi):.5f}" in lines[1] and "FAIL" in lines[1]
+    assert "2 of 3 expectations pass" in result.stdout
+
+
+def test_a_text_metric_is_bad_input(tmp_path):
+    spec = tmp_path / "lab.yaml"
     spec.write_text(SPEC.replace("metric: bias, where: {estimator: score}", "metric: estimator"))
     assert_bad_input(invoke("check", spec, "--results", tmp_path / "r", "-q"), "holds no numbers")
 

@@ -5,65 +5,39 @@ what the workers need, gets every run's outputs back and writes them itself."""
 import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import invoke
-from tests.test_run_dirs import COUNTED, counted_spec, logged
+from tests.helpers import invoke, start_dask_scheduler
+from tests.test_run_dirs import COUNTED, counted_spec, logged, wait_until
 
 distributed = pytest.importorskip("distributed")
 
 from pgcli.shell.runner import WALL_CLOCK  # noqa: E402 - after the importorskip
 
 
+def start_worker(address, directory, scratch, name):
+    """A `dask worker` process (one thread, no nanny) in an empty working directory of its own."""
+    directory.mkdir()
+    scratch.mkdir()
+    return subprocess.Popen(
+        [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
+         "--no-dashboard", "--local-directory", str(scratch), "--name", name],
+        cwd=directory, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """(scheduler address, [worker Popen], [worker working directory], a Client)."""
     root = tmp_path_factory.mktemp("cluster")
-    scheduler_file = root / "scheduler.json"
-    (root / "scheduler").mkdir()
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(scheduler_file)],
-        cwd=root / "scheduler", stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.time() + 60
-    while not scheduler_file.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)  # written in one go, but let it land
-    address = pd.read_json(scheduler_file, typ="series")["address"]
+    scheduler, address = start_dask_scheduler(root / "scheduler")
     workers, directories = [], []
     for i in range(2):
-        directory, scratch = root / f"worker{i}", root / f"scratch{i}"
-        directory.mkdir()
-        scratch.mkdir()
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dask",
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--host",
-                    "127.0.0.1",
-                    "--no-dashboard",
-                    "--local-directory",
-                    str(scratch),
-                    "--name",
-                    f"w{i}",
-                ],
-                cwd=directory,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        directories.append(directory)
+        workers.append(start_worker(address, root / f"worker{i}", root / f"scratch{i}", f"w{i}"))
+        directories.append(root / f"worker{i}")
     client = distributed.Client(address, timeout="30s")
     client.wait_for_workers(2, timeout=60)
     yield address, workers, directories, client
@@ -134,6 +108,10 @@ ESTIMATE = ["estimate", "--dist", "gaussian", "--f", "step", "--n", "10", "--rep
 
 def test_workers_of_another_numpy_are_refused_unless_allowed(tmp_path, cluster):
     address, _, directories, client = cluster
+    # the workers first import what an estimate run needs (pandas, scipy, ...), as they would have
+    # after any earlier test: those imports parse numpy's version, and "0.0.0-test" is not one
+    warm = invoke(*ESTIMATE, "--executor", "dask", "--scheduler", address, "--results", tmp_path / "warm")
+    assert warm.exit_code == 0, warm.output
     real = client.run(lambda: __import__("numpy").__version__)
     client.run(lambda: setattr(__import__("numpy"), "__version__", "0.0.0-test"))
     try:
@@ -152,34 +130,54 @@ def test_workers_of_another_numpy_are_refused_unless_allowed(tmp_path, cluster):
     assert_untouched(directories)
 
 
-def test_a_killed_worker_costs_no_finished_run(tmp_path, cluster):
+def test_a_killed_worker_costs_no_finished_run(tmp_path):
     """Outcomes are released once written: the scheduler has nothing of a written run to
-    recompute when the worker that computed it dies (runs are counted by the env they make)."""
-    address, workers, directories, _ = cluster
-    spec = counted_spec(tmp_path, seeds=1, delay=0.003)
+    recompute when the worker that computed it dies (runs are counted by the env they make).
+
+    A cluster of this test's own: the victim is its only worker at first and computes two runs
+    freely; its third waits at a gate, so it is killed with two runs written and one under way,
+    whatever the machine's speed. A second worker then joins and computes the rest."""
+    scheduler, address = start_dask_scheduler(tmp_path / "scheduler")
+    victim = start_worker(address, tmp_path / "victim", tmp_path / "victim-scratch", "victim")
+    survivor = None
+    gate = tmp_path / "gate"
+    spec = counted_spec(tmp_path, seeds=1, delay=0.0, gate=gate, free=2)
     spec.write_text(
         spec.read_text().replace("sweep: {seeds: 1}", "sweep: {grid: {env.kwargs.tag: [0, 1, 2, 3, 4, 5, 6, 7]}}")
     )
     command = [sys.executable, "-m", "pgcli", "train", str(spec), "--executor", "dask", "--scheduler", address,
                "--results", str(tmp_path / "r"), "-q"]  # fmt: skip
-    sweep = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    victim, written = workers[1], set()
-    deadline = time.time() + 120
-    while (
-        time.time() < deadline
-        and len(written & {tag for pid, _, tag in logged(tmp_path) if int(pid) == victim.pid}) < 2
-    ):
-        time.sleep(0.01)
+    try:
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+        sweep = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+
+        def victim_waits_with_two_written():
+            tags = [tag for pid, _, tag in logged(tmp_path) if int(pid) == victim.pid]
+            written = {str(tag) for tag in written_tags(tmp_path / "r" / "counted")}
+            return (len(tags) == 3 and set(tags[:2]) <= written) or sweep.poll() is not None
+
+        wait_until(victim_waits_with_two_written, "the victim writing two runs and starting a third")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
         written = {str(tag) for tag in written_tags(tmp_path / "r" / "counted")}
-    victim.send_signal(signal.SIGKILL)  # two of its runs are written, another may be under way
-    victim.wait(timeout=10)
-    _, err = sweep.communicate(timeout=180)
+        gate.touch()
+        survivor = start_worker(address, tmp_path / "survivor", tmp_path / "survivor-scratch", "survivor")
+        _, err = sweep.communicate(timeout=300)
+    finally:
+        for process in (victim, survivor, scheduler):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=30)
     assert sweep.returncode == 0, err
+    victims = [tag for pid, _, tag in logged(tmp_path) if int(pid) == victim.pid]
+    assert len(victims) == 3 and len(written) == 2 and written == set(victims[:2])
     tags = [tag for *_, tag in logged(tmp_path)]
-    assert len(written) >= 2 and all(tags.count(tag) == 1 for tag in written)  # none computed again
+    assert all(tags.count(tag) == 1 for tag in written)  # none computed again
+    assert tags.count(victims[2]) == 2  # the run under way when the victim died was computed again
     assert set(tags) == {str(i) for i in range(8)}
     assert list(pd.read_csv(tmp_path / "r" / "counted" / "runs.csv")["status"]) == ["done"] * 8
-    assert_untouched(directories)
+    assert_untouched([tmp_path / "victim", tmp_path / "survivor"])
 
 
 def written_tags(root):

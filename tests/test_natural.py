@@ -13,12 +13,15 @@ CASES = [
     ("mlp", spaces.Box(-1, 1, (4,)), spaces.Discrete(3)),
     ("linear", spaces.Box(-1, 1, (3,)), spaces.Discrete(2)),
     ("mlp", spaces.Box(-1, 1, (3,)), spaces.Box(-2, 2, (2,))),
+    ("mlp-relu", spaces.Box(-1, 1, (4,)), spaces.Discrete(3)),
+    ("mlp-relu", spaces.Box(-1, 1, (3,)), spaces.Box(-2, 2, (2,))),
 ]
 
 
 def setup(case, rng, t=50):
     kind, obs_space, action_space = case
-    policy = P.make_policy({"kind": kind, "hidden": [6], "activation": "tanh"}, obs_space, action_space)
+    kind, _, activation = kind.partition("-")
+    policy = P.make_policy({"kind": kind, "hidden": [6], "activation": activation or "tanh"}, obs_space, action_space)
     d = P.init_params(policy, rng, -0.2).size
     theta = P.init_params(policy, rng, -0.2) + 0.5 * rng.standard_normal(d)
     return policy, theta, rng.uniform(-1, 1, (t, obs_space.shape[0]))
@@ -63,6 +66,114 @@ def test_conjugate_gradient_matches_exact_damped_solve(case, rng):
     np.testing.assert_allclose(cg_step, exact_step, rtol=1e-5, atol=1e-8)
 
 
+def test_a_zero_gradient_gives_a_zero_step(rng):
+    """ĝ = 0: the solve gives x = 0 and xᵀ F x = 0, so the step is the zero vector (not 0/0)."""
+    policy, theta, x = setup(CASES[0], rng)
+    for solver in ("cg", "exact"):
+        step, residual, _ = N.natural_step(policy, theta, x, np.zeros(theta.size), step_size=0.01, damping=0.0,
+                                           cg_iters=10, solver=solver)  # fmt: skip
+        assert step.shape == theta.shape and not step.any() and residual == 0.0
+    solved, residual = N.conjugate_gradient(lambda v: 2.0 * v, np.zeros(3), iters=5, tol=0.0)
+    assert not solved.any() and residual == 0.0
+
+
+def test_conjugate_gradient_solves_a_small_system_exactly_in_d_steps(rng):
+    """CG on an SPD matrix of size d converges in at most d steps (exact arithmetic: up to rounding)."""
+    a = rng.standard_normal((5, 5))
+    matrix = a @ a.T + 0.5 * np.eye(5)
+    b = rng.standard_normal(5)
+    solved, residual = N.conjugate_gradient(lambda v: matrix @ v, b, iters=5, tol=0.0)
+    np.testing.assert_allclose(solved, np.linalg.solve(matrix, b), rtol=1e-8)
+    assert residual == pytest.approx(np.linalg.norm(b - matrix @ solved))
+
+
+@pytest.mark.parametrize(
+    ("eigenvalues", "cond", "nonzero"),
+    [
+        ([1.0, 4.0, 2.0], 4.0, 4.0),
+        ([3.0], 1.0, 1.0),
+        ([5.0, 0.0, 1.0, 0.5], np.inf, 10.0),
+        ([0.0, 0.0], np.nan, np.nan),
+        ([1e-3, 1e-5, 2e-3, 0.0], np.inf, 200.0),
+    ],
+)
+def test_condition_number_of_a_known_spectrum(eigenvalues, cond, nonzero):
+    """λ_max / λ_min of any order of eigenvalues; ∞ when one is 0; over the nonzero ones with
+    nonzero=True; NaN for the zero matrix."""
+    eigenvalues = np.array(eigenvalues)
+    np.testing.assert_allclose(N.condition_number(eigenvalues), cond, rtol=1e-12)
+    np.testing.assert_allclose(N.condition_number(eigenvalues, nonzero=True), nonzero, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-6, 1e6])
+def test_rank_is_numpy_matrix_rank_at_any_scale(rng, scale):
+    """rank(F) = matrix_rank(F) for F = A Aᵀ of rank r (A is 6 × r), also for F scaled by 10⁻⁶ or 10⁶;
+    the zero matrix and an empty spectrum have rank 0."""
+    for r in range(7):
+        a = rng.standard_normal((6, r))
+        fisher = scale * a @ a.T
+        assert N.rank(np.linalg.eigvalsh(fisher)) == np.linalg.matrix_rank(fisher) == r
+    assert N.rank(np.zeros(4)) == 0 and N.rank(np.array([])) == 0
+    spectrum = np.array([1.0, 1e-14, 0.0])  # the cut is relative: max · d · eps
+    assert N.rank(spectrum) == N.rank(scale * 1e-3 * spectrum) == N.rank(scale * 1e3 * spectrum) == 2
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{type(c[2]).__name__}")
+def test_param_names_name_the_coordinates_of_theta(case, rng):
+    """Name i is the coordinate θ_i: with θ = 0, 1, 2, ... the layer views hold, at W[r,c] and b[c]
+    of layer l, the index of the name "l{l}.W[r,c]" or "l{l}.b[c]"; a Gaussian head ends with
+    log_std[k] for each action dimension."""
+    policy, theta, _ = setup(case, rng)
+    names = N.param_names(policy)
+    assert len(names) == theta.size == len(set(names))
+    index = np.arange(theta.size, dtype=float)
+    net, log_std = P.views(policy, index)
+    for layer, (w, b) in enumerate(net):
+        for (r, c), value in np.ndenumerate(w):
+            assert names[int(value)] == f"l{layer}.W[{r},{c}]"
+        for c, value in enumerate(b):
+            assert names[int(value)] == f"l{layer}.b[{c}]"
+    if log_std is not None:
+        assert [names[int(value)] for value in log_std] == [f"log_std[{k}]" for k in range(log_std.size)]
+
+
+def test_policy_fisher_rows_describe_the_matrix(rng):
+    """Summary rows (states, parameters, rank, both condition numbers, trace) against the matrix
+    itself; the spectrum in descending order; one entry row per (row, col) name pair while the
+    policy is small, none past SMALL_POLICY parameters."""
+    policy, theta, x = setup(CASES[0], rng, t=40)  # 4·6 + 6 + 6·3 + 3 = 51 parameters
+    fisher = N.fisher_matrix(policy, theta, x)
+    rows, eigenvalues = N.policy_fisher(policy, theta, x)
+    table = pd.DataFrame(rows, columns=N.POLICY_FISHER_COLUMNS)
+    summary = table[table["quantity"].isin(["n_states", "n_params", "rank", "condition_number",
+                                            "condition_number_nonzero", "trace"])]  # fmt: skip
+    assert (summary["row"] == "").all() and (summary["col"] == "").all()
+    values = dict(zip(summary["quantity"], summary["value"], strict=True))
+    spectrum = np.linalg.eigvalsh(fisher)
+    kept = np.sort(spectrum[spectrum > spectrum.max() * spectrum.size * np.finfo(float).eps])
+    assert values["n_states"] == 40 and values["n_params"] == theta.size == 51
+    assert values["rank"] == np.linalg.matrix_rank(fisher) == kept.size < 51  # the constant-logit directions
+    assert values["condition_number"] == np.inf
+    assert values["condition_number_nonzero"] == pytest.approx(kept[-1] / kept[0], rel=1e-8)
+    assert values["trace"] == pytest.approx(np.trace(fisher), rel=1e-12)
+    listed = table[table["quantity"] == "eigenvalue"]
+    assert list(listed["row"]) == [str(i) for i in range(51)] and (listed["col"] == "").all()
+    np.testing.assert_allclose(listed["value"], np.sort(spectrum)[::-1], atol=1e-12)
+    np.testing.assert_allclose(eigenvalues, np.sort(spectrum)[::-1], atol=1e-12)
+    entries = table[table["quantity"] == "entry"]
+    names = N.param_names(policy)
+    assert len(entries) == 51 * 51
+    got = entries.pivot(index="row", columns="col", values="value").loc[names, names].to_numpy()
+    np.testing.assert_allclose(got, fisher, atol=1e-14)
+    big = P.make_policy({"kind": "mlp", "hidden": [16], "activation": "tanh"}, CASES[0][1], CASES[0][2])
+    rows, _ = N.policy_fisher(big, P.init_params(big, rng, 0.0), x)  # 4·16 + 16 + 16·3 + 3 = 131 > 64
+    assert not any(quantity == "entry" for quantity, *_ in rows)
+    at_limit = P.make_policy({"kind": "linear", "hidden": [], "activation": "tanh"}, spaces.Box(-1, 1, (15,)),
+                             spaces.Discrete(4))  # fmt: skip  # 15·4 + 4 = 64 = SMALL_POLICY
+    rows, _ = N.policy_fisher(at_limit, P.init_params(at_limit, rng, 0.0), rng.uniform(-1, 1, (30, 15)))
+    assert sum(quantity == "entry" for quantity, *_ in rows) == 64 * 64
+
+
 def test_tabular_softmax_fisher_has_the_constant_logit_null_direction(rng):
     """logits_s = W_s + b: adding c to every logit of a state changes nothing, so F has rank
     S(A − 1) of S·A + A parameters; the damped solve stays finite."""
@@ -100,12 +211,26 @@ def test_measured_kl_per_update_is_close_to_the_trust_region(tmp_path, step_size
     assert (table["cg_residual"] < table["grad_norm"]).all()  # CG shrank the residual below ‖ĝ‖
 
 
-def test_fisher_condition_is_logged_for_small_policies(tmp_path):
-    result = invoke("train", "--set", "optim.kind=natural", "--set", "policy.kind=linear", "--set", "optim.solver=exact",
-                    "--set", "stop.iterations=3", "--set", "eval.every=0", "--results", tmp_path, "-q")  # fmt: skip
+def natural_run(tmp_path, *args):
+    result = invoke("train", "--set", "optim.kind=natural", *args, "--set", "stop.iterations=3", "--set",
+                    "eval.every=0", "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
-    assert (table["fisher_cond"] > 1).all()
+    (metrics,) = tmp_path.glob("*/metrics.csv")
+    return pd.read_csv(metrics)["fisher_cond"]
+
+
+def test_fisher_condition_is_logged_for_small_policies_infinite_for_softmax_finite_for_gaussian(tmp_path):
+    """A softmax policy's F is singular (adding c to every logit leaves π unchanged), so its logged
+    condition number is ∞, by the exact solver or (d ≤ 128) beside CG; a linear Gaussian policy's
+    F = σ⁻² E[x̃ x̃ᵀ] ⊕ 2 I is positive definite: finite and > 1; with CG on 450 parameters it is
+    not computed (NaN)."""
+    exact_linear = natural_run(tmp_path / "a", "--set", "policy.kind=linear", "--set", "optim.solver=exact")
+    assert np.isinf(exact_linear).all()
+    assert np.isinf(natural_run(tmp_path / "b", "--set", "policy.hidden=[8]")).all()  # d = 58, CG
+    assert natural_run(tmp_path / "c", "--set", "policy.hidden=[64]").isna().all()  # d = 450, CG
+    gaussian = natural_run(tmp_path / "d", "--set", "env.id=Pendulum-v1", "--set", "policy.kind=linear",
+                           "--set", "optim.solver=exact", "--set", "batch.episodes=2")  # fmt: skip
+    assert (np.isfinite(gaussian) & (gaussian > 1)).all()
 
 
 def test_fisher_policy_command(tmp_path):

@@ -23,17 +23,17 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pgcli.shell.runner import WALL_CLOCK
+from pgcli import kinds
+from tests.helpers import start_dask_scheduler
 
 ROOT = Path(__file__).resolve().parent.parent
-WALL_COLUMNS = {*WALL_CLOCK, "rank", "seconds_for_target"}  # --rank orders by measured efficiency
+WALL_COLUMNS = {*kinds.wall_clock(), "rank", "seconds_for_target"}  # --rank orders by measured efficiency
 # command (as written in the README) -> overrides appended in CI: the only way a README command
 # runs differently here. Each trains for minutes at full size.
 BUDGET: dict[str, list[str]] = {}
@@ -148,20 +148,16 @@ def files(text: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def dask_cluster(env, tmp_path):
-    """A `dask scheduler` and two `dask worker`s on 127.0.0.1 (each in a directory of its own),
-    as separate processes; yields the scheduler's address."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
+    """A `dask scheduler` (on a port it picks itself and reports) and two `dask worker`s on
+    127.0.0.1 (each in a directory of its own), as separate processes; yields the scheduler's address."""
     dask = str(Path(sys.executable).parent / "dask")
-    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
-    commands += [[dask, "worker", address, "--nthreads", "1", "--no-dashboard"]] * 2
-    processes = []
+    scheduler, address = start_dask_scheduler(tmp_path / "scheduler", dask=(dask,), env=env)
+    processes = [scheduler]
     try:
-        for i, argv in enumerate(commands):
+        for i in range(2):
             (tmp_path / f"node{i}").mkdir()
-            processes.append(subprocess.Popen(argv, cwd=tmp_path / f"node{i}", env=env, stdout=subprocess.DEVNULL,
+            processes.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                                              cwd=tmp_path / f"node{i}", env=env, stdout=subprocess.DEVNULL,
                                               stderr=subprocess.DEVNULL))  # fmt: skip
         from dask.distributed import Client
 

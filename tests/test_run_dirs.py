@@ -4,6 +4,7 @@ and two sweeps sharing one results directory."""
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -151,18 +152,34 @@ import gymnasium as gym
 
 class Counted(gym.Wrapper):
     """CartPole that appends 'pid seed tag' to `log` at its first seeded reset: one line per run
-    computed (the seed drawn from the run's own stream, `tag` whatever the spec says)."""
+    computed (the seed drawn from the run's own stream, `tag` whatever the spec says).
 
-    def __init__(self, log, delay=0.0, tag=None):
+    With a `gate` (a path), a process's runs after its first `free` ones wait there, once logged,
+    until the gate file exists (for at most two minutes, then fail): the test opens it when it has
+    seen what it waits for, so no test depends on how fast a process starts or runs."""
+
+    def __init__(self, log, delay=0.0, tag=None, gate=None, free=0):
         super().__init__(gym.make("CartPole-v1"))
         self.log, self.delay, self.tag, self.logged = log, delay, tag, False
+        self.gate, self.free = gate, free
 
     def reset(self, *, seed=None, options=None):
         if seed is not None and not self.logged:
             self.logged = True
             with open(self.log, "a") as handle:
                 handle.write(f"{os.getpid()} {seed} {self.tag}\\n")
+            if self.gate is not None:
+                self.wait_for_gate()
         return super().reset(seed=seed, options=options)
+
+    def wait_for_gate(self):
+        with open(self.log) as handle:
+            mine = sum(line.split()[0] == str(os.getpid()) for line in handle if line.endswith("\\n"))
+        deadline = time.monotonic() + 120
+        while mine > self.free and not os.path.exists(self.gate):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the test never opened {self.gate}")
+            time.sleep(0.005)
 
     def step(self, action):
         time.sleep(self.delay)
@@ -170,12 +187,15 @@ class Counted(gym.Wrapper):
 '''
 
 
-def counted_spec(directory: Path, seeds: int, delay: float, iterations: int = 4) -> Path:
-    """A train sweep whose runs log themselves (directory/runs.log), with a user-module env."""
+def counted_spec(directory: Path, seeds: int, delay: float, iterations: int = 4, gate: Path | None = None,
+                 free: int = 0) -> Path:  # fmt: skip
+    """A train sweep whose runs log themselves (directory/runs.log), with a user-module env; with
+    a `gate`, each process's runs after its first `free` wait for the gate file."""
     (directory / "countenv.py").write_text(COUNTED)
     spec = directory / "counted.yaml"
+    gated = f", gate: '{gate}', free: {free}" if gate is not None else ""
     spec.write_text(
-        f"env: {{id: 'countenv:Counted', num_envs: 1, kwargs: {{log: '{directory / 'runs.log'}', delay: {delay}}}}}\n"
+        f"env: {{id: 'countenv:Counted', num_envs: 1, kwargs: {{log: '{directory / 'runs.log'}', delay: {delay}{gated}}}}}\n"
         f"policy: {{kind: mlp, hidden: [8]}}\nbatch: {{episodes: 2}}\nstop: {{iterations: {iterations}}}\n"
         f"eval: {{every: 0}}\nsweep: {{seeds: {seeds}}}\n"
     )
@@ -183,39 +203,76 @@ def counted_spec(directory: Path, seeds: int, delay: float, iterations: int = 4)
 
 
 def logged(directory: Path) -> list[tuple[str, str, str]]:
-    """(pid, seed, tag) of every run computed so far."""
+    """(pid, seed, tag) of every run computed so far (a line still being written is left out)."""
     path = directory / "runs.log"
-    return [tuple(line.split()) for line in path.read_text().splitlines()] if path.exists() else []
+    text = path.read_text() if path.exists() else ""
+    return [tuple(line.split()) for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+
+def wait_until(condition, what: str, timeout: float = 120.0):
+    """Poll `condition()` until it holds (readiness only: nothing is asserted about how long it
+    took); fail saying `what` did not happen within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f} s"
+        time.sleep(0.01)
 
 
 def test_two_identical_sweeps_into_one_directory_compute_each_run_once(tmp_path):
-    spec = counted_spec(tmp_path, seeds=6, delay=0.002)
+    """Each process's first run waits at a gate until both processes have claimed a run, so both
+    compute some whatever their start-up times; the run lock keeps them from computing the same
+    run twice."""
+    gate = tmp_path / "gate"
+    spec = counted_spec(tmp_path, seeds=6, delay=0.0, gate=gate)
     command = [sys.executable, "-m", "pgcli", "train", str(spec), "--results", str(tmp_path / "results"), "-q"]
     first = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not logged(tmp_path) and time.time() < deadline:
-        time.sleep(0.02)
     second = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    errors = [first.communicate(timeout=120)[1], second.communicate(timeout=120)[1]]
+    try:
+        wait_until(lambda: len({pid for pid, *_ in logged(tmp_path)}) == 2 or None not in (first.poll(), second.poll()),
+                   "both processes claiming a run")  # fmt: skip
+    finally:
+        gate.touch()
+    errors = [first.communicate(timeout=300)[1], second.communicate(timeout=300)[1]]
     assert first.returncode == 0 and second.returncode == 0, errors
     seeds = [seed for _, seed, _ in logged(tmp_path)]
-    assert len(seeds) == 6 and len(set(seeds)) == 6  # every run computed once, by one of them
-    assert len({pid for pid, *_ in logged(tmp_path)}) == 2  # and both did some
+    assert len(seeds) == 6 and len(set(seeds)) == 6, seeds  # every run computed once, by one of them
+    assert {pid for pid, *_ in logged(tmp_path)} == {str(first.pid), str(second.pid)}  # and both did some
     runs = pd.read_csv(tmp_path / "results" / "counted" / "runs.csv")
     assert list(runs["status"]) == ["done"] * 6
     assert len(pd.read_csv(tmp_path / "results" / "counted" / "metrics.csv")["run_id"].unique()) == 6
 
 
-def test_a_run_locked_by_a_live_process_is_waited_for_not_restarted(tmp_path):
+def test_a_run_locked_by_a_live_process_is_waited_for_not_restarted(tmp_path, monkeypatch):
+    """Another process holds run 0's lock until the test lets it go. run_all computes the other
+    runs, then blocks on run 0's lock (seen by a wrapper around the real _claim) without having
+    computed it; once the holder lets go, run 0 is computed here."""
     runs = planned(tmp_path)
     Path(runs[0].directory).mkdir(parents=True)
-    hold = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.5)"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", hold, str(Path(runs[0].directory) / ".lock")], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout.readline().strip() == "held"
-    start = time.perf_counter()
-    results = runner.run_all(runs)
-    assert time.perf_counter() - start >= 1.0  # it waited for the holder to let go
+    hold = "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(Path(runs[0].directory) / ".lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    waiting = threading.Event()
+    real_claim = runner._claim
+
+    def claim(directory, wait=False):
+        if wait and Path(directory) == Path(runs[0].directory):
+            waiting.set()
+        return real_claim(directory, wait)
+
+    monkeypatch.setattr(runner, "_claim", claim)
+    results = []
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        worker = threading.Thread(target=lambda: results.extend(runner.run_all(runs, quiet=True)), daemon=True)
+        worker.start()
+        wait_until(lambda: waiting.is_set() or not worker.is_alive(), "run_all waiting for run 0's lock")
+        assert waiting.is_set(), "run_all finished without waiting for the locked run"
+        assert runner.is_finished(runs[1]) and runner.is_finished(runs[2])  # the others are done
+        assert not runner.is_finished(runs[0]) and worker.is_alive()  # run 0 waits, not computed
+    finally:
+        holder.stdin.close()  # the holder lets go (recording nothing)
+        holder.wait(timeout=60)
+    worker.join(timeout=300)
+    assert not worker.is_alive()
     assert [r["status"] for r in results] == ["done"] * 3  # then ran it, as the holder recorded nothing
-    holder.wait(timeout=10)
+    assert runner.is_finished(runs[0])

@@ -14,7 +14,7 @@ from pgcli import kinds
 from pgcli.shell import executors, runner
 from pgcli.shell.experiment import build_spec
 from pgcli.shell.spec import SpecError, with_sweep
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, default_sigint, invoke
 
 TINY = """
 env: {id: CartPole-v1, num_envs: 4}
@@ -140,12 +140,15 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path):
         str(tmp_path / "cut"),
         "-q",
     ]
-    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list((tmp_path / "cut").glob("sweep/*/metrics.csv"))) < 3:
+    process = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, preexec_fn=default_sigint
+    )
+    deadline = time.monotonic() + 300  # readiness only: three runs written
+    while len(list((tmp_path / "cut").glob("sweep/*/metrics.csv"))) < 3:
+        assert time.monotonic() < deadline and process.poll() is None, "three runs were never written"
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=300)
     assert process.returncode != 0 and b"Traceback" not in err
     done = [p for p in (tmp_path / "cut" / "sweep").glob("*/status") if p.read_text().startswith("done")]
     assert 3 <= len(done) < 8
@@ -165,7 +168,8 @@ def test_a_diverging_run_is_marked_and_the_others_finish(tmp_path):
     assert "2 of 4 runs not done" in result.stderr
 
 
-def test_a_lost_worker_keeps_finished_runs_and_reports_the_rest(tmp_path):
+def test_a_lost_worker_keeps_finished_runs_and_reports_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGCLI_TESTS_DIE_AFTER", str(tmp_path / "sweep"))  # the worker dies once CartPole is done
     text = TINY.replace("algo.baseline: [none, value]", "env.id: [CartPole-v1, 'tests.envs:dies_in_worker']")
     text = text.replace("seeds: 2", "seeds: 1").replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01]")
     repository = Path(__file__).resolve().parents[1]  # the spec names the tests package's env

@@ -12,7 +12,7 @@ from pgcli.lab.estimators import ESTIMATORS, NotApplicable
 from pgcli.lab.exact import exact_gradient, quadrature_gradient
 from pgcli.lab.functions import parse_function
 from tests.conftest import CASES, case_id
-from tests.test_estimators import estimate, functions_for
+from tests.test_estimators import cells, estimate, refusal
 
 NEW_UNBIASED = ["score_antithetic", "score_rqmc", "score_cv_delta", "arm", "disarm"]
 BINARY = ["arm", "disarm", "straight_through", "gumbel_softmax"]
@@ -26,27 +26,25 @@ def applies(name, dist, f):
     return True
 
 
-def new_cells():
-    out = []
-    for case in CASES:
-        texts = functions_for(case[0]) + (["table:1,3"] if case[0] == "bernoulli" else [])
-        for text in texts:
-            for name in NEW_UNBIASED:
-                out.append(pytest.param(case, text, name, id=f"{case_id(case)}-{text}-{name}"))
-    return out
+def bernoulli_table(family):
+    return ["table:1,3"] if family == "bernoulli" else []
 
 
-@pytest.mark.parametrize(("case", "text", "name"), new_cells())
+@pytest.mark.parametrize(("case", "text", "name"), cells(NEW_UNBIASED, bernoulli_table))
 def test_new_estimator_is_unbiased_within_4_se(case, text, name):
     dist = D.make_dist(case[0], case[1], case[2], case[3])
     f = parse_function(text)
-    if not applies(name, dist, f):
-        binary_only = name in BINARY and dist.family != "bernoulli"
-        assert binary_only or (name == "score_cv_delta" and f.deriv is None)
-        return
     reps = 100 if name == "score_rqmc" else 400
     mean, exact, se, _ = estimate(name, dist, f, n=100, reps=reps, seed=zlib.crc32(f"{text}{name}".encode()))
     assert np.all(np.abs(mean - exact) <= 4 * se + 1e-10 * (1 + np.abs(exact)))
+
+
+@pytest.mark.parametrize(("case", "text", "name"), cells(NEW_UNBIASED, bernoulli_table, refused=True))
+def test_new_estimator_refuses_what_it_does_not_apply_to(case, text, name):
+    """arm and disarm only on Bernoulli variables; score_cv_delta only for f with a derivative."""
+    dist = D.make_dist(case[0], case[1], case[2], case[3])
+    with pytest.raises(NotApplicable, match=refusal(name, case[0], text)):
+        ESTIMATORS[name](dist, parse_function(text), 2, np.random.default_rng(0), 1)
 
 
 def test_every_new_estimator_applies_somewhere_and_says_why_not_elsewhere():

@@ -2,10 +2,13 @@
 count runs that never reached the target as ∞."""
 
 import importlib.util
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,10 +27,27 @@ def test_missing_peers_exit_2_with_the_install_line(tmp_path):
     assert not out.exists()
 
 
-def test_requirements_pin_the_cpu_torch_and_sb3_on_one_line():
-    pins = [line for line in (ROOT / "benchmarks" / "requirements-peers.txt").read_text().splitlines()
-            if line and not line.startswith("#")]  # fmt: skip
-    assert pins == ["torch==2.13.0", "stable-baselines3==2.9.2"]
+def test_requirements_pin_exactly_the_peers_the_committed_race_was_measured_with(monkeypatch):
+    """Every line an exact `name==version` pin, one per peer the race imports (a torch without a
+    pin pulls the CUDA build); the pinned versions are those benchmarks/results-vs-sb3.csv records
+    (torch's local +cpu tag aside), and no peer is a pgcli dependency, in any extra."""
+    lines = [line for line in (ROOT / "benchmarks" / "requirements-peers.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]  # fmt: skip
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in lines), lines
+    pins = dict(line.split("==") for line in lines)
+    with monkeypatch.context() as patch:  # with nothing installed, the race names every peer it imports
+        patch.setattr(vs_sb3.importlib.util, "find_spec", lambda name: None)
+        peers = vs_sb3.missing_peers()
+    assert {name.replace("-", "_") for name in pins} == set(peers)
+    recorded = pd.read_csv(ROOT / "benchmarks" / "results-vs-sb3.csv")["versions"].unique()
+    assert recorded.size >= 1
+    for text in recorded:
+        measured = dict(part.rsplit(" ", 1) for part in text.split(", "))
+        assert {name: measured[name].split("+")[0] for name in pins} == pins, text
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    named = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
+    assert not named & {name.lower() for name in pins}
 
 
 def test_medians_count_unreached_runs_as_infinite():
