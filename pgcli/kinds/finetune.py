@@ -59,7 +59,7 @@ SCHEMA = {
             choices=TARGET_METRICS,
         ),
         "value": Field(
-            "float", None, "the value to reach: runs.csv's steps_to_target (and check, plot --table)", nullable=True
+            "float", None, "the value to reach: runs.csv's step_to_target (and check, plot --table)", nullable=True
         ),
     },
 }
@@ -134,7 +134,7 @@ def run(spec: dict, progress) -> Result:
 
 
 SUMMARY_COLUMNS = ["final_reward", "best_reward", "final_reward_exact", "final_objective", "final_kl",
-                   "steps_to_target", "sequences_to_target", "wall_s_to_target", "sequences"]  # fmt: skip
+                   "step_to_target", "sequences_to_target", "wall_s_to_target", "sequences"]  # fmt: skip
 
 
 def summary(table, spec: dict) -> dict:
@@ -151,14 +151,13 @@ def summary(table, spec: dict) -> dict:
     out = {
         "final_reward": float(window.iloc[-1]), "best_reward": float(window.max()),
         "final_reward_exact": last("reward_exact"), "final_objective": last("objective"), "final_kl": last("kl"),
-        "steps_to_target": np.nan, "sequences_to_target": np.nan, "wall_s_to_target": np.nan,
+        "step_to_target": np.nan, "sequences_to_target": np.nan, "wall_s_to_target": np.nan,
         "sequences": float(table["sequences"].iloc[-1]),
     }  # fmt: skip
     value = spec["target"]["value"]
     hit = None if value is None else first_reached(table[spec["target"]["metric"]], value)
     if hit is not None:
         out.update({f"{x}_to_target": float(table[x].iloc[hit]) for x in ("step", "sequences", "wall_s")})
-        out["steps_to_target"] = out.pop("step_to_target")
     return out
 
 
@@ -167,7 +166,7 @@ def show(shown: Shown) -> str:
     if shown.n_runs == 1:
         return run_line(shown.spec, shown.runs.iloc[0])
     columns = ["label", "status", "final_reward", "best_reward", "final_reward_exact", "final_objective",
-               "steps_to_target", "wall_s_to_target", "wall_s"]  # fmt: skip
+               "step_to_target", "wall_s_to_target", "wall_s"]  # fmt: skip
     return runs_table(shown.runs, columns, digits=4, drop_empty=True)
 
 
@@ -180,11 +179,11 @@ def run_line(spec: dict, row) -> str:
         text += f", mean reward of the last {WINDOW} steps {row['final_reward']:.4g} (best {row['best_reward']:.4g})"
     if pd.notna(row.get("final_reward_exact")):
         text += f", E[R] {row['final_reward_exact']:.4g}"
-        if spec["kl"]["beta"] > 0:
+        if spec["beta"] > 0:
             text += f", objective {row['final_objective']:.4g} (KL {row['final_kl']:.4g})"
     target = spec["target"]["value"]
     if target is not None:
-        steps = row.get("steps_to_target")
+        steps = row.get("step_to_target")
         text += f"; {spec['target']['metric']} {target:g} " + (
             f"reached at step {steps:.0f}" if pd.notna(steps) else "not reached"
         )
@@ -244,7 +243,7 @@ KIND = Kind(
         Flag(("--epochs",), "ppo.epochs", "Passes over each batch (> 1: PPO-clip).", "int"),
         Flag(("--clip",), "ppo.clip", "PPO-clip ε."),
         Flag(("--exact-every",), "exact_every", "Exact columns every N steps (0: never).", "int"),
-        Flag(("--target",), "target.value", "The value of target.metric to reach (runs.csv: steps_to_target)."),
+        Flag(("--target",), "target.value", "The value of target.metric to reach (runs.csv: step_to_target)."),
         Flag(("--target-metric",), "target.metric", "Compared with --target.", "choice", names=lambda: TARGET_METRICS),
     ),
     show=show,

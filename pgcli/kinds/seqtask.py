@@ -29,6 +29,7 @@ MAX_GROUPS = 65536  # B prompts per batch
 MAX_BATCH_ELEMENTS = 1 << 25  # B·G·L·max(V + 1, H): one batch's forward pass, held at once (≈ 270 MB)
 MAX_TOKENS = 10**10  # tokens a run samples in all (hours of work)
 MAX_BETA = 1e6
+PROBE = 7  # sequences a reward is called on before anything runs (odd, so a shape (N, 2) reads as such)
 
 
 def within(low: float, high: float):
@@ -87,16 +88,14 @@ SCHEMA = {
         ),
         "length_penalty": Field("float", 0.0, "λ in R − λ·l (l the content length)", check=within(-1e6, 1e6)),
     },
-    "kl": {
-        "beta": Field("float", 0.0, "β in E[R] − β KL(π ‖ π_ref) (0: no penalty)", check=within(0, MAX_BETA)),
-        "estimator": Field("str", "k1", "per-token KL estimator (Schulman 2020)", choices=tuple(kl.KL_ESTIMATORS)),
-        "placement": Field(
-            "str",
-            "reward",
-            "where the penalty goes: subtracted from R, as a reward-to-go, or a loss",
-            choices=kl.PLACEMENTS,
-        ),
-    },
+    "beta": Field("float", 0.0, "β in E[R] − β KL(π ‖ π_ref) (0: no penalty)", check=within(0, MAX_BETA)),
+    "kl_estimator": Field("str", "k1", "per-token KL estimator (Schulman 2020)", choices=tuple(kl.KL_ESTIMATORS)),
+    "kl_placement": Field(
+        "str",
+        "reward",
+        "where the KL penalty goes: subtracted from R, as a reward-to-go, or a loss",
+        choices=kl.PLACEMENTS,
+    ),
 }
 GROUP_SIZE = Field("int", 4, "G completions per prompt (a group)", check=within(1, MAX_GROUP))
 N_GROUPS = Field("int", 8, "B prompts (groups) per batch", check=within(1, MAX_GROUPS))
@@ -151,7 +150,7 @@ def make(spec: dict) -> Task:
 
 
 def penalty(spec: dict) -> kl.Penalty:
-    return kl.Penalty(spec["kl"]["beta"], spec["kl"]["estimator"], spec["kl"]["placement"])
+    return kl.Penalty(spec["beta"], spec["kl_estimator"], spec["kl_placement"])
 
 
 def probe(task: Task) -> None:
@@ -163,7 +162,7 @@ def probe(task: Task) -> None:
     pol = task.policy
     rng = np.random.default_rng(0)
     theta = policy.init_params(pol, rng)
-    seqs, _ = policy.sample(pol, theta, np.arange(min(pol.n_prompts, 8)), rng)
+    seqs, _ = policy.sample(pol, theta, np.arange(PROBE) % pol.n_prompts, rng)
     from pgcli.seq.space import content_lengths
 
     try:
@@ -199,7 +198,7 @@ def subject(spec: dict) -> str:
 
 
 def flags() -> tuple[Flag, ...]:
-    """--reward, --prompts, --vocab, --max-len, --policy, --hidden, --beta, --kl, --kl-placement."""
+    """--reward, --prompts, --vocab, --max-len, --policy, --hidden, --beta, --kl-estimator, --kl-placement."""
     return (
         Flag(
             ("--reward",),
@@ -213,7 +212,13 @@ def flags() -> tuple[Flag, ...]:
         Flag(("--max-len",), "task.max_len", "L, the longest completion.", "int"),
         Flag(("--policy",), "policy.kind", "Policy.", "choice", names=lambda: policy.KINDS),
         Flag(("--hidden",), "policy.hidden", "mlp: tanh units.", "int"),
-        Flag(("--beta",), "kl.beta", "KL penalty β (0: none)."),
-        Flag(("--kl",), "kl.estimator", "Per-token KL estimator.", "choice", names=lambda: kl.KL_ESTIMATORS),
-        Flag(("--kl-placement",), "kl.placement", "Where the KL penalty goes.", "choice", names=lambda: kl.PLACEMENTS),
+        Flag(("--beta",), "beta", "KL penalty β (0: none)."),
+        Flag(
+            ("--kl-estimator", "--kl"),
+            "kl_estimator",
+            "Per-token KL estimator.",
+            "choice",
+            names=lambda: kl.KL_ESTIMATORS,
+        ),
+        Flag(("--kl-placement",), "kl_placement", "Where the KL penalty goes.", "choice", names=lambda: kl.PLACEMENTS),
     )

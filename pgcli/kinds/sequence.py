@@ -172,7 +172,7 @@ def show(shown: Shown) -> str | None:
     out = shown_table[keys + list(SHOWN)].rename(columns=SHOWN)
     for column in ("max|z|", "cosine", "scale", "E cosine", "snr", "variance"):
         out[column] = out[column].map(lambda v: "" if pd.isna(v) else f"{v + 0.0:.4g}")
-    return out.fillna("").to_string(index=False)
+    return out.astype(object).where(out.notna(), "").to_string(index=False)
 
 
 KIND = Kind(
