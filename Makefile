@@ -10,7 +10,9 @@ QUICK := experiments/cartpole.yaml experiments/cartpole-natural.yaml \
 	experiments/cartpole-ppo.yaml experiments/cartpole-trpo.yaml \
 	experiments/estimators-variance.yaml experiments/estimators-unbiased.yaml experiments/estimators-binary.yaml \
 	experiments/fisher-identities.yaml experiments/optimize-bernoulli.yaml \
-	experiments/optimize-gaussian.yaml experiments/optimize-classifier.yaml
+	experiments/optimize-gaussian.yaml experiments/optimize-classifier.yaml \
+	experiments/sequence-estimators.yaml experiments/sequence-kl.yaml experiments/sequence-kl-objective.yaml \
+	experiments/finetune-kl.yaml experiments/finetune-large.yaml
 
 .PHONY: demo test browser lint format check reproduce benchmarks figures clean
 
@@ -79,6 +81,20 @@ figures: $(STAMP)
 		--title "Bernoulli toy: gradient variance (25-step trailing mean)"
 	$(PY) -m pgcli train experiments/pendulum.yaml --jobs 2 --quiet
 	$(PY) -m pgcli plot results/pendulum --out $(FIG)/pendulum.png
+	$(PY) -m pgcli sequence experiments/sequence-estimators.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/sequence-estimators --y variance,snr,expected_cosine,expected_scale \
+		--out $(FIG)/sequence-estimators.png
+	$(PY) -m pgcli sequence experiments/sequence-kl.yaml --quiet
+	$(PY) -m pgcli plot results/sequence-kl --select "target=grad KL" --hue kl_estimator,kl_placement \
+		--y expected_cosine,expected_scale,snr --out $(FIG)/sequence-kl.png
+	$(PY) -m pgcli finetune experiments/finetune-target.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/finetune-target --x sequences --y reward_exact --target 5 \
+		--out $(FIG)/finetune-target.png
+	$(PY) -m pgcli plot results/finetune-target --kind variance --smooth 5 --out $(FIG)/finetune-target-variance.png
+	$(PY) -m pgcli finetune experiments/finetune-kl.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/finetune-kl --y objective --target 1.103314 --out $(FIG)/finetune-kl.png
+	$(PY) -m pgcli finetune experiments/finetune-large.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/finetune-large --out $(FIG)/finetune-large.png
 
 clean:
 	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache

@@ -229,6 +229,8 @@ KIND = Kind(
             "kl": "KL(π ‖ π_ref) (exact)",
             "kl_estimate": "KL(π ‖ π_ref), batch k1 estimate",
             "cosine": "cosine(ĝ, exact ∇J_β)",
+            "grad_var": "gradient variance tr Cov(g_b) / B (per-group terms)",
+            "grad_snr": "gradient SNR ‖ĝ‖² / grad_var",
             "clip_fraction": "PPO: share of tokens clipped",
             "sequences_per_s": "sequences per second",
         },

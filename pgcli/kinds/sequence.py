@@ -163,9 +163,9 @@ def show(shown: Shown) -> str | None:
     table = shown.table()
     if table is None:
         return None
-    columns = list(table.columns)
-    keys = [c for c in columns[1 : columns.index("seed")] if table[c].nunique(dropna=False) > 1]
-    keys += ["seed"] if table["seed"].nunique() > 1 else []
+    settings = list(shown.runs.columns)  # runs.csv: run_id, label, the keys that vary (seed too), status, ...
+    varying = settings[settings.index("label") + 1 : settings.index("status")]
+    keys = [c for c in varying if c in table and table[c].nunique(dropna=False) > 1]
     kl_text = table["kl_estimator"].fillna("") + ("/" + table["kl_placement"].fillna("")).str.rstrip("/")
     relevant = (table["target"] != "grad J") | (table["beta"].fillna(0) > 0)
     shown_table = table.assign(kl=kl_text.where(relevant, ""), estimator=table["estimator"].fillna(""))

@@ -236,6 +236,9 @@ def metrics_figure(frame, x: str, ys, hue=(), title="", labels: dict | None = No
             ax.set_xlabel(f"{', '.join(hue)} ({x} = {value_text(frame[x].iloc[0])})")
         else:
             ax.set_xlabel(labels.get(x, x))
+            values = np.sort(frame[x].dropna().unique())
+            if len(values) <= 12:  # a setting's values (G = 2, 4, 8), not a continuum
+                ax.set_xticks(values, [value_text(v) for v in values])
         ax.set(ylabel=labels.get(y, y), yscale="log" if y in LOG_METRICS else "linear")
         if len(ys) > 1:
             ax.set_title(y, fontsize="medium")
