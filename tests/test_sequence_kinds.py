@@ -4,10 +4,12 @@ through the kind spine — one module each and a registry line — so sweeps, --
 plot, check and the API work with no shell edit; these tests hold them to exact answers."""
 
 import io
+import runpy
 import subprocess
 import sys
 import textwrap
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +18,12 @@ import yaml
 import pgcli
 from pgcli import kinds
 from pgcli.kinds import seqtask, sequence
-from pgcli.seq import exact, kl, policy
+from pgcli.seq import exact, kl, policy, rewards, space
 from pgcli.shell import api
 from pgcli.shell.results import read_csv
 from tests.helpers import assert_bad_input, invoke
 
+ROOT = Path(__file__).resolve().parents[1]
 FINETUNE_WALL_CLOCK = list(kinds.get("finetune").wall_clock)
 SEQUENCE_WALL_CLOCK = list(kinds.get("sequence").wall_clock)
 # what each claim allows the exact expectation E[ĝ] to be (pgcli.seq.evaluate: expected_kind)
@@ -387,3 +390,44 @@ def test_help_loads_no_heavy_module(command):
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# rewards: the built-in near_sum and the example of your own
+
+
+def contents(seqs, vocab):
+    lengths = space.content_lengths(seqs, vocab)
+    return [list(row[:n]) for row, n in zip(seqs.tokens, lengths, strict=True)], lengths
+
+
+def test_near_sum_is_one_minus_the_distance_of_the_sum_to_the_prompts_target():
+    seqs = space.all_sequences(3, 4, 3)
+    reward = rewards.make_reward("near_sum", 3, 4, 3, target=[2, 5, 9], scale=4)
+    found = reward(seqs.prompts, seqs.tokens, space.content_lengths(seqs, 4))
+    content, _ = contents(seqs, 4)
+    assert found.tolist() == [1 - abs(sum(y) - [2, 5, 9][c]) / 4 for c, y in zip(seqs.prompts, content, strict=True)]
+    assert exact.best_reward(policy.make_policy("tabular", 3, 4, 3), reward) == 1.0  # 9 = 3 + 3 + 3 is reachable
+
+
+def test_the_example_reward_is_a_palindrome_test_and_fine_tuning_reaches_it(tmp_path):
+    palindrome = runpy.run_path(str(ROOT / "examples" / "seq_rewards.py"))["palindrome"]
+    seqs = space.all_sequences(1, 3, 5)
+    content, lengths = contents(seqs, 3)
+    found = palindrome(seqs.prompts, seqs.tokens, lengths)
+    assert found.tolist() == [float(y == y[::-1] and len(y) >= 3) for y in content]
+    result = run_ok("finetune", "--trust", ROOT / "examples", "--reward", "seq_rewards:palindrome", "--vocab", 3,
+                    "--max-len", 5, "--steps", 60, "--lr", 0.1, "--results", tmp_path, "-q")  # fmt: skip
+    assert "the best E[R] over all policies is 1 (exact)" in result.stdout
+    (directory,) = tmp_path.iterdir()
+    assert read_csv(directory / "finetune.csv")["reward_exact"].iloc[-1] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [("{target: 3, scale: 0}", "near_sum: scale must be a number in (0, 1e12)"),
+     ("{target: [1, 2, 3]}", "near_sum: target must be an integer or a list of 2 integers")],
+)  # fmt: skip
+def test_near_sum_with_bad_parameters_is_bad_input(tmp_path, params, fragment):
+    result = invoke("finetune", "--reward", "near_sum", "--set", f"reward.params={params}", "--results", tmp_path)
+    assert_bad_input(result, "reward.params", fragment, nothing_in=tmp_path)

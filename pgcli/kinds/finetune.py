@@ -200,7 +200,7 @@ KIND = Kind(
     \b
     Examples:
       pgcli finetune --reward count --estimator rloo --steps 100
-      pgcli finetune experiments/finetune-target.yaml
+      pgcli finetune finetune-target --jobs 2
       pgcli finetune --estimator grpo --set-grid group_size=4,8 --set sweep.seeds=3 --jobs 2
       pgcli finetune --policy mlp --vocab 16 --max-len 12 --exact-every 0
     """,

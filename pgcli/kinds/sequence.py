@@ -186,7 +186,7 @@ KIND = Kind(
     \b
     Examples:
       pgcli sequence --reward count --vocab 2 --max-len 3 --reps 400
-      pgcli sequence experiments/sequence-estimators.yaml
+      pgcli sequence sequence-estimators
       pgcli sequence --estimators rloo,grpo,dr_grpo --set-grid group_size=2,4,8
       pgcli sequence --policy mlp --hidden 8 --beta 0.1 --kl k3 --kl-placement loss
     """,
