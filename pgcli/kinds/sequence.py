@@ -101,17 +101,17 @@ def run(spec: dict, progress) -> Result:
     setup, total, done = _setup(spec), _cells(spec) - 3 * ("kl" in spec["compare"]), 0
     rows, coordinates, notes = [], [], []
 
-    def part(count):
+    def part():  # one bar over both evaluations: this one's progress after the cells already done
         offset = done
         return lambda finished, _total, **status: progress(offset + finished, total, **status)
 
     if "objective" in spec["compare"]:
         found = evaluate.evaluate(task.policy, theta, task.reward, spec["estimators"], setup, spec["seed"],
-                                  theta_ref=theta_ref, progress=part(len(spec["estimators"])))  # fmt: skip
+                                  theta_ref=theta_ref, progress=part())  # fmt: skip
         rows, coordinates, notes = found.rows, found.coordinates, found.notes
         done += len(spec["estimators"])
     if "kl" in spec["compare"]:
-        found = evaluate.evaluate_kl(task.policy, theta, theta_ref, setup, spec["seed"], progress=part(9))
+        found = evaluate.evaluate_kl(task.policy, theta, theta_ref, setup, spec["seed"], progress=part())
         values = [value_row(row) for row in found.kl_values]
         rows = [*rows, *found.rows, *(row for row, _ in values)]
         coordinates = [*coordinates, *found.coordinates, *(coordinate for _, coordinate in values)]
