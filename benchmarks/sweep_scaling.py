@@ -45,7 +45,7 @@ def timed(iterations, **executor):
         start = time.perf_counter()
         client = executors.dask_client(None, workers=2) if executor.pop("dask", False) else None
         try:
-            results = runner.run_all(runs, client=client, quiet=True, **executor)
+            results = runner.run_all(runs, client=client, **executor)
         finally:
             if client is not None:
                 client.close()
@@ -97,14 +97,14 @@ def measure_scale(count: int, workers: int = 2) -> list[dict]:
         runs, plan_s = timed_call(tiny_runs, root, count)
         client = executors.dask_client(None, workers=workers, runs=runs)
         try:
-            results, dask_s = timed_call(runner.run_all, runs, client=client, quiet=True)
+            results, dask_s = timed_call(runner.run_all, runs, client=client)
         finally:
             client.close()
             client.cluster.close()
         assert all(r["status"] == "done" for r in results), results[:3]
         compute_s = sum(r["wall_s"] for r in results)
         overhead_ms = (dask_s - compute_s / workers) / count * 1000
-        resumed, resume_s = timed_call(runner.run_all, runs, quiet=True)
+        resumed, resume_s = timed_call(runner.run_all, runs)
         assert all(r.get("skipped") for r in resumed)
         _, aggregate_s = timed_call(runner.aggregate, runs, resumed, root / "tiny")
         tenth = runs[: count // 10]
@@ -139,7 +139,7 @@ def measure_blas(iterations: int = 10) -> list[dict]:
             user["policy"] = {"kind": "mlp", "hidden": [256, 256]}
             user["sweep"] = {"seeds": 2}
             runs = runner.plan("train", schema, S.resolve(schema, user), Path(tmp))
-            _, seconds[threads] = timed_call(runner.run_all, runs, quiet=True)
+            _, seconds[threads] = timed_call(runner.run_all, runs)
     one, default = seconds[1], seconds[None]
     return [{"figure": f"--jobs 1, policy.hidden [256, 256] (2 runs × {iterations} iterations): one BLAS thread, s",
              "value": one, "ratio": one / default,

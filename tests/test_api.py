@@ -88,7 +88,7 @@ def test_optimize_and_load(tmp_path):
     assert "logit[3]" in table.attrs["summary"]["final_theta"]
     result = invoke("optimize", "--f", "square", "--steps", "5", "--results", tmp_path, "-q")
     assert result.exit_code == 0
-    loaded = pgcli.load(tmp_path / "optimize-gaussian")
+    loaded = pgcli.load(tmp_path / "optimize-gaussian-square")
     assert len(loaded) == 6 and list(loaded.attrs["runs"]["status"]) == ["done"]
 
 

@@ -38,7 +38,7 @@ def test_help_has_examples():
 
 def test_outputs_of_one_run(tmp_path):
     optimize(tmp_path, "--dist", "gaussian", "--f", "step", "--n", "8", "--steps", "5")
-    base = tmp_path / "optimize-gaussian"
+    base = tmp_path / "optimize-gaussian-step"
     (run_dir,) = [p for p in base.iterdir() if p.is_dir()]
     table = pd.read_csv(run_dir / "optimize.csv")
     assert list(table.columns) == [
@@ -59,7 +59,7 @@ def test_outputs_of_one_run(tmp_path):
 def test_objective_is_exact_where_logged(tmp_path):
     """Gaussian step: E[1{x > 0}] = Φ(mu/σ), by quadrature every objective_every steps."""
     optimize(tmp_path, "--f", "step", "--steps", "6", "--set", "objective_every=4")
-    table = read(tmp_path, "optimize-gaussian")
+    table = read(tmp_path, "optimize-gaussian-step")
     logged = table["objective"].notna()
     assert logged.tolist() == [True, False, False, False, True, False, True]
     exact = special.ndtr(table["mu"] / np.exp(table["log_sigma"]))
@@ -91,10 +91,10 @@ def test_same_seed_same_bytes_serial_or_parallel(tmp_path):
 def test_unbiased_estimators_find_the_gaussian_mean(tmp_path, estimator):
     """f = (x − 2)², σ = 1 fixed: the optimum is mu = 2. SGD, lr 0.02, 64 samples, 300 steps;
     |mu − 2| < 0.1 for seeds 0, 1, 2 (the stationary spread of mu is ≈ 0.03 for score)."""
-    optimize(tmp_path, "--f", "(x - 2)**2", "--theta", "mu=0,log_sigma=0", "--learn", "mu",
-             "--estimator", estimator, "--n", "64", "--steps", "300", "--optim", "sgd",
-             "--lr", "0.02", "--set", "objective_every=1000", "--set", "sweep.seeds=3")  # fmt: skip
-    table = read(tmp_path, "optimize-gaussian")
+    result = optimize(tmp_path, "--f", "(x - 2)**2", "--theta", "mu=0,log_sigma=0", "--learn", "mu",
+                      "--estimator", estimator, "--n", "64", "--steps", "300", "--optim", "sgd",
+                      "--lr", "0.02", "--set", "objective_every=1000", "--set", "sweep.seeds=3")  # fmt: skip
+    table = pd.read_csv(written(result))
     final = table.groupby("seed").last()
     assert (final["mu"] - 2).abs().max() < 0.1, final["mu"]
     assert (table["log_sigma"] == 0).all()  # not learned
@@ -116,7 +116,7 @@ def test_pathwise_does_not_move_on_a_step_but_score_does(tmp_path):
     args = ["--f", "step", "--theta", "mu=1,log_sigma=0", "--steps", "100", "--optim", "adam",
             "--lr", "0.05", "--set-grid", "estimator=pathwise,score", "--set", "objective_every=50"]  # fmt: skip
     optimize(tmp_path, *args)
-    table = read(tmp_path, "optimize-gaussian").set_index("estimator")
+    table = read(tmp_path, "optimize-gaussian-step").set_index("estimator")
     path = table.loc["pathwise"]
     assert (path["mu"] == 1).all() and (path["log_sigma"] == 0).all()
     assert (path["grad_norm"].dropna() == 0).all()
@@ -153,7 +153,7 @@ def test_diverging_run_is_marked_and_exit_code_is_1(tmp_path):
     result = invoke("optimize", "--param", "standard", "--f", "square", "--optim", "sgd",
                     "--lr", "5", "--steps", "50", "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 1
-    (run_dir,) = [p for p in (tmp_path / "optimize-gaussian").iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in (tmp_path / "optimize-gaussian-square").iterdir() if p.is_dir()]
     assert (run_dir / "status").read_text().startswith("diverged")
     assert "sigma must be > 0" in result.stderr and "log_sigma" in result.stderr
 

@@ -93,7 +93,7 @@ def test_a_user_env_gives_a_safe_default_name(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "results" / "train-corridor-corridor" / "runs.csv").is_file()
+    assert (tmp_path / "results" / "train-corridor-corridor-reinforce" / "runs.csv").is_file()
 
 
 @pytest.mark.parametrize("out", ["/dev/stdout", "-", "/dev/stderr"])

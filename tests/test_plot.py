@@ -392,7 +392,7 @@ def test_cli_plots_what_the_other_commands_write(tmp_path):
     ]
     assert [result.exit_code for result in made] == [0, 0, 0]
     for name, figure in [
-        ("estimate-gaussian", "estimator"),
+        ("estimate-gaussian-step", "estimator"),
         ("fisher-gamma", "identities"),
         ("tiny", "convergence"),
     ]:

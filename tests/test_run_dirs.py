@@ -215,7 +215,7 @@ def test_a_run_locked_by_a_live_process_is_waited_for_not_restarted(tmp_path):
     )
     assert holder.stdout.readline().strip() == "held"
     start = time.perf_counter()
-    results = runner.run_all(runs, quiet=True)
+    results = runner.run_all(runs)
     assert time.perf_counter() - start >= 1.0  # it waited for the holder to let go
     assert [r["status"] for r in results] == ["done"] * 3  # then ran it, as the holder recorded nothing
     holder.wait(timeout=10)

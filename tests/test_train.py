@@ -14,7 +14,7 @@ QUICK = ["--set", "stop.iterations=3", "--set", "env.num_envs=4", "--set", "batc
 def test_outputs_of_one_run(tmp_path):
     result = invoke("train", "--set", "eval.every=2", "--set", "eval.episodes=3", *QUICK, "--results", tmp_path)
     assert result.exit_code == 0, result.output
-    base = tmp_path / "train-cartpole-v1"
+    base = tmp_path / "train-cartpole-v1-reinforce"
     (run_dir,) = [p for p in base.iterdir() if p.is_dir()]
     table = pd.read_csv(run_dir / "metrics.csv")
     assert list(table.columns) == COLUMNS and len(table) == 3
@@ -31,10 +31,12 @@ def test_same_spec_and_seed_give_identical_metrics(tmp_path):
     gae = ["--set", "algo.baseline=value", "--set", "algo.weight=gae", *QUICK]
     for name in ["a", "b"]:
         invoke("train", *gae, "--results", tmp_path / name)
-    a, b = (pd.read_csv(tmp_path / n / "train-cartpole-v1" / "metrics.csv").drop(columns="wall_s") for n in "ab")
+    a, b = (
+        pd.read_csv(tmp_path / n / "train-cartpole-v1-reinforce" / "metrics.csv").drop(columns="wall_s") for n in "ab"
+    )
     assert a.to_csv() == b.to_csv()
     invoke("train", *gae, "--seed", "1", "--results", tmp_path / "c")
-    c = pd.read_csv(tmp_path / "c" / "train-cartpole-v1" / "metrics.csv").drop(columns="wall_s")
+    c = pd.read_csv(tmp_path / "c" / "train-cartpole-v1-reinforce" / "metrics.csv").drop(columns="wall_s")
     assert not c.equals(a)
 
 
@@ -76,7 +78,7 @@ def test_steps_batches_and_gaussian_policy(tmp_path):
 def test_diverging_run_is_marked_and_exit_code_is_1(tmp_path):
     result = invoke("train", "--set", "env.id=tests.envs:Huge", *QUICK, "--results", tmp_path)  # returns overflow
     assert result.exit_code == 1
-    (run_dir,) = [p for p in (tmp_path / "train-tests.envs-huge").iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in (tmp_path / "train-tests.envs-huge-reinforce").iterdir() if p.is_dir()]
     assert (run_dir / "status").read_text().startswith("diverged")
     assert "non-finite" in result.stderr
 

@@ -7,15 +7,8 @@ without -q, with bars forced, and as real processes under a pseudo-terminal.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import select
 import shutil
-import struct
-import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +17,12 @@ import pytest
 
 from pgcli import kinds
 from pgcli.lab import optimize as optimize_core
-from pgcli.rl import train
-from pgcli.rl.settings import StopSettings
+from pgcli.rl.settings import BatchSettings, StopSettings, budget
 from pgcli.shell import curves, plot
 from pgcli.shell.experiment import schema_of
 from pgcli.shell.spec import resolve
 from tests.helpers import assert_bad_input, invoke, written
+from tests.terminal import run_in_pty
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_TRAIN = ["--set", "stop.iterations=2", "--set", "env.num_envs=4", "--set", "batch.episodes=4"]
@@ -74,16 +67,23 @@ def test_every_kind_reports_progress_with_a_known_total(kind, spec):
     progress = Recorder()
     kinds.get(kind).run(spec, progress)
     done = [c[0] for c in progress.calls]
-    totals = {c[1] for c in progress.calls}
-    assert progress.calls[0][0] == 0 and len(totals) == 1, progress.calls  # the total is known up front
-    assert done == sorted(done) and done[-1] == totals.pop()  # it fills, and only moves forward
+    totals = [c[1] for c in progress.calls]
+    assert progress.calls[0][:2] == (0, kinds.get(kind).budget(spec)[0]), progress.calls  # known up front
+    assert max(totals) == totals[0]  # never above the budget (whole-episode batches: a projection below it)
+    assert done == sorted(done) and done[-1] == totals[-1]  # it fills, and only moves forward
+    assert all(isinstance(value, int) for call in progress.calls for value in call[:2])
 
 
-def test_train_budget_fills_whichever_limit_binds():
-    stop = StopSettings(iterations=10, env_steps=1000, target_return=None, target_window=20)
-    assert train.budget(stop, 5, 100) == (500, 1000)  # half the iterations: half the budget
-    assert train.budget(stop, 2, 900) == (900, 1000)
-    assert train.budget(stop._replace(env_steps=None), 4, 123) == (4, 10)
+def test_train_budget_is_the_limit_that_binds_in_env_steps_used():
+    stop = StopSettings(iterations=200, env_steps=150_000, target_return=None, target_window=20)
+    steps = BatchSettings(episodes=None, steps=256, min_steps=None)
+    episodes = BatchSettings(episodes=16, steps=None, min_steps=None)
+    assert budget(stop, steps, 0, 0) == (0, 51_200, "env steps")  # cartpole-ppo: 200 × 256 binds, not 150k
+    assert budget(stop, steps, 171, 171 * 256) == (43_776, 51_200, "env steps")  # done is what was used
+    assert budget(stop._replace(iterations=1000), steps, 0, 0) == (0, 150_000, "env steps")
+    assert budget(stop, episodes, 0, 0) == (0, 150_000, "env steps")  # not known yet: the env-step limit
+    assert budget(stop, episodes, 10, 3_000) == (3_000, 60_000, "env steps")  # 300 per batch × 200
+    assert budget(stop._replace(env_steps=None), episodes, 4, 123) == (4, 200, "iterations")
 
 
 def test_bars_are_drawn_when_forced(tmp_path):
@@ -112,30 +112,6 @@ def test_plot_and_check_without_quiet(tmp_path):
     assert result.exit_code == 0 and "1 of 1 expectations pass" in result.stdout, result.output
     result = invoke("plot", tmp_path / "r" / "lab", "--out", tmp_path / "f.png")
     assert result.exit_code == 0 and (tmp_path / "f.png").is_file(), result.output
-
-
-def run_in_pty(args, cwd, timeout=120) -> tuple[int, str]:
-    """Run a command with stdin, stdout and stderr on a pseudo-terminal; (exit code, output)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0 × 0
-    env = {**os.environ, "COLUMNS": "120", "LINES": "40"}
-    proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], timeout)
-        if not ready:
-            proc.kill()
-            break
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(timeout), b"".join(chunks).decode(errors="replace")
 
 
 @pytest.mark.parametrize("command", [*sorted(TINY), "plot", "check"])

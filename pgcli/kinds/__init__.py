@@ -145,6 +145,9 @@ class Kind(NamedTuple):
     columns: Callable[[dict], list[str]]  # that table's columns, known before it runs
     summary: Callable[[pd.DataFrame, dict], dict] | None = None  # (table, spec) -> runs.csv columns
     summary_columns: Callable[[dict], list[str]] = lambda spec: []
+    budget: Callable[[dict], tuple[int, str]] | None = (
+        None  # the most work a run does, and the unit its progress counts
+    )
     wall_clock: tuple[str, ...] = ("wall_s",)  # columns that differ between identical runs
     target: Target | None = None
     plot: PlotDefaults | None = None

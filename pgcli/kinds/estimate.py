@@ -9,7 +9,7 @@ from pgcli.lab import distributions
 from pgcli.lab import estimate as core
 from pgcli.lab.dist_spec import MAX_VALUES, make_dists, samples_problem
 from pgcli.lab.estimators import ESTIMATORS
-from pgcli.lab.functions import NAMED, references
+from pgcli.lab.functions import NAMED, name_of, references
 
 SCHEMA = {
     **distribution.SCHEMA,
@@ -20,7 +20,13 @@ SCHEMA = {
         refs=references,
         check=lambda fs: None if len(fs) <= MAX_VALUES else f"at most {MAX_VALUES} functions, got {len(fs):,}",
     ),
-    "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
+    "estimators": Field(
+        "strs",
+        None,
+        "estimators to compare (default: every one that applies to the family and f)",
+        choices=tuple(ESTIMATORS),
+        nullable=True,
+    ),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=lambda v: samples_problem(v, core.MAX_N)),
     "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], core.MAX_REPS)),
     "h": Field("float", 0.01, "finite-difference step in θ", check=between(0, 1e3, above=True)),
@@ -35,7 +41,9 @@ def settings(spec: dict) -> core.Settings:
     """The lab's settings of a resolved spec: every θ point as a Dist (SpecError at `theta`)."""
     dists = make_dists(spec["dist"], spec["parametrisation"], spec["theta"], spec["dim"], spec["dtype"])
     options = {"h": spec["h"], "temperature": spec["temperature"]}
-    return core.Settings(dists, spec["f"], spec["estimators"], spec["n"], spec["reps"], options, spec["seed"])
+    named = spec["estimators"] is not None
+    estimators = spec["estimators"] if named else list(ESTIMATORS)
+    return core.Settings(dists, spec["f"], estimators, spec["n"], spec["reps"], options, spec["seed"], named)
 
 
 def run(spec: dict, progress) -> Result:
@@ -44,13 +52,15 @@ def run(spec: dict, progress) -> Result:
 
 
 def show(shown: Shown) -> str | None:
-    """The table of one run: bias in standard errors (or, with --rank, the estimators ranked)."""
-    table = shown.table() if shown.n_runs == 1 else None
+    """The combined table: bias in standard errors (or, with --rank, the estimators ranked), a
+    sweep's varying keys first."""
+    table = shown.table()
     if table is None:
         return None
+    lead = [c for c in table.columns[: table.columns.get_loc("dist")] if c != "run_id" and table[c].nunique() > 1]
     if shown.options["rank"]:
-        return rank_table(table, shown.options["target_se"])
-    return estimate_table(table)
+        return rank_table(table, shown.options["target_se"], lead)
+    return estimate_table(table, lead)
 
 
 MAX_GRADIENT_SAMPLES = 10**6  # gradient's per-sample terms are held in memory (n, d)
@@ -112,14 +122,17 @@ def _fmt(value) -> str:
     return "" if pd.isna(value) else f"{value + 0.0:.4g}"  # + 0.0 prints -0 as 0
 
 
-def estimate_table(table) -> str:
-    """The readable stdout table: bias in standard errors, and a flag when |z| > 4."""
+def estimate_table(table, lead=()) -> str:
+    """The readable stdout table: bias in standard errors, and a flag when |z| > 4; the columns
+    `lead` (a sweep's varying keys) and those of θ, f and the family that vary, first."""
     import numpy as np
     import pandas as pd
 
     z = core.z_scores(table)
     shown = pd.DataFrame(
         {
+            **{column: table[column] for column in lead},
+            "dist": table["dist"],
             "theta": table["theta"],
             "f": table["f"],
             "estimator": table["estimator"],
@@ -132,23 +145,21 @@ def estimate_table(table) -> str:
             "": np.where(z.abs() > 4, "BIASED", ""),
         }
     )
-    if shown["theta"].nunique() == 1:
-        shown = shown.drop(columns="theta")
-    return shown.to_string(index=False)
+    return shown.drop(columns=[c for c in ("dist", "theta") if shown[c].nunique() == 1]).to_string(index=False)
 
 
-def rank_table(table, target_se: float) -> str:
+def rank_table(table, target_se: float, lead=()) -> str:
     """`estimate --rank`: estimators by efficiency, with the samples each needs for target_se."""
     import pandas as pd
 
-    ranked = core.rank(table, target_se)
+    ranked = core.rank(table, target_se, lead)
     shown = ranked.assign(
         efficiency=ranked["efficiency"].map(_fmt),
         n_for_target=ranked["n_for_target"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}"),
         seconds_for_target=ranked["seconds_for_target"].map(_fmt),
         max_abs_z=ranked["max_abs_z"].map(_fmt),
     )
-    drop = [c for c in ("theta", "f") if shown[c].nunique() == 1]
+    drop = [c for c in ("dist", "theta", "f") if shown[c].nunique() == 1]
     head = f"estimators ranked for standard error {target_se:g} (worst coordinate of θ):\n"
     return head + shown.drop(columns=drop).to_string(index=False)
 
@@ -166,9 +177,10 @@ KIND = Kind(
       pgcli estimate --dist bernoulli --dim 8 --param logit --f square --n 1000 --rank --target-se 0.001
     """,
     schema=SCHEMA,
-    subject=lambda spec: spec["dist"],
+    subject=lambda spec: "-".join([spec["dist"], *map(name_of, spec["f"][:2])] + ["etc"] * (len(spec["f"]) > 2)),
     validate=lambda spec: core.validate(settings(spec)),
     run=run,
+    budget=lambda spec: (core.samples(settings(spec)), "samples"),
     table="estimate.csv",
     columns=lambda spec: core.COLUMNS,
     wall_clock=core.WALL_CLOCK,

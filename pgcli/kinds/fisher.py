@@ -52,6 +52,7 @@ KIND = Kind(
     subject=lambda spec: spec["dist"],
     validate=lambda spec: core.validate(settings(spec)),
     run=run,
+    budget=lambda spec: (core.samples(settings(spec)), "samples"),
     table="fisher.csv",
     columns=lambda spec: core.COLUMNS,
     wall_clock=(),

@@ -116,6 +116,7 @@ KIND = Kind(
     subject=lambda spec: core.subject(typed(core.Settings, spec)),
     validate=lambda spec: core.validate(typed(core.Settings, spec)),
     run=run,
+    budget=lambda spec: (spec["steps"], "steps"),
     table="optimize.csv",
     columns=lambda spec: core.output_columns(typed(core.Settings, spec))[0],
     summary=lambda table, spec: core.summary(table, typed(core.Settings, spec)),

@@ -231,12 +231,27 @@ def _trained_theta(data: bytes | None):
         raise SpecError("--policy", f"policy.npz is not a readable policy: {type(err).__name__}") from None
 
 
+def budget(spec: dict) -> tuple[int, str]:
+    """The env steps (or iterations) a run does at most: pgcli.rl.train.budget before it starts."""
+    typed_settings = typed(settings.Settings, spec)
+    _, total, unit = settings.budget(typed_settings.stop, typed_settings.batch, 0, 0)
+    return total, unit
+
+
+def algorithm(spec: dict) -> str:
+    """The algorithm a spec runs: ppo (algo.objective: ppo_clip), natural, trpo, or reinforce."""
+    if spec["algo"]["objective"] == "ppo_clip":
+        return "ppo"
+    return spec["optim"]["kind"] if spec["optim"]["kind"] in ("natural", "trpo") else "reinforce"
+
+
 KIND = Kind(
     name="train",
-    help="""Train a policy by policy gradients on a gymnasium environment.
+    help="""Train a policy on a gymnasium environment: REINFORCE, natural gradient, TRPO or PPO.
 
-    REINFORCE by default; the natural gradient (optim.kind: natural), TRPO (optim.kind: trpo)
-    or PPO (algo.objective: ppo_clip) by the spec.
+    REINFORCE by default; the natural policy gradient (optim.kind: natural), TRPO (optim.kind:
+    trpo) or PPO-clip (algo.objective: ppo_clip) by the spec — the library's cartpole-natural,
+    cartpole-trpo and cartpole-ppo show each.
 
     \b
     Examples:
@@ -246,9 +261,10 @@ KIND = Kind(
       pgcli train pendulum --print-spec
     """,
     schema=SCHEMA,
-    subject=lambda spec: spec["env"]["id"],
+    subject=lambda spec: f"{spec['env']['id']}-{algorithm(spec)}",
     validate=validate,
     run=run,
+    budget=budget,
     table="metrics.csv",
     columns=lambda spec: _columns(),
     summary=summary,

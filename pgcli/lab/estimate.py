@@ -53,6 +53,7 @@ class Settings(NamedTuple):
     reps: int
     options: dict  # the estimators' options: h (finite_difference), temperature (gumbel_softmax)
     seed: int
+    named: bool = True  # the user named the estimators: one that does not apply gets a note
 
 
 COLUMNS = [
@@ -84,7 +85,7 @@ def validate(settings: Settings) -> None:
     if max(settings.n) * settings.reps > MAX_CELL_SAMPLES:
         raise SpecError("n", f"n × reps = {max(settings.n) * settings.reps:.3g} samples; the limit is "
                         f"{MAX_CELL_SAMPLES:,} per cell (lower n or reps)")  # fmt: skip
-    total = len(settings.dists) * len(settings.f) * len(settings.estimators) * sum(settings.n) * settings.reps
+    total = samples(settings)
     if total > MAX_SAMPLES:
         raise SpecError("n", f"θ points × f × estimators × Σ n × reps = {total:.3g} samples; the limit is "
                         f"{MAX_SAMPLES:.0e} per run (lower n, reps, or the θ grid)")  # fmt: skip
@@ -142,12 +143,17 @@ def summarise(sums, squares, n, exact):
     return mean, variance, np.sqrt(variance / reps), ((estimates - exact) ** 2).mean(0)
 
 
+def samples(settings: Settings) -> int:
+    """The samples a run draws at most (θ points × f × estimators × Σ n × reps): its progress unit."""
+    return len(settings.dists) * len(settings.f) * len(settings.estimators) * sum(settings.n) * settings.reps
+
+
 def run(settings: Settings, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
-    """Run every cell; returns the tidy table (COLUMNS) and the notes of estimators skipped."""
+    """Run every cell, reporting progress in samples; returns the tidy table (COLUMNS) and the
+    notes of estimators skipped."""
     plan = [(dist, make_functions(settings.f, dist)) for dist in settings.dists]
     rows, notes = [], []
-    per_f = len(settings.estimators) * len(settings.n)
-    total, completed = sum(len(functions) for _, functions in plan) * per_f, 0
+    total, completed = samples(settings), 0
     progress(completed, total)
     for dist, functions in plan:
         for f in functions:
@@ -155,7 +161,7 @@ def run(settings: Settings, progress: Progress = silent) -> tuple[pd.DataFrame, 
             for name in settings.estimators:
                 for i, n in enumerate(settings.n):
                     cell = run_one(settings, dist, f, name, n, (exact, method), notes)
-                    completed += 1 if cell is not None else len(settings.n) - i
+                    completed += settings.reps * (n if cell is not None else sum(settings.n[i:]))
                     progress(completed, total)
                     if cell is None:  # the estimator does not apply: no other n either
                         break
@@ -177,7 +183,8 @@ def run_one(settings: Settings, dist, f, name, n, exact, notes) -> list[dict] | 
                 ESTIMATORS[name], dist, f, n, reps, rng, **estimators.options(name, settings.options)
             )
     except NotApplicable as why:
-        notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
+        if settings.named:
+            notes.append(f"{name} skipped for {dist.family} {label} f={f.label}: {why}")
         return None
     seconds = time.perf_counter() - start
     if name in estimators.DEPENDENT_TERMS and reps == 1:
@@ -211,12 +218,13 @@ def z_scores(table: pd.DataFrame) -> pd.Series:
     return z.where(~tiny, 0.0)
 
 
-RANK_COLUMNS = ["theta", "f", "rank", "estimator", "n_tested", "efficiency", "n_for_target", "seconds_for_target",
+RANK_COLUMNS = ["dist", "theta", "f", "rank", "estimator", "n_tested", "efficiency", "n_for_target", "seconds_for_target",
                 "max_abs_z", "note"]  # fmt: skip
 
 
-def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
-    """Estimators ranked by work-normalised efficiency for each θ and f, at each one's largest n.
+def rank(table: pd.DataFrame, target_se: float, by=()) -> pd.DataFrame:
+    """Estimators ranked by work-normalised efficiency for each family, θ and f (and each value of
+    the columns `by`: a sweep's varying keys), at each one's largest n.
 
     From the worst coordinate's variance v of one estimate from n samples, the per-sample
     variance is σ² = n v; reaching standard error S takes n_S = ⌈σ²/S²⌉ samples and n_S times
@@ -226,7 +234,9 @@ def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
     """
     table = table.assign(z=z_scores(table).abs())
     rows = []
-    for (theta, f), cell in table.groupby(["theta", "f"], sort=False):
+    keys = [*by, "dist", "theta", "f"]
+    for values, cell in table.groupby(keys, sort=False):
+        where = dict(zip(keys, values, strict=True))
         found = []
         for name, rows_of in cell.groupby("estimator", sort=False):
             top = rows_of[rows_of["n_samples"] == rows_of["n_samples"].max()]
@@ -243,10 +253,10 @@ def rank(table: pd.DataFrame, target_se: float) -> pd.DataFrame:
                 note = note or ("zero variance" if variance == 0 else "")
             efficiency = 1 / (variance * seconds / reps) if variance > 0 else np.nan
             found.append({
-                "theta": theta, "f": f, "estimator": name, "n_tested": n, "efficiency": efficiency,
+                **where, "estimator": name, "n_tested": n, "efficiency": efficiency,
                 "n_for_target": needed, "seconds_for_target": needed * per_sample, "max_abs_z": z, "note": note,
                 "biased": biased,
             })  # fmt: skip
         found.sort(key=lambda r: (r["biased"], np.isnan(r["n_for_target"]), r["seconds_for_target"]))
         rows += [{**r, "rank": i} for i, r in enumerate(found, 1)]
-    return pd.DataFrame(rows, columns=RANK_COLUMNS)
+    return pd.DataFrame(rows, columns=[*by, *RANK_COLUMNS])

@@ -96,6 +96,11 @@ def validate(settings: Settings) -> None:
             raise SpecError("dim", f"{dist.family} has {dist.theta.size} parameters; fisher allows {MAX_PARAMS}")
 
 
+def samples(settings: Settings) -> int:
+    """The samples a run draws (θ points × Σ n): its progress unit."""
+    return len(settings.dists) * sum(settings.n)
+
+
 def run(settings: Settings, progress: Progress = silent) -> tuple[pd.DataFrame, list[str]]:
     """Rows: quantity × entry × θ × n, with exact values; notes on singular Fisher matrices.
 
@@ -104,7 +109,7 @@ def run(settings: Settings, progress: Progress = silent) -> tuple[pd.DataFrame, 
     (:func:`moments`), d parameters giving d + 2d² rows per n. Reference: Lehmann & Casella,
     Theory of Point Estimation, §2.5."""
     rows, notes = [], []
-    total, completed = len(settings.dists) * len(settings.n), 0
+    total, completed = samples(settings), 0
     progress(completed, total)
     for dist in settings.dists:
         label = theta_label(dist)
@@ -127,7 +132,7 @@ def run(settings: Settings, progress: Progress = silent) -> tuple[pd.DataFrame, 
                 found = moments(dist, n, rng)
             cell = {"dist": dist.family, "parametrisation": dist.parametrisation, "theta": label, "n_samples": n}
             rows += _entries(cell, dist.names, found, exact)
-            completed += 1
+            completed += n
             progress(completed, total)
     return pd.DataFrame(rows, columns=COLUMNS), notes
 

@@ -153,6 +153,13 @@ def references(value) -> list[str]:
     return found
 
 
+def name_of(f) -> str:
+    """A short name of an f value for a results name: its text, or a Python function's name."""
+    if isinstance(f, str):
+        return f
+    return getattr(f, "label", None) or getattr(f, "__name__", None) or "f"
+
+
 def allowed_text() -> str:
     """The forms an f may take, for error messages: built-in names, tables, module:function, expressions."""
     return (

@@ -49,7 +49,7 @@ from pgcli.base.streams import generators
 from pgcli.lab import classifier, distributions, estimators, exact, userfn
 from pgcli.lab.dist_spec import function_problem, probe_function, theta_grid
 from pgcli.lab.estimators import ESTIMATORS, NotApplicable, f_of
-from pgcli.lab.functions import FunctionError, parse_function
+from pgcli.lab.functions import FunctionError, name_of, parse_function
 
 pd = lazy.module("pandas")
 
@@ -505,8 +505,11 @@ def _classifier_baseline(path, digest, label, test_fraction, seed, l2) -> tuple:
 
 def subject(settings: Settings) -> str:
     """What an optimisation is about, for its default results name: its distribution (the
-    distribution problem, gaussian unless --dist says otherwise) or its problem (bernoulli_toy, classifier)."""
-    return (settings.dist or "gaussian") if settings.problem == "distribution" else settings.problem
+    distribution problem, gaussian unless --dist says otherwise, and its f) or its problem
+    (bernoulli_toy, classifier)."""
+    if settings.problem != "distribution":
+        return settings.problem
+    return f"{settings.dist or 'gaussian'}-{name_of(settings.f or 'step')}"
 
 
 def output_columns(settings: Settings) -> tuple[list[str], list[str]]:

@@ -4,3 +4,11 @@ Each spec is data, not code: `pgcli train cartpole` runs cartpole.yaml from here
 cartpole` writes it out for editing. Its leading comment says what it reproduces; a `# time:`
 line how long it takes on 2 cores. Those with an `expect:` block are checked by `pgcli check`.
 """
+
+from importlib import resources
+from pathlib import Path
+
+
+def directory() -> Path:
+    """The library's folder (a real folder in an installed package)."""
+    return Path(str(resources.files(__name__)))

@@ -137,3 +137,19 @@ def envs_problem(num_envs: int) -> str | None:
 def references(env_id) -> list[str]:
     """The user-code reference in an env id ('package.module:EnvClass' or 'package.module:Id'), if any."""
     return [env_id.strip()] if isinstance(env_id, str) and ":" in env_id else []
+
+
+def budget(stop: StopSettings, batch: BatchSettings, iteration: int, env_steps: int) -> tuple[int, int, str]:
+    """(done, total, unit) of the run's budget, the limit that binds: env steps when a budget in
+    env steps is known — stop.env_steps, or stop.iterations × batch.steps, the smaller — else
+    iterations. With batches of whole episodes the iteration limit's env steps are projected from
+    the mean batch so far (the total tightens as the run goes); done is always what was used."""
+    if stop.env_steps is None and batch.steps is None:
+        return iteration, stop.iterations, "iterations"
+    limits = [] if stop.env_steps is None else [stop.env_steps]
+    if stop.iterations is not None and batch.steps is not None:
+        limits.append(stop.iterations * batch.steps)
+    elif stop.iterations is not None and iteration > 0:
+        limits.append(max(env_steps, round(env_steps / iteration * stop.iterations)))
+    total = min(limits)
+    return min(env_steps, total), total, "env steps"

@@ -41,6 +41,7 @@ from pgcli.rl.settings import (
     OptimSettings,
     Settings,
     StopSettings,
+    budget,
 )
 
 pd = lazy.module("pandas")
@@ -115,16 +116,6 @@ def validate(settings: Settings) -> None:
     for key, count in (("policy.hidden", policy.n_net), ("algo.value.hidden", mlp.n_params(value_sizes))):
         if count > MAX_PARAMS:
             raise SpecError(key, f"{count:,} parameters for {settings.env.id}; the limit is {MAX_PARAMS:,}")
-
-
-def budget(stop: StopSettings, iteration: int, env_steps: int) -> tuple[int, int]:
-    """(done, total) of the run's budget, in env steps when stop.env_steps is set (else
-    iterations): done is the larger of the two fractions used, so the bar fills whichever binds."""
-    if stop.env_steps is None:
-        return iteration, stop.iterations
-    total = stop.env_steps
-    used = env_steps if stop.iterations is None else max(env_steps, iteration * total / stop.iterations)
-    return min(int(used), total), total
 
 
 def divergence(kl: float, value_loss: float, targets: np.ndarray | None, iteration: int) -> str | None:
@@ -253,13 +244,13 @@ def _run(settings: Settings, progress):
     setup, learner = _start(settings)
     stop, tally, rows = settings.stop, Tally(), []
     status, message = "done", ""
-    progress(0, budget(stop, 0, 0)[1])
+    progress(0, budget(stop, settings.batch, 0, 0)[1])
     try:
         for iteration in itertools.count():
             row, targets = _iterate(settings, setup, learner, tally, iteration)
             row["wall_s"] = time.perf_counter() - start
             rows.append({name: row[name] for name in COLUMNS})
-            progress(*budget(stop, iteration + 1, tally.env_steps), ret=row["return_window"])
+            progress(*budget(stop, settings.batch, iteration + 1, tally.env_steps)[:2], ret=row["return_window"])
             why = divergence(row["kl"], row["value_loss"], targets, iteration)
             if why:
                 raise Diverged(why)

@@ -37,7 +37,7 @@ from pgcli.base import usercode
 from pgcli.base.progress import silent
 from pgcli.lab.distributions import DistError
 from pgcli.lab.functions import FunctionError
-from pgcli.shell import experiment, results
+from pgcli.shell import experiment, library, results
 from pgcli.shell.spec import SpecError, load_yaml
 
 API_NAME = "api"  # the results name of an API spec: nothing is written, but a spec has a name
@@ -182,7 +182,7 @@ def build(kind: str, flags: dict) -> dict:
 def run(kind: str, spec_file=None, *, overrides=None, seed=None, **keys) -> pd.DataFrame:
     """One run of any experiment kind (its command's name: "train", "estimate", ...), in memory.
 
-    `spec_file` is a spec file of that kind or a mapping; `overrides` maps dotted keys to values
+    `spec_file` is a spec file of that kind (or a bundled spec's name: "cartpole") or a mapping; `overrides` maps dotted keys to values
     ({"optim.lr": 0.02}); **keys sets spec keys. A sweep block is ignored (one run; sweeps: the
     command line). Returns the run's table; `attrs` holds `status`, `message`, `notes`, `files`
     (e.g. policy.npz bytes) and `summary` (its runs.csv columns)."""
@@ -191,6 +191,7 @@ def run(kind: str, spec_file=None, *, overrides=None, seed=None, **keys) -> pd.D
         raise PgcliError(f"spec: expected a spec file or a mapping, got {type(spec_file).__name__}")
     user = dict(spec_file or {}) if path is None else {}
     if path is not None:
+        path = library.find(path) or path
         with _bad_input():
             load_yaml(path)  # a missing or malformed file: its own message, before the keys
     flags = {**{k: v for k, v in user.items() if k not in ("kind", "name", "sweep", "expect")}, **keys,

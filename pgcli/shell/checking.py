@@ -16,7 +16,17 @@ from typing import NamedTuple
 from pgcli import kinds
 from pgcli.base import lazy
 from pgcli.shell import expect, plan, results
-from pgcli.shell.experiment import Execution, InputError, build_spec, infer_kind, plan_runs, run, schema_of, trust
+from pgcli.shell.experiment import (
+    Execution,
+    InputError,
+    build_spec,
+    infer_kind,
+    plan_runs,
+    refuse_collision,
+    run,
+    schema_of,
+    trust,
+)
 from pgcli.shell.spec import SpecError, load_yaml, resolve
 
 pd = lazy.module("pandas")
@@ -103,6 +113,8 @@ def results_of(target: CheckTarget, run_missing: bool, execution: Execution) -> 
         left = finished.count(False)
         return f"{left} of {len(runs)} runs of {target.path} have no results {NO_RUN}", []
     if all(finished):
+        base, this = refuse_collision(target.kind, target.spec, runs, str(target.path), execution.results)
+        results.claim(base, this)
         results.aggregate(runs, [None] * len(runs), target.results_dir)
         return "", []
     outcome = run(target.kind, target.spec, runs, execution, spec_file=str(target.path))
@@ -158,6 +170,25 @@ def table(found: list[expect.Case]) -> pd.DataFrame:
     shown["measured"] = shown["measured"].map(lambda v: f"{v:.5g}" if isinstance(v, float) else str(v))
     shown["result"] = shown["passed"].map({True: "PASS", False: "FAIL", None: "SKIP"})
     return shown
+
+
+def lines(shown: pd.DataFrame, width: int = 100, sources: bool = False) -> list[str]:
+    """The report as printed, at most `width` characters a line: each spec's name, then one line
+    per expectation (PASS/FAIL/SKIP, the expectation, what was measured), with `sources` its
+    source on the next line."""
+    import textwrap
+
+    measured = shown["measured"].map(lambda v: textwrap.shorten(v, 24, placeholder="…") if v else "")
+    room = width - 10 - max(1, measured.map(len).max() if len(shown) else 1)
+    out = []
+    for spec, rows in shown.assign(measured=measured).groupby("spec", sort=False):
+        out.append(spec)
+        for row in rows.itertuples():
+            text = textwrap.shorten(row.expectation, room, placeholder=" …")
+            out.append(f"  {row.result}  {text:<{room}}  {row.measured}".rstrip())
+            if sources and row.source:
+                out += textwrap.wrap(row.source, width, initial_indent=" " * 8, subsequent_indent=" " * 8)
+    return out
 
 
 def tally(shown: pd.DataFrame) -> tuple[int, int, int]:

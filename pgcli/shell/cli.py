@@ -142,6 +142,8 @@ OPTIONS = {
     "resume": (["--resume/--no-resume"], {"default": True, "show_default": True, "help": "Skip runs already done."}),
     "force": (["--force"], {"is_flag": True, "help": "Re-run finished runs."}),
     "quiet": (["--quiet", "-q"], {"is_flag": True, "help": "No progress bars."}),
+    "full": (["--full"], {"is_flag": True, "help": "Print whole tables (on a terminal a long one is cut to fit, "
+                          "with a line saying where all of it is)."}),
     "progress": (["--progress"], {"is_flag": True, "help": "Progress bars even when stderr is not a terminal."}),
     "print_spec": (["--print-spec"], {"is_flag": True, "help": "Print the resolved spec and exit (imports none of your code)."}),
     "trust": (["--trust"], {"multiple": True, "metavar": "DIR", "type": click.Path(file_okay=False),
@@ -247,8 +249,8 @@ def run_kind(kind: kinds.Kind, tools, spec_file, params: dict) -> int:
 
     text = kind.show(experiment.shown(outcome, options)) if kind.show else None
     if text:
-        click.echo(text)
-    return finish(outcome, params["out"] or outcome.combined)
+        click.echo(fit(text, params["full"], params["out"] or outcome.combined))
+    return finish(outcome, params["out"] or outcome.combined, params["full"])
 
 
 def spec_path(text) -> str | None:
@@ -272,7 +274,7 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict):
     typed = [flags, opts["sets"], opts["grid"]]  # the user's own text: its modules may be in the working directory
     spec_file = spec_path(spec_file)
     with bad_input():
-        spec = experiment.build_spec(kind, spec_file, flags, opts["sets"], opts["seed"], opts["name"])
+        spec = experiment.build_spec(kind, spec_file, flags, opts["sets"], opts["seed"], opts["name"], opts["grid"])
         trust = experiment.trust(spec_file, opts["trust"], typed)
         runs = experiment.plan_runs(kind, spec, opts["results"], opts["grid"], trust, imports=not opts["print_spec"])
     if opts["print_spec"]:
@@ -307,13 +309,30 @@ def run_tool(command: kinds.Kind, kind: kinds.Kind, tool: kinds.Tool, spec_file,
     return 0
 
 
-def finish(outcome, path=None) -> int:
+def fit(text: str, full: bool, where) -> str:
+    """`text` as printed: whole in a pipe or with --full; on a terminal, a table longer than the
+    screen cut to fit, with one line saying where all of it is and how to print it."""
+    import shutil
+
+    lines = text.splitlines()
+    room = max(20, shutil.get_terminal_size().lines - 8)
+    if full or not sys.stdout.isatty() or len(lines) <= room:
+        return text
+    more = len(lines) - room
+    return "\n".join([*lines[:room], f"… {more:,} more rows: all of them are in {where}; --full prints them here"])
+
+
+def finish(outcome, path=None, full: bool = False) -> int:
     """Print the runs' notes and where `path` is; exit code 0 when every run is done, else 1 with
-    a table of the runs that are not (on stderr)."""
+    a table of the runs that are not (on stderr). On a terminal, at most 10 notes (--full: all)."""
     from pgcli.shell import experiment
 
-    for note in experiment.notes(outcome.results):
+    notes = experiment.notes(outcome.results)
+    shown = notes if full or not sys.stdout.isatty() or len(notes) <= 10 else notes[:9]
+    for note in shown:
         click.echo(f"note: {note}")
+    if len(shown) < len(notes):
+        click.echo(f"note: … {len(notes) - len(shown)} more notes (each run's notes.txt; --full prints them here)")
     wrote(path)
     not_done = experiment.not_done(outcome)
     if not_done:
@@ -409,22 +428,24 @@ def plot_command() -> click.Command:
 @click.argument("targets", nargs=-1, required=True, metavar="SPEC_OR_RESULTS...")
 @click.option("--no-run", is_flag=True, help="Check existing results only; never run experiments.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
+@click.option("--sources", is_flag=True, help="Show where each expectation comes from (paper, benchmark).")
 @option("results")
 @option("jobs")
 @option("quiet")
 @option("progress")
 @option("trust")
-def check(targets, no_run, junit, results, jobs, quiet, progress, trust):
+def check(targets, no_run, junit, sources, results, jobs, quiet, progress, trust):
     """Check specs' `expect:` blocks against their results (running them if missing).
 
     Every spec is validated (its expectations too) before anything runs; a spec whose
     environment needs a missing optional extra (mujoco, box2d) is skipped with the install
-    command. Prints one row per expectation and exits 0 when all pass, 1 otherwise.
+    command. Prints one line per expectation (PASS, FAIL or SKIP, what it expects, what was
+    measured) and exits 0 when all pass, 1 otherwise.
 
     \b
     Examples:
       pgcli check cartpole
-      pgcli check experiments/estimators-*.yaml --jobs 2 --junit report.xml
+      pgcli check estimators-step estimators-binary --jobs 2 --junit report.xml
       pgcli check results/cartpole --no-run
     """
     from pgcli.shell import atomic, checking, expect
@@ -437,7 +458,7 @@ def check(targets, no_run, junit, results, jobs, quiet, progress, trust):
         checked = [checking.target(Path(spec_path(text)), run_options) for text in targets]
     cases = [case for target in checked for case in check_one(target, not no_run, run_options)]
     shown = checking.table(cases)
-    click.echo(shown[["spec", "expectation", "measured", "result", "source"]].to_string(index=False))
+    click.echo("\n".join(checking.lines(shown, sources=sources)))
     for _, row in shown[(shown["message"] != "") & shown["passed"].notna()].iterrows():
         click.echo(f"{row['spec']}: {row['expectation']}: {row['message']}", err=True)
     if junit:
@@ -468,17 +489,20 @@ def check_one(target, run_missing: bool, run_options) -> list:  # of expect.Case
 
 
 @click.command("list")
-def list_command():
+@click.option("--long", "-l", is_flag=True, help="Show each spec's whole description.")
+def list_command(long):
     """List the reproduction library: every bundled spec, its kind, what it reproduces, how long it takes.
 
     A bundled spec runs by its name: `pgcli train cartpole`, `pgcli check cartpole`; `pgcli copy
-    NAME` writes it out for editing.
+    NAME` writes it out for editing. The time is a whole run (every seed) with --jobs 2 on a
+    2-core machine.
 
     \b
     Examples:
       pgcli list
       pgcli check estimators-unbiased
     """
+    import shutil
     import textwrap
 
     from pgcli.shell import library
@@ -486,10 +510,15 @@ def list_command():
     with bad_input():
         found = library.entries()
     width = max(len(entry.name) for entry in found)
+    columns = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 10**4
+    click.echo(f"{'name':<{width}}  {'kind':<8}  {'time':>8}  about")
     for entry in found:
-        head = f"{entry.name:<{width}}  {entry.kind:<8}  {entry.time or '-':<22}  {'check' if entry.checked else ''}"
-        click.echo(head.rstrip())
-        click.echo(textwrap.fill(entry.about, 100, initial_indent="    ", subsequent_indent="    "))
+        head = f"{entry.name:<{width}}  {entry.kind:<8}  {entry.time or '-':>8}  "
+        click.echo(head + textwrap.shorten(entry.title, max(20, columns - len(head)), placeholder=" …"))
+        if long:
+            click.echo(textwrap.fill(entry.about, 100, initial_indent="    ", subsequent_indent="    "))
+    if not long:
+        click.echo("pgcli list --long: whole descriptions; pgcli copy NAME: a spec to edit", err=True)
 
 
 @click.command("copy")

@@ -5,12 +5,18 @@ so runs are claimed just before they start — and yields (index, outcome) as th
 gives a run's outcome (status, message, files as bytes) and touches no file: the runner records it.
 Every executor computes with BLAS_THREADS BLAS threads, so a run's numbers do not depend on where it
 ran. Dask workers are checked for this process's versions and given the user modules runs name.
+
+How far each run is comes back from wherever it computes — a callback in this process, a
+multiprocessing queue from local workers, a Dask queue from Dask workers — as
+progress(index, done, total), at most every REPORT_EVERY seconds per run (and at its start and
+end), so a sweep's bar moves with the work inside its runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import importlib
 import importlib.util
 import os
@@ -87,12 +93,34 @@ def contained(run: Run) -> bool:
     return bool(run.modules) or run.spec.get("timeout") is not None
 
 
-def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False, kind_module: str = "") -> dict:
+REPORT_EVERY = {"local": 0.2, "dask": 0.5}  # seconds between a run's progress messages (Dask's go via the scheduler)
+_PROGRESS = None  # a local worker's progress pipe (set by _local_worker)
+
+
+def reporter(put, index: int, every: float) -> Progress:
+    """A Progress that sends [index, done, total] through `put`, at most every `every` seconds
+    (and always at the start and the end); a lost channel never fails the run."""
+    last = -float("inf")
+
+    def report(done: int, total: int, /, **status: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done == 0 or done >= total or now - last >= every:
+            last = now
+            with contextlib.suppress(Exception):
+                put([index, int(done), int(total)])
+
+    return report
+
+
+def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False, kind_module: str = "",
+                   index: int | None = None, queue=None) -> dict:  # fmt: skip
     """`compute` in a worker process: BLAS_THREADS BLAS threads from now on, and (unless
     `expected` is None) the client's versions, else the run fails saying which differ. On a Dask
     worker (`shipped`) the run's user modules are where ship_modules put them (or installed).
     `kind_module` defines the run's kind, registered here if the worker does not know it (a kind
-    registered at run time in the client, pgcli.kinds.register)."""
+    registered at run time in the client, pgcli.kinds.register). With `index`, its progress goes
+    to `queue` (a Dask queue), or to this local worker's pipe."""
     global _blas_limited
     if kind_module and run.kind not in kinds.REGISTRY:
         kinds.register(kind_module)
@@ -104,8 +132,13 @@ def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False
         return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
     if shipped:
         run = run._replace(modules=tuple(module._replace(root=_root_here(module.name)) for module in run.modules))
+    channel = queue if queue is not None else _PROGRESS
+    progress = silent
+    if index is not None and channel is not None:
+        put = channel.put if queue is not None else channel.send
+        progress = reporter(put, index, REPORT_EVERY["dask" if shipped else "local"])
     with captured_output(fds=not shipped) as output:
-        outcome = compute(run)
+        outcome = compute(run, progress)
     outcome["output"] = output()
     return outcome
 
@@ -214,39 +247,16 @@ def _differences(theirs: dict, mine: dict) -> str:
     return ", ".join(f"{k} {theirs.get(k)} (client: {v})" for k, v in mine.items() if theirs.get(k) != v)
 
 
-def progress_bar(desc: str, quiet: bool, position: int | None = None):
-    """(a Progress that draws a tqdm bar on stderr, a function that closes it); nothing when quiet."""
-    if quiet:
-        return silent, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(desc=desc, position=position, leave=False, dynamic_ncols=True, unit_scale=True)
-
-    def report(done: int, total: int, /, **status: float) -> None:
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.update(done - bar.n)
-        if status:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in status.items()}, refresh=False)
-
-    return report, bar.close
-
-
 # ---------------------------------------------------------------------------------------------
 # executors: each computes the (index, run) pairs it pulls from `items` — pulling only as it has
 # room, so runs are claimed just before they start — and yields (index, outcome) as they finish
 
 
-def serial(items, quiet, nested=False):
-    """In-process; per-run bars sit under the overall bar when there is one (`nested`)."""
+def serial(items, progress):
+    """In this process; progress(index, done, total, **status) as each run goes."""
     with blas_threads():
         for i, run in items:
-            progress, close_bar = progress_bar(run.label, quiet, 1 if nested else None)
-            try:
-                outcome = compute(run, progress)
-            finally:
-                close_bar()
-            yield i, outcome
+            yield i, compute(run, functools.partial(progress, i))
 
 
 # Worker processes read these when they import numpy: one BLAS thread each, so N jobs do not
@@ -272,9 +282,12 @@ def worker_environment():
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _local_worker(parent: int):
-    """Initializer of local workers: Ctrl-C is the parent's to handle (no worker tracebacks), and
-    a worker dies with its parent, however the parent ends (SIGTERM, SIGKILL)."""
+def _local_worker(parent: int, queue=None):
+    """Initializer of local workers: Ctrl-C is the parent's to handle (no worker tracebacks), a
+    worker dies with its parent, however the parent ends (SIGTERM, SIGKILL), and its runs'
+    progress goes to `queue` (the send end of a pipe)."""
+    global _PROGRESS
+    _PROGRESS = queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -326,21 +339,53 @@ def _lost(err) -> dict:
     return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
 
 
-def processes(items, jobs, paced=False):
+def processes(items, jobs, paced=False, progress=None):
     """`jobs` spawned worker processes. A worker that dies breaks the pool: the runs it had in
     flight are tried once more in a new pool, and fail as 'worker lost' if it breaks again. A run
     with a timeout that is not done in time fails, and its pool is stopped (the others run again);
     `paced` (timeouts in play): a run is handed over only when a worker is free, so its clock
-    starts when it does."""
+    starts when it does. The workers' progress messages reach `progress` through a pipe read by a
+    thread here: each message is one write of under PIPE_BUF bytes, so workers share the pipe with
+    no lock (a worker stopped mid-run cannot leave one held), and a run's messages are in the
+    pipe before its outcome is returned."""
     items, retry, lost_once = iter(items), deque(), set()
-    with _terminate_exits():
-        yield from _pools(items, jobs, retry, lost_once, paced)
+    receive, send = get_context("spawn").Pipe(duplex=False) if progress is not None else (None, None)
+    stop = threading.Event()
+    reader = (
+        threading.Thread(target=_forward, args=(receive, progress, stop), daemon=True) if progress is not None else None
+    )
+    if reader:
+        reader.start()
+    try:
+        with _terminate_exits():
+            yield from _pools(items, jobs, retry, lost_once, paced, send)
+    finally:
+        if reader:
+            stop.set()
+            reader.join(timeout=5)
+            send.close()
+            receive.close()
 
 
-def _pools(items, jobs, retry, lost_once, paced):
+def _forward(receive, progress, stop):
+    """Hand the messages [index, done, total] arriving on `receive` to progress until `stop`,
+    then those still in the pipe."""
+    while True:
+        stopping = stop.is_set()
+        try:
+            while receive.poll(0 if stopping else 0.1):
+                with contextlib.suppress(Exception):  # a bar must never stop the runs
+                    progress(*receive.recv())
+        except (OSError, EOFError):
+            return
+        if stopping:
+            return
+
+
+def _pools(items, jobs, retry, lost_once, paced, queue=None):
     while True:
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_local_worker,
-                                   initargs=(os.getpid(),))  # fmt: skip
+                                   initargs=(os.getpid(), queue))  # fmt: skip
         inflight, deadlines, broken = {}, {}, None
         try:
             while True:
@@ -350,7 +395,9 @@ def _pools(items, jobs, retry, lost_once, paced):
                     if pair is None:
                         break
                     with worker_environment(), _sigint_blocked():  # what workers started now inherit
-                        future = pool.submit(compute_remote, pair[1], None, False, kinds.REGISTRY[pair[1].kind])
+                        future = pool.submit(
+                            compute_remote, pair[1], None, False, kinds.REGISTRY[pair[1].kind], pair[0]
+                        )
                     inflight[future] = pair
                     if contained_by_time(pair[1]):
                         deadlines[future] = time.monotonic() + pair[1].spec["timeout"]
@@ -552,11 +599,20 @@ def _pack(top: str, root: Path, tmp: Path) -> Path:
     return target
 
 
-def dask(items, client, expected):
+def dask(items, client, expected, progress=None):
     """Futures released as soon as their outcome is here, so a worker lost later costs no
-    finished run; at most ~2 runs per worker thread queued at a time."""
+    finished run; at most ~2 runs per worker thread queued at a time. The runs' progress comes
+    through a Dask queue that a thread here reads."""
+    from dask.distributed import Queue
     from dask.distributed import as_completed as dask_completed
 
+    queue = (
+        Queue(f"pgcli-progress-{os.getpid()}-{time.monotonic_ns()}", client=client) if progress is not None else None
+    )
+    stop = threading.Event()
+    poller = threading.Thread(target=_poll, args=(queue, progress, stop), daemon=True)
+    if progress is not None:
+        poller.start()
     items, pending = iter(items), {}
     completed = dask_completed(with_results=True, raise_errors=False)  # gathered in the background
     window, checked = 16, 0.0
@@ -567,8 +623,8 @@ def dask(items, client, expected):
             window, checked = max(16, 2 * sum(client.nthreads().values())), time.monotonic()
         while len(pending) < window and (pair := next(items, None)) is not None:
             run = pair[1]
-            future = client.submit(compute_remote, run, expected, True, kinds.REGISTRY[run.kind], key=f"pgcli-{run.run_id}",
-                                   pure=False)  # fmt: skip
+            future = client.submit(compute_remote, run, expected, True, kinds.REGISTRY[run.kind], pair[0], queue,
+                                   key=f"pgcli-{run.run_id}", pure=False)  # fmt: skip
             pending[future.key] = (pair[0], future)
             completed.add(future)
 
@@ -591,17 +647,40 @@ def dask(items, client, expected):
             yield i, lost
         pending.clear()
     finally:
+        stop.set()
+        if poller.is_alive():
+            poller.join(timeout=5)
         if pending:
             with contextlib.suppress(Exception):
                 client.cancel([future for _, future in pending.values()])
 
 
-def start(items, runs, count, *, jobs, client, quiet, allow_mixed):
+def _poll(queue, progress, stop):
+    """Read a Dask queue's progress messages every REPORT_EVERY["dask"] / 2 s until `stop`, then
+    those still queued (a run's messages are queued before its outcome is returned)."""
+    while True:
+        stopping = stop.wait(REPORT_EVERY["dask"] / 2)
+        try:
+            messages = queue.get(batch=True)
+        except Exception:  # the scheduler is going or gone: the runs say so themselves
+            return
+        for message in messages:
+            with contextlib.suppress(Exception):
+                progress(*message)
+        if stopping:
+            return
+
+
+def start(items, runs, count, *, jobs, client, allow_mixed, progress=None):
     """The executor for these options (Dask with a client; local processes for jobs > 1 and several
     runs, or for runs that are `contained`; else this process), started on `items`: yields
-    (index, outcome) as runs finish."""
+    (index, outcome) as runs finish, and calls progress(index, done, total) as they go."""
     if client is not None:
-        return dask(items, client, None if allow_mixed else versions())
+        return dask(items, client, None if allow_mixed else versions(), progress)
     if (jobs > 1 and count > 1) or any(map(contained, runs)):
-        return processes(items, max(1, min(jobs, count)), paced=any(map(contained_by_time, runs)))
-    return serial(items, quiet, nested=len(runs) > 1)
+        return processes(items, max(1, min(jobs, count)), any(map(contained_by_time, runs)), progress)
+    return serial(items, ignore if progress is None else progress)
+
+
+def ignore(*args, **status) -> None:
+    """The progress of runs nobody watches."""

@@ -13,18 +13,26 @@ one-line message, before anything is written; the CLI prints it and exits 2. Not
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import difflib
+import hashlib
 import os
 import re
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
+import pgcli.library
 from pgcli import kinds
 from pgcli.base import lazy, usercode
-from pgcli.shell import atomic, executors, plan, results, runner
+from pgcli.shell import atomic, bars, executors, plan, results, runner
 from pgcli.shell.spec import (
+    UNHASHED,
     SpecError,
     apply_overrides,
+    get_dotted,
+    leaves,
     load_yaml,
     parse_assignment,
     references,
@@ -78,15 +86,19 @@ class Outcome(NamedTuple):
 # the spec and its runs
 
 
-def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
+def build_spec(kind: str, spec_file, flags: dict, sets, seed, name, grid=()) -> dict:
     """Spec file, then flags, then --set: resolved against the kind's schema.
 
     `flags` maps spec keys (dotted) to values from command-line options (or the Python API); None
     or empty means not given, and a mapping merges into the file's (`--theta mu=1` keeps its other
     parameters). The name is `name`, else the spec's, else the spec file's stem, else
-    `default_name(kind, spec)`."""
+    `default_name(kind, spec)`, with `-by-<key>` for each --set-grid key in `grid`."""
     schema = schema_of(kind)
     user = relative_to(schema, load_yaml(spec_file), Path(spec_file).parent) if spec_file else {}
+    unknown = [key for key in user if key not in schema]
+    if spec_file and "kind" not in user and unknown and not any(difflib.get_close_matches(k, schema) for k in unknown):
+        with contextlib.suppress(InputError):  # another kind's spec (`pgcli estimate cartpole`), not a typo
+            user = {"kind": infer_kind(user, spec_file), **user}  # (no one kind fits: resolve says which key is wrong)
     if user.get("kind", kind) != kind:
         raise SpecError(
             "kind", f"{spec_file} is a {user['kind']!r} spec; run it with: pgcli {user['kind']} {spec_file}"
@@ -102,7 +114,8 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     user = apply_overrides(user, list(sets), schema)
     _one_seed_rule(user, seed, [parse_assignment(text)[0] for text in sets])
     spec = resolve(schema, user)
-    spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
+    grid_keys = [parse_assignment(text)[0] for text in grid]
+    spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec, grid_keys))
     if problem := name_problem(spec["name"]):
         raise SpecError("--name" if name else "name", problem)
     return spec
@@ -138,12 +151,25 @@ def schema_of(kind: str) -> dict:
     return with_sweep(kinds.schema(kinds.get(kind)))
 
 
-def default_name(kind: str, spec: dict) -> str:
+def default_name(kind: str, spec: dict, grid_keys=()) -> str:
     """The results name of a spec given by flags alone, <kind>-<what it is about> (the kind's
-    `subject`: its distribution, env id, or optimize's problem), lower case, any character a
-    folder name should not hold as '-' (`train-corridor-corridor` for env.id corridor:Corridor)."""
-    text = re.sub(r"[^a-z0-9._+=-]+", "-", f"{kind}-{kinds.get(kind).subject(spec)}".lower())
-    return text.strip("-.")[:100] or kind
+    `subject`: its distribution and f, env id and algorithm, or optimize's problem), lower case,
+    any character a folder name should not hold as '-' (`train-corridor-corridor-reinforce` for
+    env.id corridor:Corridor). A --set-grid key reads `by-<key>`: in place of its value where the
+    subject names it (`estimate-by-dist-step`), else at the end (`estimate-gaussian-step-by-n`)."""
+    subject, tail = kinds.get(kind).subject, ""
+    for key in grid_keys:
+        word, placed = f"by-{plan.short_keys([key])[key]}", dict(spec)
+        with contextlib.suppress(KeyError, TypeError):
+            if isinstance(get_dotted(spec, key), str):
+                placed = copy.deepcopy(spec)
+                set_dotted(placed, key, word)
+        if subject(placed) != subject(spec):
+            spec = placed
+        else:
+            tail += f"-{word}"
+    text = re.sub(r"[^a-z0-9._+=-]+", "-", f"{kind}-{subject(spec)}{tail}".lower())
+    return text[:100].strip("-.") or kind
 
 
 class Trust(NamedTuple):
@@ -236,6 +262,30 @@ def summary_directory(kind: str, spec: dict, runs: list, spec_file, execution: E
     return base if run_ids == [run.run_id for run in own_runs] else base / "sweeps" / plan.sweep_id(run_ids)
 
 
+def identity(kind: str, runs: list, spec_file) -> results.Identity:
+    """Which experiment this is (results.Identity): its spec file, else its runs with the seed
+    left out (so another --seed is the same experiment, another --n or --dist is not)."""
+    if spec_file is not None:
+        path = Path(spec_file).resolve()
+        return results.Identity(kind, file=str(path), text=hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+    unseeded = sorted({plan.run_id(kind, {**run.spec, "seed": 0}, run.modules) for run in runs})
+    return results.Identity(kind, runs=plan.sweep_id(unseeded), command=described(kind, runs)[:300])
+
+
+def described(kind: str, runs: list) -> str:
+    """A flags-only experiment in words: the kind, the keys its first run sets away from the
+    defaults, and the keys its runs vary (`estimate n=[10] reps=5, over dist`)."""
+    defaults = leaves(resolve(schema_of(kind), {}), "")
+    skip = {*UNHASHED, "seed", "kind"}
+    changed = [
+        f"{key[1:]}={plan.value_text(value)}"
+        for key, value in leaves(runs[0].spec, "").items()
+        if key[1:].split(".")[0] not in skip and defaults.get(key) != value
+    ]
+    varying = [key for key in runs[0].varying if key != "seed"]
+    return " ".join([kind, *changed]) + (f", over {', '.join(varying)}" if varying else "")
+
+
 def infer_kind(raw: dict, path) -> str:
     """A spec's kind: its `kind:` key, else the one kind whose schema has every key it uses."""
     if raw.get("kind"):
@@ -253,6 +303,20 @@ def infer_kind(raw: dict, path) -> str:
 # running
 
 
+def refuse_collision(kind: str, spec: dict, runs: list, spec_file, root) -> tuple[Path, results.Identity]:
+    """results/<name>/ and this experiment's identity; InputError (naming --name) when the
+    directory holds another experiment. Claim it with results.claim before writing there."""
+    base, this = Path(root) / spec["name"], identity(kind, runs, spec_file)
+    other = results.held(base)
+    if other is not None and not other.same(this):
+        bundled = spec_file and Path(spec_file).parent == pgcli.library.directory()
+        where = f" (or name: in {spec_file})" if spec_file and not bundled else ""
+        raise InputError(
+            f"{base}/ holds another experiment, from {other.describe()}; give this one its own name: --name NAME{where}"
+        )
+    return base, this
+
+
 def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_file=None) -> Outcome:
     """Run the planned, validated `runs` of `spec` (what is not finished) and aggregate them.
 
@@ -260,8 +324,9 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
     a Dask client is opened for `--executor dask` and closed (with its LocalCluster) however the
     runs end. `out`, when given, receives a copy of the combined table."""
     directory = summary_directory(kind, spec, runs, spec_file, execution)
+    base, this = refuse_collision(kind, spec, runs, spec_file, execution.results)
     rerun = [Path(r.directory) / "status" for r in runs if execution.force or results.finished(r) is None]
-    inside = [directory / "runs.csv", directory / kinds.get(kind).table, *rerun]
+    inside = [base / results.MARKER, directory / "runs.csv", directory / kinds.get(kind).table, *rerun]
     for target in inside:
         if problem := atomic.link_problem(target, execution.results):
             raise InputError(problem)
@@ -269,6 +334,7 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
         problem = target and atomic.check_writable(target)
         if problem:
             raise InputError(problem)
+    results.claim(base, this)
     client = None
     if execution.executor == "dask":
         client = executors.dask_client(execution.scheduler, runs=runs, allow_mixed=execution.allow_mixed)
@@ -293,20 +359,14 @@ def show_bars(execution: Execution) -> bool:
 
 
 def _run_with_progress(runs, execution: Execution, client) -> list[dict]:
-    """One bar over runs (with done / failed / diverged counts) when there are several, and
-    per-run bars when runs execute in this process."""
-    bars = show_bars(execution)
-    progress, close = executors.progress_bar("runs", not (bars and len(runs) > 1))
-    counts = {"done": 0, "failed": 0, "diverged": 0}
-    finished = 0
-
-    def on_result(i, result):
-        nonlocal finished
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-        finished += 1
-        progress(finished, len(runs), **counts)
-
-    progress(0, len(runs))
+    """Run them with one bar (pgcli.shell.bars) over the runs to compute, saying first how many
+    were already done (resumed)."""
+    skip = execution.resume and not execution.force
+    todo = [i for i, run in enumerate(runs) if not (skip and results.finished(run))]
+    if len(todo) < len(runs) and not execution.quiet:
+        left = f"computing the other {len(todo)}" if todo else "nothing to compute"
+        print(f"{len(runs) - len(todo)} of {len(runs)} runs already done; {left}", file=sys.stderr)
+    bar = bars.sweep_bar(runs, todo) if show_bars(execution) else bars.NO_BAR
     try:
         return runner.run_all(
             runs,
@@ -314,12 +374,12 @@ def _run_with_progress(runs, execution: Execution, client) -> list[dict]:
             client=client,
             resume=execution.resume,
             force=execution.force,
-            quiet=not bars or execution.jobs > 1 or client is not None,
-            on_result=on_result,
+            on_result=bar.finished,
+            progress=bar.report,
             allow_mixed=execution.allow_mixed,
         )
     finally:
-        close()
+        bar.close()
 
 
 def notes(results: list) -> list[str]:

@@ -6,28 +6,25 @@ works from an installed wheel."""
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
+from pgcli.library import directory
 from pgcli.shell.spec import read_yaml
 
 
 class Entry(NamedTuple):
-    """A bundled spec: its name, kind, what it reproduces (its leading comment), how long it takes
-    (its `# time:` line), whether it has an `expect:` block, and its file."""
+    """A bundled spec: its name, kind, what it reproduces (its `# title:` line, and the rest of its
+    leading comment), how long it takes (its `# time:` line), whether it has an `expect:` block,
+    and its file."""
 
     name: str
     kind: str
+    title: str
     about: str
     time: str
     checked: bool
     path: Path
-
-
-def directory() -> Path:
-    """The library's folder (a real folder in an installed package)."""
-    return Path(str(resources.files("pgcli.library")))
 
 
 def names() -> list[str]:
@@ -55,11 +52,24 @@ def entry(path: Path) -> Entry:
         if not line.startswith("#"):
             break
         comments.append(line.lstrip("#").strip())
-    time = next((line.removeprefix("time:").strip() for line in comments if line.startswith("time:")), "")
-    about = " ".join(line for line in comments if line and not line.startswith("time:"))
+    keyed = {
+        key: line.partition(":")[2].strip()
+        for line in comments
+        for key in ("title", "time")
+        if line.startswith(f"{key}:")
+    }
+    about = " ".join(line for line in comments if line and not line.startswith(("title:", "time:")))
     spec = read_yaml(path)
     kind = spec.get("kind") or _kind_of(spec)
-    return Entry(path.stem, kind, re.sub(r"\s+", " ", about), time, "expect" in spec, path)
+    return Entry(
+        path.stem,
+        kind,
+        keyed.get("title", ""),
+        re.sub(r"\s+", " ", about),
+        keyed.get("time", ""),
+        "expect" in spec,
+        path,
+    )
 
 
 def _kind_of(spec: dict) -> str:

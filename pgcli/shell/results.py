@@ -11,6 +11,10 @@ directory (results/<name>/, or results/<name>/sweeps/<sweep_id>/ for a variation
 one row per run, and the combined table: the finished runs' tables with run_id, the varying keys
 and the seed first, in plan order, copied as text (no float is re-parsed and re-printed).
 
+results/<name>/experiment.yaml says which experiment the directory holds (`Identity`: its spec
+file, or for a spec given by flags alone a hash of its runs with the seed left out), so a
+different experiment under the same name is refused instead of replacing the summary.
+
 One CSV dialect everywhere: written by pandas with '' for missing values, read back with only ''
 as missing (`read_csv`). Each run's files are checked once per process while they do not change
 (`verified`, keyed by the status file's identity), and each table is parsed once (`_Table`).
@@ -42,6 +46,56 @@ MAX_STATUS_BYTES = 1_000_000  # a status file: a few lines and one digest per fi
 MAX_FILE_BYTES = 2_000_000_000  # a run's table or policy: read whole, so bounded
 STATUSES = (*FINISHED, "failed", "running")  # 'running': left by an interrupted older pgcli
 RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
+MARKER = "experiment.yaml"
+MAX_MARKER_BYTES = 100_000
+
+
+# ---------------------------------------------------------------------------------------------
+# which experiment a summary directory holds
+
+
+class Identity(NamedTuple):
+    """What makes two invocations one experiment: the kind, and the spec file (its absolute path,
+    or the same text found elsewhere), or for a spec given by flags alone (or a dict in the
+    Python API) the hash of its runs with the seed left out. `command` says where it came from."""
+
+    kind: str
+    file: str = ""
+    text: str = ""  # sha256 of the spec file's bytes
+    runs: str = ""  # the flags-only hash
+    command: str = ""
+
+    def same(self, other: Identity) -> bool:
+        if self.kind != other.kind:
+            return False
+        if self.file or other.file:
+            return bool(self.file and other.file) and (self.file == other.file or self.text == other.text)
+        return self.runs == other.runs
+
+    def describe(self) -> str:
+        return f"the spec file {self.file}" if self.file else f"flags ({self.command})" if self.command else self.kind
+
+
+def held(directory: Path) -> Identity | None:
+    """The experiment a summary directory holds (its experiment.yaml), or None when it has none
+    (a new directory, or one an older pgcli wrote: it is adopted). An unreadable marker holds an
+    unknown experiment."""
+    try:
+        data = yaml.safe_load(atomic.read_regular(directory / MARKER, MAX_MARKER_BYTES))
+    except FileNotFoundError:
+        return None
+    except (OSError, yaml.YAMLError):
+        return Identity("unknown", command=f"unreadable {directory / MARKER}")
+    if not isinstance(data, dict):
+        return Identity("unknown", command=f"unreadable {directory / MARKER}")
+    return Identity(**{key: str(data.get(key) or "") for key in Identity._fields})
+
+
+def claim(directory: Path, identity: Identity) -> None:
+    """Mark `directory` as holding `identity` (once; atomically)."""
+    if held(directory) is None:
+        text = yaml.safe_dump({k: v for k, v in identity._asdict().items() if v}, sort_keys=False, allow_unicode=True)
+        atomic.write_text(directory / MARKER, text)
 
 
 def read_csv(path_or_buffer) -> pd.DataFrame:
@@ -60,10 +114,12 @@ def record(run: Run, outcome: dict, run_versions: dict) -> dict:
     with the reason; it never raises OSError."""
     directory = Path(run.directory)
     result = {k: outcome[k] for k in ("status", "message", "wall_s", "notes")}
-    digests = {name: hashlib.sha256(data).hexdigest() for name, data in outcome["files"].items()}
+    notes = "".join(f"{note}\n" for note in outcome["notes"])
+    files = {**outcome["files"], **({"notes.txt": notes.encode()} if notes else {})}  # notes: shown again on reuse
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     config = _dump(_config(run, run_versions))
     texts = {
-        "notes.txt": "".join(f"{note}\n" for note in outcome["notes"]),
+        "notes.txt": notes,
         "error.txt": outcome["error"],
         "output.txt": outcome.get("output", ""),  # what the run's code printed (a contained run's)
     }
@@ -192,7 +248,9 @@ def _verify(run: Run) -> Verified | None:
             return None
         if hashlib.sha256(data[name]).hexdigest() != digest:
             return None
-    result = {"status": parsed["status"], "message": parsed["message"], "wall_s": parsed["wall_s"], "skipped": True}
+    notes = data.get("notes.txt", b"").decode(errors="replace").splitlines()  # shown again, as when it ran
+    result = {"status": parsed["status"], "message": parsed["message"], "wall_s": parsed["wall_s"], "skipped": True,
+              "notes": notes}  # fmt: skip
     return Verified(result, data)
 
 

@@ -49,8 +49,8 @@ def run_all(
     client=None,
     resume: bool = True,
     force: bool = False,
-    quiet: bool = False,
     on_result=None,
+    progress=None,
     allow_mixed: bool = False,
 ) -> list[dict]:
     """Run what is not finished, with the chosen executor; returns one result per run.
@@ -59,7 +59,8 @@ def run_all(
     WRITERS threads) and calls on_result(index, result) in this thread once it is written. A run
     is claimed (a lock on its directory) just before it starts: one that another live process
     holds is left to it, waited for at the end, and taken as that process recorded it (or run
-    here if that process stopped first)."""
+    here if that process stopped first). progress(index, done, total) reports how far each
+    computing run is, from wherever it computes."""
     outcomes: list[dict | None] = [None] * len(runs)
 
     def finish(i, result):
@@ -76,7 +77,7 @@ def run_all(
         else:
             todo.append(i)
     while todo:
-        busy = _compute_and_record(runs, todo, finish, skip_finished, jobs=jobs, client=client, quiet=quiet,
+        busy = _compute_and_record(runs, todo, finish, skip_finished, jobs=jobs, client=client, progress=progress,
                                    allow_mixed=allow_mixed)  # fmt: skip
         todo = _wait_for_others(runs, busy, finish)
     return outcomes
