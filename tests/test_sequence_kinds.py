@@ -107,8 +107,9 @@ def test_every_claim_agrees_with_the_exact_expectation_whatever_the_penalty(tmp_
     """A sweep with --jobs 2: 2 estimators × 3 KL estimators × 3 placements at β = 0.5."""
     run_ok("sequence", "--estimators", "rloo,dr_grpo", "--compare", "objective", "--beta", 0.5, "--group-size", 2,
            "--n-groups", 1, "--reps", 20, "--set-grid", "kl_estimator=k1,k2,k3",
-           "--set-grid", "kl_placement=reward,reward_to_go,loss", "--jobs", 2, "--results", tmp_path, "-q")  # fmt: skip
-    rows = read_csv(tmp_path / "sequence-count-v2-l3" / "sequence.csv")
+           "--set-grid", "kl_placement=reward,reward_to_go,loss", "--jobs", 2, "--results", tmp_path, "--name", "claims",
+           "-q")  # fmt: skip
+    rows = read_csv(tmp_path / "claims" / "sequence.csv")
     assert len(rows) == 18 and rows["expected_kind"].ne("").all()
     for _, row in rows.iterrows():
         assert row["expected_kind"] in CLAIMED[row["claim"]], row[["estimator", "kl_estimator", "kl_placement"]]
@@ -149,9 +150,20 @@ def test_finetune_reaches_the_known_optimum_and_counts_steps_to_the_exact_target
 
 
 def test_finetune_sweeps_with_two_jobs_resume_and_give_the_bytes_of_one_job(tmp_path):
-    args = ["finetune", "--set-grid", "estimator=rloo,grpo", "--set", "sweep.seeds=2", "--steps", 6, "-q"]
+    args = [
+        "finetune",
+        "--set-grid",
+        "estimator=rloo,grpo",
+        "--set",
+        "sweep.seeds=2",
+        "--steps",
+        6,
+        "--name",
+        "ft",
+        "-q",
+    ]
     run_ok(*args, "--jobs", 2, "--results", tmp_path / "two")
-    directory = tmp_path / "two" / "finetune-count-v2-l3"
+    directory = tmp_path / "two" / "ft"
     runs = read_csv(directory / "runs.csv")
     assert list(runs["label"]) == ["estimator=rloo,seed=0", "estimator=rloo,seed=1", "estimator=grpo,seed=0",
                                    "estimator=grpo,seed=1"]  # fmt: skip
@@ -161,7 +173,7 @@ def test_finetune_sweeps_with_two_jobs_resume_and_give_the_bytes_of_one_job(tmp_
     assert {path: path.stat().st_mtime_ns for path in directory.glob("*/status")} == stamps
     run_ok(*args, "--results", tmp_path / "one")
     two = read_csv(directory / "finetune.csv").drop(columns=FINETUNE_WALL_CLOCK)
-    one = read_csv(tmp_path / "one" / "finetune-count-v2-l3" / "finetune.csv").drop(columns=FINETUNE_WALL_CLOCK)
+    one = read_csv(tmp_path / "one" / "ft" / "finetune.csv").drop(columns=FINETUNE_WALL_CLOCK)
     assert len(two) == 4 * 7 and two.to_csv(index=False) == one.to_csv(index=False)
 
 
