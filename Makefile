@@ -10,7 +10,9 @@ QUICK := pgcli/library/cartpole.yaml pgcli/library/cartpole-natural.yaml \
 	pgcli/library/cartpole-ppo.yaml pgcli/library/cartpole-trpo.yaml \
 	pgcli/library/estimators-variance.yaml pgcli/library/estimators-unbiased.yaml pgcli/library/estimators-binary.yaml \
 	pgcli/library/fisher-identities.yaml pgcli/library/optimize-bernoulli.yaml \
-	pgcli/library/optimize-gaussian.yaml pgcli/library/optimize-classifier.yaml
+	pgcli/library/optimize-gaussian.yaml pgcli/library/optimize-classifier.yaml \
+	pgcli/library/sequence-estimators.yaml pgcli/library/sequence-kl.yaml pgcli/library/sequence-kl-objective.yaml \
+	pgcli/library/finetune-kl.yaml pgcli/library/finetune-large.yaml
 # the reproductions on the optional simulators (their headers name the pgcli[mujoco] / pgcli[box2d] extra):
 # about 1.5 minutes on 2 cores, checked by CI too
 PHYSICS := $(shell grep -l 'pgcli\[mujoco\]\|pgcli\[box2d\]' pgcli/library/*.yaml)
@@ -98,6 +100,20 @@ figures: $(STAMP)
 		--title "Bernoulli toy: gradient variance (25-step trailing mean)"
 	$(PY) -m pgcli train pgcli/library/pendulum.yaml --jobs 2 --quiet
 	$(PY) -m pgcli plot results/pendulum --out $(FIG)/pendulum.png
+	$(PY) -m pgcli sequence pgcli/library/sequence-estimators.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/sequence-estimators --y variance,snr,expected_cosine,expected_scale \
+		--out $(FIG)/sequence-estimators.png
+	$(PY) -m pgcli sequence pgcli/library/sequence-kl.yaml --quiet
+	$(PY) -m pgcli plot results/sequence-kl --select "target=grad KL" --hue kl_estimator,kl_placement \
+		--y expected_cosine,expected_scale,snr --out $(FIG)/sequence-kl.png
+	$(PY) -m pgcli finetune pgcli/library/finetune-target.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/finetune-target --x sequences --y reward_exact --target 5 \
+		--out $(FIG)/finetune-target.png
+	$(PY) -m pgcli plot results/finetune-target --kind variance --smooth 5 --out $(FIG)/finetune-target-variance.png
+	$(PY) -m pgcli finetune pgcli/library/finetune-kl.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/finetune-kl --y objective --target 1.103314 --out $(FIG)/finetune-kl.png
+	$(PY) -m pgcli finetune pgcli/library/finetune-large.yaml --jobs 2 --quiet
+	$(PY) -m pgcli plot results/finetune-large --out $(FIG)/finetune-large.png
 
 clean:
 	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache mutants

@@ -66,7 +66,7 @@ def test_length_penalty_subtracts_lambda_times_the_content_length():
 @pytest.mark.parametrize(
     "name, params, fragment",
     [
-        ("counts", {}, "unknown reward 'counts' (built-ins: count, match, pattern, sorted, target_sum)"),
+        ("counts", {}, "unknown reward 'counts' (built-ins: count, match, near_sum, pattern, sorted, target_sum)"),
         ("count", {"token": 3}, "count: token must be an integer in [0, 3)"),
         ("count", {"tokens": 1}, "count: unknown parameter tokens (parameters: token)"),
         ("target_sum", {}, "target_sum: missing parameter target"),
@@ -105,4 +105,5 @@ def test_a_users_callable_gets_read_only_arrays_and_is_checked():
 def test_the_registry_lists_the_parameters_each_built_in_takes():
     assert rewards.parameters("count") == {"token": 0}
     assert rewards.parameters("target_sum") == {"target": rewards.REQUIRED}
-    assert set(rewards.REWARDS) == {"count", "sorted", "target_sum", "pattern", "match"}
+    assert rewards.parameters("near_sum") == {"target": rewards.REQUIRED, "scale": 1.0}
+    assert set(rewards.REWARDS) == {"count", "sorted", "target_sum", "near_sum", "pattern", "match"}

@@ -46,19 +46,31 @@ class Result(NamedTuple):
 
 class Target(NamedTuple):
     """How a run reaches a target (pgcli.base.targets): the column compared with it, the column
-    that counts the work done until then (`<x>_to_target`), whether lower is better, and the
-    target at which a run stops by itself (its curve then holds its final value), if any."""
+    that counts the work done until then (`<x>_to_target`), whether lower is better, the target
+    at which a run stops by itself (its curve then holds its final value), if any, and — when the
+    spec chooses the compared column — the function reading that choice from a spec."""
 
     metric: str  # return_window, objective
     x: str  # env_steps, samples
     minimize: Callable[[dict], bool] = lambda spec: False
     stops_at: str | None = None  # the spec key of a target the run stops at (stop.target_return)
+    choose: Callable[[dict], str] | None = None  # spec -> the compared column (finetune's target.metric)
+
+    def metric_for(self, spec: dict) -> str:
+        """The column a spec's runs compare with a target: the spec's choice where the kind lets it
+        choose (and the spec says), else `metric`."""
+        if self.choose is None:
+            return self.metric
+        try:
+            return self.choose(spec) or self.metric
+        except (KeyError, TypeError):  # a bare CSV's spec is {}
+            return self.metric
 
 
 class PlotDefaults(NamedTuple):
     """How `pgcli plot` draws a kind's table unless told otherwise."""
 
-    figure: str  # convergence | variance | estimator | fisher (pgcli.shell.draw.FIGURES)
+    figure: str  # convergence | variance | estimator | identities | metrics (pgcli.shell.plot.FIGURES)
     signature: str  # a column only this kind's table has: tells a bare CSV's kind
     x: str | None = None  # curves: the x axis (env_steps, samples)
     y: str | None = None  # curves: the metric (return_mean, objective)
@@ -66,6 +78,8 @@ class PlotDefaults(NamedTuple):
     labels: tuple[str, ...] = ()  # columns that name a row rather than measure it (--select, --hue)
     axes: tuple[str, ...] = ()  # naming columns a figure draws along, kept whole when one slice is drawn
     title: tuple[str, ...] = ()  # naming columns whose value the title always shows (θ, f)
+    x_axes: tuple[str, ...] = ()  # curves: the kind's own columns --x may name besides the shared ones
+    axis_labels: dict[str, str] = {}  # noqa: RUF012 - column -> axis label, for the kind's own columns
 
 
 class Flag(NamedTuple):
@@ -161,6 +175,8 @@ REGISTRY = {
     "fisher": "pgcli.kinds.fisher",
     "train": "pgcli.kinds.train",
     "optimize": "pgcli.kinds.optimize",
+    "sequence": "pgcli.kinds.sequence",
+    "finetune": "pgcli.kinds.finetune",
 }
 _LOADED: dict[str, Kind] = {}
 

@@ -72,6 +72,18 @@ class Evaluation(NamedTuple):
     notes: list[str]
 
 
+def claim(name: str, penalty: kl.Penalty) -> str:
+    """What an estimator claims for ∇J_β with a KL penalty: its own claim (estimators.CLAIMS) with
+    no penalty, or with k1 in the reward (R − βK₁ is just another reward); with k1 as a reward-to-go
+    an unbiased estimator stays unbiased, but a scaled one is biased (its KL part is not scaled like
+    its reward part); any other placement is biased (kl.EXACT_GRADIENT)."""
+    if penalty.beta == 0 or (penalty.estimator, penalty.placement) == ("k1", "reward"):
+        return CLAIMS[name]
+    if (penalty.estimator, penalty.placement) in kl.EXACT_GRADIENT and CLAIMS[name] == "unbiased":
+        return "unbiased"
+    return "biased"
+
+
 def setup_problem(setup: Setup, estimators=()) -> str | None:
     """What is wrong with a setup and the estimators to evaluate on it, or None."""
     problems = [group_problem(name, setup.group_size) for name in estimators]
@@ -291,7 +303,7 @@ def evaluate(pol, theta, reward, estimators, setup: Setup, seed: int, *, theta_r
         row, mean, std_error, z, var = summarise(values, target, expected)
         per_estimate = seconds / setup.reps
         rows.append({
-            "target": "grad J", "estimator": name, "claim": CLAIMS[name], "group_size": setup.group_size,
+            "target": "grad J", "estimator": name, "claim": claim(name, setup.penalty), "group_size": setup.group_size,
             "n_groups": setup.n_groups, "reps": setup.reps, "beta": setup.penalty.beta,
             "kl_estimator": setup.penalty.estimator, "kl_placement": setup.penalty.placement, **row,
             "seconds": seconds, "sequences_per_s": setup.reps * setup.n_groups * setup.group_size / seconds,

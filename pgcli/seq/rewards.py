@@ -11,6 +11,7 @@ never code or regular expressions):
     count        number of times `token` occurs in the content
     sorted       1 if the content is non-decreasing and l ≥ min_length, else 0
     target_sum   1 if Σ_j y_j = target_c (one target for every prompt, or one per prompt), else 0
+    near_sum     1 − |Σ_j y_j − target_c| / scale: a dense target_sum (1 on target)
     pattern      1 if the content contains `pattern` contiguously (−1 in the pattern: any token), else 0
     match        1 if the content equals targets[c] exactly (the prompt's answer), else 0
 
@@ -56,6 +57,13 @@ def target_sum(prompts, tokens, lengths, *, target):
     return (_content(tokens, lengths).sum(1) == targets[prompts]) * 1.0
 
 
+def near_sum(prompts, tokens, lengths, *, target, scale: float = 1.0):
+    """1 − |Σ_j y_j − target_c| / scale: how close the content's sum is to the prompt's target (1 on
+    it), a dense version of target_sum; `target` is one integer or one per prompt."""
+    targets = np.broadcast_to(np.asarray(target, dtype=float), (max(int(prompts.max(initial=0)) + 1, np.size(target)),))
+    return 1.0 - np.abs(_content(tokens, lengths).sum(1) - targets[prompts]) / scale
+
+
 def pattern(prompts, tokens, lengths, *, pattern):
     """1 if some window y_s, …, y_{s+m−1} inside the content (s + m ≤ l) equals the pattern, −1
     matching any token."""
@@ -85,6 +93,7 @@ REWARDS: dict[str, Callable] = {
     "count": count,
     "sorted": sorted_,
     "target_sum": target_sum,
+    "near_sum": near_sum,
     "pattern": pattern,
     "match": match,
 }
@@ -110,10 +119,15 @@ def _problems(name, params, n_prompts, vocab, max_len) -> list[str]:
     if name == "sorted":
         value = params.get("min_length", 1)
         return [] if isinstance(value, int) and value >= 0 else ["sorted: min_length must be an integer ≥ 0"]
-    if name == "target_sum":
+    if name in ("target_sum", "near_sum"):
         target = np.asarray(params.get("target"))
         if target.dtype.kind not in "iu" or target.ndim > 1 or target.size not in (1, n_prompts):
-            return [f"target_sum: target must be an integer or a list of {n_prompts} integers (one per prompt)"]
+            return [f"{name}: target must be an integer or a list of {n_prompts} integers (one per prompt)"]
+        scale = params.get("scale", 1.0)
+        if name == "near_sum" and not (
+            isinstance(scale, int | float) and not isinstance(scale, bool) and 0 < scale < 1e12
+        ):
+            return ["near_sum: scale must be a number in (0, 1e12)"]
         return []
     if name == "pattern":
         wanted = params.get("pattern")

@@ -72,7 +72,7 @@ def _spec_file(path: Path, execution: Execution) -> CheckTarget:
     for run_ in runs:
         for column, values in record.planned(run_.spec).items():
             planned.setdefault(column, set()).update(values)
-    target = record.target.metric if record.target else None
+    target = record.target.metric_for(runs[0].spec) if record.target else None
     for i, item in enumerate(spec["expect"]):
         try:
             expect.check_columns(item, ["run_id", *keys, *table_columns], [*results.RUNS_COLUMNS, *keys, *runs_columns],
@@ -147,7 +147,7 @@ def cases(target: CheckTarget, why: str) -> list[expect.Case]:
     have = table_path.is_file() and runs_path.is_file() and not why.endswith(NO_RUN)
     runs_table = results.read_runs(runs_path) if have else None
     kind_table = results.read_csv(table_path) if have else None
-    goal = expect.Goal(record.target.metric, record.target.minimize(spec)) if record.target else None
+    goal = expect.Goal(record.target.metric_for(spec), record.target.minimize(spec)) if record.target else None
     found = []
     for i, item in enumerate(spec["expect"] or []):
         text, source = expect.describe(item), str(item.get("source", ""))

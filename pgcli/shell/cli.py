@@ -362,8 +362,9 @@ def plot_command() -> click.Command:
                   help="Figure file: .png, .svg or .pdf (default: <results dir>/<kind>.png).")  # fmt: skip
     @click.option("--kind", "figure", type=click.Choice(list(FIGURES)), default=None,
                   help="Figure (default: the table's kind's).")  # fmt: skip
-    @click.option("--x", type=click.Choice(X_AXES), default=None, help="x axis of the curve figures.")
-    @click.option("--y", default=None, help="Metric column (curves), or variance|mse (estimator).")
+    @click.option("--x", default=None, metavar="COLUMN",
+                  help=f"x axis: {', '.join(X_AXES)} or a kind's own (curves); a column (metrics).")  # fmt: skip
+    @click.option("--y", default=None, help="Metric column (curves), variance|mse (estimator), columns A,B (metrics).")
     @click.option("--hue", default=None, metavar="KEY[,KEY]", help="Keys that make separate curves.")
     @click.option("--select", multiple=True, metavar="KEY=VALUE", help="Keep only these (repeatable).")
     @click.option("--exclude", multiple=True, metavar="KEY=VALUE", help="Drop these (repeatable).")

@@ -1,5 +1,6 @@
 """Figures drawn with matplotlib from prepared requests (pgcli.shell.plot): convergence and
-variance curves, the estimator lab's variance and bias, the Fisher identities; and their bytes.
+variance curves, the estimator lab's variance and bias, the Fisher identities, metrics per named
+row (an estimator) against a setting; and their bytes.
 
 The only module that imports matplotlib (Agg, no display); the same request gives the same bytes
 (fixed metadata and SVG hash salt).
@@ -18,6 +19,7 @@ from matplotlib.ticker import EngFormatter
 
 from pgcli.lab.dist_spec import parse_theta_text
 from pgcli.shell import atomic, curves
+from pgcli.shell.plan import value_text
 from pgcli.shell.plot import LABELS, LOG_METRICS, Plot
 
 matplotlib.use("Agg")
@@ -80,8 +82,9 @@ def _mark_counts(ax, curve: pd.DataFrame, x: str, color: str) -> None:
         )  # fmt: skip
 
 
-def curves_figure(panels, x: str, title: str, target: float | None = None):
+def curves_figure(panels, x: str, title: str, target: float | None = None, labels: dict | None = None):
     """One axes per (y, curves from group_curves): mean lines and bands, log y for variances."""
+    labels = LABELS if labels is None else labels
     fig, axes = _figure(len(panels), title)
     for ax, (y, table) in zip(axes, panels, strict=True):
         for i, (label, curve) in enumerate(table.groupby("label", sort=False)):
@@ -91,7 +94,7 @@ def curves_figure(panels, x: str, title: str, target: float | None = None):
             if band.any():
                 ax.fill_between(curve[x], curve["lo"], curve["hi"], where=band, color=color, alpha=0.2, lw=0)
             _mark_counts(ax, curve, x, color)
-        ax.set(xlabel=LABELS.get(x, x), ylabel=LABELS.get(y, y))
+        ax.set(xlabel=labels.get(x, x), ylabel=labels.get(y, y))
         ax.set_yscale("log" if y in LOG_METRICS else "linear")
         if x in COUNT_AXES:
             ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 50k, 1M: no overlapping digits
@@ -207,7 +210,41 @@ def _draw_curves(plot: Plot):
     ys = [plot.y] if plot.figure == "convergence" else ["grad_var", "grad_snr"]
     hold = plot.figure == "convergence"  # a held return is a result; a held variance is not
     panels = [(y, curves.group_curves(plot.frame, plot.x, y, plot.hue, plot.smooth, plot.band, hold=hold)) for y in ys]
-    return curves_figure(panels, plot.x, plot.title, plot.target)
+    return curves_figure(panels, plot.x, plot.title, plot.target, plot.axis_labels)
+
+
+def metrics_figure(frame, x: str, ys, hue=(), title="", labels: dict | None = None):
+    """One axes per metric y: its mean over the rows of each hue group (seeds, repeated cells) at
+    each value of x, a line per group; where x takes one value, one marker per group, the groups
+    along the axis. Log y for variances and signal-to-noise ratios."""
+    labels = LABELS if labels is None else labels
+    found = curves.groups(frame, hue)
+    single = frame[x].nunique() <= 1
+    fig, axes = _figure(len(ys), title)
+    for ax, y in zip(axes, ys, strict=True):
+        for i, (values, rows) in enumerate(found):
+            style = {"color": f"C{i % 10}", "marker": "o", "ms": 4, "label": curves.label(hue, values, True)}
+            if single:
+                ax.plot([i], [rows[y].mean()], ls="none", **style)
+            else:
+                line = rows.groupby(x)[y].mean().dropna()
+                ax.plot(line.index, line.to_numpy(), **style)
+        if single:
+            names = [", ".join(map(value_text, values)) for values, _ in found]
+            ax.set_xticks(range(len(found)), names, rotation=30, ha="right", fontsize="small")
+            ax.set_xlim(-0.5, len(found) - 0.5)
+            ax.set_xlabel(f"{', '.join(hue)} ({x} = {value_text(frame[x].iloc[0])})")
+        else:
+            ax.set_xlabel(labels.get(x, x))
+            values = np.sort(frame[x].dropna().unique())
+            if len(values) <= 12:  # a setting's values (G = 2, 4, 8), not a continuum
+                ax.set_xticks(values, [value_text(v) for v in values])
+        ax.set(ylabel=labels.get(y, y), yscale="log" if y in LOG_METRICS else "linear")
+        if len(ys) > 1:
+            ax.set_title(y, fontsize="medium")
+    if not single:  # one marker per group: the axis names them
+        _legend(fig, axes)
+    return fig
 
 
 # figure -> how it is drawn (pgcli.shell.plot.FIGURES says what each needs)
@@ -216,6 +253,7 @@ DRAW = {
     "variance": _draw_curves,
     "estimator": lambda p: estimator_figure(p.frame, p.hue, p.y, p.title),
     "identities": lambda p: identities_figure(p.frame, p.hue, p.title),
+    "metrics": lambda p: metrics_figure(p.frame, p.x, p.ys, p.hue, p.title, p.axis_labels),
 }
 
 

@@ -29,6 +29,12 @@ figure shows one slice: every other naming column (dist, f, param, …) keeps it
 unless --select picks another, and `Plot.notes` says what was left out. Repeated seeds of the
 same cell are averaged.
 
+Metrics
+-------
+A table of one row per named thing (an estimator) drawn as one panel per metric (--y, comma-
+separated): the metric's mean over seeds against a column that varies (--x: group_size), one
+line per hue group; where x takes one value, one marker per group. One slice, as above.
+
 Output is deterministic: fixed metadata and SVG hash salt, so the same CSV gives the same bytes.
 """
 
@@ -51,9 +57,9 @@ from pgcli.shell.spec import get_dotted
 pd = lazy.module("pandas")
 
 FORMATS = ("png", "svg", "pdf")
-X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")
+X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")  # curves; a kind adds its own (PlotDefaults.x_axes)
 BANDS = ("ci", "sd", "none")
-LOG_METRICS = {"grad_var", "grad_snr", "grad_norm", "value_loss"}
+LOG_METRICS = {"grad_var", "grad_snr", "grad_norm", "value_loss", "variance", "snr", "efficiency"}
 LABELS = {
     "env_steps": "environment steps",
     "iteration": "iteration (policy updates)",
@@ -81,7 +87,8 @@ class Figure(NamedTuple):
     its default figure's family), the columns it needs besides --x and --y, and the columns among
     them that hold text."""
 
-    family: str  # curves (per-iteration tables) | estimator (the estimator lab's) | identities (the score identities')
+    family: str  # curves (per-iteration tables) | estimator (the estimator lab's) | identities (the score
+    # identities') | metrics (one row per named thing, a panel per metric)
     needs: tuple = ()
     text: tuple = ()
 
@@ -91,6 +98,7 @@ FIGURES = {
     "variance": Figure("curves", ("grad_var", "grad_snr")),
     "estimator": Figure("estimator", ("estimator", "n_samples", "theta", "bias", "std_error"), ("estimator", "theta")),
     "identities": Figure("identities", ("quantity", "n_samples", "empirical", "exact", "abs_error"), ("quantity",)),
+    "metrics": Figure("metrics"),
 }
 CURVES = ("convergence", "variance")
 
@@ -124,6 +132,16 @@ class Plot(NamedTuple):
     target: float | None
     notes: list[str]
     goal: tuple | None = None  # (metric, x, minimize): the kind's target, for --table
+    axis_labels: dict | None = None  # column -> axis label (LABELS and the kind's own)
+
+    def label(self, column: str) -> str:
+        """The axis label of a column."""
+        return (self.axis_labels or LABELS).get(column, column)
+
+    @property
+    def ys(self) -> list[str]:
+        """The metrics drawn: --y, comma-separated for the metrics figure."""
+        return [y.strip() for y in (self.y or "").split(",") if y.strip()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +265,8 @@ def _filter(frame, pairs, option, keep, allowed):
 def _only(figure, allowed_for, **given):
     for option, value in given.items():
         if value is not None and figure not in allowed_for[option]:
-            figures = " or ".join(allowed_for[option])
+            named = [" or ".join(f for f in allowed_for[option] if (f in CURVES) == curve) for curve in (True, False)]
+            figures = " figure and the ".join(part for part in named if part)
             raise PlotError(f"--{option} applies to the {figures} figure, not {figure}")
 
 
@@ -273,9 +292,15 @@ def prepare(
     several values keeps its first (a note says which, and how to choose another)."""
     figure = _figure_of(results, figure)
     x, y = _axes(results, figure, x=x, y=y, smooth=smooth, target=target)
+    blank = []
+    if figure == "metrics":  # a metric without numbers (an exact column above the limit) is left out
+        ys = [part.strip() for part in y.split(",")]
+        blank = [c for c in ys if c in results.frame and results.frame[c].isna().all()]
+        y = ",".join(c for c in ys if c not in blank) or y
     _check_columns(results, figure, x, y, band)
     defaults = results.kind.plot if results.kind is not None and results.kind.plot else None
-    labels = defaults.labels if defaults and FIGURES[figure].family != "curves" else ()
+    family = FIGURES[figure].family
+    labels = defaults.labels if defaults and family != "curves" else ()
     frame = results.frame
     allowed = [*results.keys, "seed", *(c for c in labels if c in frame)]
     allowed = [c for c in dict.fromkeys(allowed) if c in frame]
@@ -285,17 +310,21 @@ def prepare(
         hue_keys = [h.strip() for h in hue.split(",") if h.strip()]
         for key in hue_keys:
             _check_key(key, allowed, "--hue")
-    elif defaults and defaults.hue and FIGURES[figure].family != "curves":
+    elif defaults and defaults.hue and family != "curves":
         hue_keys = [defaults.hue]
     else:
         hue_keys = [k for k in results.keys if frame[k].nunique(dropna=False) > 1]
-    axes = defaults.axes if defaults and FIGURES[figure].family != "curves" else None
+    axes = (defaults.axes if defaults else ()) if family != "curves" else None
+    if family == "metrics":
+        axes = (x, *axes)
     frame, fixed, chosen, notes = _one_slice(frame, axes, allowed, hue_keys)
+    notes = [*(f"{c} has no numbers: left out" for c in blank), *notes]
     titled = defaults.title if defaults else ()
     shown = [f"{k}={v}" if k != "theta" else f"θ: {v}" for k, v in fixed.items() if k in titled or k in chosen]
     if title is None:
         title = results.title + (": " + "; ".join(shown) if shown else "")
-    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, _goal(results))
+    axis_labels = {**LABELS, **(defaults.axis_labels if defaults else {})}
+    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, _goal(results), axis_labels)
 
 
 def _goal(results: Results) -> tuple | None:
@@ -307,7 +336,7 @@ def _goal(results: Results) -> tuple | None:
         minimize = bool(target.minimize(results.spec))
     except (KeyError, TypeError):
         minimize = False
-    return target.metric, target.x, minimize
+    return target.metric_for(results.spec), target.x, minimize
 
 
 def _figure_of(results: Results, figure: str | None) -> str:
@@ -327,14 +356,16 @@ def _figure_of(results: Results, figure: str | None) -> str:
 
 def _axes(results: Results, figure: str, *, x, y, smooth, target) -> tuple[str | None, str | None]:
     """(x, y) of the figure: the options that apply to it, else its defaults for the table's kind."""
-    allowed_for = {"x": CURVES, "smooth": CURVES, "target": ("convergence",), "y": ("convergence", "estimator")}
+    allowed_for = {"x": (*CURVES, "metrics"), "smooth": CURVES, "target": ("convergence",),
+                   "y": ("convergence", "estimator", "metrics")}  # fmt: skip
     _only(figure, allowed_for, x=x, smooth=smooth, target=target, y=y)
     frame = results.frame
     defaults = results.kind.plot if results.kind is not None and results.kind.plot else kinds.PlotDefaults("", "")
     if figure in CURVES:
         x = x or defaults.x or "env_steps"
-        if x not in X_AXES:
-            raise PlotError(f"--x must be one of {', '.join(X_AXES)}, got {x!r}")
+        axes = (*X_AXES, *defaults.x_axes)
+        if x not in axes:
+            raise PlotError(f"--x must be one of {', '.join(axes)}, got {x!r}")
     if figure == "convergence" and y is None:
         y = defaults.y or "return_mean"
     elif figure == "convergence" and y not in frame:
@@ -344,18 +375,35 @@ def _axes(results: Results, figure: str, *, x, y, smooth, target) -> tuple[str |
         y = y or "variance"
         if y not in ("variance", "mse"):
             raise PlotError(f"--y for the estimator figure is variance or mse, got {y!r}")
+    if figure == "metrics":
+        x, y = _metrics_axes(results, x or defaults.x, y or defaults.y)
+    return x, y
+
+
+def _metrics_axes(results: Results, x: str | None, y: str | None) -> tuple[str, str]:
+    """(x, y) of the metrics figure: x a column of the table, y one or more (comma-separated)."""
+    frame = results.frame
+    metrics = [c for c in frame.select_dtypes("number") if c not in (*results.keys, "seed", "_run")]
+    if not x or not y:
+        raise PlotError(f"the metrics figure needs --x (a column that varies) and --y (columns: {', '.join(metrics)})")
+    if x not in frame:
+        raise PlotError(f"unknown --x {x!r}; {_suggest(x, frame.columns)}(columns: {', '.join(map(str, frame))})")
+    for name in (part.strip() for part in y.split(",")):
+        if name not in frame:
+            raise PlotError(f"unknown --y {name!r}; {_suggest(name, metrics)}(columns: {', '.join(metrics)})")
     return x, y
 
 
 def _check_columns(results: Results, figure: str, x, y, band: str) -> None:
     """The table has the figure's columns, with numbers where numbers are drawn; the band is known."""
     frame = results.frame
-    missing = [c for c in (*FIGURES[figure].needs, x, y) if c and c not in frame]
+    ys = [part.strip() for part in y.split(",")] if y and figure == "metrics" else [y]
+    missing = [c for c in (*FIGURES[figure].needs, x, *ys) if c and c not in frame]
     if missing:
         raise PlotError(f"{results.source} lacks columns needed for the {figure} figure: {', '.join(missing)}")
     if band not in BANDS:
         raise PlotError(f"--band must be one of {', '.join(BANDS)}, got {band!r}")
-    numeric = [c for c in (x, y, *FIGURES[figure].needs) if c and c not in FIGURES[figure].text]
+    numeric = [c for c in (x, *ys, *FIGURES[figure].needs) if c and c not in FIGURES[figure].text]
     for column in numeric:
         if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().all():
             raise PlotError(f"column {column!r} of {results.source} has no numbers to plot")
