@@ -115,7 +115,7 @@ def test_train_records_the_backend_in_config_and_metrics(tmp_path):
         out = tmp_path / backend
         result = invoke("train", *args, "--set", f"env.backend={backend}", "--results", out)
         assert result.exit_code == 0, result.output
-        (run_dir,) = [p for p in (out / "train-pendulum-v1").iterdir() if p.is_dir()]
+        (run_dir,) = [p for p in (out / "train-pendulum-v1-reinforce").iterdir() if p.is_dir()]
         table = pd.read_csv(run_dir / "metrics.csv")
         assert (table["backend"] == want).all() and table["env_steps"].tolist() == [400, 800]
         assert yaml.safe_load((run_dir / "config.yaml").read_text())["spec"]["env"]["backend"] == backend

@@ -36,7 +36,7 @@ def test_a_kind_defined_outside_the_package_runs_sweeps_resumes_plots_and_checks
     args = ["toy", "--rate", "0.4", "--set-grid", "steps=3,5", "--set", "sweep.seeds=2", "--results", results]
     first = invoke(*args, "--jobs", "2", "-q")
     assert first.exit_code == 0, first.output
-    directory = results / "toy-rate0.4"
+    directory = results / "toy-rate0.4-by-steps"
     runs = pd.read_csv(directory / "runs.csv")
     assert list(runs["label"]) == ["steps=3,seed=0", "steps=3,seed=1", "steps=5,seed=0", "steps=5,seed=1"]
     assert (runs["status"] == "done").all() and "final_score" in runs

@@ -6,7 +6,7 @@
 
 A module may import its own layer and the layers to its right, never to its left (so the lab never
 imports the sequence core, nor does the RL core; the sequence core may use both). Click is
-imported by cli.py only, matplotlib by draw.py only, Dask and tqdm by the executors only. The rule is
+imported by cli.py only, matplotlib by draw.py only, Dask by the executors only, tqdm by bars.py only. The rule is
 read from the source (every import statement, including those inside functions), so a lazy import
 cannot hide a violation; a second test imports each core module in a fresh interpreter and looks
 at what it loaded.
@@ -26,7 +26,7 @@ ONLY_IN = {  # third-party packages that belong to one shell module
     "matplotlib": {"pgcli.shell.draw"},
     "dask": {"pgcli.shell.executors"},
     "distributed": {"pgcli.shell.executors"},
-    "tqdm": {"pgcli.shell.executors"},
+    "tqdm": {"pgcli.shell.bars"},
 }
 # the lab and the sequence core know no environments
 NOT_IN = {layer: {"gymnasium", "envpool"} for layer in ("base", "lab", "seq")}

@@ -81,10 +81,10 @@ def test_same_seed_same_bytes_serial_or_parallel(tmp_path):
     ]
     optimize(tmp_path / "a", *args)
     optimize(tmp_path / "b", *args, "--jobs", "2")
-    a, b = (read(tmp_path / x, "optimize-bernoulli_toy").drop(columns="wall_s") for x in "ab")
+    a, b = (read(tmp_path / x, "optimize-bernoulli_toy-by-estimator").drop(columns="wall_s") for x in "ab")
     assert a.to_csv() == b.to_csv()
     optimize(tmp_path / "c", *args, "--seed", "1")
-    assert not read(tmp_path / "c", "optimize-bernoulli_toy").drop(columns="wall_s").equals(a)
+    assert not read(tmp_path / "c", "optimize-bernoulli_toy-by-estimator").drop(columns="wall_s").equals(a)
 
 
 @pytest.mark.parametrize("estimator", [*(e for e in UNBIASED if e not in ("arm", "disarm")), "pathwise"])
@@ -116,7 +116,7 @@ def test_pathwise_does_not_move_on_a_step_but_score_does(tmp_path):
     args = ["--f", "step", "--theta", "mu=1,log_sigma=0", "--steps", "100", "--optim", "adam",
             "--lr", "0.05", "--set-grid", "estimator=pathwise,score", "--set", "objective_every=50"]  # fmt: skip
     optimize(tmp_path, *args)
-    table = read(tmp_path, "optimize-gaussian-step").set_index("estimator")
+    table = read(tmp_path, "optimize-gaussian-step-by-estimator").set_index("estimator")
     path = table.loc["pathwise"]
     assert (path["mu"] == 1).all() and (path["log_sigma"] == 0).all()
     assert (path["grad_norm"].dropna() == 0).all()

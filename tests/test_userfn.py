@@ -11,7 +11,7 @@ from pgcli.lab import distributions as D
 from pgcli.lab import userfn
 from pgcli.lab.exact import exact_gradient
 from pgcli.lab.functions import FunctionError, parse_function
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, invoke, written
 
 MODULE = '''
 import numpy as np
@@ -91,7 +91,7 @@ def test_module_in_the_working_directory_and_its_gradient_for_pathwise(module, t
                     "--estimators", "score,pathwise,score_cv_delta", "--n", "100", "--reps", "200",
                     "--results", tmp_path / "r", "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = read(tmp_path / "r", "estimate-gaussian")
+    table = pd.read_csv(written(result))
     np.testing.assert_allclose(table["exact"], np.tile([2 * (0.3 - 0.5), 2 * 1.5], 3), rtol=1e-7)
     assert set(table["estimator"]) == {"score", "pathwise", "score_cv_delta"}
     assert (table["bias"].abs() <= 4 * table["std_error"]).all()
@@ -113,7 +113,7 @@ def test_no_exact_gradient_leaves_bias_blank(module, tmp_path, monkeypatch, dist
     result = invoke("estimate", "--dist", dist, "--dim", dim, "--f", f"{name}:quad", "--estimators", "score",
                     "--n", "10", "--reps", "5", "--results", tmp_path / "r", "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = read(tmp_path / "r", f"estimate-{dist}")
+    table = pd.read_csv(written(result))
     assert set(table["exact_method"]) == {"none"}
     assert table[["exact", "bias", "mse"]].isna().all().all() and table["mean"].notna().all()
 
@@ -125,7 +125,8 @@ def test_exception_inside_f_fails_the_run_with_the_users_traceback(module, tmp_p
         result = invoke(*command, "--dist", "bernoulli", "--f", f"{name}:boom", "--results", tmp_path / "r")
         assert result.exit_code == 1
         assert "ZeroDivisionError: my f failed on purpose" in result.stderr
-        (run_dir,) = [p for p in (tmp_path / "r" / f"{command[0]}-bernoulli").iterdir() if p.is_dir()]
+        (summary,) = (tmp_path / "r").glob(f"{command[0]}-bernoulli-*-boom")
+        (run_dir,) = [p for p in summary.iterdir() if p.is_dir()]
         assert (run_dir / "status").read_text().startswith("failed")
         error = (run_dir / "error.txt").read_text()
         assert f"{name}.py" in error and 'raise ZeroDivisionError("my f failed on purpose")' in error
@@ -190,6 +191,6 @@ def test_optimize_a_user_objective_over_binary_codes(module, tmp_path, monkeypat
                     "--estimator", estimator, "--n", "8", "--steps", "150", "--lr", "0.1",
                     "--results", tmp_path / "r", "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "r" / "optimize-bernoulli" / "optimize.csv")
+    table = pd.read_csv(written(result))
     assert table["objective"].iloc[0] == pytest.approx(2.0)
     assert table["objective"].iloc[-1] < 0.3

@@ -143,14 +143,14 @@ def test_bernoulli_product_exact_gradient_by_coordinate_equals_enumeration():
 
 
 def test_bernoulli_product_through_the_cli_with_efficiency_and_rank(tmp_path):
-    from tests.helpers import invoke
+    from tests.helpers import invoke, written
 
     result = invoke("estimate", "--dist", "bernoulli", "--dim", "3", "--param", "logit", "--theta",
                     "logit=[0.5,-1,2]", "--f", "square", "--estimators", "score,disarm,straight_through",
                     "--n", "100,400", "--reps", "50", "--rank", "--target-se", "0.002",
                     "--results", tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "estimate-bernoulli" / "estimate.csv")
+    table = pd.read_csv(written(result))
     assert sorted(table["param"].unique()) == ["logit[0]", "logit[1]", "logit[2]"]
     assert set(table["exact_method"]) == {"exact_sum"}
     per_estimate = table["seconds"] / table["reps"]
@@ -165,12 +165,12 @@ def test_bernoulli_product_through_the_cli_with_efficiency_and_rank(tmp_path):
 
 
 def test_dependent_terms_with_one_rep_have_no_variance(tmp_path):
-    from tests.helpers import invoke
+    from tests.helpers import invoke, written
 
     result = invoke("estimate", "--f", "square", "--estimators", "score_rqmc,score", "--n", "64",
                     "--reps", "1", "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "estimate-gaussian" / "estimate.csv").set_index(["estimator", "param"])
+    table = pd.read_csv(written(result)).set_index(["estimator", "param"])
     assert table.loc[("score_rqmc", "mu"), "variance"] != table.loc[("score_rqmc", "mu"), "variance"]  # NaN
     assert table.loc[("score", "mu"), "variance"] > 0
     assert "score_rqmc: variance needs reps ≥ 2" in result.stdout
@@ -204,12 +204,12 @@ def test_float32_score_estimators_are_unbiased(case):
 
 
 def test_dtype_through_the_cli(tmp_path):
-    from tests.helpers import assert_bad_input, invoke
+    from tests.helpers import assert_bad_input, invoke, written
 
     args = ["estimate", "--f", "square", "--estimators", "score", "--n", "1000", "--reps", "20", "-q"]
     result = invoke(*args, "--dtype", "float32", "--results", tmp_path / "a")
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "a" / "estimate-gaussian" / "estimate.csv")
+    table = pd.read_csv(written(result))
     assert (table["bias"].abs() <= 4 * table["std_error"]).all()
     assert_bad_input(invoke(*args, "--dtype", "float16", "--results", tmp_path / "b"), "--dtype")
 
