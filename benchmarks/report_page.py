@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pgcli import atomic  # noqa: E402
+from pgcli.shell import atomic  # noqa: E402
 from pgcli.shell import htmlpage as H  # noqa: E402
 from tests.pages import sample_page  # noqa: E402
 

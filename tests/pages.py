@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pgcli.shell import draw, stats
 from pgcli.shell import htmlpage as H
-from pgcli.shell import stats
 
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 SECTIONS = ("what-ran", "expectations", "runs", "figures", "compare", "hostile")
@@ -81,14 +81,14 @@ def sample_page(n_rows: int = 60, n_figures: int = 2) -> H.Page:
     )
     figures = [
         H.Figure(
-            H.figure_svg(curves_figure(f"figure {k + 1}: <script>alert({k})</script>", seed=k)),
+            draw.figure_svg(curves_figure(f"figure {k + 1}: <script>alert({k})</script>", seed=k)),
             alt=f"Learning curves of four variants, figure {k + 1} {HOSTILE}",
             caption=f"Mean return over 5 seeds with 95 % bootstrap bands ({k + 1}).",
         )
         for k in range(n_figures)
     ]
     figures.append(
-        H.Figure(H.figure_svg(profile_figure(finals)), alt="Performance profiles of the four variants", caption="")
+        H.Figure(draw.figure_svg(profile_figure(finals)), alt="Performance profiles of the four variants", caption="")
     )
     return H.Page(
         title=f"cartpole-sweep {HOSTILE}",

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pgcli.shell import draw
 from pgcli.shell import htmlpage as H
 from tests.pages import HOSTILE, SECTIONS, curves_figure, sample_page
 
@@ -158,8 +159,8 @@ def test_the_contents_link_every_section():
 
 def test_figure_svg_is_deterministic_compact_and_dateless():
     fig = curves_figure("a title", points=200)
-    svg = H.figure_svg(fig)
-    assert svg == H.figure_svg(curves_figure("a title", points=200))
+    svg = draw.figure_svg(fig)
+    assert svg == draw.figure_svg(curves_figure("a title", points=200))
     assert "<metadata" not in svg and "dc:date" not in svg and "\n" not in svg
     coordinates = re.findall(r' (?:d|x|y|width|height)="([^"]*)"', svg.split(">", 1)[1])
     assert coordinates and not [c for c in coordinates if re.search(r"\d\.\d\d", c)]  # at 0.1 pt
@@ -270,7 +271,7 @@ def test_bad_pages_are_refused_in_one_line(page, message):
 
 
 def test_rendering_a_page_loads_no_matplotlib():
-    """Only figure_svg needs matplotlib (tests/test_layers.py allows it in htmlpage.py for that)."""
+    """Only drawing needs matplotlib (pgcli.shell.draw.figure_svg makes a figure's SVG)."""
     code = (
         "import sys\nfrom pgcli.shell import htmlpage as H\n"
         "H.render(H.Page('t', [H.Section('s', 's', [H.Text('x')])]))\n"

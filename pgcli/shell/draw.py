@@ -19,7 +19,7 @@ from matplotlib.ticker import EngFormatter
 
 from pgcli.lab.dist_spec import parse_theta_text
 from pgcli.shell import atomic, curves, stats
-from pgcli.shell.plot import LABELS, LOG_METRICS, Plot
+from pgcli.shell.plot import LABELS, LOG_METRICS, Plot, lower_is_better
 
 matplotlib.use("Agg")
 
@@ -233,11 +233,6 @@ def _draw_curves(plot: Plot):
     panels = [(y, curves.group_curves(plot.frame, plot.x, y, plot.hue, plot.smooth, plot.band, hold=hold, stat=stat))
               for y in ys]  # fmt: skip
     return curves_figure(panels, plot.x, plot.title, plot.target)
-
-
-def lower_is_better(plot: Plot) -> bool:
-    """Whether a lower y is better: y is the kind's target metric and the spec minimises it."""
-    return plot.goal is not None and plot.goal[2] and plot.y == plot.goal[0]
 
 
 def _draw_profile(plot: Plot):

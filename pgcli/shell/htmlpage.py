@@ -17,8 +17,8 @@ to reverse) and show ``page_size`` rows at a time with previous/next buttons; wi
 every row is shown. Figures scale to the column; tables scroll sideways in their own box, so the
 page reads at 1280 px and at 390 px wide.
 
-``figure_svg(fig)`` renders a matplotlib Figure to compact, deterministic SVG text for a Figure
-block (the one function here that imports matplotlib, on first use).
+pgcli.shell.draw.figure_svg(fig) renders a matplotlib Figure to compact, deterministic SVG text
+for a Figure block (`compact_svg`); this module never imports matplotlib.
 """
 
 from __future__ import annotations

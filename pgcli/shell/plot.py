@@ -417,6 +417,11 @@ def summary(plot: Plot) -> pd.DataFrame:
         raise PlotError(str(err)) from None
 
 
+def lower_is_better(plot: Plot) -> bool:
+    """Whether a lower y is better: y is the kind's target metric and the spec minimises it."""
+    return bool(plot.goal is not None and plot.goal[2] and plot.y == plot.goal[0])
+
+
 def default_out(path: str | Path, figure: str) -> Path:
     """<results dir>/<figure>.png, beside a CSV's parent when given a CSV."""
     path = Path(path)
