@@ -50,7 +50,7 @@ NUMBER = ".5g"
 DESCRIPTIONS = {  # figure -> what it shows, for its alt text
     "convergence": "{y} against {x}, one curve per {groups}, each the {stat} over runs with a 95% bootstrap band",
     "variance": "gradient variance and signal-to-noise ratio (log scale) against {x}, one curve per {groups}",
-    "profile": "performance profiles: the fraction of runs whose final {y} is above each threshold τ, "
+    "profile": "the fraction of runs whose final {y} is above each threshold τ (a performance profile), "
     "one curve per {groups}, with 95% bootstrap bands",
     "estimator": "variance of each estimator against the samples per estimate (log-log, with a 1/n line), "
     "against θ where θ varies, and its bias ± 2 standard errors, one curve per {groups}",
@@ -177,11 +177,14 @@ def page(experiments: list[Experiment], checks=None) -> H.Page:
             sid = f"{prefix}-{part}" if prefix else part
             sections.append(H.Section(sid, f"{experiment.name}: {title}" if prefix else title, blocks))
     names = list(dict.fromkeys(e.name for e in experiments))
-    title = " vs ".join(names) if len(names) <= MAX_TITLE_NAMES else f"{len(names)} experiments"
-    return H.Page(f"pgcli check: {title}" if checks is not None else title, sections)
+    if checks is not None:
+        title = "pgcli check: " + (", ".join(names) if len(names) <= MAX_TITLE_NAMES else f"{len(names)} experiments")
+    else:
+        title = " vs ".join(names) if len(names) <= MAX_TITLE_NAMES else f"{len(names)} experiments compared"
+    return H.Page(title, sections)
 
 
-MAX_TITLE_NAMES = 4
+MAX_TITLE_NAMES = 3
 PARTS = ("what-ran", "expectations", "summary", "figures", "runs", "spec")
 
 
@@ -210,7 +213,8 @@ def _parts(experiment: Experiment):
 def _checks_section(checks) -> H.Section:
     counted, failed, skipped = checking.tally(checks)
     text = f"{counted - failed} of {counted} expectations pass" + (f"; {skipped} skipped" if skipped else "") + "."
-    shown = checks[["spec", "expectation", "measured", "result", "source", "message"]]
+    columns = ["spec", "expectation", "measured", "result", "source"]
+    shown = checks[[*columns, *(["message"] if (checks["message"] != "").any() else [])]]
     return H.Section("checks", "Checks", [H.Text(text), H.Table(shown, "pgcli check: one row per expectation",
                                                                 status="result")])  # fmt: skip
 
