@@ -254,6 +254,28 @@ def test_check_writes_the_same_page_for_the_checked_results(results_root, tmp_pa
     assert list(expectations["result"]) == ["PASS", "FAIL"]
 
 
+def test_check_writes_a_page_even_when_there_are_no_results_to_check(tmp_path):
+    spec = tmp_path / "tiny-train.yaml"
+    spec.write_text(TRAIN_SPEC)
+    out = tmp_path / "check.html"
+    result = invoke("check", spec, "--no-run", "--results", tmp_path / "results", "--report", out)
+    assert result.exit_code == 1
+    tree = parse(out.read_text())
+    assert [s.get("id") for s in tree.iter(f"{{{NS['h']}}}section")] == ["checks"]
+    (checks,) = tables(section(tree, "checks"))
+    assert list(checks["result"]) == ["FAIL", "FAIL"] and "(run without --no-run)" in checks["message"].iloc[0]
+
+
+def test_a_report_in_its_results_directory_leaves_plot_and_check_as_they_were(results_root, tmp_path):
+    directory = results_root / "tiny-train"
+    report(directory)
+    assert (directory / "report.html").is_file()
+    plotted = invoke("plot", directory, "--table")
+    checked = invoke("check", directory, "--no-run")
+    assert plotted.exit_code == 0 and "final_mean" in plotted.stdout
+    assert checked.exit_code == 1 and "1 of 2 expectations pass" in checked.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input: one line, exit 2, nothing written
 

@@ -21,6 +21,9 @@ stopped early (target reached, diverged) counts up to its last row and not after
 forward-fill. At each x the curve is the mean ȳ over the n runs with data there (``n_runs``); the
 band is the 95% percentile bootstrap interval of ȳ (``--band ci``, resampling runs, fixed seed)
 or ȳ ± one standard deviation across runs (``--band sd``); there is no band where n = 1.
+``--stat iqm`` draws the interquartile mean instead, with its bootstrap band, and summarises
+--table's final values by pgcli.shell.stats (``--stat mean``: the mean, likewise); the profile
+figure (``--kind profile``) draws the fraction of each group's runs whose final y is above τ.
 
 Estimate and Fisher tables
 --------------------------
