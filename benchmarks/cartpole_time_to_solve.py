@@ -1,11 +1,11 @@
 """Wall-clock and env steps for REINFORCE to solve CartPole-v1 (mean of the last 20 training
-episodes ≥ 475), median over 5 seeds, with the shipped experiments/cartpole.yaml.
+episodes ≥ 475), median over 5 seeds, with the shipped pgcli/library/cartpole.yaml.
 
 Reference (quoted by the issue, not measured here: stable-baselines3 needs torch): the tuned PPO
 of rl-baselines3-zoo takes about 7.4 s and 32k env steps on this 2-core machine. Goals: median
 ≤ 0.75 s and ≤ 100k env steps.
 
-    python benchmarks/cartpole_time_to_solve.py [--spec experiments/cartpole.yaml] [--set k=v ...]
+    python benchmarks/cartpole_time_to_solve.py [--spec pgcli/library/cartpole.yaml] [--set k=v ...]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ env (same num_envs) stepped with random actions, both measured in this run. Goal
 Training counts only the env steps that enter trajectories (`env_steps`), so idle copies waiting
 for the batch's longest episode count against pgcli, as do the gradient and value updates.
 
-    python benchmarks/train_throughput.py [--spec experiments/cartpole.yaml] [--iterations 30]
+    python benchmarks/train_throughput.py [--spec pgcli/library/cartpole.yaml] [--iterations 30]
 """
 
 from __future__ import annotations

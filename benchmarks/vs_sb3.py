@@ -56,11 +56,11 @@ class Task(NamedTuple):
 
 
 TASKS = {
-    "CartPole-v1": Task(475, "experiments/cartpole.yaml", None),
-    "Acrobot-v1": Task(-100, "experiments/acrobot-ppo.yaml", None),
-    "Pendulum-v1": Task(-200, "experiments/pendulum-ppo.yaml", None),
-    "InvertedPendulum-v5": Task(950, "experiments/inverted-pendulum-ppo.yaml", "mujoco"),
-    "LunarLander-v3": Task(200, "experiments/lunar-lander.yaml", "box2d", opt_in=True),
+    "CartPole-v1": Task(475, "pgcli/library/cartpole.yaml", None),
+    "Acrobot-v1": Task(-100, "pgcli/library/acrobot-ppo.yaml", None),
+    "Pendulum-v1": Task(-200, "pgcli/library/pendulum-ppo.yaml", None),
+    "InvertedPendulum-v5": Task(950, "pgcli/library/inverted-pendulum-ppo.yaml", "mujoco"),
+    "LunarLander-v3": Task(200, "pgcli/library/lunar-lander.yaml", "box2d", opt_in=True),
 }
 
 # rl-baselines3-zoo hyperparams/ppo.yml @ 208b6fd. InvertedPendulum-v2 and LunarLander-v2 are the

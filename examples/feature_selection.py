@@ -1,4 +1,4 @@
-"""Feature selection with REINFORCE on the breast-cancer data (experiments/data/breast_cancer.csv).
+"""Feature selection with REINFORCE on the breast-cancer data (pgcli/lab/data/breast_cancer.csv).
 
 A mask z ∈ {0, 1}^30 over the features is drawn from a product of Bernoullis, z_j ~ Bernoulli(σ(θ_j)),
 and scored by a non-differentiable objective
@@ -28,7 +28,7 @@ from scipy import special
 import pgcli
 from pgcli.lab import classifier as C
 
-DATA = Path(__file__).resolve().parents[1] / "experiments" / "data" / "breast_cancer.csv"
+DATA = Path(__file__).resolve().parents[1] / "pgcli" / "lab" / "data" / "breast_cancer.csv"
 
 
 def splits(x, y, rng):

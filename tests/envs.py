@@ -97,3 +97,23 @@ def not_an_env():
 
 # the ids tests use (tests.envs:tabular ...) name the classes
 one_state, tabular, cartpole, dies_in_worker = OneState, Tabular, CartPole, DiesInWorker
+
+
+class Huge(gym.Env):
+    """One state, two actions, five steps an episode, the same `reward` every step: a reward of
+    1e308 makes every return overflow (a non-finite gradient), a large one a collapsing update."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, reward=1e308):
+        self.reward, self.t = float(reward), 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, dtype=np.float32), self.reward * (1 if action else -1), self.t >= 5, False, {}

@@ -49,3 +49,13 @@ def rollout_batches(env, policy, theta, mode: dict) -> list:
 def copy_steps(batches: list, i: int, field: str) -> np.ndarray:
     """One env copy's valid steps of a batch field ('obs', 'rewards', ...), across the batches in order."""
     return np.concatenate([getattr(b, field)[:, i][b.valid[:, i]] for b in batches])
+
+
+def train_settings(**sections):
+    """A training run's typed settings (pgcli.rl.settings) from the train kind's defaults, with
+    `sections` overriding: train_settings(env={"id": "tests.envs:cartpole"}, policy={"kind": "linear"})."""
+    from pgcli.base.fields import typed
+    from pgcli.rl.settings import Settings
+    from pgcli.shell.experiment import build_spec
+
+    return typed(Settings, build_spec("train", None, sections, [], None, "tests"))

@@ -8,13 +8,15 @@ import yaml
 
 from pgcli.rl import policies as P
 from pgcli.rl import rollout as R
-from tests.helpers import assert_bad_input, copy_steps, invoke, rollout_batches
+from tests.helpers import assert_bad_input, copy_steps, invoke, rollout_batches, train_settings
 
 envpool = pytest.importorskip("envpool")
 pytestmark = pytest.mark.filterwarnings("ignore:.*precision lowered by casting:UserWarning")  # EnvPool's Box bounds
 
-ENV = {"id": "CartPole-v1", "kwargs": {}, "max_episode_steps": 15, "backend": "envpool"}
-POLICY = {"kind": "mlp", "hidden": [8], "activation": "tanh"}
+SETTINGS = train_settings(
+    env={"id": "CartPole-v1", "max_episode_steps": 15, "backend": "envpool"}, policy={"hidden": [8]}
+)
+ENV, POLICY = SETTINGS.env, SETTINGS.policy
 
 
 def setup(env_spec, n_envs, seed=0):
@@ -71,7 +73,7 @@ def test_envpool_rollout_equals_single_env_replay(mode):
 
 
 def test_envpool_batches_chain_and_hold_no_reset_steps():
-    env, policy, theta = setup({**ENV, "max_episode_steps": 12}, 8)
+    env, policy, theta = setup(ENV._replace(max_episode_steps=12), 8)
     rng = np.random.default_rng(1)
     batch, _ = R.collect(env, policy, theta, rng, steps=400, state=R.fresh_state(env, rng))
     assert np.all(R.flatten(batch, batch.rewards) == 1.0)  # reset steps (reward 0) never enter
@@ -88,15 +90,15 @@ def test_envpool_batches_chain_and_hold_no_reset_steps():
 def test_a_policy_scores_the_same_on_both_backends(tmp_path):
     """A CartPole policy trained on gymnasium, evaluated stochastically on 300 episodes per
     backend: the mean returns agree within 4 standard errors of their difference."""
-    result = invoke("train", "experiments/cartpole.yaml", "--set", "sweep.seeds=1", "--set", "stop.iterations=5",
+    result = invoke("train", "pgcli/library/cartpole.yaml", "--set", "sweep.seeds=1", "--set", "stop.iterations=5",
                     "-q", "--results", tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
     (policy_file,) = list((tmp_path / "cartpole").glob("*/policy.npz"))
     theta = np.load(policy_file)["theta"]
     scores = {}
     for name in ("gymnasium", "envpool"):
-        env = R.make_env({**ENV, "max_episode_steps": None, "backend": name}, 16)
-        policy = P.make_policy({**POLICY, "hidden": [32]}, env.single_observation_space, env.single_action_space)
+        env = R.make_env(ENV._replace(max_episode_steps=None, backend=name), 16)
+        policy = P.make_policy(POLICY._replace(hidden=[32]), env.single_observation_space, env.single_action_space)
         assert policy.n_net == theta.size
         rng = np.random.default_rng(3)
         scores[name] = R.evaluate(env, policy, theta, rng, np.random.default_rng(4), 300, deterministic=False)
@@ -117,7 +119,7 @@ def test_train_records_the_backend_in_config_and_metrics(tmp_path):
         table = pd.read_csv(run_dir / "metrics.csv")
         assert (table["backend"] == want).all() and table["env_steps"].tolist() == [400, 800]
         assert yaml.safe_load((run_dir / "config.yaml").read_text())["spec"]["env"]["backend"] == backend
-    assert R.backend({"id": "CartPole-v1", "backend": "auto"}) == "gymnasium"  # its native NumPy env
+    assert R.backend(ENV._replace(backend="auto")) == "gymnasium"  # its native NumPy env
 
 
 def test_envpool_bad_input(tmp_path):

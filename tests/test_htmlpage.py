@@ -271,7 +271,7 @@ def test_bad_pages_are_refused_in_one_line(page, message):
 
 
 def test_rendering_a_page_loads_no_matplotlib():
-    """Only drawing needs matplotlib (pgcli.shell.draw.figure_svg makes a figure's SVG)."""
+    """A page needs no matplotlib (figure_svg lives in pgcli.shell.draw)."""
     code = (
         "import sys\nfrom pgcli.shell import htmlpage as H\n"
         "H.render(H.Page('t', [H.Section('s', 's', [H.Text('x')])]))\n"

@@ -129,7 +129,7 @@ def test_fisher_policy_command(tmp_path):
     spec_result = invoke(
         "fisher",
         "--policy",
-        "experiments/cartpole.yaml",
+        "pgcli/library/cartpole.yaml",
         "--set",
         "sweep.seeds=1",
         "--states",
@@ -148,7 +148,7 @@ def test_fisher_policy_bad_input(tmp_path):
     assert_bad_input(invoke("fisher", "--policy", tmp_path / "nothing"), "no such run directory")
     assert_bad_input(invoke("fisher", "--policy", tmp_path), "not a run directory")
     assert_bad_input(
-        invoke("fisher", "--policy", "experiments/cartpole.yaml", "--dist", "gamma"),
+        invoke("fisher", "--policy", "pgcli/library/cartpole.yaml", "--dist", "gamma"),
         "--policy takes no",
     )
     assert_bad_input(invoke("train", "--set", "optim.solver=magic"), "optim.solver", "allowed: cg, exact")
@@ -156,8 +156,8 @@ def test_fisher_policy_bad_input(tmp_path):
 
 @pytest.mark.slow
 def test_natural_gradient_solves_cartpole_for_4_of_5_seeds(tmp_path):
-    """experiments/cartpole-natural.yaml within the calibrated Adam budget (150k env steps)."""
-    result = invoke("train", "experiments/cartpole-natural.yaml", "--results", tmp_path, "-q")  # fmt: skip
+    """pgcli/library/cartpole-natural.yaml within the calibrated Adam budget (150k env steps)."""
+    result = invoke("train", "pgcli/library/cartpole-natural.yaml", "--results", tmp_path, "-q")  # fmt: skip
     runs = pd.read_csv(tmp_path / "cartpole-natural" / "runs.csv")
     assert (runs["final_return"] >= 475).sum() >= 4, runs
     assert result.exit_code == 0

@@ -9,10 +9,12 @@ import pytest
 import yaml
 from scipy import special
 
+from pgcli.base.fields import typed
 from pgcli.base.streams import generators
 from pgcli.lab import classifier as C
 from pgcli.lab import optimize as optimize_core
 from pgcli.lab.estimators import ESTIMATORS, UNBIASED, NotApplicable
+from pgcli.shell.experiment import build_spec
 from tests.helpers import assert_bad_input, invoke, written
 
 TOY_OPTIMUM = 0.45**2  # E[(x − 0.45)²] = 0.2025 + 0.1 p, least at p = 0
@@ -126,7 +128,7 @@ def test_pathwise_does_not_move_on_a_step_but_score_does(tmp_path):
 def test_baselines_beat_plain_score_on_the_toy_with_equal_samples(tmp_path):
     """The shipped spec (Adam, lr 0.05, n = 4, 500 steps) over seeds 0..4: score_loo and
     score_optimal end nearer the optimum than plain score, and their grad_var is > 10× lower."""
-    result = optimize(tmp_path, "experiments/optimize-bernoulli.yaml", "--set", "sweep.seeds=5",
+    result = optimize(tmp_path, "pgcli/library/optimize-bernoulli.yaml", "--set", "sweep.seeds=5",
                       "--set-grid", "estimator=score,score_loo,score_optimal")  # fmt: skip
     runs = pd.read_csv(written(result).parent / "runs.csv")
     assert (runs["samples"] == 2000).all()
@@ -164,7 +166,7 @@ def test_classifier_score_terms_are_unbiased_for_the_expected_loss_gradient():
     """At a random θ, the mean of each estimator's terms matches ∇L = mean_i (1 − 2y_i) p_i
     (1 − p_i) x̃_i within 4 standard errors, coordinate by coordinate."""
     rng = np.random.default_rng(7)
-    x, y, features = C.load_csv("experiments/data/breast_cancer.csv")
+    x, y, features = C.load_csv("pgcli/lab/data/breast_cancer.csv")
     data = C.prepare(x, y, features, 0.3, rng)
     theta = 0.3 * rng.standard_normal(data.x_train.shape[1])
     xs, ys = data.x_train[:40], data.y_train[:40]
@@ -178,7 +180,7 @@ def test_classifier_score_terms_are_unbiased_for_the_expected_loss_gradient():
 
 def test_logistic_regression_solves_its_first_order_condition():
     rng = np.random.default_rng(0)
-    x, y, features = C.load_csv("experiments/data/breast_cancer.csv")
+    x, y, features = C.load_csv("pgcli/lab/data/breast_cancer.csv")
     data = C.prepare(x, y, features, 0.3, rng)
     l2 = 0.01
     theta = C.logistic_regression(data.x_train, data.y_train, l2)
@@ -190,7 +192,7 @@ def test_logistic_regression_solves_its_first_order_condition():
 def test_classifier_within_3_points_of_logistic_regression(tmp_path):
     """The shipped spec, seeds 0..2: every estimator's held-out accuracy is at most 3 points
     below logistic regression fitted to the log-loss on the same split."""
-    result = optimize(tmp_path, "experiments/optimize-classifier.yaml", "--set", "sweep.seeds=3")
+    result = optimize(tmp_path, "pgcli/library/optimize-classifier.yaml", "--set", "sweep.seeds=3")
     runs = pd.read_csv(written(result).parent / "runs.csv")
     assert len(runs) == 12 and (runs["status"] == "done").all()
     assert (runs["test_accuracy"] >= runs["logreg_test_accuracy"] - 0.03).all(), runs
@@ -202,7 +204,7 @@ def test_classifier_within_3_points_of_logistic_regression(tmp_path):
 
 
 def test_print_spec_coerces_overrides():
-    result = invoke("optimize", "experiments/optimize-bernoulli.yaml", "--set", "optim.lr=1e-3",
+    result = invoke("optimize", "pgcli/library/optimize-bernoulli.yaml", "--set", "optim.lr=1e-3",
                     "--set", "steps=1e3", "--print-spec")  # fmt: skip
     spec = yaml.safe_load(result.stdout)
     assert spec["optim"]["lr"] == 0.001 and spec["steps"] == 1000
@@ -230,7 +232,7 @@ def test_print_spec_coerces_overrides():
         (["--n", "0"], ["n", "must be > 0"]),
         (["--steps", "ten"], ["steps", "expected a number"]),
         (["--steps", "2.5"], ["steps", "expected an integer"]),
-        (["--lr", "-1"], ["optim.lr", "must be > 0"]),
+        (["--lr", "-1"], ["optim.lr", "must be in (0, 10]"]),
         (["--set", "optim.kind=rmsprop"], ["optim.kind", "allowed: sgd, adam"]),
         (["--f", "x +* 2"], ["f:", "malformed expression"]),
         (["--f", "wiggle:2"], ["unknown function 'wiggle'"]),
@@ -293,16 +295,17 @@ def test_classifier_baseline_is_fitted_once_per_data_split_and_l2(tmp_path, monk
     monkeypatch.setattr(C, "logistic_regression", lambda *args: fits.append(args) or fit(*args))
     optimize_core._classifier_baseline.cache_clear()
     data = tmp_path / "data.csv"
-    lines = Path("experiments/data/breast_cancer.csv").read_text().splitlines(keepends=True)
+    lines = Path("pgcli/lab/data/breast_cancer.csv").read_text().splitlines(keepends=True)
     data.write_text("".join(lines))
-    spec = {"seed": 3, "data": {"path": str(data), "label": None, "test_fraction": 0.3, "l2": 0.001}}
+    flags = {"problem": "classifier", "seed": 3, "data": {"path": str(data), "test_fraction": 0.3, "l2": 0.001}}
+    spec = typed(optimize_core.Settings, build_spec("optimize", None, flags, [], None, "t"))
     first = optimize_core.classifier_baseline(spec)
     assert optimize_core.classifier_baseline(spec) == first and len(fits) == 1
     split_rng = generators(3, optimize_core.STREAMS)["split"]
     assert first == C.baseline(C.load(data, None, 0.3, split_rng), 0.001)
     assert len(fits) == 2
-    optimize_core.classifier_baseline({**spec, "seed": 4})
-    optimize_core.classifier_baseline({**spec, "data": {**spec["data"], "l2": 0.01}})
+    optimize_core.classifier_baseline(spec._replace(seed=4))
+    optimize_core.classifier_baseline(spec._replace(data=spec.data._replace(l2=0.01)))
     assert len(fits) == 4
     data.write_text("".join(lines[:-1]))  # same path, other content: fitted again
     assert optimize_core.classifier_baseline(spec) != first and len(fits) == 5

@@ -11,8 +11,10 @@ import yaml
 from pgcli.lab.estimate import COLUMNS as ESTIMATE_COLUMNS
 from pgcli.lab.fisher import COLUMNS as FISHER_COLUMNS
 from pgcli.rl.train import COLUMNS as TRAIN_COLUMNS
+from pgcli.shell import curves as curves_core
+from pgcli.shell import draw
 from pgcli.shell import plot as P
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, invoke, train_settings
 
 
 def train_rows(baselines=("none", "mean"), seeds=(0, 1, 2), iterations=6, lengths=None):
@@ -109,7 +111,7 @@ def fisher_rows(ns=(100, 1000, 10000)):
 
 def figure_for(path, **options):
     request = P.prepare(P.load([path]), options.pop("kind", None), **options)
-    return P.draw(request), request
+    return draw.draw(request), request
 
 
 def slope(line):
@@ -148,13 +150,13 @@ def test_one_seed_has_no_band_and_hue_seed_splits_seeds(tmp_path):
 def test_group_mean_and_count_match_pandas_on_a_shared_x():
     rows = train_rows()
     rows["_run"] = rows.groupby("run_id", sort=False).ngroup()
-    curves = P.group_curves(rows, "iteration", "return_mean", ["baseline"])
+    curves = curves_core.group_curves(rows, "iteration", "return_mean", ["baseline"])
     direct = rows.groupby(["baseline", "iteration"], sort=False)["return_mean"].agg(["mean", "count"])
     mine = curves.set_index(["baseline", "iteration"])
     assert np.allclose(mine["mean"], direct.loc[mine.index, "mean"])
     assert (mine["n_runs"] == direct.loc[mine.index, "count"]).all()
     sd = rows.groupby(["baseline", "iteration"], sort=False)["return_mean"].std()
-    with_sd = P.group_curves(rows, "iteration", "return_mean", ["baseline"], band="sd")
+    with_sd = curves_core.group_curves(rows, "iteration", "return_mean", ["baseline"], band="sd")
     with_sd = with_sd.set_index(["baseline", "iteration"])
     assert np.allclose(with_sd["hi"] - with_sd["mean"], sd.loc[with_sd.index])
 
@@ -162,18 +164,18 @@ def test_group_mean_and_count_match_pandas_on_a_shared_x():
 def test_band_is_the_percentile_bootstrap_of_the_seed_mean():
     rows = train_rows()
     rows["_run"] = rows.groupby("run_id", sort=False).ngroup()
-    curves = P.group_curves(rows, "iteration", "return_mean", ["baseline"])
+    curves = curves_core.group_curves(rows, "iteration", "return_mean", ["baseline"])
     point = curves[(curves["baseline"] == "mean") & (curves["iteration"] == 3)].iloc[0]
     seeds = rows[(rows["baseline"] == "mean") & (rows["iteration"] == 3)]["return_mean"].to_numpy()
-    rng = np.random.default_rng(P.BOOT_SEED)
-    means = seeds[rng.integers(0, 3, size=(P.N_BOOT, 3))].mean(1)
+    rng = np.random.default_rng(curves_core.BOOT_SEED)
+    means = seeds[rng.integers(0, 3, size=(curves_core.N_BOOT, 3))].mean(1)
     assert np.allclose([point["lo"], point["hi"]], np.quantile(means, [0.025, 0.975]))
     assert point["lo"] <= seeds.mean() <= point["hi"]
 
 
 def test_bootstrap_ci_is_mean_plus_minus_1_96_standard_errors_for_many_seeds():
     values = np.random.default_rng(0).normal(3.0, 2.0, size=(4, 400))  # 4 points, 400 runs
-    lo, hi = P.bootstrap_ci(values, np.random.default_rng(1))
+    lo, hi = curves_core.bootstrap_ci(values, np.random.default_rng(1))
     half = 1.96 * values.std(1) / np.sqrt(400)
     assert np.allclose((hi - lo) / 2, half, rtol=0.1)
     assert np.allclose((hi + lo) / 2, values.mean(1), atol=0.2 * half)
@@ -187,7 +189,7 @@ def test_unequal_env_steps_are_interpolated_within_each_run_and_never_forward_fi
             "return_mean": [0.0, 10, 20, 10, 30, 50, 70],  # run 0: y = x, run 1: y = 2x
         }
     )
-    curves = P.group_curves(rows, "env_steps", "return_mean").set_index("env_steps")
+    curves = curves_core.group_curves(rows, "env_steps", "return_mean").set_index("env_steps")
     assert list(curves.index) == [0, 5, 10, 15, 20, 25, 35]
     assert list(curves["n_runs"]) == [1, 2, 2, 2, 2, 1, 1]
     assert np.allclose(curves["mean"], [0, 7.5, 15, 22.5, 30, 50, 70])
@@ -196,7 +198,7 @@ def test_unequal_env_steps_are_interpolated_within_each_run_and_never_forward_fi
 
 def test_smooth_is_a_trailing_mean_over_k_rows():
     rows = pd.DataFrame({"_run": 0, "iteration": range(4), "return_mean": [0.0, 2, 4, 10]})
-    curves = P.group_curves(rows, "iteration", "return_mean", smooth=2)
+    curves = curves_core.group_curves(rows, "iteration", "return_mean", smooth=2)
     assert list(curves["mean"]) == [0, 1, 3, 7]
 
 
@@ -208,7 +210,7 @@ def test_select_exclude_and_numeric_values(tmp_path):
     assert set(request.frame["lr"]) == {0.03} and request.hue == []
     request = P.prepare(P.load([sweep]), exclude=["seed=0", "seed=2"])
     assert set(request.frame["seed"]) == {1}
-    fig = P.draw(P.prepare(P.load([sweep]), exclude=["seed=0"]))
+    fig = draw.draw(P.prepare(P.load([sweep]), exclude=["seed=0"]))
     assert [line.get_label() for line in fig.axes[0].get_lines()] == [
         "lr=0.03 (1 run)",
         "lr=0.1 (1 run)",
@@ -220,7 +222,7 @@ def test_unequal_lengths_and_several_paths(tmp_path):
     b = write_sweep(tmp_path / "b", train_rows(baselines=("none",), seeds=(5, 6)))
     request = P.prepare(P.load([a, b]), x="iteration")
     assert request.hue == ["source"] and request.title == "a vs b"
-    curves = P.group_curves(request.frame, "iteration", "return_mean", request.hue)
+    curves = curves_core.group_curves(request.frame, "iteration", "return_mean", request.hue)
     counts = curves[curves["source"] == "a"]["n_runs"].tolist()
     assert counts == [3, 3, 3, 2, 2, 2]  # seed 1 stopped after 3 iterations
 
@@ -239,7 +241,9 @@ def test_summary_table_matches_a_direct_computation(tmp_path):
     rows = train_rows()
     sweep = write_sweep(tmp_path / "t", rows)
     request = P.prepare(P.load([sweep]))
-    table = P.summary_table(request.frame, request.hue, target=40).set_index("baseline")
+    table = curves_core.summary_table(request.frame, request.hue, "return_mean", request.goal, target=40).set_index(
+        "baseline"
+    )
     last = rows.groupby("run_id", sort=False).tail(1).groupby("baseline")["return_mean"]
     assert np.allclose(table["final_mean"], last.mean().loc[table.index])
     assert (table["runs"] == 3).all()
@@ -257,11 +261,12 @@ def test_plot_check_and_runs_csv_agree_on_reaching_the_target(tmp_path):
     from pgcli.shell import expect
 
     rows = train_rows()
-    table = P.summary_table(P.prepare(P.load([write_sweep(tmp_path / "t", rows)])).frame, [], target=40)
+    request = P.prepare(P.load([write_sweep(tmp_path / "t", rows)]))
+    table = curves_core.summary_table(request.frame, [], "return_mean", request.goal, target=40)
     item = {"metric": "env_steps_to_target", "target": 40, "agg": "count", ">=": 0}
-    by_check = expect.per_run(item, pd.DataFrame(), rows)
-    spec = {"stop": {"target_return": 40.0}}
-    by_runs_csv = [T.summary(run, {}, spec)["env_steps_to_target"] for _, run in rows.groupby("run_id", sort=False)]
+    by_check = expect.per_run(item, pd.DataFrame(), rows, expect.Goal("return_window"))
+    stop = train_settings().stop._replace(target_return=40.0)
+    by_runs_csv = [T.summary(run, stop)["env_steps_to_target"] for _, run in rows.groupby("run_id", sort=False)]
     assert np.allclose(by_check, np.nan_to_num(by_runs_csv, nan=np.inf))
     assert table["reached"].iloc[0] == np.isfinite(by_check).sum()
     assert 0 < table["reached"].iloc[0] < len(by_check)  # the synthetic runs do not all reach it
@@ -315,11 +320,11 @@ def test_estimator_figure_against_theta_and_one_param_at_a_time(tmp_path):
     assert request.notes == [] and request.hue == ["param"]
 
 
-def test_fisher_figure_entries_on_the_diagonal_and_error_like_1_over_sqrt_n(tmp_path):
+def test_identities_figure_entries_on_the_diagonal_and_error_like_1_over_sqrt_n(tmp_path):
     sweep = write_sweep(tmp_path / "fi", fisher_rows(), "fisher.csv")
     fig, request = figure_for(sweep)
     ax_entries, ax_n = fig.axes
-    assert request.figure == "fisher" and len(ax_entries.collections) == 3  # one per quantity
+    assert request.figure == "identities" and len(ax_entries.collections) == 3  # one per quantity
     (diagonal,) = ax_entries.get_lines()
     assert np.allclose(diagonal.get_xdata(), diagonal.get_ydata())
     assert ax_n.get_xscale() == "log" and ax_n.get_yscale() == "log"
@@ -335,8 +340,8 @@ def test_fisher_figure_entries_on_the_diagonal_and_error_like_1_over_sqrt_n(tmp_
 
 def test_same_csv_gives_the_same_svg_bytes(tmp_path):
     sweep = write_sweep(tmp_path / "d", train_rows())
-    one = P.render(figure_for(sweep)[0], "svg")
-    two = P.render(figure_for(sweep)[0], "svg")
+    one = draw.render(figure_for(sweep)[0], "svg")
+    two = draw.render(figure_for(sweep)[0], "svg")
     assert one == two and one.startswith(b"<?xml")
 
 
@@ -388,7 +393,7 @@ def test_cli_plots_what_the_other_commands_write(tmp_path):
     assert [result.exit_code for result in made] == [0, 0, 0]
     for name, figure in [
         ("estimate-gaussian", "estimator"),
-        ("fisher-gamma", "fisher"),
+        ("fisher-gamma", "identities"),
         ("tiny", "convergence"),
     ]:
         result = invoke("plot", results / name)
@@ -440,7 +445,7 @@ def _bad_cases(tmp_path):
             [write_sweep(tmp_path / "e", estimate_rows(), "estimate.csv"), "--x", "iteration"],
             ["--x applies to the convergence or variance figure"],
         ),
-        "--table on estimates": ([tmp_path / "e", "--table"], ["--table summarises train and optimize runs"]),
+        "--table on estimates": ([tmp_path / "e", "--table"], ["--table summarises runs drawn as curves"]),
         "blank --y": ([sweep, "--y", "eval_return_mean"], ["'eval_return_mean'", "no numbers"]),
     }
 

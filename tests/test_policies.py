@@ -7,6 +7,7 @@ from gymnasium import spaces
 from pgcli.base import numerics
 from pgcli.rl import mlp
 from pgcli.rl import policies as P
+from tests.helpers import train_settings
 
 POLICIES = [
     ("linear", "tanh", spaces.Box(-1, 1, (4,)), spaces.Discrete(3)),
@@ -21,7 +22,7 @@ POLICIES = [
 
 def make(case, rng):
     kind, activation, obs_space, action_space = case
-    spec = {"kind": kind, "hidden": [8, 6], "activation": activation}
+    spec = train_settings(policy={"kind": kind, "hidden": [8, 6], "activation": activation}).policy
     policy = P.make_policy(spec, obs_space, action_space)
     theta = P.init_params(policy, rng, -0.3) + 0.3 * rng.standard_normal(
         mlp.n_params(policy.sizes) + (policy.sizes[-1] if policy.head == "gaussian" else 0)
@@ -80,7 +81,7 @@ def test_mlp_backward_is_sum_of_per_sample_rows_and_jvp_matches(activation, rng)
 
 def test_gaussian_actions_are_clipped_for_the_env_not_for_log_prob(rng):
     policy = P.make_policy(
-        {"kind": "linear", "hidden": [], "activation": "tanh"},
+        train_settings(policy={"kind": "linear"}).policy,
         spaces.Box(-1, 1, (2,)),
         spaces.Box(-0.1, 0.1, (1,)),
     )
@@ -98,7 +99,7 @@ def test_gaussian_actions_are_clipped_for_the_env_not_for_log_prob(rng):
 
 def test_categorical_sampling_frequencies_match_softmax(rng):
     policy = P.make_policy(
-        {"kind": "linear", "hidden": [], "activation": "tanh"},
+        train_settings(policy={"kind": "linear"}).policy,
         spaces.Discrete(1),
         spaces.Discrete(3),
     )

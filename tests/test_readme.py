@@ -2,7 +2,7 @@
 
 Commands are the lines of the README's code blocks that start with `pgcli`, `$ pgcli` or
 `python -m pgcli`. They run in README order, in one temporary copy of the repository (so
-`pgcli plot results/cartpole` sees what `pgcli train experiments/cartpole.yaml` wrote), from a
+`pgcli plot results/cartpole` sees what `pgcli train pgcli/library/cartpole.yaml` wrote), from a
 bash subprocess (so globs expand) whose output is a pipe, with this venv's `pgcli` and `python`
 first on PATH — as a user copies them. A command shown with output (a `$ `
 line followed by lines) must print those lines (wall-clock columns excepted) and exits 2 when the

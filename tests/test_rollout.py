@@ -6,10 +6,10 @@ import pytest
 
 from pgcli.rl import policies as P
 from pgcli.rl import rollout as R
-from tests.helpers import copy_steps, rollout_batches
+from tests.helpers import copy_steps, rollout_batches, train_settings
 
-ENV = {"id": "tests.envs:cartpole", "kwargs": {}, "max_episode_steps": 15}
-POLICY = {"kind": "mlp", "hidden": [8], "activation": "tanh"}
+SETTINGS = train_settings(env={"id": "tests.envs:cartpole", "max_episode_steps": 15}, policy={"hidden": [8]})
+ENV, POLICY = SETTINGS.env, SETTINGS.policy
 
 
 def setup(n_envs, seed=0):
@@ -64,8 +64,7 @@ def test_vector_rollout_equals_single_env_replay(mode):
 
 
 def test_native_cartpole_vector_env_has_no_reset_steps_in_batches():
-    spec = {"id": "CartPole-v1", "kwargs": {}, "max_episode_steps": 40}
-    env = R.make_env(spec, 8)
+    env = R.make_env(ENV._replace(id="CartPole-v1", max_episode_steps=40), 8)
     assert type(env).__name__ == "CartPoleVectorEnv"
     policy = P.make_policy(POLICY, env.single_observation_space, env.single_action_space)
     theta = P.init_params(policy, np.random.default_rng(0), 0.0)
@@ -86,11 +85,11 @@ def test_native_cartpole_vector_env_has_no_reset_steps_in_batches():
 
 def test_module_env_class_errors():
     with pytest.raises(R.EnvError, match="'no_such_module' was not found in a trusted directory"):
-        R.make_env({**ENV, "id": "no_such_module:thing"}, 1)
+        R.make_env(ENV._replace(id="no_such_module:thing"), 1)
     with pytest.raises(R.EnvError, match=r"is nothing, not a gymnasium\.Env subclass"):
-        R.make_env({**ENV, "id": "tests.envs:missing"}, 1)
+        R.make_env(ENV._replace(id="tests.envs:missing"), 1)
     with pytest.raises(R.EnvError, match="did you mean 'CartPole-v1'"):
-        R.make_env({**ENV, "id": "CartPole-v2x"}, 1)
+        R.make_env(ENV._replace(id="CartPole-v2x"), 1)
 
 
 def test_min_steps_batches_hold_whole_episodes_and_enough_steps():
@@ -106,6 +105,8 @@ def test_min_steps_batches_hold_whole_episodes_and_enough_steps():
 
 
 def test_same_step_autoreset_is_rejected():
-    spec = {"id": "Acrobot-v1", "kwargs": {"vector_kwargs": {"autoreset_mode": "SameStep"}}, "max_episode_steps": None}
+    spec = ENV._replace(
+        id="Acrobot-v1", kwargs={"vector_kwargs": {"autoreset_mode": "SameStep"}}, max_episode_steps=None
+    )
     with pytest.raises(R.EnvError, match="NEXT_STEP"):
         R.make_env(spec, 2)

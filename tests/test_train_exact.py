@@ -10,18 +10,20 @@ from pgcli.rl import policies as P
 from pgcli.rl import rollout as R
 from pgcli.rl.train import policy_gradient
 from tests.envs import Tabular, exact_tabular
+from tests.helpers import train_settings
 
-LINEAR = {"kind": "linear", "hidden": [], "activation": "tanh"}
+SETTINGS = train_settings(policy={"kind": "linear"})
+LINEAR = SETTINGS.policy
 
 
 def algo(weight):
-    return {"weight": weight, "discount": 1.0, "gae_lambda": 1.0, "baseline": "none",
-            "normalize_advantages": False, "entropy_coef": 0.0}  # fmt: skip
+    return SETTINGS.algo._replace(weight=weight, discount=1.0, gae_lambda=1.0, baseline="none",
+                                  normalize_advantages=False, entropy_coef=0.0)  # fmt: skip
 
 
 def reinforce(env_id, kwargs, theta, batches, episodes, seed, weights=("total_return", "reward_to_go")):
     """Per-batch gradient estimates and grad_var for each weight, on the same batches."""
-    env = R.make_env({"id": env_id, "kwargs": kwargs, "max_episode_steps": None}, 8)
+    env = R.make_env(SETTINGS.env._replace(id=env_id, kwargs=kwargs, max_episode_steps=None), 8)
     policy = P.make_policy(LINEAR, env.single_observation_space, env.single_action_space)
     rng = np.random.default_rng(seed)
     grads = {w: [] for w in weights}

@@ -11,6 +11,7 @@ import fcntl
 import os
 import pty
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -22,12 +23,12 @@ import pandas as pd
 import pytest
 
 from pgcli import kinds
-from pgcli.lab import estimate as E
-from pgcli.lab import fisher as F
-from pgcli.lab import optimize as O
-from pgcli.rl import train as T
-from pgcli.shell import plot as P
-from pgcli.shell.spec import resolve, with_sweep
+from pgcli.lab import optimize as optimize_core
+from pgcli.rl import train
+from pgcli.rl.settings import StopSettings
+from pgcli.shell import curves, plot
+from pgcli.shell.experiment import schema_of
+from pgcli.shell.spec import resolve
 from tests.helpers import assert_bad_input, invoke, written
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,23 +56,23 @@ class Recorder:
 
 
 def spec_of(kind, **values):
-    return resolve(with_sweep(kinds.KINDS[kind].schema), values)
+    return resolve(schema_of(kind), {"kind": kind, **values})
 
 
 @pytest.mark.parametrize(
-    ("run", "spec"),
+    ("kind", "spec"),
     [
-        (E.run, spec_of("estimate", n=[10, 20], reps=3, estimators=["score", "pathwise"], f=["step", "square"])),
-        (E.run, spec_of("estimate", dist="poisson", n=[10, 20], reps=3, estimators=["pathwise", "score"])),
-        (F.run, spec_of("fisher", dist="gamma", n=[100, 200, 300])),
-        (O.run, spec_of("optimize", f="step", steps=7)),
-        (T.run, spec_of("train", stop={"iterations": 3}, env={"num_envs": 4}, batch={"episodes": 4})),
+        ("estimate", spec_of("estimate", n=[10, 20], reps=3, estimators=["score", "pathwise"], f=["step", "square"])),
+        ("estimate", spec_of("estimate", dist="poisson", n=[10, 20], reps=3, estimators=["pathwise", "score"])),
+        ("fisher", spec_of("fisher", dist="gamma", n=[100, 200, 300])),
+        ("optimize", spec_of("optimize", f="step", steps=7)),
+        ("train", spec_of("train", stop={"iterations": 3}, env={"num_envs": 4}, batch={"episodes": 4})),
     ],
     ids=["estimate", "estimate-with-skips", "fisher", "optimize", "train"],
 )
-def test_every_kind_reports_progress_with_a_known_total(run, spec):
+def test_every_kind_reports_progress_with_a_known_total(kind, spec):
     progress = Recorder()
-    run(spec, progress)
+    kinds.get(kind).run(spec, progress)
     done = [c[0] for c in progress.calls]
     totals = {c[1] for c in progress.calls}
     assert progress.calls[0][0] == 0 and len(totals) == 1, progress.calls  # the total is known up front
@@ -79,10 +80,10 @@ def test_every_kind_reports_progress_with_a_known_total(run, spec):
 
 
 def test_train_budget_fills_whichever_limit_binds():
-    stop = {"iterations": 10, "env_steps": 1000}
-    assert T.budget(stop, 5, 100) == (500, 1000)  # half the iterations: half the budget
-    assert T.budget(stop, 2, 900) == (900, 1000)
-    assert T.budget({"iterations": 10, "env_steps": None}, 4, 123) == (4, 10)
+    stop = StopSettings(iterations=10, env_steps=1000, target_return=None, target_window=20)
+    assert train.budget(stop, 5, 100) == (500, 1000)  # half the iterations: half the budget
+    assert train.budget(stop, 2, 900) == (900, 1000)
+    assert train.budget(stop._replace(env_steps=None), 4, 123) == (4, 10)
 
 
 def test_bars_are_drawn_when_forced(tmp_path):
@@ -166,7 +167,7 @@ def test_a_failed_run_prints_its_error_and_no_wrote_line(tmp_path, monkeypatch):
     def boom(spec, progress):
         raise ValueError("the estimator exploded")
 
-    monkeypatch.setitem(kinds.KINDS, "estimate", kinds.KINDS["estimate"]._replace(run=boom))
+    monkeypatch.setitem(kinds._LOADED, "estimate", kinds.get("estimate")._replace(run=boom))
     result = invoke(*TINY["estimate"], "--results", tmp_path)
     assert result.exit_code == 1
     assert "wrote" not in result.stdout
@@ -177,7 +178,7 @@ def test_check_shows_a_failed_runs_own_error(tmp_path, monkeypatch):
     def boom(spec, progress):
         raise ValueError("the estimator exploded")
 
-    monkeypatch.setitem(kinds.KINDS, "estimate", kinds.KINDS["estimate"]._replace(run=boom))
+    monkeypatch.setitem(kinds._LOADED, "estimate", kinds.get("estimate")._replace(run=boom))
     spec = tmp_path / "lab.yaml"
     spec.write_text("kind: estimate\nname: lab\nestimators: [score]\nn: [10]\nreps: 2\n"
                     "expect:\n  - {metric: bias, agg: max_abs_z, '<=': 4}\n")  # fmt: skip
@@ -238,8 +239,8 @@ def test_a_variation_never_overwrites_the_specs_own_summary(tmp_path):
     assert sweep_dir.parent == tmp_path / "s" / "sweeps" and len(pd.read_csv(sweep_dir / "runs.csv")) == 6
     again = invoke("train", spec, "--set-grid", "optim.lr=0.01,0.03", "--results", tmp_path, "-q")
     assert written(again).parent == sweep_dir  # the same invocation finds the same summary
-    assert P.load([tmp_path / "s"]).frame["run_id"].nunique() == 3  # plot draws the spec's own runs
-    assert P.load([sweep_dir]).frame["run_id"].nunique() == 6
+    assert plot.load([tmp_path / "s"]).frame["run_id"].nunique() == 3  # plot draws the spec's own runs
+    assert plot.load([sweep_dir]).frame["run_id"].nunique() == 6
     check = invoke("check", sweep_dir, "--no-run", "-q")  # a sweeps directory is a results directory
     assert check.exit_code == 0 and "1 of 1 expectations pass" in check.stdout, check.output
 
@@ -305,11 +306,20 @@ def test_fisher_policy_of_a_sweep_spec_uses_its_first_run(tmp_path):
     assert result.exit_code == 0 and "sweep of" not in result.stdout and "(seed 2," in result.output
 
 
-def test_spec_paths_are_relative_to_the_spec_file(tmp_path, monkeypatch):
-    """optimize-classifier.yaml names its data relative to itself: it runs from anywhere."""
+def test_the_bundled_classifier_spec_finds_its_bundled_data_from_anywhere(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = ROOT / "experiments" / "optimize-classifier.yaml"
-    result = invoke("optimize", spec, "--set", "sweep.seeds=1", "--set", "steps=2", "-q")
+    result = invoke("optimize", "optimize-classifier", "--set", "sweep.seeds=1", "--set", "steps=2", "-q")
+    assert result.exit_code == 0, result.output
+    assert "test_accuracy" in result.stdout
+
+
+def test_a_spec_names_its_data_relative_to_itself(tmp_path, monkeypatch):
+    (tmp_path / "specs").mkdir()
+    shutil.copy(optimize_core.bundled_data(), tmp_path / "specs" / "cells.csv")
+    spec = tmp_path / "specs" / "mine.yaml"
+    spec.write_text("kind: optimize\nproblem: classifier\ndata:\n  path: cells.csv\nsteps: 2\n")
+    monkeypatch.chdir(tmp_path.parent)
+    result = invoke("optimize", spec, "-q", "--results", tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert "test_accuracy" in result.stdout
 
@@ -323,8 +333,8 @@ def test_train_with_no_arguments_ends_with_one_summary_line(tmp_path):
 
 
 def test_curves_are_labelled_by_source_and_never_by_a_missing_value():
-    assert P._label(["source", "lr"], ["cartpole-natural", np.nan]) == "cartpole-natural"
-    assert P._label(["source", "lr"], ["cartpole", 0.03]) == "cartpole, lr=0.03"
+    assert curves.label(["source", "lr"], ["cartpole-natural", np.nan]) == "cartpole-natural"
+    assert curves.label(["source", "lr"], ["cartpole", 0.03]) == "cartpole, lr=0.03"
 
 
 def test_a_run_that_stopped_at_its_target_is_held_not_dropped():
@@ -333,10 +343,10 @@ def test_a_run_that_stopped_at_its_target_is_held_not_dropped():
         "_run": [0, 0, 0, 1, 1, 1, 1, 1], "x": [0, 1, 2, 0, 1, 2, 3, 4],
         "y": [0.0, 5, 10, 0, 1, 2, 3, 4], "_held": [True] * 3 + [False] * 5,
     })  # fmt: skip
-    held = P.group_curves(frame, "x", "y", band="none", hold=True)
+    held = curves.group_curves(frame, "x", "y", band="none", hold=True)
     assert held["mean"].tolist() == [0, 3, 6, 6.5, 7] and held["n_runs"].tolist() == [2] * 5
     assert held["n_held"].tolist() == [0, 0, 0, 1, 1]
-    dropped = P.group_curves(frame, "x", "y", band="none")
+    dropped = curves.group_curves(frame, "x", "y", band="none")
     assert dropped["mean"].tolist() == [0, 3, 6, 3, 4] and dropped["n_runs"].tolist() == [2, 2, 2, 1, 1]
 
 
@@ -350,7 +360,7 @@ def test_set_grid_takes_quoted_and_yaml_lists_with_commas(tmp_path):
 
 
 def test_help_examples_name_files_that_exist():
-    """Every `experiments/...` file a --help example names is in the repository."""
+    """Every `pgcli/library/...` file a --help example names is in the repository."""
     import glob
 
     from pgcli.shell.cli import cli
@@ -359,7 +369,7 @@ def test_help_examples_name_files_that_exist():
         text = invoke(name, "--help").stdout
         examples = [line.strip() for line in text.splitlines() if line.strip().startswith("pgcli ")]
         assert examples, name
-        for token in (t for line in examples for t in line.split() if t.startswith("experiments/")):
+        for token in (t for line in examples for t in line.split() if t.startswith("pgcli/library/")):
             assert glob.glob(str(ROOT / token)), f"pgcli {name} --help names {token}, which does not exist"
 
 

@@ -65,6 +65,30 @@ def unit_interval(value):
     return None if 0 <= value <= 1 else f"must be in [0, 1], got {value}"
 
 
+def between(lo, hi, *, above: bool = False):
+    """A Field check: lo ≤ value ≤ hi (lo < value with `above`); for a list, every value."""
+
+    def check(value):
+        for v in value if isinstance(value, list) else [value]:
+            if not ((v > lo) if above else (v >= lo)) or v > hi:
+                return f"must be in {'(' if above else '['}{lo:g}, {hi:g}], got {v:g}"
+        return None
+
+    return check
+
+
+def sizes(lo: int, hi: int, most: int):
+    """A Field check of a list of sizes: at most `most` values, each in [lo, hi]."""
+    inner = between(lo, hi)
+
+    def check(values):
+        if len(values) > most:
+            return f"at most {most} values, got {len(values)}"
+        return inner(values)
+
+    return check
+
+
 # the root seed every kind's spec has (one run's seed; `sweep.seeds` makes several runs)
 SEED = Field("int", 0, "root seed", check=non_negative)
 

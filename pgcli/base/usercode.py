@@ -218,17 +218,23 @@ def _loaded_elsewhere(top: str, root: str | Path) -> str | None:
     return f"a module named {top!r} is already loaded from {file or 'elsewhere'}; rename yours"
 
 
-def _where(err: BaseException, root: str) -> str:
-    """' (at FILE:LINE)' of the innermost frame in the user's directory, or of a SyntaxError."""
+def _where(err: BaseException, *roots: str) -> str:
+    """' (at FILE:LINE)' of the innermost frame in the user's directories, or of a SyntaxError."""
     if isinstance(err, SyntaxError) and err.filename:
         return f" (at {err.filename}:{err.lineno})"
     tb, found = err.__traceback__, ""
+    resolved = [Path(root).resolve() for root in roots]
     while tb is not None:
         file = tb.tb_frame.f_code.co_filename
-        if Path(file).resolve().is_relative_to(Path(root).resolve()):
+        if any(Path(file).resolve().is_relative_to(root) for root in resolved):
             found = f" (at {file}:{tb.tb_lineno})"
         tb = tb.tb_next
     return found
+
+
+def where(err: BaseException) -> str:
+    """' (at FILE:LINE)' of the innermost frame of an exception in an admitted module, or ''."""
+    return _where(err, *_ALLOWED.values()) if _ALLOWED else ""
 
 
 def _one_line(err: BaseException) -> str:

@@ -85,7 +85,7 @@ class Flag(NamedTuple):
     metavar: str | None = None
     default: Any = None
     parse: Callable[[Any], Any] | None = None  # the flag's text as the spec value (θ text to a mapping)
-    bounds: tuple[int, Callable[[], int]] | None = None  # count: (least, a function giving the most)
+    bounds: tuple | None = None  # count: (least, a function giving the most); positive: (least, most)
 
     @property
     def keyword(self) -> str:
@@ -143,6 +143,14 @@ class Kind(NamedTuple):
 
 
 NAME = Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True)
+MAX_TIMEOUT = 7 * 24 * 3600.0
+TIMEOUT = Field(
+    "float",
+    None,
+    "seconds a run may take before it is stopped and failed (it then runs in a process of its own)",
+    nullable=True,
+    check=lambda v: None if 0 < v <= MAX_TIMEOUT else f"must be in (0, {MAX_TIMEOUT:g}] seconds, got {v:g}",
+)
 
 # name -> the module defining KIND: one line per kind
 REGISTRY = {
@@ -178,10 +186,10 @@ def register(module: str) -> Kind:
 
 
 def schema(kind: Kind) -> dict:
-    """A kind's spec schema as a spec file holds it: `kind`, `name`, its own keys, `seed` (the shell
-    adds `sweep` and `expect`, which every spec may carry)."""
+    """A kind's spec schema as a spec file holds it: `kind`, `name`, its own keys, `seed` and
+    `timeout` (the shell adds `sweep` and `expect`, which every spec may carry)."""
     own = {"kind": Field("str", kind.name, "experiment kind", choices=(kind.name,)), "name": NAME}
-    return {**own, **kind.schema, "seed": SEED}
+    return {**own, **kind.schema, "seed": SEED, "timeout": TIMEOUT}
 
 
 def runs_table(runs: pd.DataFrame, columns: list[str], digits: int, drop_empty: bool = False) -> str:

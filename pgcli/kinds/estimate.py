@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from pgcli.base.fields import Field, SpecError, positive
+from pgcli.base.fields import Field, SpecError, between
 from pgcli.kinds import Flag, Kind, PlotDefaults, Result, Shown, distribution
 from pgcli.lab import distributions
 from pgcli.lab import estimate as core
-from pgcli.lab.dist_spec import make_dists, samples_problem
+from pgcli.lab.dist_spec import MAX_VALUES, make_dists, samples_problem
 from pgcli.lab.estimators import ESTIMATORS
 from pgcli.lab.functions import NAMED, references
 
@@ -18,12 +18,13 @@ SCHEMA = {
         ["step"],
         "functions: name, name:arg, table:v0,v1,..., module:function, or an expression in x",
         refs=references,
+        check=lambda fs: None if len(fs) <= MAX_VALUES else f"at most {MAX_VALUES} functions, got {len(fs):,}",
     ),
     "estimators": Field("strs", list(ESTIMATORS), "estimators to compare", choices=tuple(ESTIMATORS)),
     "n": Field("ints", [10, 100, 1000], "samples per estimate", check=lambda v: samples_problem(v, core.MAX_N)),
     "reps": Field("int", 200, "independent estimates per cell", check=lambda v: samples_problem([v], core.MAX_REPS)),
-    "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
-    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
+    "h": Field("float", 0.01, "finite-difference step in θ", check=between(0, 1e3, above=True)),
+    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=between(0, 1e3, above=True)),
     "dtype": Field(
         "str", "float64", "samples, scores and terms (exact columns stay float64)", choices=distributions.DTYPES
     ),
@@ -161,7 +162,7 @@ KIND = Kind(
       pgcli estimate --dist gaussian --f step
       pgcli estimate --dist bernoulli --param logit --f square --n 10,100,1000
       pgcli estimate --dist gaussian --theta mu=-3:3:25 --f "x**2 + sin(3*x)" --n 100
-      pgcli estimate experiments/estimators-step.yaml --set reps=500
+      pgcli estimate estimators-step --set reps=500
       pgcli estimate --dist bernoulli --dim 8 --param logit --f square --n 1000 --rank --target-se 0.001
     """,
     schema=SCHEMA,
@@ -203,7 +204,14 @@ KIND = Kind(
             names=lambda: distributions.DTYPES,
         ),
         Flag(("--rank",), None, "Rank the estimators by efficiency for this f and θ.", "flag", default=False),
-        Flag(("--target-se",), None, "With --rank: standard error to reach.", "positive", default=0.01),
+        Flag(
+            ("--target-se",),
+            None,
+            "With --rank: standard error to reach.",
+            "positive",
+            default=0.01,
+            bounds=(1e-12, 1e12),
+        ),
     ),
     show=show,
     api=("f", "dist", "theta"),

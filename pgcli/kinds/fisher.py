@@ -46,7 +46,7 @@ KIND = Kind(
     Examples:
       pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e6
       pgcli fisher --dist categorical --dim 4 --n 1000,10000,100000
-      pgcli fisher --policy experiments/cartpole.yaml --seed 2 --states 2000
+      pgcli fisher --policy cartpole --seed 2 --states 2000
     """,
     schema=SCHEMA,
     subject=lambda spec: spec["dist"],

@@ -3,7 +3,7 @@ objectives f that have no useful derivative (pgcli.lab.optimize)."""
 
 from __future__ import annotations
 
-from pgcli.base.fields import Field, non_negative, open_unit, positive, typed
+from pgcli.base.fields import Field, between, open_unit, typed
 from pgcli.base.optim import OPTIMISERS
 from pgcli.kinds import Flag, Kind, PlotDefaults, Result, Target, distribution, runs_table
 from pgcli.lab import distributions
@@ -50,14 +50,16 @@ SCHEMA = {
     "n": Field(
         "int", 16, "samples per step (classifier: draws per example)", check=lambda v: samples_problem([v], core.MAX_N)
     ),
-    "h": Field("float", 0.01, "finite-difference step in θ", check=positive),
-    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=positive),
+    "h": Field("float", 0.01, "finite-difference step in θ", check=between(0, 1e3, above=True)),
+    "temperature": Field("float", 0.5, "gumbel_softmax relaxation temperature τ", check=between(0, 1e3, above=True)),
     "steps": Field("int", 500, "gradient steps", check=lambda v: samples_problem([v], core.MAX_STEPS)),
     "optim": {
         "kind": Field("str", "adam", "optimiser", choices=tuple(OPTIMISERS)),
-        "lr": Field("float", 0.05, "learning rate", check=positive),
+        "lr": Field("float", 0.05, "learning rate", check=between(0, 10, above=True)),
     },
-    "objective_every": Field("int", 1, "compute the objective every N steps (and at the last)", check=positive),
+    "objective_every": Field(
+        "int", 1, "compute the objective every N steps (and at the last)", check=between(1, core.MAX_STEPS)
+    ),
     "objective_samples": Field(
         "int",
         100_000,
@@ -79,12 +81,12 @@ SCHEMA = {
             "classifier: held-out share (stratified, drawn from the seed)",
             check=open_unit,
         ),
-        "batch": Field("int", 64, "classifier: examples per step", check=positive),
+        "batch": Field("int", 64, "classifier: examples per step", check=between(1, core.MAX_N)),
         "l2": Field(
             "float",
             0.001,
             "classifier: L2 penalty of the logistic-regression baseline",
-            check=non_negative,
+            check=between(0, 1e6),
         ),
     },
 }
@@ -107,8 +109,8 @@ KIND = Kind(
     Examples:
       pgcli optimize --dist gaussian --f step --estimator score --steps 200
       pgcli optimize --problem bernoulli_toy --set-grid estimator=score,score_loo,score_optimal
-      pgcli optimize experiments/optimize-classifier.yaml --set sweep.seeds=1
-      pgcli optimize experiments/optimize-bernoulli.yaml --print-spec
+      pgcli optimize optimize-classifier --set sweep.seeds=1
+      pgcli optimize optimize-bernoulli --print-spec
     """,
     schema=SCHEMA,
     subject=lambda spec: core.subject(typed(core.Settings, spec)),
@@ -118,7 +120,7 @@ KIND = Kind(
     columns=lambda spec: core.output_columns(typed(core.Settings, spec))[0],
     summary=lambda table, spec: core.summary(table, typed(core.Settings, spec)),
     summary_columns=lambda spec: core.output_columns(typed(core.Settings, spec))[1],
-    target=Target("objective", "samples", minimize=lambda spec: spec["minimize"]),
+    target=Target("objective", "samples", minimize=lambda spec: bool(spec.get("minimize", True))),
     plot=PlotDefaults(figure="convergence", signature="objective", x="samples", y="objective"),
     flags=(
         Flag(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from pgcli.base.fields import Field, SpecError, all_positive, non_negative, positive, typed, unit_interval
+from pgcli.base.fields import Field, SpecError, between, sizes, typed, unit_interval
 from pgcli.kinds import Flag, Kind, PlotDefaults, Result, Shown, Target, Tool, runs_table
 from pgcli.rl import settings
 
@@ -21,7 +21,13 @@ SCHEMA = {
             "int", 16, f"parallel env copies (one vector env), at most {settings.MAX_ENVS}", check=settings.envs_problem
         ),
         "kwargs": Field("mapping", {}, "keyword arguments for the env"),
-        "max_episode_steps": Field("int", None, "time limit (default: the env's own)", nullable=True, check=positive),
+        "max_episode_steps": Field(
+            "int",
+            None,
+            "time limit (default: the env's own)",
+            nullable=True,
+            check=between(1, settings.MAX_EPISODE_STEPS),
+        ),
         "backend": Field(
             "str",
             "gymnasium",
@@ -35,10 +41,10 @@ SCHEMA = {
             "ints",
             [32],
             "hidden layer sizes (mlp)",
-            check=lambda v: None if all(h > 0 for h in v) else "sizes must be > 0",
+            check=sizes(1, settings.MAX_HIDDEN, settings.MAX_LAYERS),
         ),
         "activation": Field("str", "tanh", "hidden activation", choices=("tanh", "relu")),
-        "init_log_std": Field("float", -0.5, "initial log σ of a Gaussian policy (Box actions)"),
+        "init_log_std": Field("float", -0.5, "initial log σ of a Gaussian policy (Box actions)", check=between(-20, 5)),
     },
     "algo": {
         "weight": Field(
@@ -51,59 +57,88 @@ SCHEMA = {
         "gae_lambda": Field("float", 0.95, "λ of GAE", check=unit_interval),
         "baseline": Field("str", "value", "subtracted from the weights", choices=("none", "mean", "value")),
         "normalize_advantages": Field("bool", True, "scale advantages to mean 0, std 1 per batch"),
-        "entropy_coef": Field("float", 0.0, "weight of the entropy bonus", check=non_negative),
+        "entropy_coef": Field("float", 0.0, "weight of the entropy bonus", check=between(0, 1e6)),
         "objective": Field(
             "str",
             "reinforce",
             "reinforce: one gradient step per batch; ppo_clip: epochs of minibatch steps on the clipped surrogate",
             choices=("reinforce", "ppo_clip"),
         ),
-        "clip": Field("float", 0.2, "ppo_clip: ε, ratios are clipped to [1 − ε, 1 + ε]", check=positive),
-        "epochs": Field("int", 10, "ppo_clip: passes over each batch", check=positive),
-        "minibatches": Field("int", 8, "ppo_clip: minibatches per epoch", check=positive),
+        "clip": Field(
+            "float", 0.2, "ppo_clip: ε, ratios are clipped to [1 − ε, 1 + ε]", check=between(0, 1, above=True)
+        ),
+        "epochs": Field("int", 10, "ppo_clip: passes over each batch", check=between(1, settings.MAX_EPOCHS)),
+        "minibatches": Field("int", 8, "ppo_clip: minibatches per epoch", check=between(1, settings.MAX_MINIBATCHES)),
         "target_kl": Field(
             "float",
             None,
             "ppo_clip: stop a batch's epochs once KL(π_old ‖ π) exceeds this",
             nullable=True,
-            check=positive,
+            check=between(0, 100, above=True),
         ),
         "value": {
-            "hidden": Field("ints", [32], "value network hidden sizes", check=all_positive),
+            "hidden": Field(
+                "ints", [32], "value network hidden sizes", check=sizes(1, settings.MAX_HIDDEN, settings.MAX_LAYERS)
+            ),
             "activation": Field("str", "tanh", "value network activation", choices=("tanh", "relu")),
-            "lr": Field("float", 0.01, "value network Adam learning rate", check=positive),
-            "steps": Field("int", 20, "Adam steps on the value loss per iteration", check=non_negative),
+            "lr": Field("float", 0.01, "value network Adam learning rate", check=between(0, 10, above=True)),
+            "steps": Field(
+                "int", 20, "Adam steps on the value loss per iteration", check=between(0, settings.MAX_VALUE_STEPS)
+            ),
         },
     },
     "optim": {
         "kind": Field("str", "adam", "policy optimiser", choices=("sgd", "adam", "natural", "trpo")),
-        "lr": Field("float", 0.01, "learning rate (sgd, adam)", check=positive),
-        "step_size": Field("float", 0.01, "natural, trpo: trust region δ, the KL per update", check=positive),
-        "damping": Field("float", 0.001, "natural: λ in (F + λI) x = ĝ", check=non_negative),
-        "cg_iters": Field("int", 10, "natural: conjugate-gradient iterations", check=positive),
+        "lr": Field("float", 0.01, "learning rate (sgd, adam)", check=between(0, 10, above=True)),
+        "step_size": Field(
+            "float", 0.01, "natural, trpo: trust region δ, the KL per update", check=between(0, 10, above=True)
+        ),
+        "damping": Field("float", 0.001, "natural: λ in (F + λI) x = ĝ", check=between(0, 1e6)),
+        "cg_iters": Field("int", 10, "natural: conjugate-gradient iterations", check=between(1, settings.MAX_CG_ITERS)),
         "solver": Field("str", "cg", "natural: cg, or exact (forms F; small policies)", choices=("cg", "exact")),
         "backtracks": Field(
-            "int", 10, "trpo: line-search halvings of the step before it is rejected", check=non_negative
+            "int",
+            10,
+            "trpo: line-search halvings of the step before it is rejected",
+            check=between(0, settings.MAX_BACKTRACKS),
         ),
     },
     "batch": {
         "episodes": Field(
-            "int", None, "whole episodes per iteration (16 if none is set)", nullable=True, check=positive
+            "int",
+            None,
+            "whole episodes per iteration (16 if none is set)",
+            nullable=True,
+            check=between(1, settings.MAX_BATCH_EPISODES),
         ),
-        "steps": Field("int", None, "env steps per iteration; episodes carry over", nullable=True, check=positive),
+        "steps": Field(
+            "int",
+            None,
+            "env steps per iteration; episodes carry over",
+            nullable=True,
+            check=between(1, settings.MAX_BATCH_STEPS),
+        ),
         "min_steps": Field(
-            "int", None, "whole episodes until ≥ this many steps (CS285 -b)", nullable=True, check=positive
+            "int",
+            None,
+            "whole episodes until ≥ this many steps (CS285 -b)",
+            nullable=True,
+            check=between(1, settings.MAX_BATCH_STEPS),
         ),
     },
     "stop": {
-        "iterations": Field("int", 200, "at most this many iterations", nullable=True, check=positive),
-        "env_steps": Field("int", 500_000, "at most this many env steps", nullable=True, check=positive),
+        "iterations": Field(
+            "int", 200, "at most this many iterations", nullable=True, check=between(1, settings.MAX_ITERATIONS)
+        ),
+        "env_steps": Field(
+            "int", 500_000, "at most this many env steps", nullable=True, check=between(1, settings.MAX_ENV_STEPS)
+        ),
         "target_return": Field("float", None, "stop when the recent mean return reaches this", nullable=True),
-        "target_window": Field("int", 20, "episodes in the recent mean return", check=positive),
+        "target_window": Field("int", 20, "episodes in the recent mean return", check=between(1, settings.MAX_WINDOW)),
     },
     "eval": {
-        "every": Field("int", 10, "evaluate every N iterations (0: never)", check=non_negative),
-        "episodes": Field("int", 10, "evaluation episodes", check=positive),
+        "every": Field("int", 10, "evaluate every N iterations (0: never)", check=between(0, settings.MAX_ITERATIONS)),
+        "episodes": Field("int", 10, "evaluation episodes", check=between(1, settings.MAX_EVAL_EPISODES)),
         "deterministic": Field("bool", True, "evaluate the mode (argmax / mean) action"),
     },
 }
@@ -205,10 +240,10 @@ KIND = Kind(
 
     \b
     Examples:
-      pgcli train experiments/cartpole.yaml
-      pgcli train experiments/cartpole.yaml --set optim.lr=0.02 --seed 3
+      pgcli train cartpole
+      pgcli train cartpole --set optim.lr=0.02 --seed 3
       pgcli train --set env.id=Acrobot-v1 --set stop.iterations=100
-      pgcli train experiments/pendulum.yaml --print-spec
+      pgcli train pendulum --print-spec
     """,
     schema=SCHEMA,
     subject=lambda spec: spec["env"]["id"],

@@ -48,17 +48,33 @@ class Data(NamedTuple):
     features: tuple[str, ...]
 
 
+MAX_DATA_BYTES = 100_000_000  # a data file larger than this is refused unread
+MAX_COLUMNS = 10_000  # features + label
+MAX_ROWS = 1_000_000
+
+
 def load_csv(path: str | Path, label: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
-    """Features (N, k), labels (N,) in {0, 1} and feature names from a CSV with a header row."""
+    """Features (N, k), labels (N,) in {0, 1} and feature names from a CSV with a header row (a
+    regular file of at most MAX_DATA_BYTES, MAX_COLUMNS columns and MAX_ROWS rows)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"data file not found: {path}")
+        problem = "is not a regular file" if path.exists() else "not found"
+        raise DataError(f"data file {problem}: {path}")
+    size = path.stat().st_size
+    if size > MAX_DATA_BYTES:
+        raise DataError(f"data file {path} is {size:,} bytes; the limit is {MAX_DATA_BYTES:,}")
+    with path.open("rb") as handle:
+        header = handle.readline(10 * MAX_COLUMNS * 64)
+    if header.count(b",") + 1 > MAX_COLUMNS:
+        raise DataError(f"{path} has {header.count(b',') + 1:,} columns; the limit is {MAX_COLUMNS:,}")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, nrows=MAX_ROWS + 1)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataError(f"cannot read {path} as CSV: {str(err).splitlines()[0]}") from None
     if frame.shape[1] < 2:
         raise DataError(f"{path} needs feature columns and a label column")
+    if len(frame) > MAX_ROWS:
+        raise DataError(f"{path} has more than {MAX_ROWS:,} rows")
     label = label or frame.columns[-1]
     if label not in frame.columns:
         raise DataError(f"no column {label!r} in {path}; columns: {', '.join(frame.columns)}")

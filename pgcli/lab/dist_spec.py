@@ -28,8 +28,13 @@ def dim_problem(dim):
     return None if 0 < dim <= MAX_DIM else f"must be in 1..{MAX_DIM}, got {dim}"
 
 
+MAX_VALUES = 100  # values in a list of sample sizes (n) or of functions (f)
+
+
 def samples_problem(values, limit):
-    """Each value in 1..limit (the n, reps limits), else the problem."""
+    """Each value in 1..limit (the n, reps limits), at most MAX_VALUES of them, else the problem."""
+    if len(values) > MAX_VALUES:
+        return f"at most {MAX_VALUES} values, got {len(values):,}"
     return all_positive(values) or next((f"must be ≤ {limit:,}, got {v:.3g}" for v in values if v > limit), None)
 
 
@@ -52,6 +57,8 @@ def parse_theta_text(text: str) -> dict:
         value = value.strip()
         if value.startswith("["):
             value = [v for v in value.strip("[]").split(",") if v.strip()]
+        if key.strip() in out:
+            raise SpecError("theta", f"{key.strip()} is given twice in {text!r}")
         out[key.strip()] = value
     return out
 
@@ -79,9 +86,12 @@ def _range(text, path):
     if len(parts) != 3:
         raise SpecError(path, f"expected a number, a list, or 'lo:hi:count', got {text!r}")
     try:
-        lo, hi, count = float(parts[0]), float(parts[1]), int(float(parts[2]))
+        lo, hi, count = float(parts[0]), float(parts[1]), float(parts[2])
     except (ValueError, OverflowError):
         raise SpecError(path, f"expected 'lo:hi:count' with numbers, got {text!r}") from None
+    if not count.is_integer():
+        raise SpecError(path, f"the count of 'lo:hi:count' is a whole number, got {parts[2]!r} in {text!r}")
+    count = int(count)
     if not 1 <= count <= MAX_GRID:
         raise SpecError(path, f"count must be in 1..{MAX_GRID} in {text!r}")
     if not (np.isfinite(lo) and np.isfinite(hi)):

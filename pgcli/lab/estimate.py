@@ -38,6 +38,7 @@ pd = lazy.module("pandas")
 MAX_N = 10**9  # samples in one estimate
 MAX_REPS = 10**6  # estimates per cell
 MAX_CELL_SAMPLES = 10**10  # n × reps: a cell's samples (about 2.5 minutes at 65 M samples/s)
+MAX_SAMPLES = 10**11  # samples drawn by all the cells of a run together (about 25 minutes at 65 M samples/s)
 CHUNK_ELEMENTS = 1 << 17  # per-sample values held at once (samples × sample dim × params)
 
 
@@ -83,6 +84,10 @@ def validate(settings: Settings) -> None:
     if max(settings.n) * settings.reps > MAX_CELL_SAMPLES:
         raise SpecError("n", f"n × reps = {max(settings.n) * settings.reps:.3g} samples; the limit is "
                         f"{MAX_CELL_SAMPLES:,} per cell (lower n or reps)")  # fmt: skip
+    total = len(settings.dists) * len(settings.f) * len(settings.estimators) * sum(settings.n) * settings.reps
+    if total > MAX_SAMPLES:
+        raise SpecError("n", f"θ points × f × estimators × Σ n × reps = {total:.3g} samples; the limit is "
+                        f"{MAX_SAMPLES:.0e} per run (lower n, reps, or the θ grid)")  # fmt: skip
     for dist in settings.dists:
         for i, f in enumerate(make_functions(settings.f, dist)):
             probe_function(f, dist, f"f[{i}]")

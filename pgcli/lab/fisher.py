@@ -82,8 +82,15 @@ def moments(dist: distributions.Dist, n: int, rng: np.random.Generator) -> dict:
     }
 
 
+MAX_SAMPLES = 10**11  # samples drawn for all θ points and sample sizes of a run together
+
+
 def validate(settings: Settings) -> None:
-    """Every θ point, with at most MAX_PARAMS parameters: the table has d² rows per quantity."""
+    """Every θ point, with at most MAX_PARAMS parameters (the table has d² rows per quantity); at
+    most MAX_SAMPLES samples in all."""
+    total = len(settings.dists) * sum(settings.n)
+    if total > MAX_SAMPLES:
+        raise SpecError("n", f"θ points × Σ n = {total:.3g} samples; the limit is {MAX_SAMPLES:.0e} per run")
     for dist in settings.dists:
         if dist.theta.size > MAX_PARAMS:
             raise SpecError("dim", f"{dist.family} has {dist.theta.size} parameters; fisher allows {MAX_PARAMS}")

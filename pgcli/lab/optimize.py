@@ -374,8 +374,15 @@ def build(settings: Settings, split_rng=None) -> Problem:
     return PROBLEMS[settings.problem](settings, split_rng)
 
 
+MAX_SAMPLES = 10**10  # samples drawn by all the steps of a run (n × steps; classifier: × batch)
+
+
 def validate(settings: Settings) -> None:
-    """Everything checked before anything is written: θ, f, data, estimator applicability."""
+    """Everything checked before anything is written: the work (at most MAX_SAMPLES samples), θ,
+    f, data, estimator applicability."""
+    per_step = settings.n * (settings.data.batch if settings.problem == "classifier" else 1)
+    if per_step * settings.steps > MAX_SAMPLES:
+        raise SpecError("steps", f"n × steps = {per_step * settings.steps:.3g} samples; the limit is {MAX_SAMPLES:.0e}")
     build(settings)
 
 

@@ -24,6 +24,8 @@ expected (n,)"); an exception raised inside your code propagates unchanged, so a
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from pgcli.base import usercode
@@ -55,6 +57,8 @@ def from_callable(function, grad=None, label: str | None = None) -> Fn:
         raise FunctionError(f"f must be callable or text, got {type(function).__name__}")
     if grad is not None and not callable(grad):
         raise FunctionError(f"f's gradient must be callable, got {type(grad).__name__}")
+    if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+        raise FunctionError("f is an async function; pgcli calls f directly (define it with def, not async def)")
     label = label or f"{getattr(function, '__module__', None) or 'python'}:{getattr(function, '__qualname__', 'f')}"
     grad_name = f"{label.partition(':')[2]}{GRAD_SUFFIX}"
 

@@ -12,6 +12,22 @@ from typing import NamedTuple
 
 MAX_ENVS = 1024  # env.num_envs: copies in one vector env
 BACKENDS = ("auto", "gymnasium", "envpool")
+# every amount of work a spec can ask for, bounded before anything runs (the README's Limits table)
+MAX_HIDDEN = 4096  # units in one hidden layer
+MAX_LAYERS = 8  # hidden layers of a network
+MAX_PARAMS = 1_000_000  # parameters of the policy (or the value network), checked once the env's spaces are known
+MAX_BATCH_STEPS = 1_000_000  # env steps in one batch (batch.steps, batch.min_steps): held in memory at once
+MAX_BATCH_EPISODES = 100_000  # episodes in one batch
+MAX_ITERATIONS = 10_000_000
+MAX_ENV_STEPS = 10_000_000_000  # env steps in a run, given or implied by iterations × batch
+MAX_EPOCHS = 1000  # ppo_clip: passes over one batch
+MAX_MINIBATCHES = 10_000
+MAX_VALUE_STEPS = 10_000  # Adam steps on the value loss per iteration
+MAX_EVAL_EPISODES = 10_000
+MAX_EPISODE_STEPS = 10_000_000  # env.max_episode_steps
+MAX_CG_ITERS = 1000
+MAX_BACKTRACKS = 100
+MAX_WINDOW = 100_000  # stop.target_window episodes
 MAX_STATES = 100_000  # `fisher --policy --states`: per-state score rows are held in memory
 
 

@@ -31,9 +31,17 @@ from pgcli.base.optim import OPTIMISERS, AdamState, adam_init
 from pgcli.base.progress import Progress, silent
 from pgcli.base.streams import streams
 from pgcli.base.targets import first_reached
-from pgcli.rl import natural, policies, ppo, rollout, trpo
+from pgcli.rl import mlp, natural, policies, ppo, rollout, trpo
 from pgcli.rl.advantages import fit_value, normalise, value_init, value_predict, weights
-from pgcli.rl.settings import AlgoSettings, BatchSettings, EvalSettings, OptimSettings, Settings, StopSettings
+from pgcli.rl.settings import (
+    MAX_PARAMS,
+    AlgoSettings,
+    BatchSettings,
+    EvalSettings,
+    OptimSettings,
+    Settings,
+    StopSettings,
+)
 
 pd = lazy.module("pandas")
 
@@ -98,11 +106,15 @@ def validate(settings: Settings) -> None:
     except Exception as err:  # the env's own constructor rejected its kwargs
         raise SpecError("env", f"cannot make {settings.env.id}: {type(err).__name__}: {err}") from None
     try:
-        policies.make_policy(settings.policy, env.single_observation_space, env.single_action_space)
+        policy = policies.make_policy(settings.policy, env.single_observation_space, env.single_action_space)
     except policies.SpaceError as err:
         raise SpecError("env.id", str(err)) from None
     finally:
         env.close()
+    value_sizes = [policy.sizes[0], *settings.algo.value.hidden, 1]
+    for key, count in (("policy.hidden", policy.n_net), ("algo.value.hidden", mlp.n_params(value_sizes))):
+        if count > MAX_PARAMS:
+            raise SpecError(key, f"{count:,} parameters for {settings.env.id}; the limit is {MAX_PARAMS:,}")
 
 
 def budget(stop: StopSettings, iteration: int, env_steps: int) -> tuple[int, int]:
@@ -165,6 +177,10 @@ def visited_states(settings: Settings, theta: np.ndarray | None, n: int, seed: i
     env = rollout.make_env(settings.env, settings.env.num_envs)
     policy = policies.make_policy(settings.policy, env.single_observation_space, env.single_action_space)
     theta = initial_theta(settings, policy) if theta is None else theta
+    expected = initial_theta(settings, policy).size
+    if theta.ndim != 1 or theta.size != expected:
+        env.close()
+        raise SpecError("--policy", f"policy.npz holds θ of shape {theta.shape}; this spec's policy has {expected}")
     env_ss, act_ss = np.random.SeedSequence([seed, 0x46495348]).spawn(2)  # 'FISH': its own streams
     env_rng, act_rng = np.random.default_rng(env_ss), np.random.default_rng(act_ss)
     state, states = rollout.fresh_state(env, env_rng), []

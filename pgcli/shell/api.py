@@ -90,6 +90,7 @@ def _run(kind: str, resolved: dict, spec_dir=None) -> kinds.Result:
     trusted = experiment.Trust(tuple(map(str, [*([spec_dir] if spec_dir else []), os.getcwd()])))
     with _bad_input():
         (run,) = experiment.plan_runs(kind, resolved, Path(os.devnull), (), trusted)
+    usercode.allow(run.modules)  # your code runs in this process: the API's caller is code too
     return kinds.get(kind).run(run.spec, silent)
 
 
@@ -111,6 +112,10 @@ def _flags(kind: kinds.Kind, options: dict) -> dict:
     callable f with `f_grad` (its derivative) becomes one Fn; arrays become lists."""
     options = dict(options)
     if options.get("f_grad") is not None:
+        if isinstance(options.get("f"), list | tuple):
+            raise PgcliError(
+                "f_grad is the derivative of one f; give one f, or put <function>_grad beside each in a module"
+            )
         options["f"] = _function(options["f"], options["f_grad"])
     options.pop("f_grad", None)
     by_name = {flag.keyword: flag for flag in kind.flags if flag.key}
@@ -123,7 +128,7 @@ def _flags(kind: kinds.Kind, options: dict) -> dict:
             value = _theta(value)
         elif isinstance(value, np.ndarray):
             value = value.tolist()
-        elif isinstance(value, tuple):
+        elif type(value) is tuple:  # a plain tuple of values (not a NamedTuple such as an Fn)
             value = list(value)
         if flag is not None and flag.type == "texts" and not isinstance(value, list):
             value = [value]

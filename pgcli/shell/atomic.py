@@ -7,6 +7,7 @@ absent, or complete.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +38,21 @@ def _special(path: Path) -> str | None:
     return None
 
 
+STREAMS = {"-": 1, "/dev/stdout": 1, "/dev/stderr": 2, "/dev/fd/1": 1, "/dev/fd/2": 2,
+           "/proc/self/fd/1": 1, "/proc/self/fd/2": 2}  # fmt: skip
+
+
+def stream_of(path: str | Path) -> int | None:
+    """The file descriptor (1 or 2) an output path names (`-`, /dev/stdout, /proc/self/fd/2...), or None."""
+    return STREAMS.get(str(path))
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` atomically; a symlink is written through, never replaced."""
+    """Write `data` to `path` atomically; a symlink is written through, never replaced; an output
+    named /dev/stdout (`-`) or /dev/stderr is written to that stream."""
+    if (fd := stream_of(path)) is not None:
+        _to_stream(fd, data)
+        return Path(path)
     path = _target(path)
     if problem := _special(path):
         raise NotRegularFile(problem)
@@ -92,9 +106,77 @@ def writing(path: str | Path, binary: bool = False):
         raise
 
 
+def link_problem(path: str | Path, root: str | Path) -> str | None:
+    """Why pgcli will not write `path` inside the results root `root`, or None: every file pgcli
+    writes there is its own, so no directory or file from below the root down to the path may be a
+    symbolic link (one pointing elsewhere would send the write out of the tree), and what exists
+    at the path is a regular file. The root itself may be a link (your choice of disk)."""
+    path, root = Path(path), Path(root)
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        return f"{path} is outside the results root {root}"
+    current = root
+    for part in relative.parts:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # the rest is created (or cannot be: check_writable says why)
+        except OSError as err:
+            return f"cannot reach {current}: {err.strerror or err}"
+        if stat.S_ISLNK(info.st_mode):
+            return f"{current} is a symbolic link; pgcli writes nothing through a link inside the results root"
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        return f"{path} is not a regular file (a device, FIFO or socket); refusing to replace it"
+    return None
+
+
+def _to_stream(fd: int, data: bytes) -> None:
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (not a link, FIFO or device: those
+    could hang a read or never end); OSError otherwise."""
+    path = Path(path)
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(f"{path} is not a regular file")
+    if info.st_size > limit:
+        raise OSError(f"{path} is {info.st_size:,} bytes; the limit is {limit:,}")
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path} grew past {limit:,} bytes while it was read")
+    return data
+
+
 def check_writable(path: str | Path) -> str | None:
     """Why `path` cannot be written (before any work starts), or None if it can."""
-    shown, path = path, _target(path)
+    if stream_of(path) is not None:
+        return None
+    try:
+        return _writable(path)
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte, a loop of links
+        return f"cannot write {str(path)[:200]!r}: {getattr(err, 'strerror', None) or err}"
+
+
+def _writable(path: str | Path) -> str | None:
+    shown = path
+    if "\0" in str(path):
+        raise ValueError("the name holds a NUL byte")
+    if any(len(part.encode()) > 255 for part in Path(path).parts):
+        raise OSError(36, "File name too long")
+    path = _target(path)
+    if path.is_symlink():  # still a link once resolved: a loop
+        return f"output path {shown} is a loop of symbolic links"
     if path.is_dir():
         return f"output path is a directory: {shown}"
     if _special(path):

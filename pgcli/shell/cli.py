@@ -45,6 +45,17 @@ def bad_input():
         raise BadInput(str(err), getattr(err, "extra", "")) from None
 
 
+@contextlib.contextmanager
+def output_errors():
+    """A write that fails (disk full, file too large, permissions) is one line, exit 1; the atomic
+    write left no partial file."""
+    try:
+        yield
+    except OSError as err:
+        where = f" {err.filename}" if err.filename else ""
+        raise click.ClickException(f"cannot write{where}: {err.strerror or err}") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # the group: commands built on first use, every error one line
 
@@ -102,7 +113,7 @@ def cli(ctx):
     Examples:
       pgcli estimate --dist gaussian --f step
       pgcli fisher --dist gamma --theta shape=2,rate=3 --n 1e6
-      pgcli train experiments/cartpole.yaml
+      pgcli train cartpole
     """
     if ctx.invoked_subcommand is None:  # `pgcli` alone: the help, as --help would
         click.echo(ctx.get_help())
@@ -173,9 +184,10 @@ def flag_option(flag: kinds.Flag) -> click.Option:
     """A kind's Flag as a click.Option (its registry names read now: the command is being built)."""
     names = tuple(flag.names()) if flag.names else ()
     help_text = flag.help.replace("{names}", ", ".join(map(str, names)))
+    low, high = (flag.bounds or (0, None))[:2]
     types = {
         "int": click.INT,
-        "positive": click.FloatRange(min=0, min_open=True),
+        "positive": click.FloatRange(min=low, max=high, min_open=low == 0),
         "choice": click.Choice(names) if names else None,
     }
     attrs = {"help": help_text, "metavar": flag.metavar, "default": flag.default}
@@ -239,6 +251,18 @@ def run_kind(kind: kinds.Kind, tools, spec_file, params: dict) -> int:
     return finish(outcome, params["out"] or outcome.combined)
 
 
+def spec_path(text) -> str | None:
+    """A spec argument as a file: a file as given, or a bundled spec by name (`cartpole`)."""
+    if text is None:
+        return None
+    from pgcli.shell import library
+
+    found = library.find(text)
+    if found is None:
+        raise BadInput(f"spec file not found: {text} (nor a bundled spec of that name: `pgcli list` shows them)")
+    return str(found)
+
+
 def run_command(kind: str, spec_file, flags: dict, opts: dict):
     """Build the spec (spec file, flags, --set), plan and validate its runs, print the spec
     (--print-spec) or run them; returns experiment.Outcome."""
@@ -246,6 +270,7 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict):
     from pgcli.shell.spec import dump
 
     typed = [flags, opts["sets"], opts["grid"]]  # the user's own text: its modules may be in the working directory
+    spec_file = spec_path(spec_file)
     with bad_input():
         spec = experiment.build_spec(kind, spec_file, flags, opts["sets"], opts["seed"], opts["name"])
         trust = experiment.trust(spec_file, opts["trust"], typed)
@@ -253,7 +278,7 @@ def run_command(kind: str, spec_file, flags: dict, opts: dict):
     if opts["print_spec"]:
         click.echo(dump(spec), nl=False)
         raise click.exceptions.Exit(0)
-    with bad_input():
+    with bad_input(), output_errors():
         outcome = experiment.run(kind, spec, runs, execution(opts), opts["out"], spec_file)
     if outcome.directory.parent.name == "sweeps":
         click.echo(f"note: these runs differ from {spec_file} as written; their summary is {outcome.directory}/")
@@ -270,11 +295,12 @@ def run_tool(command: kinds.Kind, kind: kinds.Kind, tool: kinds.Tool, spec_file,
         raise BadInput(f"{tool.trigger.decls[0]} takes no spec file or {', '.join(given) or command.name + ' options'}")
     options = {flag.keyword: params[flag.keyword] for flag in tool.flags}
     with bad_input():
-        chosen = experiment.tool_run(kind.name, Path(params[trigger]), params["sets"], params["seed"],
+        where = params[trigger] if Path(params[trigger]).is_dir() else spec_path(params[trigger])
+        chosen = experiment.tool_run(kind.name, Path(where), params["sets"], params["seed"],
                                      params["name"], execution(params))  # fmt: skip
     if chosen.note:
         click.echo(chosen.note)
-    with bad_input():
+    with bad_input(), output_errors():
         path, lines = experiment.run_tool(tool, chosen, options, params["out"])
     click.echo(lines)
     wrote(path)
@@ -297,7 +323,9 @@ def finish(outcome, path=None) -> int:
 
 def wrote(path) -> None:
     """Say where a file is, only if it is there (a run that failed wrote nothing)."""
-    if path is not None and Path(path).is_file():
+    from pgcli.shell.atomic import stream_of
+
+    if path is not None and stream_of(path) is None and Path(path).is_file():
         click.echo(f"wrote {path}")
 
 
@@ -365,11 +393,13 @@ def plot_command() -> click.Command:
         if out is not None:
             from pgcli.shell import draw
 
-            draw.save(draw.draw(request), out)
+            with output_errors():
+                draw.save(draw.draw(request), out)
         if show_table:
             click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
         if table_out:
-            atomic.write_csv(table_out, summary)
+            with output_errors():
+                atomic.write_csv(table_out, summary)
         for path in [out, table_out]:
             wrote(path)
 
@@ -400,9 +430,9 @@ def check(targets, no_run, junit, report_out, results, jobs, quiet, progress, tr
 
     \b
     Examples:
-      pgcli check experiments/cartpole.yaml
+      pgcli check cartpole
       pgcli check experiments/estimators-*.yaml --jobs 2 --junit report.xml
-      pgcli check experiments/cartpole.yaml experiments/fisher-identities.yaml --report check.html
+      pgcli check cartpole fisher-identities --report check.html
       pgcli check results/cartpole --no-run
     """
     from pgcli.shell import atomic, checking, expect
@@ -417,7 +447,7 @@ def check(targets, no_run, junit, report_out, results, jobs, quiet, progress, tr
         with bad_input():
             report.output_path([], report_out)
     with bad_input():
-        checked = [checking.target(path, run_options) for path in map(Path, targets)]
+        checked = [checking.target(Path(spec_path(text)), run_options) for text in targets]
     per_target = [(target, check_one(target, not no_run, run_options)) for target in checked]
     cases = [case for _, found in per_target for case in found]
     shown = checking.table(cases)
@@ -425,9 +455,10 @@ def check(targets, no_run, junit, report_out, results, jobs, quiet, progress, tr
     for _, row in shown[(shown["message"] != "") & shown["passed"].notna()].iterrows():
         click.echo(f"{row['spec']}: {row['expectation']}: {row['message']}", err=True)
     if junit:
-        atomic.write_text(junit, expect.junit_xml(cases))
+        with output_errors():
+            atomic.write_text(junit, expect.junit_xml(cases))
     if report_out:
-        with bad_input():
+        with bad_input(), output_errors():
             report.write(report.checked(per_target), report_out, checks=shown)
     counted, failed, skipped = checking.tally(shown)
     click.echo(f"{counted - failed} of {counted} expectations pass" + (f"; {skipped} skipped" if skipped else ""))
@@ -447,6 +478,62 @@ def check_one(target, run_missing: bool, run_options) -> list:  # of expect.Case
         click.echo(f"{target.spec['name']}: run {label} failed: {message}", err=True)
     with bad_input():
         return checking.cases(target, why)
+
+
+# ---------------------------------------------------------------------------------------------
+# the library
+
+
+@click.command("list")
+def list_command():
+    """List the reproduction library: every bundled spec, its kind, what it reproduces, how long it takes.
+
+    A bundled spec runs by its name: `pgcli train cartpole`, `pgcli check cartpole`; `pgcli copy
+    NAME` writes it out for editing.
+
+    \b
+    Examples:
+      pgcli list
+      pgcli check estimators-unbiased
+    """
+    import textwrap
+
+    from pgcli.shell import library
+
+    with bad_input():
+        found = library.entries()
+    width = max(len(entry.name) for entry in found)
+    for entry in found:
+        head = f"{entry.name:<{width}}  {entry.kind:<8}  {entry.time or '-':<22}  {'check' if entry.checked else ''}"
+        click.echo(head.rstrip())
+        click.echo(textwrap.fill(entry.about, 100, initial_indent="    ", subsequent_indent="    "))
+
+
+@click.command("copy")
+@click.argument("name")
+@click.argument("dest", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+def copy_command(name, dest, force):
+    """Write a bundled spec out for editing (default: ./NAME.yaml), then run it as any spec file.
+
+    \b
+    Examples:
+      pgcli copy cartpole my-cartpole.yaml
+      pgcli train my-cartpole.yaml --set optim.lr=0.02
+    """
+    from pgcli.shell import atomic, library
+
+    if name.removesuffix(".yaml") not in library.names():
+        raise BadInput(f"no bundled spec {name!r}; `pgcli list` shows the library")
+    source = library.directory() / f"{name.removesuffix('.yaml')}.yaml"
+    target = Path(dest or source.name)
+    if target.exists() and not force:
+        raise BadInput(f"{target} exists; pass --force to replace it")
+    if problem := atomic.check_writable(target):
+        raise BadInput(problem)
+    with output_errors():
+        atomic.write_bytes(target, source.read_bytes())
+    wrote(target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -473,7 +560,7 @@ def report_command(paths, out):
     """
     from pgcli.shell import report
 
-    with bad_input():
+    with bad_input(), output_errors():
         out = report.output_path(paths, out)
         report.write(report.read_all(paths), out)
     wrote(out)
@@ -484,6 +571,14 @@ COMMANDS = {
     "plot": ("Draw a figure from results directories or CSVs (sweeps, single runs, tables).", plot_command),
     "check": ("Check specs' `expect:` blocks against their results (running them if missing).", lambda: check),
     "report": ("Write one self-contained HTML page of results directories.", lambda: report_command),
+    "list": (
+        "List the reproduction library: every bundled spec, its kind, what it reproduces, how long it takes.",
+        lambda: list_command,
+    ),
+    "copy": (
+        "Write a bundled spec out for editing (default: ./NAME.yaml), then run it as any spec file.",
+        lambda: copy_command,
+    ),
 }
 
 

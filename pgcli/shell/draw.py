@@ -31,7 +31,7 @@ def _figure(ncols: int, title: str):
 
     fig = Figure(figsize=(4.6 * ncols + 1.0, 4.4), layout="constrained")
     axes = list(fig.subplots(1, ncols, squeeze=False)[0])
-    fig.suptitle(title)
+    fig.suptitle(title.replace("$", r"\$"))  # text, never mathtext (a hostile title cannot stall the parser)
     for ax in axes:
         ax.grid(True, alpha=0.3)
     return fig, axes

@@ -91,13 +91,21 @@ def compute(run: Run, progress: Progress = silent) -> dict:
     try:
         result = kind.run(run.spec, progress)
         outcome["files"] = {kind.table: atomic.csv_text(result.table).encode(), **result.files}
-    except Exception as err:  # a failing run is reported, not fatal to the sweep
-        outcome.update(status="failed", message=one_line(f"{type(err).__name__}: {err}"))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # a failing run is reported, not fatal to the sweep (sys.exit in user code too)
+        outcome.update(status="failed", message=one_line(f"{type(err).__name__}: {err}{usercode.where(err)}"))
         outcome["error"] = traceback.format_exc()
     else:
         outcome.update(status=result.status, message=one_line(result.message), notes=list(result.notes))
     outcome["wall_s"] = time.perf_counter() - start
     return outcome
+
+
+def contained(run: Run) -> bool:
+    """Whether a run computes in a process of its own, even with --jobs 1: it runs your code (a
+    module it names), which may exit the process or hang, or it has a timeout."""
+    return bool(run.modules) or run.spec.get("timeout") is not None
 
 
 def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False, kind_module: str = "") -> dict:
@@ -117,7 +125,78 @@ def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False
         return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
     if shipped:
         run = run._replace(modules=tuple(module._replace(root=_root_here(module.name)) for module in run.modules))
-    return compute(run)
+    with captured_output(fds=not shipped) as output:
+        outcome = compute(run)
+    outcome["output"] = output()
+    return outcome
+
+
+def validate_apart(kind: str, specs: list[dict], modules) -> tuple[str, str] | None:
+    """Validate runs that name your code in a worker process — the checks import and call it (a
+    probe of f, the env's constructor), and an exit, a crash or a print there must not reach pgcli.
+    None when they are valid, else (the one-line reason they are bad input, a missing extra)."""
+    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_local_worker, initargs=(os.getpid(),))
+    try:
+        with worker_environment(), _sigint_blocked():
+            future = pool.submit(_validate, kind, kinds.REGISTRY[kind], specs, tuple(modules))
+        return future.result()
+    except BrokenProcessPool:
+        return "your code ended pgcli's process while it checked the spec (os._exit, or a crash)", ""
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _validate(kind: str, kind_module: str, specs: list[dict], modules) -> tuple[str, str] | None:
+    """In a worker: each spec validated by its kind with `modules` admitted; its output discarded."""
+    if kind not in kinds.REGISTRY:
+        kinds.register(kind_module)
+    usercode.allow(modules)
+    with captured_output():
+        for spec in specs:
+            try:
+                kinds.get(kind).validate(spec)
+            except KeyboardInterrupt:
+                raise
+            except ValueError as err:  # SpecError, UserCodeError, DistError, FunctionError: bad input
+                return str(err), getattr(err, "extra", "")
+            except BaseException as err:  # sys.exit, GeneratorExit... in your code while it was checked
+                return (
+                    f"checking the spec ran your code, which raised {type(err).__name__}: {err}{usercode.where(err)}",
+                    "",
+                )
+    return None
+
+
+@contextmanager
+def captured_output(fds: bool = True):
+    """What code prints inside the block — sys.stdout and sys.stderr, and with `fds` whatever
+    reaches file descriptors 1 and 2 too — goes to a temporary file instead of pgcli's output;
+    the block's value is a function returning that text. Closing sys.stdout inside is harmless."""
+    saved = sys.stdout, sys.stderr
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as sink:
+        fd_saved = [os.dup(1), os.dup(2)] if fds else []
+        for stream in saved:
+            with contextlib.suppress(ValueError, OSError):
+                stream.flush()
+        for fd in (1, 2) if fds else ():
+            os.dup2(sink.fileno(), fd)
+        capture = open(sink.fileno(), "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        sys.stdout = sys.stderr = capture
+        text = ""
+        try:
+            yield lambda: text
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                capture.flush()
+            sys.stdout, sys.stderr = saved
+            for fd, copy in zip((1, 2), fd_saved, strict=False):
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            text = sink.read()[-MAX_OUTPUT:]
+
+
+MAX_OUTPUT = 1_000_000  # characters of a run's output kept in its output.txt (the last ones)
 
 
 def _root_here(top: str) -> str:
@@ -262,35 +341,56 @@ def _watch_parent(parent: int):
 
 
 def _lost(err) -> dict:
-    message = one_line(f"worker lost: {type(err).__name__}: {err}")
+    message = one_line(
+        f"worker lost (its process ended: a crash, or code calling os._exit): {type(err).__name__}: {err}"
+    )
     return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
 
 
-def processes(items, jobs):
+def processes(items, jobs, paced=False):
     """`jobs` spawned worker processes. A worker that dies breaks the pool: the runs it had in
-    flight are tried once more in a new pool, and fail as 'worker lost' if it breaks again."""
+    flight are tried once more in a new pool, and fail as 'worker lost' if it breaks again. A run
+    with a timeout that is not done in time fails, and its pool is stopped (the others run again);
+    `paced` (timeouts in play): a run is handed over only when a worker is free, so its clock
+    starts when it does."""
     items, retry, lost_once = iter(items), deque(), set()
     with _terminate_exits():
-        yield from _pools(items, jobs, retry, lost_once)
+        yield from _pools(items, jobs, retry, lost_once, paced)
 
 
-def _pools(items, jobs, retry, lost_once):
+def _pools(items, jobs, retry, lost_once, paced):
     while True:
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_local_worker,
                                    initargs=(os.getpid(),))  # fmt: skip
-        inflight, broken = {}, None
+        inflight, deadlines, broken = {}, {}, None
         try:
             while True:
-                while broken is None and len(inflight) < 2 * jobs:
+                room = jobs if paced else 2 * jobs
+                while broken is None and len(inflight) < room:
                     pair = retry.popleft() if retry else next(items, None)
                     if pair is None:
                         break
                     with worker_environment(), _sigint_blocked():  # what workers started now inherit
-                        inflight[pool.submit(compute_remote, pair[1], None, False, kinds.REGISTRY[pair[1].kind])] = pair
+                        future = pool.submit(compute_remote, pair[1], None, False, kinds.REGISTRY[pair[1].kind])
+                    inflight[future] = pair
+                    if contained_by_time(pair[1]):
+                        deadlines[future] = time.monotonic() + pair[1].spec["timeout"]
                 if not inflight:
                     break
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                timeout = min((at - time.monotonic() for at in deadlines.values()), default=None)
+                done, _ = wait(inflight, timeout=None if timeout is None else max(timeout, 0.0),
+                               return_when=FIRST_COMPLETED)  # fmt: skip
+                late = [f for f, at in deadlines.items() if f not in done and at <= time.monotonic()]
+                if late:  # a worker past its run's timeout: the pool goes, the others run again
+                    for future in late:
+                        i, run = inflight.pop(future)
+                        yield i, _timed_out(run)
+                    retry.extendleft(reversed(list(inflight.values())))
+                    _terminate(pool)
+                    broken = "timeout"
+                    break
                 for future in done:
+                    deadlines.pop(future, None)
                     i, run = inflight.pop(future)
                     try:
                         outcome = future.result()
@@ -305,9 +405,27 @@ def _pools(items, jobs, retry, lost_once):
         except BaseException:
             _terminate(pool)
             raise
-        pool.shutdown(wait=True)
+        if broken != "timeout":
+            pool.shutdown(wait=True)
         if broken is None:
             return
+
+
+def contained_by_time(run: Run) -> bool:
+    """Whether a run has a timeout (spec key `timeout`, seconds)."""
+    return run.spec.get("timeout") is not None
+
+
+def _timed_out(run: Run) -> dict:
+    message = f"timed out after {run.spec['timeout']:g} s (the spec's timeout); its process was stopped"
+    return {
+        "status": "failed",
+        "message": message,
+        "wall_s": run.spec["timeout"],
+        "notes": [],
+        "error": "",
+        "files": {},
+    }
 
 
 def _terminate(pool):
@@ -330,6 +448,8 @@ SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 
 def check_address(scheduler: str) -> None:
     """A scheduler address has the form [SCHEME://]HOST:PORT; checked before dask is imported."""
+    if not scheduler.strip():
+        raise SchedulerError("--scheduler is empty; expected tcp://HOST:PORT (or no --scheduler: a LocalCluster)")
     text = scheduler if "://" in scheduler else f"tcp://{scheduler}"
     try:
         parts = urlsplit(text)
@@ -340,20 +460,33 @@ def check_address(scheduler: str) -> None:
         raise SchedulerError(f"--scheduler {scheduler!r} is not an address; expected tcp://HOST:PORT")
 
 
+CONNECT_S = 10  # seconds to reach a scheduler (one that accepts and says nothing is not one)
+WORKERS_S = 60  # seconds for a first worker to join a scheduler that has none
+
+
 def dask_client(scheduler: str | None, workers: int = 2, *, runs=(), allow_mixed: bool = False):
     """A Client for the scheduler address, or for a new LocalCluster when address is None, whose
     workers are checked (`check_workers`) and given the user modules `runs` name (`ship_modules`)."""
-    if scheduler:
+    if scheduler is not None:
         check_address(scheduler)
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise SchedulerError("the Dask executor needs dask.distributed: pip install 'pgcli[dask]'") from None
     if scheduler:
+        import dask
+
         try:
-            client = Client(scheduler, timeout="5s")
-        except (OSError, TimeoutError, ValueError, TypeError) as err:
-            raise SchedulerError(f"cannot reach Dask scheduler {scheduler}: {one_line(err)}") from None
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{CONNECT_S}s"}):
+                client = Client(scheduler, timeout=f"{CONNECT_S}s")
+        except Exception as err:  # refused, timed out, not a Dask scheduler (an HTTP server, garbage)
+            raise SchedulerError(f"cannot reach a Dask scheduler at {scheduler}: {one_line(err)[:200]}") from None
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_S)
+        except Exception:
+            client.close()
+            raise SchedulerError(f"no Dask worker joined the scheduler at {scheduler} within {WORKERS_S} s "
+                                 "(start one: dask worker ADDRESS)") from None  # fmt: skip
     else:
         with worker_environment():
             cluster = LocalCluster(
@@ -470,16 +603,26 @@ def dask(items, client, expected):
             del future
             yield i, outcome
             refill()
+    except (OSError, RuntimeError, TimeoutError) as err:  # the scheduler went away: what is finished stays
+        lost = {"status": "failed", "message": one_line(f"the Dask scheduler was lost: {type(err).__name__}: {err}"),
+                "wall_s": 0.0, "notes": [], "error": "", "files": {}}  # fmt: skip
+        for i, _ in list(pending.values()):
+            yield i, lost
+        for i, _ in items:
+            yield i, lost
+        pending.clear()
     finally:
         if pending:
-            client.cancel([future for _, future in pending.values()])
+            with contextlib.suppress(Exception):
+                client.cancel([future for _, future in pending.values()])
 
 
 def start(items, runs, count, *, jobs, client, quiet, allow_mixed):
-    """The executor for these options (Dask with a client, local processes for jobs > 1 and several
-    runs, else this process), started on `items`: yields (index, outcome) as runs finish."""
+    """The executor for these options (Dask with a client; local processes for jobs > 1 and several
+    runs, or for runs that are `contained`; else this process), started on `items`: yields
+    (index, outcome) as runs finish."""
     if client is not None:
         return dask(items, client, None if allow_mixed else versions())
-    if jobs > 1 and count > 1:
-        return processes(items, min(jobs, count))
+    if (jobs > 1 and count > 1) or any(map(contained, runs)):
+        return processes(items, max(1, min(jobs, count)), paced=any(map(contained_by_time, runs)))
     return serial(items, quiet, nested=len(runs) > 1)

@@ -126,6 +126,9 @@ def check_columns(
     metric = item["metric"]
     if metric.endswith("_to_target"):
         of = item.get("of", goal)
+        if of is None and metric.removesuffix("_to_target") not in table:
+            raise ExpectError(f"unknown metric column {metric.removesuffix('_to_target')!r}; the results will have: "
+                              f"{', '.join(map(str, table))}")  # fmt: skip
         if of is None:
             raise ExpectError(f"{item['metric']} needs `of`: the column that reaches the target")
         needed = [("metric", metric.removesuffix("_to_target")), ("of", of)]

@@ -1,7 +1,7 @@
 """An experiment as the command line runs it: the spec (file, then flags, then --set), its runs,
 an executor's life cycle (a Dask client opened and closed here), and the summary directory.
 
-    spec = build_spec(kind, "experiments/estimators-step.yaml", {"n": "100"}, ["reps=50"], None, None)
+    spec = build_spec(kind, "estimators-step", {"n": "100"}, ["reps=50"], None, None)
     runs = plan_runs(kind, spec, "results")
     outcome = run(kind, spec, runs, Execution(jobs=2))   # outcome.summary: runs.csv as a DataFrame
 
@@ -14,6 +14,7 @@ one-line message, before anything is written; the CLI prints it and exits 2. Not
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -102,7 +103,21 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name) -> dict:
     _one_seed_rule(user, seed, [parse_assignment(text)[0] for text in sets])
     spec = resolve(schema, user)
     spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec))
+    if problem := name_problem(spec["name"]):
+        raise SpecError("--name" if name else "name", problem)
     return spec
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,99}")
+
+
+def name_problem(name: str) -> str | None:
+    """Why a results name is not a safe folder name on every platform (letters, digits, and . _ + = -,
+    starting with a letter or digit, at most 100 characters, not ending in '.'), or None."""
+    if NAME.fullmatch(name) and not name.endswith(".") and ".." not in name:
+        return None
+    return (f"{name[:60]!r} is not a safe folder name: use letters, digits and . _ + = - (starting with a letter "
+            "or digit, at most 100 characters)")  # fmt: skip
 
 
 def _one_seed_rule(user: dict, seed, set_keys: list[str]) -> None:
@@ -125,8 +140,10 @@ def schema_of(kind: str) -> dict:
 
 def default_name(kind: str, spec: dict) -> str:
     """The results name of a spec given by flags alone, <kind>-<what it is about> (the kind's
-    `subject`: its distribution, env id, or optimize's problem), lower case, '/' as '-'."""
-    return f"{kind}-{kinds.get(kind).subject(spec)}".lower().replace("/", "-")
+    `subject`: its distribution, env id, or optimize's problem), lower case, any character a
+    folder name should not hold as '-' (`train-corridor-corridor` for env.id corridor:Corridor)."""
+    text = re.sub(r"[^a-z0-9._+=-]+", "-", f"{kind}-{kinds.get(kind).subject(spec)}".lower())
+    return text.strip("-.")[:100] or kind
 
 
 class Trust(NamedTuple):
@@ -184,16 +201,22 @@ def user_modules(kind: str, trust_: Trust):
 
 def plan_runs(kind: str, spec: dict, root: str | Path, grid=(), trust_: Trust | None = None, imports: bool = True):
     """The runs of a resolved spec under root/<name>/, with the user modules each names (found in
-    trusted directories), each run validated by its kind. Validating may import those modules
-    (a Python f is probed, an env is made): with `imports` False (--print-spec) nothing is
-    imported, and a run that names user code is checked up to its modules only."""
+    trusted directories), each run validated by its kind. Validating a run that names your code
+    imports and calls it (a probe of f, the env's constructor): that happens in a worker process
+    (executors.validate_apart), so nothing it does reaches this one. With `imports` False
+    (--print-spec) nothing is imported, and such a run is checked up to its modules only."""
     modules_of = user_modules(kind, trust_ or Trust())
     runs = plan.runs(kind, schema_of(kind), spec, root, grid, modules_of)
-    if imports:
-        usercode.allow(module for run in runs for module in run.modules)
+    record = kinds.get(kind)
     for run in runs:
-        if imports or not run.modules:
-            kinds.get(kind).validate(run.spec)
+        if not run.modules:
+            record.validate(run.spec)
+    apart = [run for run in runs if run.modules]
+    if imports and apart:
+        modules = {module.name: module for run in apart for module in run.modules}.values()
+        problem = executors.validate_apart(kind, [run.spec for run in apart], modules)
+        if problem:
+            raise SpecError("", problem[0], extra=problem[1])
     return runs
 
 
@@ -238,14 +261,18 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
     runs end. `out`, when given, receives a copy of the combined table."""
     directory = summary_directory(kind, spec, runs, spec_file, execution)
     rerun = [Path(r.directory) / "status" for r in runs if execution.force or results.finished(r) is None]
-    for target in [directory / "runs.csv", out, *rerun]:
+    inside = [directory / "runs.csv", directory / kinds.get(kind).table, *rerun]
+    for target in inside:
+        if problem := atomic.link_problem(target, execution.results):
+            raise InputError(problem)
+    for target in [*inside, out]:
         problem = target and atomic.check_writable(target)
         if problem:
             raise InputError(problem)
     client = None
     if execution.executor == "dask":
         client = executors.dask_client(execution.scheduler, runs=runs, allow_mixed=execution.allow_mixed)
-    elif execution.scheduler:
+    elif execution.scheduler is not None:
         raise InputError("--scheduler needs --executor dask")
     try:
         outcomes = _run_with_progress(runs, execution, client)
@@ -310,9 +337,17 @@ def not_done(outcome: Outcome) -> str:
     bad = outcome.summary[outcome.summary["status"] != "done"]
     if bad.empty:
         return ""
-    messages = {run.run_id: (r or {}).get("message", "") for run, r in zip(outcome.runs, outcome.results, strict=True)}
+    messages = {run.run_id: _message(run, r) for run, r in zip(outcome.runs, outcome.results, strict=True)}
     shown = bad[["run_id", "label", "status"]].assign(message=bad["run_id"].map(messages))
     return f"\n{len(bad)} of {len(outcome.runs)} runs not done:\n" + shown.to_string(index=False)
+
+
+def _message(run, result) -> str:
+    """A run's one-line message, with where its traceback and its code's output are, if it has them."""
+    message = (result or {}).get("message", "")
+    kept = [Path(run.directory) / name for name in ("error.txt", "output.txt")]
+    kept = [str(path) for path in kept if path.is_file()]
+    return message + (f" (see {', '.join(kept)})" if kept else "")
 
 
 def shown(outcome: Outcome, options: dict) -> kinds.Shown:

@@ -39,6 +39,8 @@ from pgcli.shell.spec import SpecError, read_yaml, resolve, with_sweep
 pd = lazy.module("pandas")
 
 FINISHED = ("done", "diverged")
+MAX_STATUS_BYTES = 1_000_000  # a status file: a few lines and one digest per file
+MAX_FILE_BYTES = 2_000_000_000  # a run's table or policy: read whole, so bounded
 STATUSES = (*FINISHED, "failed", "running")  # 'running': left by an interrupted older pgcli
 RUNS_COLUMNS = {"run_id", "label", "status", "wall_s"}
 
@@ -61,7 +63,11 @@ def record(run: Run, outcome: dict, run_versions: dict) -> dict:
     result = {k: outcome[k] for k in ("status", "message", "wall_s", "notes")}
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in outcome["files"].items()}
     config = _dump(_config(run, run_versions, outcome.get("machine")))
-    texts = {"notes.txt": "".join(f"{note}\n" for note in outcome["notes"]), "error.txt": outcome["error"]}
+    texts = {
+        "notes.txt": "".join(f"{note}\n" for note in outcome["notes"]),
+        "error.txt": outcome["error"],
+        "output.txt": outcome.get("output", ""),  # what the run's code printed (a contained run's)
+    }
     path = directory / "config.yaml"
     try:
         _write(path, config.encode())
@@ -76,11 +82,14 @@ def record(run: Run, outcome: dict, run_versions: dict) -> dict:
         message = f"cannot write {path}: {err.strerror or err}"
         result = {"status": "failed", "message": message, "wall_s": result["wall_s"], "notes": []}
         with contextlib.suppress(OSError):  # a status file is small: it may still fit
-            atomic.write_text(directory / "status", _status_text(result, {}))
+            _write(directory / "status", _status_text(result, {}).encode())
     return result
 
 
 def _write(path: Path, data: bytes):
+    """Write a file of a run directory, never through a link inside the results root."""
+    if problem := atomic.link_problem(path, Path(path).parents[2]):
+        raise OSError(problem)
     with atomic.writing(path, binary=True) as handle:
         handle.write(data)
 
@@ -118,7 +127,7 @@ def _read_status(directory: str | Path) -> dict | None:
     """A status file parsed (status, message, wall_s, sha256 {file: digest}); None when it is
     missing or does not parse (binary, unknown status, `wall_s=abc`, a stray line)."""
     try:
-        lines = (Path(directory) / "status").read_bytes().decode("utf-8").split("\n")
+        lines = atomic.read_regular(Path(directory) / "status", MAX_STATUS_BYTES).decode("utf-8").split("\n")
     except (OSError, UnicodeDecodeError):
         return None
     parsed = {"status": lines[0].strip(), "message": lines[1] if len(lines) > 1 else "", "wall_s": np.nan}
@@ -205,7 +214,7 @@ def _verify(run: Run) -> Verified | None:
     data = {}
     for name, digest in parsed["sha256"].items():
         try:
-            data[name] = (Path(run.directory) / name).read_bytes()
+            data[name] = atomic.read_regular(Path(run.directory) / name, MAX_FILE_BYTES)
         except OSError:
             return None
         if hashlib.sha256(data[name]).hexdigest() != digest:
@@ -256,7 +265,7 @@ def load_run(directory: str | Path) -> RunDirectory:
     if parsed is not None and parsed["status"] in FINISHED:
         for name, digest in parsed["sha256"].items():
             try:
-                data = (directory / name).read_bytes()
+                data = atomic.read_regular(directory / name, MAX_FILE_BYTES)
             except OSError:
                 break
             if hashlib.sha256(data).hexdigest() == digest:
@@ -301,6 +310,10 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
     table's columns are the union of the tables', in order of appearance."""
     directory = Path(directory)
     kind = kinds.get(runs[0].kind)
+    root = Path(runs[0].directory).parents[1]
+    for path in (directory / "runs.csv", directory / kind.table):
+        if problem := atomic.link_problem(path, root):
+            raise OSError(problem)
     entries, columns, agrees = _scan(runs, results, kind)
     names, repeated = _column_names(list(runs[0].varying), columns, agrees)
     rows = []

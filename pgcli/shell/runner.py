@@ -15,7 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from pgcli.shell import executors, results
+from pgcli.shell import atomic, executors, results
 from pgcli.shell.plan import Run
 
 # Threads writing run directories: the client writes every run, and on a busy or network file
@@ -31,6 +31,8 @@ def _claim(directory: str | Path, wait: bool = False) -> FileLock | None:
     """Lock a run directory (a lock on its .lock file, which the operating system releases however
     this process ends): the held lock, or None when another live process holds it and not `wait`."""
     directory = Path(directory)
+    if problem := atomic.link_problem(directory / ".lock", directory.parents[1]):
+        raise OSError(problem)
     directory.mkdir(parents=True, exist_ok=True)
     lock = FileLock(directory / ".lock", thread_local=False)
     try:

@@ -414,7 +414,7 @@ SWEEP = {
     "grid": Field("mapping", {}, "dotted key -> list of values; the full cross product is run"),
     "seeds": Field("any", None, "a count (seeds 0..N-1) or a list of seeds", nullable=True),
 }
-UNHASHED = ("name", "sweep", "expect")  # keys that do not change a run's results
+UNHASHED = ("name", "sweep", "expect", "timeout")  # keys that do not change a run's results
 MAX_RUNS = 10_000  # runs in one sweep (grid points × seeds); each is a directory
 
 
