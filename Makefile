@@ -53,12 +53,13 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# the quick reproductions' report (one HTML page, CI keeps it): results/check-report.html
 check: $(STAMP)
-	$(PY) -m pgcli check $(QUICK) --jobs 2 --quiet
+	$(PY) -m pgcli check $(QUICK) --jobs 2 --quiet --report results/check-report.html
 
 reproduce: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,dask,mujoco,box2d]'
-	$(PY) -m pgcli check $(REPRODUCTIONS) --jobs 2 --quiet --junit results/reproduce.xml
+	$(PY) -m pgcli check $(REPRODUCTIONS) --jobs 2 --quiet --junit results/reproduce.xml --report results/reproduce.html
 
 reproduce-physics: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,dask,envpool,mujoco,box2d]'

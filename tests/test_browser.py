@@ -10,66 +10,40 @@ chromium-driver, opens a rendered sample page (tests/pages.py) from a file and
 - fits 1280 px and 390 px wide (tables scroll in their own box), saving a full-page screenshot of
   each to $PGCLI_SCREENSHOTS (default: the test's temporary directory).
 
+The same for a real report: `pgcli report` of a tiny train sweep and a tiny estimate run made
+here (tests/tiny_results.py) — every section, sorting the runs by a click, every figure labelled,
+and its screenshots at 1280 px and 390 px (report-real-*.png).
+
 Without the browser these tests fail (not skip) with the command that installs it: CI must run
 them (.ci/run installs the two packages).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pgcli.shell import htmlpage as H
+from tests import browser as chromium
+from tests import tiny_results
+from tests.helpers import invoke
 from tests.pages import HOSTILE, SECTIONS, runs_frame, sample_page
 
-INSTALL = "apt-get install -y chromium chromium-driver && pip install -e '.[dev]'"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",  # as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--proxy-server=http://127.0.0.1:9",  # a closed loopback port: a request fails, and says so
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # and no name resolves
-]
 ROWS = 60  # the runs table: 25 rows a page, 3 pages
 PAGE = 25
 WIDTHS = {"wide": 1280, "phone": 390}
 
 
-def _browser_paths() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    missing = [name for name, path in (("chromium", chromium), ("chromedriver", driver)) if path is None]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package")
-    if missing:
-        pytest.fail(f"the browser test needs {', '.join(missing)}; install with: {INSTALL}", pytrace=False)
-    return chromium, driver
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = _browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    missing = chromium.missing()
+    if missing:
+        pytest.fail(f"the browser test needs {', '.join(missing)}; install with: {chromium.INSTALL}", pytrace=False)
+    driver = chromium.start(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 
@@ -237,34 +211,101 @@ def test_hostile_strings_are_shown_as_text_and_never_run(opened):
 def test_the_page_fits_the_width_and_is_saved_as_a_screenshot(browser, page_url, tmp_path, name):
     """No sideways scrolling of the page itself (wide tables scroll inside their box), every figure
     within the viewport, and a full-page screenshot to look at."""
-    width = WIDTHS[name]
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600},
-    )
-    browser.get(page_url)
-    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    fits_and_is_saved(browser, page_url, WIDTHS[name], tmp_path, f"report-{WIDTHS[name]}px.png")
+
+
+def fits_and_is_saved(driver, url: str, width: int, tmp_path: Path, name: str) -> Path:
+    chromium.open_at_width(driver, url, width)
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}px"
-    figures = browser.execute_script(
+    figures = driver.execute_script(
         "return [...document.querySelectorAll('figure.fig svg')].map(s => s.getBoundingClientRect().right)"
     )
     assert figures and max(figures) <= width, figures
-    tables = browser.execute_script(
+    tables = driver.execute_script(
         "return [...document.querySelectorAll('.scroll')].map(s => s.getBoundingClientRect().right)"
     )
     assert max(tables) <= width, tables
-    height = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
-    shot = browser.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "format": "png",
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-        },
-    )
     directory = Path(os.environ.get("PGCLI_SCREENSHOTS", tmp_path))
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"report-{width}px.png"
-    path.write_bytes(base64.b64decode(shot["data"]))
+    path = directory / name
+    path.write_bytes(chromium.full_page_png(driver, width))
     assert path.stat().st_size > 10_000
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# a real report: `pgcli report` of results made here
+
+
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory):
+    """(file URL, results root) of `pgcli report results/tiny-train results/tiny-estimate`."""
+    root = tiny_results.make(tmp_path_factory.mktemp("results"))
+    out = root / "report.html"
+    result = invoke("report", root / "tiny-train", root / "tiny-estimate", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out.as_uri(), root
+
+
+@pytest.fixture
+def report_opened(browser, real_report):
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.get(real_report[0])
+    return browser
+
+
+REAL_SECTIONS = ["comparison"] + [
+    f"{name}-{part}"
+    for name in ("tiny-train", "tiny-estimate")
+    for part in ("what-ran", "expectations", "summary", "figures", "runs", "spec")
+]
+
+
+def test_the_real_report_loads_with_no_console_message_and_no_request(report_opened, real_report):
+    assert report_opened.get_log("browser") == []
+    assert requests_made(report_opened, real_report[0]) == []
+    assert report_opened.execute_script("return performance.getEntriesByType('resource').length") == 0
+    assert report_opened.title == "tiny-train vs tiny-estimate"
+
+
+def test_the_real_report_has_every_section_linked_and_every_figure_labelled(report_opened):
+    from selenium.webdriver.common.by import By
+
+    ids = report_opened.execute_script("return [...document.querySelectorAll('main > section')].map(s => s.id)")
+    assert ids == REAL_SECTIONS
+    for section in REAL_SECTIONS:
+        assert report_opened.find_element(By.ID, section).is_displayed()
+        assert report_opened.find_element(By.CSS_SELECTOR, f'nav.toc a[href="#{section}"]').is_displayed()
+    labels = report_opened.execute_script(
+        "return [...document.querySelectorAll('figure.fig svg')].map(s => [s.getAttribute('role'), "
+        "s.getAttribute('aria-label'), s.getBoundingClientRect().height])"
+    )
+    assert len(labels) == 3 + 2  # train: convergence, variance, profile; estimate: mu and sigma
+    assert all(role == "img" and len(label) > 40 and height > 100 for role, label, height in labels), labels
+    report_opened.find_element(By.CSS_SELECTOR, 'nav.toc a[href="#tiny-estimate-figures"]').click()
+    assert report_opened.execute_script("return location.hash") == "#tiny-estimate-figures"
+
+
+def test_clicking_a_header_sorts_the_real_runs_table(report_opened, real_report):
+    runs = pd.read_csv(real_report[1] / "tiny-train" / "runs.csv")
+    table = report_opened.execute_script("return document.querySelector('#tiny-train-runs table.data').id")
+    assert visible_column(report_opened, table, "run_id") == list(runs["run_id"])
+    assert runs["env_steps"].nunique() > 1
+    header(report_opened, table, "env_steps").click()
+    shown = [float(v) for v in visible_column(report_opened, table, "env_steps")]
+    assert shown == sorted(runs["env_steps"])
+    header(report_opened, table, "env_steps").click()
+    shown = [float(v) for v in visible_column(report_opened, table, "env_steps")]
+    assert shown == sorted(runs["env_steps"], reverse=True)
+    expectations = report_opened.execute_script(
+        "return document.querySelector('#tiny-train-expectations table.data').id"
+    )
+    header(report_opened, expectations, "result").click()
+    assert visible_column(report_opened, expectations, "result") == ["FAIL", "PASS"]
+
+
+@pytest.mark.parametrize("name", list(WIDTHS))
+def test_the_real_report_fits_the_width_and_is_saved_as_a_screenshot(browser, real_report, tmp_path, name):
+    fits_and_is_saved(browser, real_report[0], WIDTHS[name], tmp_path, f"report-real-{WIDTHS[name]}px.png")

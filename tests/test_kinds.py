@@ -194,7 +194,7 @@ def test_the_circle_finder_finds_a_circle():
 
 
 @pytest.mark.parametrize("command", ["--help", "estimate --help", "fisher --help", "train --help", "optimize --help",
-                                     "plot --help", "check --help"])  # fmt: skip
+                                     "plot --help", "check --help", "report --help"])  # fmt: skip
 def test_help_loads_no_heavy_module(command):
     """A command's --help loads no SciPy, pandas, matplotlib or gymnasium (the kinds' cores load
     them lazily, pgcli.base.lazy); benchmarks/import_time.py measures the time."""

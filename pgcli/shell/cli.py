@@ -354,7 +354,7 @@ def wrote(path) -> None:
 
 def plot_command() -> click.Command:
     """`pgcli plot`, its choices read from pgcli.shell.plot."""
-    from pgcli.shell.plot import BANDS, FIGURES, X_AXES
+    from pgcli.shell.plot import BANDS, FIGURES, STATS, X_AXES
 
     @click.command("plot")
     @click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(exists=True))
@@ -371,6 +371,9 @@ def plot_command() -> click.Command:
     @click.option("--smooth", type=click.IntRange(min=1), default=None, help="Trailing mean over K rows.")
     @click.option("--band", type=click.Choice(BANDS), default="ci", show_default=True,
                   help="Across seeds: 95% bootstrap CI of the mean, ±1 sd, or none.")  # fmt: skip
+    @click.option("--stat", type=click.Choice(STATS), default=None,
+                  help="Aggregate the runs by their IQM or mean, with 95% stratified bootstrap intervals (rliable), "
+                  "in --table and the curves (default: the mean and its percentile bootstrap).")  # fmt: skip
     @click.option("--target", type=float, default=None, help="Draw y = TARGET; time-to-target in --table.")
     @click.option("--table", "show_table", is_flag=True, help="Print the summary per group.")
     @click.option("--table-out", type=click.Path(dir_okay=False), default=None, help="Write it as CSV.")
@@ -378,12 +381,15 @@ def plot_command() -> click.Command:
     def plot(paths, out, figure, show_table, table_out, **options):
         """Draw a figure from results directories or CSVs (sweeps, single runs, tables).
 
-        Seeds of the same settings are one curve: the mean with a 95% bootstrap band. With
-        --table or --table-out and no --out, only the table is made.
+        Seeds of the same settings are one curve: the mean with a 95% bootstrap band (--stat iqm:
+        the interquartile mean and its band). --kind profile draws the fraction of runs whose final
+        value is above each τ. With --table or --table-out and no --out, only the table is made.
 
         \b
         Examples:
           pgcli plot results/cartpole --target 475 --table
+          pgcli plot results/cartpole-sweep --table --stat iqm
+          pgcli plot results/cartpole-sweep --kind profile --out profile.svg
           pgcli plot results/cartpole-sweep --hue weight --smooth 5 --out returns.svg
           pgcli plot results/cartpole-sweep --kind variance --out variance.png
           pgcli plot results/estimators-step --select param=mu --out estimators.pdf
@@ -429,12 +435,14 @@ def plot_command() -> click.Command:
 @click.option("--no-run", is_flag=True, help="Check existing results only; never run experiments.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
 @click.option("--sources", is_flag=True, help="Show where each expectation comes from (paper, benchmark).")
+@click.option("--report", "report_out", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
+              help="Write the HTML report of the checked results (as `pgcli report` does).")  # fmt: skip
 @option("results")
 @option("jobs")
 @option("quiet")
 @option("progress")
 @option("trust")
-def check(targets, no_run, junit, sources, results, jobs, quiet, progress, trust):
+def check(targets, no_run, junit, sources, report_out, results, jobs, quiet, progress, trust):
     """Check specs' `expect:` blocks against their results (running them if missing).
 
     Every spec is validated (its expectations too) before anything runs; a spec whose
@@ -446,6 +454,7 @@ def check(targets, no_run, junit, sources, results, jobs, quiet, progress, trust
     Examples:
       pgcli check cartpole
       pgcli check estimators-step estimators-binary --jobs 2 --junit report.xml
+      pgcli check cartpole fisher-identities --report check.html
       pgcli check results/cartpole --no-run
     """
     from pgcli.shell import atomic, checking, expect
@@ -454,9 +463,15 @@ def check(targets, no_run, junit, sources, results, jobs, quiet, progress, trust
     run_options = Execution(results=results, jobs=jobs, quiet=quiet, progress=progress, trust=trust)
     if junit and (problem := atomic.check_writable(junit)):
         raise BadInput(problem)
+    if report_out:
+        from pgcli.shell import report
+
+        with bad_input():
+            report.output_path([], report_out)
     with bad_input():
         checked = [checking.target(Path(spec_path(text)), run_options) for text in targets]
-    cases = [case for target in checked for case in check_one(target, not no_run, run_options)]
+    per_target = [(target, check_one(target, not no_run, run_options)) for target in checked]
+    cases = [case for _, found in per_target for case in found]
     shown = checking.table(cases)
     click.echo("\n".join(checking.lines(shown, sources=sources)))
     for _, row in shown[(shown["message"] != "") & shown["passed"].notna()].iterrows():
@@ -464,6 +479,9 @@ def check(targets, no_run, junit, sources, results, jobs, quiet, progress, trust
     if junit:
         with output_errors():
             atomic.write_text(junit, expect.junit_xml(cases))
+    if report_out:
+        with bad_input(), output_errors():
+            report.write(report.checked(per_target), report_out, checks=shown)
     counted, failed, skipped = checking.tally(shown)
     click.echo(f"{counted - failed} of {counted} expectations pass" + (f"; {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
@@ -548,10 +566,41 @@ def copy_command(name, dest, force):
     wrote(target)
 
 
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+@click.command("report")
+@click.argument("paths", nargs=-1, required=True, metavar="RESULTS_DIR...", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
+              help="The page (default: <first results dir>/report.html).")  # fmt: skip
+def report_command(paths, out):
+    """Write one self-contained HTML page of results directories: what ran, expectations, figures.
+
+    For each experiment: its spec, versions, machine and date; every expect: line measured and
+    judged; its groups' final scores as IQM and mean with stratified bootstrap intervals and
+    P(X beats Y); the kind's figures; its runs and the error of each that failed. Several
+    directories give one page that compares them. Everything is inline (SVG figures, no
+    request of any kind), so the file opens from an e-mail or a CI artifact.
+
+    \b
+    Examples:
+      pgcli report results/cartpole-sweep
+      pgcli report results/cartpole results/cartpole-natural --out comparison.html
+    """
+    from pgcli.shell import report
+
+    with bad_input(), output_errors():
+        out = report.output_path(paths, out)
+        report.write(report.read_all(paths), out)
+    wrote(out)
+
+
 # name -> (one-line help for `pgcli --help`, the function that builds the command)
 COMMANDS = {
     "plot": ("Draw a figure from results directories or CSVs (sweeps, single runs, tables).", plot_command),
     "check": ("Check specs' `expect:` blocks against their results (running them if missing).", lambda: check),
+    "report": ("Write one self-contained HTML page of results directories.", lambda: report_command),
     "list": (
         "List the reproduction library: every bundled spec, its kind, what it reproduces, how long it takes.",
         lambda: list_command,

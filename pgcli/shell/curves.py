@@ -12,7 +12,12 @@ So seeds whose env_steps differ at the same iteration are compared at equal x, a
 stopped early (target reached, diverged) counts up to its last row and not after: no
 forward-fill. At each x the curve is the mean ȳ over the n runs with data there (``n_runs``); the
 band is the 95% percentile bootstrap interval of ȳ (``--band ci``, resampling runs, fixed seed)
-or ȳ ± one standard deviation across runs (``--band sd``); there is no band where n = 1.
+or ȳ ± one standard deviation across runs (``--band sd``); there is no band where n = 1. With
+``--stat iqm`` the curve is the interquartile mean of those runs instead, and its band the
+percentile bootstrap interval of the IQM (pgcli.shell.stats.band: whole runs resampled).
+
+A group's final scores are its runs' last (smoothed) y values: `final_scores`, which --table,
+`--kind profile` and the report summarise (pgcli.shell.stats: IQM, mean, profiles, P(X > Y)).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 from pgcli.base import lazy
 from pgcli.base.targets import first_reached
+from pgcli.shell import stats
 from pgcli.shell.plan import value_text
 
 pd = lazy.module("pandas")
@@ -81,8 +87,10 @@ def _runs(rows: pd.DataFrame, y: str, smooth: int, x: str | None = None):
             yield run.assign(**{y: run[y].rolling(smooth, min_periods=1).mean()})
 
 
-def _aggregate(ys: np.ndarray, band: str, n_boot: int):
-    """Mean over the runs with data at each point (rows of ys (m, r), NaN = no data), band."""
+def _aggregate(ys: np.ndarray, band: str, n_boot: int, stat: str = "mean"):
+    """Mean (or IQM) over the runs with data at each point (rows of ys (m, r), NaN = no data), band."""
+    if stat != "mean":
+        return _aggregate_stat(ys, band, stat)
     present = np.isfinite(ys)
     n = present.sum(1)
     mean = np.where(present, ys, 0).sum(1) / np.maximum(n, 1)
@@ -101,13 +109,35 @@ def _aggregate(ys: np.ndarray, band: str, n_boot: int):
     return mean, lo, hi, n
 
 
-def group_curves(frame, x, y, hue=(), smooth=1, band="ci", n_boot=N_BOOT, hold=False) -> pd.DataFrame:
+def _aggregate_stat(ys: np.ndarray, band: str, stat: str):
+    """stats.STATISTICS[stat] over the runs with data at each point, and its bootstrap band
+    (band 'ci'; 'none' draws none), the points with the same runs present taken together."""
+    present = np.isfinite(ys)
+    n = present.sum(1)
+    centre, lo, hi = (np.full(len(ys), np.nan) for _ in range(3))
+    patterns, which = np.unique(present, axis=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        if not pattern.any():
+            continue
+        rows = which.reshape(-1) == p
+        values = ys[rows][:, pattern]
+        if band == "ci":
+            centre[rows], lo[rows], hi[rows] = stats.band(values, stat, seed=BOOT_SEED)
+        else:
+            centre[rows] = stats.STATISTICS[stat](values, axis=-1)
+    return centre, lo, hi, n
+
+
+def group_curves(
+    frame, x, y, hue=(), smooth=1, band="ci", n_boot=N_BOOT, hold=False, stat: str = "mean"
+) -> pd.DataFrame:
     """Tidy curves: columns label, *hue, x, mean, lo, hi, n_runs, n_held — one curve per hue group.
 
     See the module docstring for the alignment (interpolation within each run's x range) and
     the band; lo/hi are NaN where fewer than two runs have data or band is 'none'. With `hold`,
     a run that stopped because it reached its target (`_held`) keeps its final value up to the
-    group's last x instead of dropping out; n_held counts the runs held at each x."""
+    group's last x instead of dropping out; n_held counts the runs held at each x. `stat` 'iqm'
+    makes `mean` the interquartile mean of the runs at each x, and lo/hi its bootstrap band."""
     parts = []
     for values, rows in groups(frame, hue):
         runs = [
@@ -126,7 +156,7 @@ def group_curves(frame, x, y, hue=(), smooth=1, band="ci", n_boot=N_BOOT, hold=F
             inside = (grid >= xs[0]) & (grid <= (grid[-1] if stopped_at_target else xs[-1]))
             ys[inside, j] = np.interp(grid[inside], xs, run_ys[first])  # beyond xs[-1]: the last value
             held += inside & (grid > xs[-1])
-        mean, lo, hi, n = _aggregate(ys, band, n_boot)
+        mean, lo, hi, n = _aggregate(ys, band, n_boot, stat)
         keep = n > 0
         part = pd.DataFrame({x: grid, "mean": mean, "lo": lo, "hi": hi, "n_runs": n, "n_held": held})[keep]
         for key, value in reversed(list(zip(hue, values, strict=True))):
@@ -137,12 +167,27 @@ def group_curves(frame, x, y, hue=(), smooth=1, band="ci", n_boot=N_BOOT, hold=F
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
-def summary_table(frame, hue, y, goal, target=None, smooth=1, n_boot=N_BOOT):
+def final_scores(frame, hue, y, smooth=1) -> dict[str, np.ndarray]:
+    """Each group's final scores: its runs' last smoothed y (blank y skipped), label → (r,) array,
+    in group order; a group with no run that has a y is left out."""
+    finals = {}
+    for values, group in groups(frame, hue):
+        scores = [run[y].iloc[-1] for run in _runs(group, y, smooth)]
+        if scores:
+            finals[label(hue, values)] = np.asarray(scores, dtype=float)
+    return finals
+
+
+def summary_table(frame, hue, y, goal, target=None, smooth=1, n_boot=N_BOOT, stat: str | None = None):
     """Per group: runs, the final y (each run's last smoothed value) as mean and 95% bootstrap
     interval; with a target, how many runs reached it — by the one definition in targets.py on
     the kind's target metric (train: return_window ≥ target; optimize: objective ≤ target when
     minimising), whatever y is — and the mean x (env_steps, samples) and wall_s at the first row
-    that did. `goal` is (metric, x, minimize): the kind's target as its spec sets it."""
+    that did. `goal` is (metric, x, minimize): the kind's target as its spec sets it.
+
+    With `stat` ('iqm' or 'mean') the final y is summarised by pgcli.shell.stats instead:
+    final_<stat>, final_<stat>_lo, final_<stat>_hi, the statistic of the group's runs (one task)
+    with its 95% stratified bootstrap interval (the report's numbers)."""
     metric, x, minimize = goal
     if y not in frame:
         raise CurveError(f"the summary needs column {y!r}")
@@ -158,11 +203,16 @@ def summary_table(frame, hue, y, goal, target=None, smooth=1, n_boot=N_BOOT):
             hit = first_reached(run[metric], target, minimize)
             if hit is not None:
                 hits.append([run[c].iloc[hit] if c in run else np.nan for c in (x, "wall_s")])
-        lo, hi = (np.nan, np.nan)
-        if len(finals) > 1:
-            lo, hi = bootstrap_ci(finals, np.random.default_rng(BOOT_SEED), n_boot)
         row = dict(zip(hue, values, strict=True))
-        row.update(runs=len(finals), final_mean=np.mean(finals), final_lo=lo, final_hi=hi)
+        if stat is None:
+            lo, hi = (np.nan, np.nan)
+            if len(finals) > 1:
+                lo, hi = bootstrap_ci(finals, np.random.default_rng(BOOT_SEED), n_boot)
+            row.update(runs=len(finals), final_mean=np.mean(finals), final_lo=lo, final_hi=hi)
+        else:
+            found = stats.interval(finals, stat)
+            row.update({"runs": len(finals), f"final_{stat}": found.estimate, f"final_{stat}_lo": found.lo,
+                        f"final_{stat}_hi": found.hi})  # fmt: skip
         if target is not None:
             means = np.mean(hits, axis=0) if hits else (np.nan, np.nan)
             row.update({"reached": len(hits), f"{x}_to_target": means[0], "wall_s_to_target": means[1]})

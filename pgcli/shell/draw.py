@@ -1,6 +1,6 @@
 """Figures drawn with matplotlib from prepared requests (pgcli.shell.plot): convergence and
-variance curves, the estimator lab's variance and bias, the Fisher identities, metrics per named
-row (an estimator) against a setting; and their bytes.
+variance curves, performance profiles of final scores, the estimator lab's variance and bias,
+the Fisher identities, metrics per named row (an estimator) against a setting; and their bytes.
 
 The only module that imports matplotlib (Agg, no display); the same request gives the same bytes
 (fixed metadata and SVG hash salt).
@@ -18,9 +18,9 @@ import pandas as pd
 from matplotlib.ticker import EngFormatter
 
 from pgcli.lab.dist_spec import parse_theta_text
-from pgcli.shell import atomic, curves
+from pgcli.shell import atomic, curves, stats
 from pgcli.shell.plan import value_text
-from pgcli.shell.plot import LABELS, LOG_METRICS, Plot
+from pgcli.shell.plot import LABELS, LOG_METRICS, Plot, lower_is_better
 
 matplotlib.use("Agg")
 
@@ -199,6 +199,28 @@ def identities_figure(frame, hue=("quantity",), title=""):
     return fig
 
 
+def profile_figure(table, counts: dict, y: str, title: str, target: float | None = None, lower_better=False):
+    """Performance profiles (Agarwal et al. 2021): for each group, the fraction of its runs whose
+    final y is above τ against τ, with its 95% bootstrap band (table from
+    pgcli.shell.stats.profile_table; counts: group → runs). A curve above another everywhere
+    dominates it (below, when lower is better)."""
+    fig, (ax,) = _figure(1, title)
+    for i, (label, rows) in enumerate(table.groupby("group", sort=False)):
+        color, runs = f"C{i % 10}", counts.get(label, 0)
+        name = f"{label or 'all runs'} ({runs} run{'s' * (runs != 1)})"
+        ax.step(rows["tau"], rows["fraction"], where="post", color=color, lw=1.5, label=name)
+        band = np.isfinite(rows["lo"].to_numpy(float))
+        if band.any():
+            ax.fill_between(rows["tau"], rows["lo"], rows["hi"], where=band, step="post", color=color, alpha=0.2, lw=0)
+    if target is not None:
+        ax.axvline(target, color="0.3", ls="--", lw=1, label=f"target {target:g}")
+    better = "lower" if lower_better else "higher"
+    ax.set(xlabel=f"τ: final {LABELS.get(y, y)} ({better} is better)", ylabel=f"fraction of runs with final {y} > τ")
+    ax.set_ylim(-0.02, 1.02)
+    _legend(fig, [ax])
+    return fig
+
+
 METADATA = {
     "png": {"Software": None},
     "svg": {"Date": None, "Creator": None},
@@ -209,7 +231,9 @@ METADATA = {
 def _draw_curves(plot: Plot):
     ys = [plot.y] if plot.figure == "convergence" else ["grad_var", "grad_snr"]
     hold = plot.figure == "convergence"  # a held return is a result; a held variance is not
-    panels = [(y, curves.group_curves(plot.frame, plot.x, y, plot.hue, plot.smooth, plot.band, hold=hold)) for y in ys]
+    stat = plot.stat or "mean"
+    panels = [(y, curves.group_curves(plot.frame, plot.x, y, plot.hue, plot.smooth, plot.band, hold=hold, stat=stat))
+              for y in ys]  # fmt: skip
     return curves_figure(panels, plot.x, plot.title, plot.target, plot.axis_labels)
 
 
@@ -247,6 +271,13 @@ def metrics_figure(frame, x: str, ys, hue=(), title="", labels: dict | None = No
     return fig
 
 
+def _draw_profile(plot: Plot):
+    finals = curves.final_scores(plot.frame, plot.hue, plot.y, plot.smooth)  # prepare saw a y: not empty
+    table = stats.profile_table(finals)
+    counts = {label: len(scores) for label, scores in finals.items()}
+    return profile_figure(table, counts, plot.y, plot.title, plot.target, lower_is_better(plot))
+
+
 # figure -> how it is drawn (pgcli.shell.plot.FIGURES says what each needs)
 DRAW = {
     "convergence": _draw_curves,
@@ -254,6 +285,7 @@ DRAW = {
     "estimator": lambda p: estimator_figure(p.frame, p.hue, p.y, p.title),
     "identities": lambda p: identities_figure(p.frame, p.hue, p.title),
     "metrics": lambda p: metrics_figure(p.frame, p.x, p.ys, p.hue, p.title, p.axis_labels),
+    "profile": _draw_profile,
 }
 
 

@@ -59,6 +59,26 @@ def versions() -> dict:
     }
 
 
+def machine() -> dict:
+    """What computed a run, for a report (never compared, unlike `versions`): the operating
+    system, the processor and how many cores this process may use. No host name: reports are sent."""
+    import platform
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"system": platform.platform(terse=True), "processor": _processor(), "cores": cores}
+
+
+def _processor() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else its architecture."""
+    import platform
+
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    return platform.processor() or platform.machine()
+
+
 # ---------------------------------------------------------------------------------------------
 # one run, computed wherever an executor puts it; it touches no file
 
@@ -72,6 +92,7 @@ def compute(run: Run, progress: Progress = silent) -> dict:
     kind = kinds.get(run.kind)
     start = time.perf_counter()
     outcome = {"status": "done", "message": "", "notes": [], "error": "", "versions": versions(), "files": {}}
+    outcome["machine"] = machine()
     usercode.allow(run.modules)  # found in trusted directories when the run was planned
     try:
         result = kind.run(run.spec, progress)

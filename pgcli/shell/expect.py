@@ -180,9 +180,12 @@ def _is_number(value):
 
 
 def describe(item: dict) -> str:
-    """Readable one-line text of an expectation."""
-    if item.get("name"):
-        return str(item["name"])
+    """Readable one-line text of an expectation: its name, else its requirement."""
+    return str(item["name"]) if item.get("name") else requirement(item)
+
+
+def requirement(item: dict) -> str:
+    """What an expectation requires, as one line: 'min return_window@best [weight=gae] >= 475'."""
     text = _value_text(item)
     if "between" in item:
         lo, hi = item["between"]

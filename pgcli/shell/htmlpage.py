@@ -17,8 +17,8 @@ to reverse) and show ``page_size`` rows at a time with previous/next buttons; wi
 every row is shown. Figures scale to the column; tables scroll sideways in their own box, so the
 page reads at 1280 px and at 390 px wide.
 
-``figure_svg(fig)`` renders a matplotlib Figure to compact, deterministic SVG text for a Figure
-block (the one function here that imports matplotlib, on first use).
+pgcli.shell.draw.figure_svg(fig) renders a matplotlib Figure to compact, deterministic SVG text
+for a Figure block (`compact_svg`); this module never imports matplotlib.
 """
 
 from __future__ import annotations
@@ -479,7 +479,7 @@ h3{font-size:1.05rem;margin:.9rem 0 .5rem;overflow-wrap:anywhere}
 a{color:var(--accent)}
 p{margin:.5rem 0;max-width:48rem;overflow-wrap:anywhere}
 nav.toc{font-size:.95rem}nav.toc h2{font-size:1rem;margin:.8rem 0 .3rem;border:0}
-nav.toc ol{margin:0;padding-left:1.5rem;columns:16rem}nav.toc li{overflow-wrap:anywhere}
+nav.toc ol{margin:0;padding-left:1.5rem;columns:16rem;column-gap:3rem}nav.toc li{overflow-wrap:anywhere}
 figure{margin:1rem 0;min-width:0}
 figcaption{color:var(--muted);font-size:.9rem;padding:.25rem 0}
 pre{margin:0;background:var(--soft);border:1px solid var(--line);border-radius:6px;padding:.6rem .8rem;overflow:auto;max-height:36rem;font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}

@@ -21,6 +21,9 @@ stopped early (target reached, diverged) counts up to its last row and not after
 forward-fill. At each x the curve is the mean ȳ over the n runs with data there (``n_runs``); the
 band is the 95% percentile bootstrap interval of ȳ (``--band ci``, resampling runs, fixed seed)
 or ȳ ± one standard deviation across runs (``--band sd``); there is no band where n = 1.
+``--stat iqm`` draws the interquartile mean instead, with its bootstrap band, and summarises
+--table's final values by pgcli.shell.stats (``--stat mean``: the mean, likewise); the profile
+figure (``--kind profile``) draws the fraction of each group's runs whose final y is above τ.
 
 Estimate and Fisher tables
 --------------------------
@@ -59,6 +62,7 @@ pd = lazy.module("pandas")
 FORMATS = ("png", "svg", "pdf")
 X_AXES = ("env_steps", "iteration", "wall_s", "samples", "step")  # curves; a kind adds its own (PlotDefaults.x_axes)
 BANDS = ("ci", "sd", "none")
+STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
 LOG_METRICS = {"grad_var", "grad_snr", "grad_norm", "value_loss", "variance", "snr", "efficiency"}
 LABELS = {
     "env_steps": "environment steps",
@@ -98,9 +102,10 @@ FIGURES = {
     "variance": Figure("curves", ("grad_var", "grad_snr")),
     "estimator": Figure("estimator", ("estimator", "n_samples", "theta", "bias", "std_error"), ("estimator", "theta")),
     "identities": Figure("identities", ("quantity", "n_samples", "empirical", "exact", "abs_error"), ("quantity",)),
+STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     "metrics": Figure("metrics"),
 }
-CURVES = ("convergence", "variance")
+CURVES = ("convergence", "variance")  # the figures drawn against x
 
 
 class PlotError(ValueError):
@@ -132,6 +137,7 @@ class Plot(NamedTuple):
     target: float | None
     notes: list[str]
     goal: tuple | None = None  # (metric, x, minimize): the kind's target, for --table
+STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     axis_labels: dict | None = None  # column -> axis label (LABELS and the kind's own)
 
     def label(self, column: str) -> str:
@@ -283,13 +289,17 @@ def prepare(
     band: str = "ci",
     target: float | None = None,
     title: str | None = None,
+    stat: str | None = None,
 ) -> Plot:
     """Check a request against the table (PlotError naming the problem) and pick the rows.
 
     The figure defaults to the table's kind's; x and y to the kind's axes. Rows are filtered by
     --select and --exclude; curves are told apart by the --hue keys (default: the kind's, else
     every key that varies). Outside the curve figures one slice is drawn: a naming column with
-    several values keeps its first (a note says which, and how to choose another)."""
+    several values keeps its first (a note says which, and how to choose another).
+
+    `stat` (iqm | mean) aggregates the runs of the curve figures' groups and --table's final values
+    with pgcli.shell.stats; None keeps the mean and its percentile bootstrap (the default output)."""
     figure = _figure_of(results, figure)
     x, y = _axes(results, figure, x=x, y=y, smooth=smooth, target=target)
     blank = []
@@ -298,6 +308,7 @@ def prepare(
         blank = [c for c in ys if c in results.frame and results.frame[c].isna().all()]
         y = ",".join(c for c in ys if c not in blank) or y
     _check_columns(results, figure, x, y, band)
+    _check_stat(figure, stat, band)
     defaults = results.kind.plot if results.kind is not None and results.kind.plot else None
     family = FIGURES[figure].family
     labels = defaults.labels if defaults and family != "curves" else ()
@@ -314,6 +325,7 @@ def prepare(
         hue_keys = [defaults.hue]
     else:
         hue_keys = [k for k in results.keys if frame[k].nunique(dropna=False) > 1]
+STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     axes = (defaults.axes if defaults else ()) if family != "curves" else None
     if family == "metrics":
         axes = (x, *axes)
@@ -323,6 +335,7 @@ def prepare(
     shown = [f"{k}={v}" if k != "theta" else f"θ: {v}" for k, v in fixed.items() if k in titled or k in chosen]
     if title is None:
         title = results.title + (": " + "; ".join(shown) if shown else "")
+STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     axis_labels = {**LABELS, **(defaults.axis_labels if defaults else {})}
     return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, _goal(results), axis_labels)
 
@@ -356,6 +369,7 @@ def _figure_of(results: Results, figure: str | None) -> str:
 
 def _axes(results: Results, figure: str, *, x, y, smooth, target) -> tuple[str | None, str | None]:
     """(x, y) of the figure: the options that apply to it, else its defaults for the table's kind."""
+STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     allowed_for = {"x": (*CURVES, "metrics"), "smooth": CURVES, "target": ("convergence",),
                    "y": ("convergence", "estimator", "metrics")}  # fmt: skip
     _only(figure, allowed_for, x=x, smooth=smooth, target=target, y=y)
@@ -363,12 +377,13 @@ def _axes(results: Results, figure: str, *, x, y, smooth, target) -> tuple[str |
     defaults = results.kind.plot if results.kind is not None and results.kind.plot else kinds.PlotDefaults("", "")
     if figure in CURVES:
         x = x or defaults.x or "env_steps"
+STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
         axes = (*X_AXES, *defaults.x_axes)
         if x not in axes:
             raise PlotError(f"--x must be one of {', '.join(axes)}, got {x!r}")
     if figure == "convergence" and y is None:
         y = defaults.y or "return_mean"
-    elif figure == "convergence" and y not in frame:
+    elif figure in ("convergence", "profile") and y not in frame:
         metrics = [c for c in frame.select_dtypes("number") if c not in (*results.keys, "seed", "_run")]
         raise PlotError(f"unknown --y {y!r}; {_suggest(y, metrics)}(columns: {', '.join(metrics)})")
     if figure == "estimator":
@@ -409,13 +424,25 @@ def _check_columns(results: Results, figure: str, x, y, band: str) -> None:
             raise PlotError(f"column {column!r} of {results.source} has no numbers to plot")
 
 
+def _check_stat(figure: str, stat: str | None, band: str) -> None:
+    if stat is None:
+        return
+    if stat not in STATS:
+        raise PlotError(f"--stat must be one of {', '.join(STATS)}, got {stat!r}")
+    if FIGURES[figure].family != "curves":
+        raise PlotError(f"--stat aggregates runs drawn as curves, not the {figure} figure's rows")
+    if stat != "mean" and band == "sd":
+        raise PlotError(f"--band sd is the mean's; --stat {stat} draws its bootstrap interval (--band ci) or none")
+
+
 def _one_slice(frame: pd.DataFrame, axes: tuple | None, allowed: list[str], hue_keys: list[str]):
-    """(rows, {column: its value}, columns narrowed to their first value, notes) of a table drawn
-    one slice at a time (estimate, fisher): every naming column but the hue and the figure's
-    `axes` keeps one value. With axes None (curves) every row is kept."""
-    notes, fixed, chosen = [], {}, []
+    """(rows, {column: its value}, columns narrowed to their first value, notes, slices) of a table
+    drawn one slice at a time (estimate, fisher): every naming column but the hue and the figure's
+    `axes` keeps one value; `slices` lists each narrowed column with all its values. With axes
+    None (curves) every row is kept."""
+    notes, fixed, chosen, slices = [], {}, [], []
     if axes is None:
-        return frame, fixed, chosen, notes
+        return frame, fixed, chosen, notes, ()
     for column in allowed:
         if column in (*hue_keys, *axes, "seed"):
             continue
@@ -424,10 +451,11 @@ def _one_slice(frame: pd.DataFrame, axes: tuple | None, allowed: list[str], hue_
         if len(values) > 1:
             frame = frame[_matches(frame[column], values[0])]
             chosen.append(column)
+            slices.append((column, tuple(values)))
             notes.append(
                 f"plotting {column}={values[0]} (also: {', '.join(values[1:])}); choose with --select {column}=..."
             )
-    return frame, fixed, chosen, notes
+    return frame, fixed, chosen, notes, tuple(slices)
 
 
 def summary(plot: Plot) -> pd.DataFrame:
@@ -436,9 +464,15 @@ def summary(plot: Plot) -> pd.DataFrame:
         raise PlotError(f"--table summarises runs drawn as curves, not the {plot.figure} figure's table")
     goal = plot.goal or ("return_window", "env_steps", False)
     try:
-        return summary_table(plot.frame, plot.hue, plot.y or "return_mean", goal, plot.target, plot.smooth)
+        return summary_table(plot.frame, plot.hue, plot.y or "return_mean", goal, plot.target, plot.smooth,
+                             stat=plot.stat)  # fmt: skip
     except CurveError as err:
         raise PlotError(str(err)) from None
+
+
+def lower_is_better(plot: Plot) -> bool:
+    """Whether a lower y is better: y is the kind's target metric and the spec minimises it."""
+    return bool(plot.goal is not None and plot.goal[2] and plot.y == plot.goal[0])
 
 
 def default_out(path: str | Path, figure: str) -> Path:

@@ -1,6 +1,6 @@
 """Results on disk: the one reader and writer of run directories and summary tables.
 
-A run's directory is content-addressed (pgcli.shell.runner plans it)::
+A run's directory is content-addressed (pgcli.shell.plan names it)::
 
     results/<name>/<run_id>/   config.yaml  status  <table>.csv  [policy.npz]  [notes.txt]  [error.txt]
 
@@ -27,6 +27,7 @@ import csv
 import hashlib
 import io
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -117,7 +118,7 @@ def record(run: Run, outcome: dict, run_versions: dict) -> dict:
     notes = "".join(f"{note}\n" for note in outcome["notes"])
     files = {**outcome["files"], **({"notes.txt": notes.encode()} if notes else {})}  # notes: shown again on reuse
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    config = _dump(_config(run, run_versions))
+    config = _dump(_config(run, run_versions, outcome.get("machine")))
     texts = {
         "notes.txt": notes,
         "error.txt": outcome["error"],
@@ -158,11 +159,15 @@ def _dump(config: dict) -> str:
     return yaml.dump(config, Dumper=_DUMPER, sort_keys=False, default_flow_style=None, width=100)
 
 
-def _config(run: Run, run_versions: dict) -> dict:
+def _config(run: Run, run_versions: dict, machine: dict | None = None) -> dict:
     config = {"run_id": run.run_id, "run_label": run.label, "kind": run.kind, "spec": run.spec}
     if run.modules:  # the source its user modules had (sha256), which is part of run_id
         config["modules"] = {module.name: module.digest for module in run.modules}
-    return {**config, "versions": run_versions, "command": " ".join(sys.argv)}
+    config.update(versions=run_versions, command=" ".join(sys.argv))
+    if machine:  # where it was computed and when it was recorded: for reports, never compared
+        config["machine"] = machine
+    config["recorded"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return config
 
 
 def _status_text(result: dict, digests: dict) -> str:
@@ -197,6 +202,28 @@ def _read_status(directory: str | Path) -> dict | None:
         elif line:
             return None
     return parsed
+
+
+class Ending(NamedTuple):
+    """How a run directory says its run ended: its status (`status_of`), the one-line message of
+    its status file ('' when none), wall_s, and when the status file was last written (seconds
+    since the epoch; None without one)."""
+
+    status: str
+    message: str
+    wall_s: float
+    written: float | None
+
+
+def ending(directory: str | Path) -> Ending:
+    """A run directory's Ending, read from its status file alone (its tables are not read)."""
+    status = status_of(directory)
+    parsed = _read_status(directory) or {"message": "", "wall_s": np.nan}
+    try:
+        written = (Path(directory) / "status").stat().st_mtime
+    except OSError:
+        written = None
+    return Ending(status, parsed["message"].strip(), parsed["wall_s"], written)
 
 
 def status_of(directory: str | Path) -> str:
@@ -497,6 +524,15 @@ def read_runs(path: Path) -> pd.DataFrame:
     if "run_id" not in table.columns:
         raise ResultsError(f"{path} is not a runs.csv (no run_id column)")
     return table
+
+
+def varying_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns of runs.csv that hold the varying keys: those `aggregate` writes between label
+    and status."""
+    columns = list(runs.columns)
+    if "label" not in columns or "status" not in columns:
+        return []
+    return columns[columns.index("label") + 1 : columns.index("status")]
 
 
 def run_directory(summary_dir: str | Path, run_id: str) -> Path:

@@ -9,8 +9,8 @@ Scores
 ------
 ``scores`` is an array (runs × tasks): ``scores[i, j]`` is the final score of run (seed) i on
 task j. A task is whatever the runs are stratified by — an environment, a problem; with one task
-a 1-D array of the runs' scores will do. Every task has the same number of runs r, and every
-score is finite. N = r · T scores in all.
+a 1-D array of the runs' scores will do. Tasks with different numbers of runs are a mapping
+{task: its runs' scores (1-D)} instead. Every score is finite; N scores in all (r · T for an array).
 
 Statistics
 ----------
@@ -92,6 +92,18 @@ def _tasks(scores: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(scores[:, j]) for j in range(scores.shape[1]))
 
 
+def tasks_of(scores, name: str = "scores") -> tuple[np.ndarray, ...]:
+    """Each task's runs' scores (1-D arrays), from an array (runs × tasks, or 1-D: one task) or a
+    mapping {task: its runs' scores} whose tasks may have different numbers of runs; ValueError
+    as `as_scores` for a task with no runs or a score that is not finite."""
+    if isinstance(scores, Mapping):
+        if not scores:
+            raise ValueError(f"{name}: expected at least one task, got an empty mapping")
+        return tuple(as_scores(np.ravel(np.asarray(task, dtype=float)), f"{name}[{key}]")[:, 0]
+                     for key, task in scores.items())  # fmt: skip
+    return _tasks(as_scores(scores, name))
+
+
 # ---------------------------------------------------------------------------------------------
 # statistics of the tasks' samples, each (..., r_j) along the last axis: resamples stack in front
 
@@ -150,12 +162,12 @@ def iqm(scores) -> float:
     IQM = 1/(N − 2g) Σ_{i=g+1}^{N−g} s_(i), with s_(1) ≤ … ≤ s_(N) the N sorted scores and
     g = ⌊N/4⌋ (scipy.stats.trim_mean with proportion 0.25, as rliable's aggregate_iqm). When 4
     divides N this is the paper's (2/N) Σ_{i=N/4+1}^{3N/4} s_(i)."""
-    return float(_iqm(*_tasks(as_scores(scores))))
+    return float(_iqm(*tasks_of(scores)))
 
 
 def mean(scores) -> float:
     """Mean over tasks of each task's mean score: (1/T) Σ_j (1/r) Σ_i scores[i, j]."""
-    return float(_mean(*_tasks(as_scores(scores))))
+    return float(_mean(*tasks_of(scores)))
 
 
 def probability_of_improvement(scores_x, scores_y) -> float:
@@ -167,13 +179,13 @@ def probability_of_improvement(scores_x, scores_y) -> float:
     statistic; the result is (1/T) Σ_j P_j (Agarwal et al. 2021, §4; rliable). 0.5 means neither
     is better; P(Y > X) = 1 − P(X > Y)."""
     x, y = _pair(scores_x, scores_y)
-    return float(_improvement(x.shape[1])(*_tasks(x), *_tasks(y)))
+    return float(_improvement(len(x))(*x, *y))
 
 
-def _pair(scores_x, scores_y) -> tuple[np.ndarray, np.ndarray]:
-    x, y = as_scores(scores_x, "scores_x"), as_scores(scores_y, "scores_y")
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"scores_x has {x.shape[1]} tasks and scores_y {y.shape[1]}: they must share their tasks")
+def _pair(scores_x, scores_y) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    x, y = tasks_of(scores_x, "scores_x"), tasks_of(scores_y, "scores_y")
+    if len(x) != len(y):
+        raise ValueError(f"scores_x has {len(x)} tasks and scores_y {len(y)}: they must share their tasks")
     return x, y
 
 
@@ -209,7 +221,7 @@ def interval(scores, statistic: str = "iqm", level=LEVEL, n_resamples=N_RESAMPLE
     """STATISTICS[statistic] of scores (runs × tasks) with its stratified bootstrap interval."""
     if statistic not in STATISTICS:
         raise ValueError(f"statistic: expected one of {', '.join(sorted(STATISTICS))}, got {statistic!r}")
-    tasks = _tasks(as_scores(scores))
+    tasks = tasks_of(scores)
     lo, hi = bootstrap(STATISTICS[statistic], tasks, level, n_resamples, seed)
     return Interval(float(STATISTICS[statistic](*tasks)), float(lo), float(hi))
 
@@ -218,7 +230,7 @@ def improvement_interval(scores_x, scores_y, level=LEVEL, n_resamples=N_RESAMPLE
     """probability_of_improvement(scores_x, scores_y) with its interval: the runs of X and of Y
     are resampled independently, each within each task (rliable's StratifiedIndependentBootstrap)."""
     x, y = _pair(scores_x, scores_y)
-    statistic, samples = _improvement(x.shape[1]), (*_tasks(x), *_tasks(y))
+    statistic, samples = _improvement(len(x)), (*x, *y)
     lo, hi = bootstrap(statistic, samples, level, n_resamples, seed)
     return Interval(float(statistic(*samples)), float(lo), float(hi))
 
@@ -231,15 +243,47 @@ def performance_profile(scores, taus, level=LEVEL, n_resamples=PROFILE_RESAMPLES
     taus = np.asarray(taus, dtype=float).reshape(-1)
     if len(taus) == 0 or not np.isfinite(taus).all():
         raise ValueError("taus: expected one or more finite thresholds")
-    tasks = _tasks(as_scores(scores))
+    tasks = tasks_of(scores)
     statistic = _fraction_above(taus)
     lo, hi = bootstrap(statistic, tasks, level, n_resamples, seed)
     return Profile(taus, statistic(*tasks), np.asarray(lo, float), np.asarray(hi, float))
 
 
+BAND_ELEMENTS = 4_000_000  # values a band's batch of resamples may hold at once (32 MB of floats)
+
+
+def band(values, statistic: str = "iqm", level=LEVEL, n_resamples=PROFILE_RESAMPLES, seed=SEED) -> Interval:
+    """A curve's aggregate over runs and its pointwise band: STATISTICS[statistic] of the r runs at
+    each of m points, values (m × r), with a percentile bootstrap interval that resamples whole
+    runs — the same r runs drawn with replacement at every point, so the band is one of whole
+    resampled curves (one task: the runs of one configuration). Returns Interval of (m,) arrays
+    (lo, hi NaN when r < 2). A curve's points where only some runs have data are separate calls."""
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic: expected one of {', '.join(sorted(STATISTICS))}, got {statistic!r}")
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError(f"values: expected finite numbers (points × runs), got shape {values.shape}")
+    estimate = STATISTICS[statistic](values, axis=-1)
+    if values.shape[1] < 2:
+        nan = np.full(len(values), np.nan)
+        return Interval(estimate, nan, nan)
+    result = scipy_stats.bootstrap(
+        (values,),
+        STATISTICS[statistic],
+        n_resamples=n_resamples,
+        batch=max(1, min(BATCH, BAND_ELEMENTS // values.size)),
+        vectorized=True,
+        axis=-1,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return Interval(estimate, result.confidence_interval.low, result.confidence_interval.high)
+
+
 def thresholds(groups: Mapping[str, object], n: int = 101) -> np.ndarray:
     """n evenly spaced τ from the lowest to the highest score of any group: a profile's grid."""
-    pooled = np.concatenate([as_scores(scores, str(label)).ravel() for label, scores in groups.items()])
+    pooled = np.concatenate([np.concatenate(tasks_of(scores, str(label))) for label, scores in groups.items()])
     return np.linspace(pooled.min(), pooled.max(), n)
 
 
@@ -255,10 +299,10 @@ def summary_table(groups: Mapping[str, object], level=LEVEL, n_resamples=N_RESAM
     the rows should appear. Every group uses the same seed, so a row does not depend on the others."""
     rows = []
     for label, scores in groups.items():
-        scores = as_scores(scores, str(label))
-        row = {"group": label, "n_runs": scores.size}
+        scores = tasks_of(scores, str(label))
+        row = {"group": label, "n_runs": sum(len(task) for task in scores)}
         for name in ("iqm", "mean"):
-            estimate, lo, hi = interval(scores, name, level, n_resamples, seed)
+            estimate, lo, hi = interval(dict(enumerate(scores)), name, level, n_resamples, seed)
             row.update({name: estimate, f"{name}_lo": lo, f"{name}_hi": hi})
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
