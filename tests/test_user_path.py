@@ -60,8 +60,10 @@ def spec_of(kind, **values):
         ("fisher", spec_of("fisher", dist="gamma", n=[100, 200, 300])),
         ("optimize", spec_of("optimize", f="step", steps=7)),
         ("train", spec_of("train", stop={"iterations": 3}, env={"num_envs": 4}, batch={"episodes": 4})),
+        ("sequence", spec_of("sequence", reps=20)),
+        ("finetune", spec_of("finetune", steps=3)),
     ],
-    ids=["estimate", "estimate-with-skips", "fisher", "optimize", "train"],
+    ids=["estimate", "estimate-with-skips", "fisher", "optimize", "train", "sequence", "finetune"],
 )
 def test_every_kind_reports_progress_with_a_known_total(kind, spec):
     progress = Recorder()

@@ -208,6 +208,7 @@ KIND = Kind(
     subject=seqtask.subject,
     validate=validate,
     run=run,
+    budget=lambda spec: (spec["steps"] + 1, "steps"),
     table="finetune.csv",
     columns=lambda spec: _columns(),
     summary=summary,

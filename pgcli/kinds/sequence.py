@@ -91,6 +91,11 @@ def point(spec: dict, pol):
     return theta_ref, (theta_ref + spec["theta"]["spread"] * noise).astype(pol.dtype)
 
 
+def _evaluations(spec: dict) -> int:
+    """The estimators and KL cells a run evaluates: its progress unit."""
+    return _cells(spec) - 3 * ("kl" in spec["compare"])
+
+
 def run(spec: dict, progress) -> Result:
     import pandas as pd
 
@@ -98,7 +103,7 @@ def run(spec: dict, progress) -> Result:
 
     task = seqtask.make(spec)
     theta_ref, theta = point(spec, task.policy)
-    setup, total, done = _setup(spec), _cells(spec) - 3 * ("kl" in spec["compare"]), 0
+    setup, total, done = _setup(spec), _evaluations(spec), 0
     rows, coordinates, notes = [], [], []
 
     def part():  # one bar over both evaluations: this one's progress after the cells already done
@@ -194,6 +199,7 @@ KIND = Kind(
     subject=seqtask.subject,
     validate=validate,
     run=run,
+    budget=lambda spec: (_evaluations(spec), "evaluations"),
     table="sequence.csv",
     columns=lambda spec: _columns(),
     wall_clock=("seconds", "sequences_per_s", "efficiency"),

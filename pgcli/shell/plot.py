@@ -102,8 +102,8 @@ FIGURES = {
     "variance": Figure("curves", ("grad_var", "grad_snr")),
     "estimator": Figure("estimator", ("estimator", "n_samples", "theta", "bias", "std_error"), ("estimator", "theta")),
     "identities": Figure("identities", ("quantity", "n_samples", "empirical", "exact", "abs_error"), ("quantity",)),
-STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     "metrics": Figure("metrics"),
+    "profile": Figure("curves"),
 }
 CURVES = ("convergence", "variance")  # the figures drawn against x
 
@@ -137,8 +137,9 @@ class Plot(NamedTuple):
     target: float | None
     notes: list[str]
     goal: tuple | None = None  # (metric, x, minimize): the kind's target, for --table
-STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     axis_labels: dict | None = None  # column -> axis label (LABELS and the kind's own)
+    stat: str | None = None  # iqm | mean: the aggregate of --table and the curves (None: the mean, as before)
+    slices: tuple = ()  # ((column, (its values...)), ...): the columns narrowed to one value (one-slice figures)
 
     def label(self, column: str) -> str:
         """The axis label of a column."""
@@ -325,19 +326,32 @@ def prepare(
         hue_keys = [defaults.hue]
     else:
         hue_keys = [k for k in results.keys if frame[k].nunique(dropna=False) > 1]
-STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     axes = (defaults.axes if defaults else ()) if family != "curves" else None
     if family == "metrics":
         axes = (x, *axes)
-    frame, fixed, chosen, notes = _one_slice(frame, axes, allowed, hue_keys)
+    frame, fixed, chosen, notes, slices = _one_slice(frame, axes, allowed, hue_keys)
     notes = [*(f"{c} has no numbers: left out" for c in blank), *notes]
     titled = defaults.title if defaults else ()
     shown = [f"{k}={v}" if k != "theta" else f"θ: {v}" for k, v in fixed.items() if k in titled or k in chosen]
     if title is None:
         title = results.title + (": " + "; ".join(shown) if shown else "")
-STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
     axis_labels = {**LABELS, **(defaults.axis_labels if defaults else {})}
-    return Plot(figure, frame, x, y, hue_keys, title, smooth or 1, band, target, notes, _goal(results), axis_labels)
+    return Plot(
+        figure,
+        frame,
+        x,
+        y,
+        hue_keys,
+        title,
+        smooth or 1,
+        band,
+        target,
+        notes,
+        _goal(results),
+        axis_labels,
+        stat,
+        slices,
+    )
 
 
 def _goal(results: Results) -> tuple | None:
@@ -369,19 +383,17 @@ def _figure_of(results: Results, figure: str | None) -> str:
 
 def _axes(results: Results, figure: str, *, x, y, smooth, target) -> tuple[str | None, str | None]:
     """(x, y) of the figure: the options that apply to it, else its defaults for the table's kind."""
-STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
-    allowed_for = {"x": (*CURVES, "metrics"), "smooth": CURVES, "target": ("convergence",),
-                   "y": ("convergence", "estimator", "metrics")}  # fmt: skip
+    allowed_for = {"x": (*CURVES, "metrics"), "smooth": (*CURVES, "profile"), "target": ("convergence", "profile"),
+                   "y": ("convergence", "estimator", "metrics", "profile")}  # fmt: skip
     _only(figure, allowed_for, x=x, smooth=smooth, target=target, y=y)
     frame = results.frame
     defaults = results.kind.plot if results.kind is not None and results.kind.plot else kinds.PlotDefaults("", "")
     if figure in CURVES:
         x = x or defaults.x or "env_steps"
-STATS = ("iqm", "mean")  # --stat: pgcli.shell.stats.STATISTICS
         axes = (*X_AXES, *defaults.x_axes)
         if x not in axes:
             raise PlotError(f"--x must be one of {', '.join(axes)}, got {x!r}")
-    if figure == "convergence" and y is None:
+    if figure in ("convergence", "profile") and y is None:
         y = defaults.y or "return_mean"
     elif figure in ("convergence", "profile") and y not in frame:
         metrics = [c for c in frame.select_dtypes("number") if c not in (*results.keys, "seed", "_run")]
