@@ -20,7 +20,7 @@ PHYSICS := $(shell grep -l 'pgcli\[mujoco\]\|pgcli\[box2d\]' pgcli/library/*.yam
 # tests run: for each mutant, those of the listed test files that call the mutated function)
 MUTATE := pgcli.lab.estimators pgcli.lab.distributions pgcli.rl.advantages pgcli.rl.ppo pgcli.rl.trpo pgcli.rl.natural
 
-.PHONY: demo test browser lint format check reproduce reproduce-physics mutation benchmarks figures clean
+.PHONY: demo test test-fast browser lint format check reproduce reproduce-physics mutation benchmarks figures clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,9 +41,14 @@ browser:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-# -rs lists every skip with its reason; the run fails unless they are exactly tests/expected-skips.txt
+# the whole suite on both cores (pytest-xdist); -rs lists every skip with its reason, and the run
+# fails unless they are exactly tests/expected-skips.txt
 test: $(STAMP) browser
-	$(PY) -m pytest -rs --expected-skips tests/expected-skips.txt
+	$(PY) -m pytest -n 2 -rs --expected-skips tests/expected-skips.txt
+
+# the inner loop: every test but the slow ones (learning runs, the wheel, the browser, the docs), on both cores
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -340,6 +340,9 @@ def _exit_on_terminate(signum, frame):
 def _sigint_blocked():
     """SIGINT held back in this thread, so processes it starts inherit it blocked: a Ctrl-C that
     reaches a worker while it starts up (importing) prints no traceback; here it comes after."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
