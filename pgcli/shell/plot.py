@@ -8,19 +8,8 @@ curves and summaries, and pgcli.shell.draw draws (the only module importing matp
 
 Curves across seeds (the convergence and variance figures)
 -----------------------------------------------------------
-Runs that share the --hue keys (default: every key that varies) are replicates of one curve; any
-other varying key is pooled with the seeds. Each run's (x, y) is
-
-1. stripped of blank y (``eval_return_mean`` is blank between evaluations),
-2. smoothed by a trailing mean over its last K rows (``--smooth K``),
-3. linearly interpolated onto the group's grid — the union of its runs' x values (at most
-   ``MAX_POINTS``, else that many evenly spaced) — **only within the run's own x range**.
-
-So seeds whose env_steps differ at the same iteration are compared at equal x, and a run that
-stopped early (target reached, diverged) counts up to its last row and not after: no
-forward-fill. At each x the curve is the mean ȳ over the n runs with data there (``n_runs``); the
-band is the 95% percentile bootstrap interval of ȳ (``--band ci``, resampling runs, fixed seed)
-or ȳ ± one standard deviation across runs (``--band sd``); there is no band where n = 1.
+Runs that share the --hue keys (default: every key that varies) are replicates of one curve, aligned
+on x, smoothed and averaged as pgcli.shell.curves explains (no forward-fill past a run's last row).
 ``--stat iqm`` draws the interquartile mean instead, with its bootstrap band, and summarises
 --table's final values by pgcli.shell.stats (``--stat mean``: the mean, likewise); the profile
 figure (``--kind profile``) draws the fraction of each group's runs whose final y is above τ.
