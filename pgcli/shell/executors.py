@@ -10,7 +10,6 @@ ran. Dask workers are checked for this process's versions and given the user mod
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import importlib.util
 import os
@@ -20,12 +19,9 @@ import tempfile
 import threading
 import time
 import traceback
-import zipfile
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -43,14 +39,22 @@ if TYPE_CHECKING:
 
 def versions() -> dict:
     """The versions that make results byte-identical: pgcli, numpy, gymnasium, Python."""
-    import gymnasium
-
     return {
         "pgcli": __version__,
         "numpy": np.__version__,
-        "gymnasium": gymnasium.__version__,
+        "gymnasium": _gymnasium_version(),
         "python": sys.version.split()[0],
     }
+
+
+def _gymnasium_version() -> str:
+    """gymnasium.__version__, from its installed metadata unless it is loaded: importing gymnasium
+    costs a run that needs no environment (estimate) a tenth of a second."""
+    if "gymnasium" in sys.modules:
+        return sys.modules["gymnasium"].__version__
+    from importlib.metadata import version
+
+    return version("gymnasium")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +202,8 @@ def _local_worker(parent: int):
     a worker dies with its parent, however the parent ends (SIGTERM, SIGKILL)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
+        import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     else:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -254,6 +260,9 @@ def processes(items, jobs):
 
 
 def _pools(items, jobs, retry, lost_once):
+    from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor  # multiprocessing: --jobs only
+    from multiprocessing import get_context
+
     while True:
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_local_worker,
                                    initargs=(os.getpid(),))  # fmt: skip
@@ -403,6 +412,8 @@ def _importable(top: str) -> bool:
 
 def _pack(top: str, root: Path, tmp: Path) -> Path:
     """A module file as is, a package as top.zip (sources only): what Dask's upload_file takes."""
+    import zipfile
+
     if (root / f"{top}.py").is_file():
         return root / f"{top}.py"
     target, size = tmp / f"{top}.zip", 0
