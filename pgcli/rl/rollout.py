@@ -337,24 +337,25 @@ def _play(env, policy, theta, rng, state: State, horizon: int, schedule=None, ac
     raw, autoreset = state.obs, state.autoreset
     capacity = min(horizon, 1024)
     grids = _empty_grids(capacity, n, policy)
+    next_obs, actions_grid, rewards, valids, terminateds, truncateds = (grids[k] for k in _STEPPED)
     t = 0
-    x = policies.encode(policy, raw)
+    x = first = policies.encode(policy, raw)
     while t < horizon:
         if t == capacity:
             capacity *= 2
             grids = {k: _grow(v, capacity) for k, v in grids.items()}
+            next_obs, actions_grid, rewards, valids, terminateds, truncateds = (grids[k] for k in _STEPPED)
         if t % NOISE_BLOCK == 0:
             noise = policies.draw_noise(policy, rng, (NOISE_BLOCK, n, policy.sizes[-1]))
         actions, env_actions = policies.act(policy, net, log_std, x, rng, noise=noise[t % NOISE_BLOCK])
         raw, reward, terminated, truncated, _ = env.step(env_actions)
         valid = active & ~autoreset
-        grids["obs"][t] = x
-        grids["next_obs"][t] = x = policies.encode(policy, raw)
-        grids["actions"][t] = actions
-        grids["rewards"][t] = reward
-        grids["valid"][t] = valid
-        grids["terminated"][t] = terminated
-        grids["truncated"][t] = truncated
+        next_obs[t] = x = policies.encode(policy, raw)
+        actions_grid[t] = actions
+        rewards[t] = reward
+        valids[t] = valid
+        terminateds[t] = terminated
+        truncateds[t] = truncated
         autoreset = terminated | truncated
         t += 1
         if schedule is not None:
@@ -366,7 +367,13 @@ def _play(env, policy, theta, rng, state: State, horizon: int, schedule=None, ac
             raise RuntimeError(
                 f"an episode ran {MAX_EPISODE_VECTOR_STEPS} steps without ending; set env.max_episode_steps"
             )
+    if t:  # each step's observation is the one the step before returned: copied once, not per step
+        grids["obs"][0] = first
+        grids["obs"][1:t] = next_obs[: t - 1]
     return {k: v[:t] for k, v in grids.items()}, raw, autoreset
+
+
+_STEPPED = ("next_obs", "actions", "rewards", "valid", "terminated", "truncated")  # the grids _play writes per step
 
 
 def _batch(grids: dict) -> Batch:
