@@ -103,10 +103,20 @@ def backend(env: EnvSettings) -> str:
     if ":" in env_id or (env_id in gym.registry and gym.spec(env_id).vector_entry_point):
         return "gymnasium"
     try:
-        import envpool
+        envpool = _import_envpool()
     except ImportError:
         return "gymnasium"
     return "envpool" if env_id in envpool.list_all_envs() else "gymnasium"
+
+
+def _import_envpool():
+    """envpool, imported without the warnings its import prints: it builds every registered env's
+    spaces, and gymnasium warns about each float64 Box bound it casts to float32 (hundreds of lines
+    in a `pgcli check` log). Importing it takes seconds: every family registers itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        import envpool
+    return envpool
 
 
 class EnvPoolVectorEnv:
@@ -121,7 +131,7 @@ class EnvPoolVectorEnv:
     def __init__(self, env_id: str, num_envs: int, kwargs: dict, max_episode_steps: int | None):
         self.metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
         try:
-            import envpool
+            envpool = _import_envpool()
         except ImportError:
             raise EnvError("env.backend envpool needs EnvPool: pip install 'pgcli[envpool]'") from None
         if env_id not in envpool.list_all_envs():
@@ -146,7 +156,9 @@ class EnvPoolVectorEnv:
         if seed is not None:
             self._pool.close()
             self._pool = self._make(int(seed) % (2**31 - 1 - self.num_envs))  # s + i stays an int32
-        return self._pool.reset()
+        with warnings.catch_warnings():  # its float64 Box bounds, cast to float32 (at the first reset)
+            warnings.simplefilter("ignore", UserWarning)
+            return self._pool.reset()
 
     def step(self, actions):
         return self._pool.step(actions)
