@@ -67,6 +67,20 @@ def measure(repeats: int = 5, seeds: int = 20, before: str | None = None) -> dic
     return out
 
 
+def rows(repeats: int = 3) -> list[dict]:
+    """The figure as a row of benchmarks/results.csv (run_all.py)."""
+    figures = measure(repeats)["after"]
+    per_run, start_up = statistics.median(figures["per_run"]), statistics.median(figures["start_up"])
+    return [
+        {
+            "figure": "20-seed CartPole sweep: overhead per run, ms (whole command − Σ wall_s) / 20",
+            "value": per_run * 1000,
+            "ratio": per_run / 0.020,
+            "reference": f"goal ≤ 20 ms; start-up alone {start_up:.3g} s",
+        }
+    ]
+
+
 def spread(values: list[float], scale: float = 1.0, unit: str = "s") -> str:
     q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
     return f"{statistics.median(values) * scale:.3g} {unit} (IQR {q1 * scale:.3g}–{q3 * scale:.3g})"

@@ -76,6 +76,21 @@ def measure(repeats: int = 15, before: str | None = None) -> dict[str, list[floa
     return times
 
 
+def rows(repeats: int = 15) -> list[dict]:
+    """The figures as rows of benchmarks/results.csv (run_all.py): seconds above the reference."""
+    times = measure(repeats)
+    out = []
+    for name, reference in REFERENCES.items():
+        above = statistics.median(a - b for a, b in zip(times[name], times[reference], strict=True))
+        out.append({
+            "figure": f"pgcli {' '.join(COMMANDS[name])}: whole command, s above the reference",
+            "value": above,
+            "ratio": statistics.median(times[name]) / statistics.median(times[reference]),
+            "reference": f"python -c '{reference}': {statistics.median(times[reference]):.3g} s (goal ≤ +0.3 s)",
+        })  # fmt: skip
+    return out
+
+
 def spread(values: list[float]) -> str:
     q1, _, q3 = statistics.quantiles(values, n=4)
     return f"{statistics.median(values):.3f} s (IQR {q1:.3f}–{q3:.3f})"

@@ -93,6 +93,21 @@ def measure(spec: str, sets=(), iterations: int = 20, warm_up: int = 3, repeats:
     return rates
 
 
+def rows(spec: str = str(ROOT / "experiments" / "cartpole.yaml"), sets=(), **options) -> list[dict]:
+    """The figure as a row of benchmarks/results.csv (run_all.py)."""
+    rates = measure(spec, sets, **options)
+    random, ours = statistics.median(rates["random"]), statistics.median(rates["after"])
+    return [
+        {
+            "figure": f"train: {Path(spec).name} {' '.join(sets)} env steps/s while training",
+            "value": ours,
+            "ratio": ours / random,
+            "reference": f"random actions, same backend and copies: {random:.4g} env steps/s (goal ratio ≥ 0.5 "
+            "REINFORCE, ≥ 0.3 PPO)",
+        }
+    ]
+
+
 def text(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
 
