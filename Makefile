@@ -58,9 +58,14 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# the quick reproductions' report (one HTML page, CI keeps it): results/check-report.html
+# the quick reproductions' report (one HTML page, CI keeps it): results/check-report.html; the quick
+# train specs' expectations hold on both vector-env engines: checked again on EnvPool's, as copies
+# with env.backend: envpool (.ci/with_backend.py) in a results root of their own
+QUICK_TRAIN := $(filter pgcli/library/cartpole%,$(QUICK))
 check: $(STAMP)
 	$(PY) -m pgcli check $(QUICK) --jobs 2 --quiet --report results/check-report.html
+	$(PY) .ci/with_backend.py envpool results/envpool/specs $(QUICK_TRAIN)
+	$(PY) -m pgcli check results/envpool/specs/*.yaml --results results/envpool --jobs 2 --quiet
 
 reproduce: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,dask,mujoco,box2d]'

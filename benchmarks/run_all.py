@@ -22,11 +22,13 @@ sys.path.insert(0, str(HERE))
 import cartpole_time_to_solve  # noqa: E402
 import estimate_throughput  # noqa: E402
 import import_time  # noqa: E402
+import run_overhead  # noqa: E402
 import sequence_throughput  # noqa: E402
+import startup  # noqa: E402
 import sweep_scaling  # noqa: E402
 import train_throughput  # noqa: E402
 
-from pgcli import atomic  # noqa: E402
+from pgcli.shell import atomic  # noqa: E402
 
 
 def machine() -> str:
@@ -41,8 +43,10 @@ def main():
     rows = []
     steps = [
         lambda: estimate_throughput.measure(big=args.big),
-        lambda: train_throughput.measure(),
-        lambda: train_throughput.measure(sets=["batch.episodes=null", "batch.steps=2000"]),
+        lambda: train_throughput.rows(),
+        lambda: train_throughput.rows(sets=["batch.episodes=null", "batch.steps=2000"]),
+        lambda: train_throughput.rows(str(root / "experiments" / "acrobot-ppo.yaml"), ["env.backend=envpool"]),
+        lambda: train_throughput.rows(str(root / "experiments" / "pendulum-ppo.yaml"), ["env.backend=envpool"]),
         lambda: cartpole_time_to_solve.measure(),
         lambda: cartpole_time_to_solve.measure(str(root / "experiments" / "cartpole-natural.yaml")),
         lambda: sweep_scaling.measure(),
@@ -50,6 +54,8 @@ def main():
         lambda: sweep_scaling.measure_blas(),
         lambda: sequence_throughput.measure(),
         lambda: import_time.rows(),
+        lambda: startup.rows(),
+        lambda: run_overhead.rows(),
     ]
     for step in steps:
         for row in step():

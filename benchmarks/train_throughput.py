@@ -1,73 +1,133 @@
-"""Env steps per second while training CartPole-v1 ÷ env steps per second of the same vector
-env (same num_envs) stepped with random actions, both measured in this run. Goal ≥ 0.5.
+"""Env steps per second while training ÷ env steps per second of the same backend and number of
+copies stepped with random actions, both measured in this run. Goals (issue 27): ≥ 0.5 for the
+REINFORCE specs, ≥ 0.3 for the PPO specs.
 
-Training counts only the env steps that enter trajectories (`env_steps`), so idle copies waiting
-for the batch's longest episode count against pgcli, as do the gradient and value updates.
+Training runs as the command line runs it (`pgcli train SPEC --seed 0 --set stop.iterations=N`,
+no target, no evaluation), and its rate is read from metrics.csv after `--warm-up` iterations:
+(env_steps[N−1] − env_steps[w−1]) / (wall_s[N−1] − wall_s[w−1]). Training counts only the env steps
+that enter trajectories, so copies idling while a whole-episode batch's longest episode ends count
+against it, as do the policy and value updates.
 
-    python benchmarks/train_throughput.py [--spec pgcli/library/cartpole.yaml] [--iterations 30]
+    python benchmarks/train_throughput.py --spec acrobot-ppo [--set env.backend=envpool]
+        [--iterations 20] [--repeats 3] [--before DIR]
+
+--before DIR times the training with another pgcli source tree first on PYTHONPATH too (see
+benchmarks/startup.py), interleaved with this one's; both against the random-action rate measured
+in between. Prints medians over --repeats with their range.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-from pgcli.rl import rollout as R
-from pgcli.rl import train
-from pgcli.shell import spec as S
+from startup import PGCLI, environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def random_rate(env_spec: dict, vector_steps: int) -> float:
-    env = R.make_env(env_spec, env_spec["num_envs"])
+def env_settings(spec: str, sets: list[str]):
+    """The spec's EnvSettings (with --set applied), as the train kind types them."""
+    from pgcli.base.fields import typed
+    from pgcli.rl import settings
+    from pgcli.shell.experiment import build_spec
+
+    return typed(settings.EnvSettings, build_spec("train", spec, {}, sets, 0, None)["env"])
+
+
+def random_rate(env, vector_steps: int = 3000) -> float:
+    """Env steps per second of the spec's vector env (its backend, its copies), random actions."""
+    from pgcli.rl import rollout
+
+    vector_env = rollout.make_env(env, env.num_envs)
     rng = np.random.default_rng(0)
-    env.reset(seed=0)
-    n = env.num_envs
-    space = env.single_action_space
+    vector_env.reset(seed=0)
+    space, n = vector_env.single_action_space, vector_env.num_envs
     if hasattr(space, "n"):
         actions = rng.integers(0, space.n, (vector_steps, n))
     else:
-        actions = rng.uniform(space.low, space.high, (vector_steps, n, *space.shape))
+        actions = rng.uniform(space.low, space.high, (vector_steps, n, *space.shape)).astype(space.dtype)
     start = time.perf_counter()
     for t in range(vector_steps):
-        env.step(actions[t])
+        vector_env.step(actions[t])
     rate = vector_steps * n / (time.perf_counter() - start)
-    env.close()
+    vector_env.close()
     return rate
 
 
-def measure(spec_path: str = str(ROOT / "experiments" / "cartpole.yaml"), iterations: int = 30, sets=()) -> list[dict]:
-    schema = S.with_sweep(train.SCHEMA)
-    spec = S.resolve(schema, S.apply_overrides(S.load_yaml(spec_path), list(sets), schema))
-    spec["stop"] = {**spec["stop"], "iterations": iterations, "target_return": None, "env_steps": None}
-    spec["eval"] = {**spec["eval"], "every": 0}
-    train.run({**spec, "stop": {**spec["stop"], "iterations": 2}})  # warm-up
-    table, _ = train.run(spec)
-    ours = table["env_steps"].iloc[-1] / table["wall_s"].iloc[-1]
-    raw = random_rate(spec["env"], 5000)
-    batch = ", ".join(f"{k} {v}" for k, v in train.batch_size(spec).items())
+def training_rate(spec: str, sets: list[str], iterations: int, warm_up: int, source: str | None, results: Path):
+    """Env steps per second of training after the warm-up iterations, read from metrics.csv."""
+    entry = [str(PGCLI)] if PGCLI.is_file() else [sys.executable, "-m", "pgcli"]
+    overrides = [f"stop.iterations={iterations}", "stop.env_steps=null", "stop.target_return=null", "eval.every=0"]
+    command = [*entry, "train", spec, "--seed", "0", "-q", "--results", str(results), "--name", "throughput"]
+    for text in [*sets, *overrides]:
+        command += ["--set", text]
+    subprocess.run(command, check=True, capture_output=True, env=environment(source))
+    (table,) = results.glob("throughput/*/metrics.csv")  # the run directory, not the summary
+    with table.open() as handle:
+        rows = list(csv.DictReader(handle))
+    first, last = rows[warm_up - 1], rows[-1]
+    steps = float(last["env_steps"]) - float(first["env_steps"])
+    return steps / (float(last["wall_s"]) - float(first["wall_s"]))
+
+
+def measure(spec: str, sets=(), iterations: int = 20, warm_up: int = 3, repeats: int = 3, before: str | None = None):
+    """{'random': [...], 'after': [...], 'before': [...]}: env steps/s per repetition, interleaved."""
+    sets = list(sets)
+    env = env_settings(spec, sets)
+    sources = {"after": None, **({"before": before} if before else {})}
+    rates: dict[str, list[float]] = {"random": [], **{name: [] for name in sources}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(repeats):
+            rates["random"].append(random_rate(env))
+            for name, source in sources.items():
+                results = Path(tmp) / f"{name}-{repeat}"
+                rates[name].append(training_rate(spec, sets, iterations, warm_up, source, results))
+    return rates
+
+
+def rows(spec: str = "cartpole", sets=(), **options) -> list[dict]:
+    """The figure as a row of benchmarks/results.csv (run_all.py)."""
+    rates = measure(spec, sets, **options)
+    random, ours = statistics.median(rates["random"]), statistics.median(rates["after"])
     return [
         {
-            "figure": f"train: {spec['env']['id']} env steps/s while training ({batch}, {R.backend(spec['env'])})",
+            "figure": f"train: {Path(spec).name} {' '.join(sets)} env steps/s while training",
             "value": ours,
-            "ratio": ours / raw,
-            "reference": f"random actions, {spec['env']['num_envs']} envs: {raw:.4g} env steps/s (goal ratio ≥ 0.5)",
+            "ratio": ours / random,
+            "reference": f"random actions, same backend and copies: {random:.4g} env steps/s (goal ratio ≥ 0.5 "
+            "REINFORCE, ≥ 0.3 PPO)",
         }
     ]
 
 
+def text(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default=str(ROOT / "experiments" / "cartpole.yaml"))
-    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--spec", default="cartpole")
     parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--warm-up", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", default=None, help="another pgcli source tree, timed interleaved")
     args = parser.parse_args()
-    for row in measure(args.spec, args.iterations, args.sets):
-        print(f"{row['figure']}: {row['value']:,.0f}   ratio {row['ratio']:.2f}   ({row['reference']})")
+    rates = measure(args.spec, args.sets, args.iterations, args.warm_up, args.repeats, args.before)
+    random = statistics.median(rates["random"])
+    print(f"{Path(args.spec).name} {' '.join(args.sets)}: random actions {text(rates['random'])} env steps/s")
+    for name in rates.keys() - {"random"}:
+        ratios = [r / random for r in rates[name]]
+        print(f"  training ({name}): {text(rates[name])} env steps/s, ratio {statistics.median(ratios):.2f} "
+              f"({min(ratios):.2f}–{max(ratios):.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

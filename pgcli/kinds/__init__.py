@@ -32,12 +32,15 @@ from pgcli.base.progress import Progress
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pgcli.base.table import Table
+
 
 class Result(NamedTuple):
-    """What one run returns: its table, how it ended ('done', or 'diverged' with a one-line
-    message saying why), notes for the user (an estimator skipped), and extra files (policy.npz)."""
+    """What one run returns: its table (a DataFrame, or for a `light` kind a pgcli.base.table.Table),
+    how it ended ('done', or 'diverged' with a one-line message saying why), notes for the user (an
+    estimator skipped), and extra files (policy.npz)."""
 
-    table: pd.DataFrame
+    table: pd.DataFrame | Table
     status: str = "done"
     message: str = ""
     notes: tuple[str, ...] = ()
@@ -109,11 +112,12 @@ class Flag(NamedTuple):
 
 
 class Shown(NamedTuple):
-    """What a kind's command prints from: the resolved spec, runs.csv, the combined table (read on
-    demand, None when no run finished), the number of runs, and the output options' values."""
+    """What a kind's command prints from: the resolved spec, runs.csv (its rows: `runs_table` or
+    `runs.frame()` for a DataFrame), the combined table (read on demand, None when no run
+    finished), the number of runs, and the output options' values."""
 
     spec: dict
-    runs: pd.DataFrame
+    runs: Table
     table: Callable[[], pd.DataFrame | None]
     n_runs: int
     options: dict
@@ -157,6 +161,9 @@ class Kind(NamedTuple):
     tools: tuple[Tool, ...] = ()
     api: tuple[str, ...] = ("spec",)  # positional parameters of pgcli.<name>(...): flags' keywords, or spec
     functions: dict[str, Callable] = {}  # noqa: RUF012 - API functions f(build, ...): pgcli.<function name>
+    # run returns a pgcli.base.table.Table and summary reads one (Table.column), so the command line
+    # runs the kind without importing pandas (half a second; more than a short training run)
+    light: bool = False
 
 
 NAME = Field("str", None, "results go to results/<name>/ (default: spec file name)", nullable=True)
@@ -178,6 +185,10 @@ REGISTRY = {
     "sequence": "pgcli.kinds.sequence",
     "finetune": "pgcli.kinds.finetune",
 }
+# command -> the kinds whose records offer it a Tool, so a command is built without importing every
+# kind (`pgcli train` would import the lab's, and SciPy with them); `get` refuses a kind whose tools
+# are not listed here, and `register` lists those of a kind it adds
+TOOLS = {"fisher": ["train"]}
 _LOADED: dict[str, Kind] = {}
 
 
@@ -187,8 +198,16 @@ def get(name: str) -> Kind:
         kind = importlib.import_module(REGISTRY[name]).KIND
         if kind.name != name:
             raise ValueError(f"{REGISTRY[name]} defines kind {kind.name!r}, registered as {name!r}")
+        for tool in kind.tools:
+            if name not in TOOLS.get(tool.command, ()):
+                raise ValueError(f"{REGISTRY[name]} offers `{tool.command}` a tool: list it in kinds.TOOLS")
         _LOADED[name] = kind
     return _LOADED[name]
+
+
+def offering(command: str) -> list[tuple[Kind, Tool]]:
+    """The tools (kind, tool) that kinds offer a command (`fisher --policy`: the train kind's)."""
+    return [(kind, tool) for kind in map(get, TOOLS.get(command, ())) for tool in kind.tools if tool.command == command]
 
 
 def names() -> list[str]:
@@ -201,6 +220,9 @@ def register(module: str) -> Kind:
     kind = importlib.import_module(module).KIND
     REGISTRY[kind.name] = module
     _LOADED[kind.name] = kind
+    for tool in kind.tools:
+        offered = TOOLS.setdefault(tool.command, [])
+        offered += [kind.name] if kind.name not in offered else []
     return kind
 
 
@@ -211,12 +233,26 @@ def schema(kind: Kind) -> dict:
     return {**own, **kind.schema, "seed": SEED, "timeout": TIMEOUT}
 
 
-def runs_table(runs: pd.DataFrame, columns: list[str], digits: int, drop_empty: bool = False) -> str:
-    """The `columns` of runs.csv that it has (and, with drop_empty, that are not all empty), as text."""
+def runs_table(runs: pd.DataFrame | Table, columns: list[str], digits: int, drop_empty: bool = False) -> str:
+    """The `columns` of runs.csv that it has (and, with drop_empty, that are not all empty), as text
+    (runs.csv's rows as a Table are printed without pandas, exactly as pandas prints them)."""
+    from pgcli.base.table import Table, missing
+
+    def float_format(v):
+        return f"{v:.{digits}g}"
+
+    if isinstance(runs, Table):
+        kept = [c for c in columns if c in runs.columns]
+        if drop_empty:
+            kept = [c for c in kept if not all(missing(row.get(c)) for row in runs.rows)]
+        text = Table(kept, runs.rows).text(float_format)
+        if text is not None:
+            return text
+        runs = runs.frame()
     shown = runs[[c for c in columns if c in runs]]
     if drop_empty:
         shown = shown.dropna(axis=1, how="all")  # e.g. no optimum known
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.{digits}g}")
+    return shown.to_string(index=False, float_format=float_format)
 
 
 def wall_clock() -> set[str]:

@@ -166,28 +166,32 @@ def summary(table, spec: dict) -> dict:
 def show(shown: Shown) -> str:
     """One run in one line; a sweep's runs as a table."""
     if shown.n_runs == 1:
-        return run_line(shown.spec, shown.runs.iloc[0])
+        return run_line(shown.spec, shown.runs.rows[0])
     columns = ["label", "status", "final_return", "best_return", "env_steps_to_target", "env_steps", "wall_s"]
     return runs_table(shown.runs, columns, digits=5)
 
 
-def run_line(spec: dict, row) -> str:
-    """One run in one line: how it ended, its recent return, the target, the budget used."""
-    import pandas as pd
-
+def run_line(spec: dict, row: dict) -> str:
+    """One run (its runs.csv row) in one line: how it ended, its recent return, the target, the
+    budget used."""
     window = spec["stop"]["target_window"]
     text = f"{spec['env']['id']} {row['label']}: {row['status']}"
-    if "final_return" in row and pd.notna(row["final_return"]):
+    if _given(row.get("final_return")):
         text += f", mean return of the last {window} episodes {row['final_return']:.5g} (best {row['best_return']:.5g})"
     target = spec["stop"]["target_return"]
     if target is not None and "env_steps_to_target" in row:
         steps = row["env_steps_to_target"]
-        text += f", target {target:g} " + (
-            f"reached after {steps:,.0f} env steps" if pd.notna(steps) else "not reached"
-        )
-    if "env_steps" in row and pd.notna(row["env_steps"]):
+        text += f", target {target:g} " + (f"reached after {steps:,.0f} env steps" if _given(steps) else "not reached")
+    if _given(row.get("env_steps")):
         text += f"; {row['env_steps']:,.0f} env steps"
-    return text + (f" in {row['wall_s']:.1f} s" if pd.notna(row["wall_s"]) else "")
+    return text + (f" in {row['wall_s']:.1f} s" if _given(row.get("wall_s")) else "")
+
+
+def _given(value) -> bool:
+    """A cell that is not empty (None or NaN)."""
+    from pgcli.base.table import missing
+
+    return not missing(value)
 
 
 def policy_fisher(spec: dict, files: dict, options: dict):
@@ -272,6 +276,7 @@ KIND = Kind(
     target=Target("return_window", "env_steps", stops_at="stop.target_return"),
     plot=PlotDefaults(figure="convergence", signature="iteration", x="env_steps", y="return_mean"),
     show=show,
+    light=True,
     tools=(
         Tool(
             command="fisher",

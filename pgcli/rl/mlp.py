@@ -17,9 +17,9 @@ import itertools
 import numpy as np
 
 ACTIVATIONS = {
-    # name: (act(z), act'(z) written in terms of a = act(z))
-    "tanh": (np.tanh, lambda a: 1.0 - a * a),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda a: (a > 0).astype(a.dtype)),
+    # name: (act(z), act'(z) written in terms of a = act(z), act(z) computed in z's own memory)
+    "tanh": (np.tanh, lambda a: 1.0 - a * a, lambda z: np.tanh(z, out=z)),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda a: (a > 0).astype(a.dtype), lambda z: np.maximum(z, 0.0, out=z)),
 }
 
 
@@ -53,29 +53,42 @@ def init(sizes: list[int], rng: np.random.Generator, out_gain: float = 0.01) -> 
 
 
 def forward(layer_views, x: np.ndarray, activation: str = "tanh"):
-    """Output (T, out) and the cache of layer inputs for the derivatives."""
-    act = ACTIVATIONS[activation][0]
+    """Output (T, out) and the cache of layer inputs for the derivatives.
+
+    Each layer's bias and activation are applied in the memory its product a W was computed in: the
+    same arithmetic as act(a W + b) without two temporaries per layer (this runs once per vector
+    step of every rollout, and several times per PPO minibatch)."""
+    act = ACTIVATIONS[activation][2]
     cache = [x]
     a = x
     for w, b in layer_views[:-1]:
-        a = act(a @ w + b)
+        a = a @ w
+        a += b
+        act(a)
         cache.append(a)
     w, b = layer_views[-1]
-    return a @ w + b, cache
+    out = a @ w
+    out += b
+    return out, cache
 
 
 def backward(layer_views, cache, delta: np.ndarray, activation: str = "tanh") -> np.ndarray:
-    """Σ_rows ∂ℓ/∂θ for output gradients δ (T, out); flat, in θ's layout."""
+    """Σ_rows ∂ℓ/∂θ for output gradients δ (T, out); flat, in θ's layout (written in place into
+    one array, layer by layer from the last: the sums and products of concatenating them)."""
     deriv = ACTIVATIONS[activation][1]
-    grads = []
+    grad = np.empty(sum(w.size + b.size for w, b in layer_views))
+    end = grad.size
     for index in range(len(layer_views) - 1, -1, -1):
-        w, _ = layer_views[index]
+        w, b = layer_views[index]
         a = cache[index]
-        grads.append(delta.sum(0))
-        grads.append((a.T @ delta).ravel())
+        np.add.reduce(delta, axis=0, out=grad[end - b.size : end])
+        end -= b.size
+        np.matmul(a.T, delta, out=grad[end - w.size : end].reshape(w.shape))
+        end -= w.size
         if index:
-            delta = (delta @ w.T) * deriv(a)
-    return np.concatenate(grads[::-1])
+            delta = delta @ w.T
+            delta *= deriv(a)
+    return grad
 
 
 def per_sample(layer_views, cache, delta: np.ndarray, activation: str = "tanh", starts=None) -> np.ndarray:

@@ -103,8 +103,8 @@ def act(policy: Policy, net, log_std, x: np.ndarray, rng: np.random.Generator, d
     if not deterministic and noise is None:
         noise = draw_noise(policy, rng, out.shape)
     if policy.head == "categorical":
-        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits)
-        actions = (out if deterministic else out + noise).argmax(1)
+        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); the logits are this call's own
+        actions = (out if deterministic else np.add(out, noise, out=out)).argmax(1)
         return actions, actions
     actions = out if deterministic else out + np.exp(log_std) * noise
     return actions, np.clip(actions, policy.low, policy.high)

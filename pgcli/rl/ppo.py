@@ -24,7 +24,7 @@ import numpy as np
 
 from pgcli.base.optim import AdamState
 from pgcli.rl import policies
-from pgcli.rl.advantages import normalise, value_step
+from pgcli.rl.advantages import mean, normalise, value_step
 from pgcli.rl.natural import kl_divergence
 from pgcli.rl.settings import AlgoSettings
 
@@ -70,18 +70,18 @@ class Update(NamedTuple):
 def clipped_surrogate(policy: policies.Policy, theta, x, actions, old_log_prob, advantages, clip: float):
     """(L(θ), ∇θ L (d,), fraction of ratios outside the clip range) on rows x (M, n_in)."""
 
-    def terms(log_prob):
-        ratio = np.exp(log_prob - old_log_prob)
-        return ratio, ratio * advantages, np.clip(ratio, 1.0 - clip, 1.0 + clip) * advantages
+    terms = {}
 
     def weigh(log_prob):
-        _, unclipped, clipped = terms(log_prob)
+        ratio = np.exp(log_prob - old_log_prob)
+        unclipped, clipped = ratio * advantages, np.clip(ratio, 1.0 - clip, 1.0 + clip) * advantages
+        terms.update(ratio=ratio, unclipped=unclipped, clipped=clipped)  # read again below, not recomputed
         # where the min is the unclipped term the gradient flows through it; else the term is constant
         return np.where(unclipped <= clipped, unclipped, 0.0) / x.shape[0]
 
-    log_prob, grad = policies.log_prob_and_grad(policy, theta, x, actions, weigh)
-    ratio, unclipped, clipped = terms(log_prob)
-    return float(np.minimum(unclipped, clipped).mean()), grad, float(np.mean(np.abs(ratio - 1.0) > clip))
+    _, grad = policies.log_prob_and_grad(policy, theta, x, actions, weigh)
+    surrogate = float(mean(np.minimum(terms["unclipped"], terms["clipped"])))
+    return surrogate, grad, np.count_nonzero(np.abs(terms["ratio"] - 1.0) > clip) / x.shape[0]
 
 
 def update(policy, theta, opt, batch: Batch, algo: AlgoSettings, optimiser: Optimiser, rng, value=None):

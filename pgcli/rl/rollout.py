@@ -103,10 +103,20 @@ def backend(env: EnvSettings) -> str:
     if ":" in env_id or (env_id in gym.registry and gym.spec(env_id).vector_entry_point):
         return "gymnasium"
     try:
-        import envpool
+        envpool = _import_envpool()
     except ImportError:
         return "gymnasium"
     return "envpool" if env_id in envpool.list_all_envs() else "gymnasium"
+
+
+def _import_envpool():
+    """envpool, imported without the warnings its import prints: it builds every registered env's
+    spaces, and gymnasium warns about each float64 Box bound it casts to float32 (hundreds of lines
+    in a `pgcli check` log). Importing it takes seconds: every family registers itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        import envpool
+    return envpool
 
 
 class EnvPoolVectorEnv:
@@ -121,7 +131,7 @@ class EnvPoolVectorEnv:
     def __init__(self, env_id: str, num_envs: int, kwargs: dict, max_episode_steps: int | None):
         self.metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
         try:
-            import envpool
+            envpool = _import_envpool()
         except ImportError:
             raise EnvError("env.backend envpool needs EnvPool: pip install 'pgcli[envpool]'") from None
         if env_id not in envpool.list_all_envs():
@@ -146,7 +156,9 @@ class EnvPoolVectorEnv:
         if seed is not None:
             self._pool.close()
             self._pool = self._make(int(seed) % (2**31 - 1 - self.num_envs))  # s + i stays an int32
-        return self._pool.reset()
+        with warnings.catch_warnings():  # its float64 Box bounds, cast to float32 (at the first reset)
+            warnings.simplefilter("ignore", UserWarning)
+            return self._pool.reset()
 
     def step(self, actions):
         return self._pool.step(actions)
@@ -337,24 +349,25 @@ def _play(env, policy, theta, rng, state: State, horizon: int, schedule=None, ac
     raw, autoreset = state.obs, state.autoreset
     capacity = min(horizon, 1024)
     grids = _empty_grids(capacity, n, policy)
+    next_obs, actions_grid, rewards, valids, terminateds, truncateds = (grids[k] for k in _STEPPED)
     t = 0
-    x = policies.encode(policy, raw)
+    x = first = policies.encode(policy, raw)
     while t < horizon:
         if t == capacity:
             capacity *= 2
             grids = {k: _grow(v, capacity) for k, v in grids.items()}
+            next_obs, actions_grid, rewards, valids, terminateds, truncateds = (grids[k] for k in _STEPPED)
         if t % NOISE_BLOCK == 0:
             noise = policies.draw_noise(policy, rng, (NOISE_BLOCK, n, policy.sizes[-1]))
         actions, env_actions = policies.act(policy, net, log_std, x, rng, noise=noise[t % NOISE_BLOCK])
         raw, reward, terminated, truncated, _ = env.step(env_actions)
         valid = active & ~autoreset
-        grids["obs"][t] = x
-        grids["next_obs"][t] = x = policies.encode(policy, raw)
-        grids["actions"][t] = actions
-        grids["rewards"][t] = reward
-        grids["valid"][t] = valid
-        grids["terminated"][t] = terminated
-        grids["truncated"][t] = truncated
+        next_obs[t] = x = policies.encode(policy, raw)
+        actions_grid[t] = actions
+        rewards[t] = reward
+        valids[t] = valid
+        terminateds[t] = terminated
+        truncateds[t] = truncated
         autoreset = terminated | truncated
         t += 1
         if schedule is not None:
@@ -366,7 +379,13 @@ def _play(env, policy, theta, rng, state: State, horizon: int, schedule=None, ac
             raise RuntimeError(
                 f"an episode ran {MAX_EPISODE_VECTOR_STEPS} steps without ending; set env.max_episode_steps"
             )
+    if t:  # each step's observation is the one the step before returned: copied once, not per step
+        grids["obs"][0] = first
+        grids["obs"][1:t] = next_obs[: t - 1]
     return {k: v[:t] for k, v in grids.items()}, raw, autoreset
+
+
+_STEPPED = ("next_obs", "actions", "rewards", "valid", "terminated", "truncated")  # the grids _play writes per step
 
 
 def _batch(grids: dict) -> Batch:

@@ -24,12 +24,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pgcli.base import lazy
 from pgcli.base.fields import SpecError
 from pgcli.base.numerics import gradient_stats
 from pgcli.base.optim import OPTIMISERS, AdamState, adam_init
 from pgcli.base.progress import Progress, silent
 from pgcli.base.streams import streams
+from pgcli.base.table import Table
 from pgcli.base.targets import first_reached
 from pgcli.rl import mlp, natural, policies, ppo, rollout, trpo
 from pgcli.rl.advantages import fit_value, normalise, value_init, value_predict, weights
@@ -43,8 +43,6 @@ from pgcli.rl.settings import (
     StopSettings,
     budget,
 )
-
-pd = lazy.module("pandas")
 
 COLUMNS = [
     "iteration",
@@ -98,6 +96,9 @@ def validate(settings: Settings) -> None:
         raise SpecError("optim.kind", f"ppo_clip takes first-order steps: sgd or adam, got {settings.optim.kind}")
     if settings.stop.iterations is None and settings.stop.env_steps is None:
         raise SpecError("stop", "set stop.iterations or stop.env_steps (or both)")
+    made = repr((settings.env, settings.policy, settings.algo.value.hidden))
+    if made in _MADE:
+        return
     try:
         env = rollout.make_env(settings.env, 1)
     except rollout.MissingExtra as err:  # `pgcli check` reports the spec as skipped
@@ -116,6 +117,14 @@ def validate(settings: Settings) -> None:
     for key, count in (("policy.hidden", policy.n_net), ("algo.value.hidden", mlp.n_params(value_sizes))):
         if count > MAX_PARAMS:
             raise SpecError(key, f"{count:,} parameters for {settings.env.id}; the limit is {MAX_PARAMS:,}")
+    if ":" not in settings.env.id:  # user code is looked up (and allowed) afresh every time
+        _MADE.add(made)
+
+
+# (env, policy) settings whose env and policy `validate` has made in this process: a sweep's runs
+# share them, and making an env per run (twice: the command also plans the spec file as written)
+# was most of a CartPole sweep's overhead
+_MADE: set[str] = set()
 
 
 def divergence(kl: float, value_loss: float, targets: np.ndarray | None, iteration: int) -> str | None:
@@ -182,8 +191,9 @@ def visited_states(settings: Settings, theta: np.ndarray | None, n: int, seed: i
     return policy, theta, np.concatenate(states)[:n]
 
 
-def run(settings: Settings, progress: Progress = silent):
-    """Train; returns (metrics table, info with status, files and notes).
+def run(settings: Settings, progress: Progress = silent) -> tuple[Table, dict]:
+    """Train; returns (metrics table, one row per iteration in COLUMNS; info with status, files
+    and notes). The table is plain rows (pgcli.base.table), so a run needs no pandas.
 
     Overflow on the way to divergence is expected and handled (the run stops as `diverged`),
     so numpy's warnings are silenced rather than printed."""
@@ -263,7 +273,7 @@ def _run(settings: Settings, progress):
         setup.eval_env.close()
     npz = _policy_npz(setup.policy, learner.theta, learner.value_theta, setup.value_sizes)
     info = {"status": status, "message": message, "files": {"policy.npz": npz}}
-    return pd.DataFrame(rows, columns=COLUMNS), info
+    return Table(COLUMNS, rows), info
 
 
 def _start(settings: Settings) -> tuple[Setup, Learner]:
@@ -504,14 +514,17 @@ def _policy_npz(policy, theta, value_theta, value_sizes) -> bytes:
 SUMMARY_COLUMNS = ["final_return", "best_return", "env_steps_to_target", "env_steps"]
 
 
-def summary(table: pd.DataFrame, stop: StopSettings) -> dict:
-    """runs.csv columns: final and best recent return, env steps to the target."""
-    window = table["return_window"]
+def summary(table: Table, stop: StopSettings) -> dict:
+    """runs.csv columns: final and best recent return (NaN while there is none), env steps to the
+    target."""
+    window = table.column("return_window").astype(float)
+    env_steps = table.column("env_steps")
     target = stop.target_return
     hit = first_reached(window, target) if target is not None else None
+    logged = window[~np.isnan(window)]
     return {
-        "final_return": window.iloc[-1] if len(window) else np.nan,
-        "best_return": window.max(),
-        "env_steps_to_target": table["env_steps"].iloc[hit] if hit is not None else np.nan,
-        "env_steps": table["env_steps"].iloc[-1] if len(table) else 0,
+        "final_return": window[-1] if window.size else np.nan,
+        "best_return": logged.max() if logged.size else np.nan,
+        "env_steps_to_target": env_steps[hit] if hit is not None else np.nan,
+        "env_steps": env_steps[-1] if env_steps.size else 0,
     }

@@ -200,10 +200,11 @@ def run(kind: str, spec_file=None, *, overrides=None, seed=None, **keys) -> pd.D
     result = _run(kind, resolved, Path(path).parent if path else None)
     record = kinds.get(kind)
     summary = record.summary(result.table, resolved) if record.summary else {}
-    result.table.attrs.update(status=result.status, message=result.message, notes=list(result.notes),
-                              files=result.files, summary=summary)  # fmt: skip
+    table = result.table.frame() if record.light else result.table  # a light kind's Table (pgcli.base.table)
+    table.attrs.update(status=result.status, message=result.message, notes=list(result.notes), files=result.files,
+                       summary=summary)  # fmt: skip
     _warn(result)
-    return result.table
+    return table
 
 
 def _warn(result: kinds.Result) -> None:

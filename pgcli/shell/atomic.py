@@ -6,13 +6,18 @@ absent, or complete.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from pgcli.base import lazy
+from pgcli.base.table import Table, is_integer, is_number, missing
 
 pd = lazy.module("pandas")
 
@@ -74,14 +79,43 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode())
 
 
-def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+def write_csv(path: str | Path, frame: pd.DataFrame | Table) -> Path:
     """Tidy CSV, no index, '' for missing values, floats in full (round-trip) precision."""
     return write_text(path, csv_text(frame))
 
 
-def csv_text(frame: pd.DataFrame) -> str:
-    """The text `write_csv` writes."""
-    return frame.to_csv(index=False, lineterminator="\n")
+def csv_text(frame: pd.DataFrame | Table) -> str:
+    """The text `write_csv` writes. A pgcli.base.table.Table is written as pandas writes the
+    DataFrame of its rows, byte for byte, without importing pandas (unless a cell holds a type
+    `_cells` does not know: then pandas writes it)."""
+    if not isinstance(frame, Table):
+        return frame.to_csv(index=False, lineterminator="\n")
+    columns = [_cells([row.get(name) for row in frame.rows]) for name in frame.columns]
+    if any(cells is None for cells in columns):
+        return csv_text(frame.frame())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # pandas writes with the csv module's defaults too
+    writer.writerow(frame.columns)
+    writer.writerows(zip(*columns, strict=True))
+    return buffer.getvalue()
+
+
+_PLAIN = (bool, np.bool_, int, float, str)  # the cell types `_cells` writes as pandas does
+
+
+def _cells(values: list) -> list[str] | None:
+    """One column's cells as pandas writes the column it makes of these values (None for a type
+    not in _PLAIN): integers alone are int64; integers and doubles, or integers with an empty
+    cell, float64 (repr: shortest round-trip, as NumPy prints a float64); anything else (text,
+    booleans, mixtures) object, each value's str(); empty cells ''."""
+    present = [v for v in values if not missing(v)]
+    if not all(isinstance(v, _PLAIN) or is_integer(v) for v in present):
+        return None
+    if all(is_integer(v) for v in present) and len(present) == len(values):
+        return [str(int(v)) for v in values]
+    if all(is_number(v) for v in present):
+        return ["" if missing(v) else repr(float(v)) for v in values]
+    return ["" if missing(v) else str(v) for v in values]
 
 
 @contextmanager

@@ -28,21 +28,29 @@ class BadInput(click.ClickException):
         self.extra = extra  # an optional extra of pgcli that is missing (see SpecError)
 
 
+# module -> the error it raises for bad input; read only from the modules loaded, since a module never
+# imported raised nothing (importing the lab for its errors would cost `pgcli train` SciPy's start-up)
+INPUT_ERRORS = {
+    "pgcli.base.fields": "SpecError",
+    "pgcli.base.usercode": "UserCodeError",
+    "pgcli.lab.distributions": "DistError",
+    "pgcli.lab.functions": "FunctionError",
+    "pgcli.shell.executors": "SchedulerError",
+    "pgcli.shell.experiment": "InputError",
+    "pgcli.shell.results": "ResultsError",
+}
+
+
 @contextlib.contextmanager
 def bad_input():
     """Turn the shell's and the cores' validation errors into one-line exit-2 errors."""
-    from pgcli.base.usercode import UserCodeError
-    from pgcli.lab.distributions import DistError
-    from pgcli.lab.functions import FunctionError
-    from pgcli.shell.executors import SchedulerError
-    from pgcli.shell.experiment import InputError
-    from pgcli.shell.results import ResultsError
-    from pgcli.shell.spec import SpecError
-
     try:
         yield
-    except (SpecError, DistError, FunctionError, SchedulerError, InputError, ResultsError, UserCodeError) as err:
-        raise BadInput(str(err), getattr(err, "extra", "")) from None
+    except Exception as err:
+        loaded = (getattr(sys.modules[name], error) for name, error in INPUT_ERRORS.items() if name in sys.modules)
+        if isinstance(err, tuple(loaded)):
+            raise BadInput(str(err), getattr(err, "extra", "")) from None
+        raise
 
 
 @contextlib.contextmanager
@@ -207,15 +215,10 @@ def flag_option(flag: kinds.Flag) -> click.Option:
     return click.Option([flag.keyword, *flag.decls], **attrs)
 
 
-def _tools(command: str) -> list[tuple[kinds.Kind, kinds.Tool]]:
-    """The tools (kind, tool) that other kinds offer this command (`fisher --policy`)."""
-    return [(kind, tool) for kind in map(kinds.get, kinds.names()) for tool in kind.tools if tool.command == command]
-
-
 def kind_command(kind: kinds.Kind) -> click.Command:
     """The command of a kind: the experiment options, its flags, and the options of the tools
     other kinds offer it."""
-    tools = _tools(kind.name)
+    tools = kinds.offering(kind.name)
     params = [*EXPERIMENT_OPTIONS, *map(flag_option, kind.flags)]
     params += [flag_option(flag) for _, tool in tools for flag in (tool.trigger, *tool.flags)]
 

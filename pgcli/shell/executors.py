@@ -15,7 +15,6 @@ end), so a sweep's bar moves with the work inside its runs.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import importlib
 import importlib.util
@@ -26,12 +25,9 @@ import tempfile
 import threading
 import time
 import traceback
-import zipfile
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -49,12 +45,10 @@ if TYPE_CHECKING:
 
 def versions() -> dict:
     """The versions that make results byte-identical: pgcli, numpy, gymnasium, Python."""
-    import gymnasium
-
     return {
         "pgcli": __version__,
         "numpy": np.__version__,
-        "gymnasium": gymnasium.__version__,
+        "gymnasium": _gymnasium_version(),
         "python": sys.version.split()[0],
     }
 
@@ -77,6 +71,16 @@ def _processor() -> str:
             if line.startswith("model name") and ":" in line:
                 return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
     return platform.processor() or platform.machine()
+
+
+def _gymnasium_version() -> str:
+    """gymnasium.__version__, from its installed metadata unless it is loaded: importing gymnasium
+    costs a run that needs no environment (estimate) a tenth of a second."""
+    if "gymnasium" in sys.modules:
+        return sys.modules["gymnasium"].__version__
+    from importlib.metadata import version
+
+    return version("gymnasium")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +172,9 @@ def validate_apart(kind: str, specs: list[dict], modules) -> tuple[str, str] | N
     """Validate runs that name your code in a worker process — the checks import and call it (a
     probe of f, the env's constructor), and an exit, a crash or a print there must not reach pgcli.
     None when they are valid, else (the one-line reason they are bad input, a missing extra)."""
+    from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+    from multiprocessing import get_context
+
     pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_local_worker, initargs=(os.getpid(),))
     try:
         with worker_environment(), _sigint_blocked():
@@ -311,6 +318,8 @@ def _local_worker(parent: int, queue=None):
     _PROGRESS = queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
+        import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     else:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -372,6 +381,8 @@ def processes(items, jobs, paced=False, progress=None):
     thread here: each message is one write of under PIPE_BUF bytes, so workers share the pipe with
     no lock (a worker stopped mid-run cannot leave one held), and a run's messages are in the
     pipe before its outcome is returned."""
+    from multiprocessing import get_context
+
     items, retry, lost_once = iter(items), deque(), set()
     receive, send = get_context("spawn").Pipe(duplex=False) if progress is not None else (None, None)
     stop = threading.Event()
@@ -407,6 +418,9 @@ def _forward(receive, progress, stop):
 
 
 def _pools(items, jobs, retry, lost_once, paced, queue=None):
+    from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor  # multiprocessing: --jobs only
+    from multiprocessing import get_context
+
     while True:
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_local_worker,
                                    initargs=(os.getpid(), queue))  # fmt: skip
@@ -607,6 +621,8 @@ def _importable(top: str) -> bool:
 
 def _pack(top: str, root: Path, tmp: Path) -> Path:
     """A module file as is, a package as top.zip (sources only): what Dask's upload_file takes."""
+    import zipfile
+
     if (root / f"{top}.py").is_file():
         return root / f"{top}.py"
     target, size = tmp / f"{top}.zip", 0

@@ -3,7 +3,7 @@ an executor's life cycle (a Dask client opened and closed here), and the summary
 
     spec = build_spec(kind, "estimators-step", {"n": "100"}, ["reps=50"], None, None)
     runs = plan_runs(kind, spec, "results")
-    outcome = run(kind, spec, runs, Execution(jobs=2))   # outcome.summary: runs.csv as a DataFrame
+    outcome = run(kind, spec, runs, Execution(jobs=2))   # outcome.summary.frame(): runs.csv as a DataFrame
 
 `kind` is a kind's name (pgcli.kinds): everything kind-specific comes from its record.
 
@@ -26,6 +26,7 @@ from typing import NamedTuple
 import pgcli.library
 from pgcli import kinds
 from pgcli.base import lazy, usercode
+from pgcli.base.table import Table
 from pgcli.shell import atomic, bars, executors, plan, results, runner
 from pgcli.shell.spec import (
     UNHASHED,
@@ -71,13 +72,13 @@ class Execution(NamedTuple):
 
 
 class Outcome(NamedTuple):
-    """A run experiment: its resolved spec, its runs, one result per run, runs.csv, the combined
-    table's path and the summary directory (results/<name>/ or results/<name>/sweeps/<sweep_id>/)."""
+    """A run experiment: its resolved spec, its runs, one result per run, runs.csv's rows, the
+    combined table's path and the summary directory (results/<name>/ or results/<name>/sweeps/<sweep_id>/)."""
 
     spec: dict
     runs: list
     results: list
-    summary: pd.DataFrame
+    summary: Table
     combined: Path
     directory: Path
 
@@ -394,9 +395,10 @@ def notes(results: list) -> list[str]:
 
 def not_done(outcome: Outcome) -> str:
     """The runs that are not done, with their messages ('' when every run is done)."""
-    bad = outcome.summary[outcome.summary["status"] != "done"]
-    if bad.empty:
+    bad = [row for row in outcome.summary.rows if row["status"] != "done"]
+    if not bad:
         return ""
+    bad = pd.DataFrame(bad, columns=outcome.summary.columns)
     messages = {run.run_id: _message(run, r) for run, r in zip(outcome.runs, outcome.results, strict=True)}
     shown = bad[["run_id", "label", "status"]].assign(message=bad["run_id"].map(messages))
     return f"\n{len(bad)} of {len(outcome.runs)} runs not done:\n" + shown.to_string(index=False)

@@ -15,8 +15,9 @@ results/<name>/experiment.yaml says which experiment the directory holds (`Ident
 file, or for a spec given by flags alone a hash of its runs with the seed left out), so a
 different experiment under the same name is refused instead of replacing the summary.
 
-One CSV dialect everywhere: written by pandas with '' for missing values, read back with only ''
-as missing (`read_csv`). Each run's files are checked once per process while they do not change
+One CSV dialect everywhere: written by pandas with '' for missing values (or as pandas would, for a
+pgcli.base.table.Table: atomic.csv_text), read back with only '' as missing (`read_csv`). Each run's
+files are checked once per process while they do not change
 (`verified`, keyed by the status file's identity), and each table is parsed once (`_Table`).
 """
 
@@ -36,6 +37,7 @@ import yaml
 
 from pgcli import kinds
 from pgcli.base import lazy
+from pgcli.base.table import Table, parse_cell
 from pgcli.shell import atomic
 from pgcli.shell.plan import Run, short_keys, value_text
 from pgcli.shell.spec import SpecError, read_yaml, resolve, with_sweep
@@ -346,6 +348,10 @@ class _Table(NamedTuple):
         rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
         return _Table(rows[0], rows[1:]) if rows else _Table([], [])
 
+    def light(self) -> Table:
+        """As a Table of numbers where cells hold numbers ('' empty): no pandas (kinds.Kind.light)."""
+        return Table(self.header, [dict(zip(self.header, map(parse_cell, row), strict=True)) for row in self.rows])
+
     def frame(self) -> pd.DataFrame:
         """As numbers where a column holds numbers ('' missing), as `read_csv` would read it."""
         frame = pd.DataFrame(self.rows, columns=self.header)
@@ -357,9 +363,9 @@ class _Table(NamedTuple):
         return frame
 
 
-def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> tuple[pd.DataFrame, Path]:
+def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> tuple[Table, Path]:
     """Write directory/runs.csv and directory/<table>.csv, the finished runs' tables with the
-    varying keys + seed first, in plan order; returns (runs table, combined table path).
+    varying keys + seed first, in plan order; returns (runs.csv's rows, combined table path).
 
     Only finished runs whose files match the sha256 their status recorded are combined (one
     that does not is 'corrupted' in runs.csv); with none, no combined table is left behind. A
@@ -381,7 +387,7 @@ def aggregate(runs: list[Run], results: list[dict | None], directory: Path) -> t
         row.update({(k if k not in names.values() else f"summary.{k}"): v for k, v in summary.items()})
         row["wall_s"] = wall_s
         rows.append(row)
-    summary = pd.DataFrame(rows)
+    summary = Table(list(dict.fromkeys(key for row in rows for key in row)), rows)  # as pd.DataFrame(rows)
     directory.mkdir(parents=True, exist_ok=True)
     atomic.write_csv(directory / "runs.csv", summary)
     combined = directory / kind.table
@@ -420,7 +426,7 @@ def _scan(runs, results, kind):
                 texts = _csv_texts(run.varying[key])
                 agrees[key] = agrees[key] and at is not None and all(row[at] in texts for row in table.rows)
             if kind.summary is not None:
-                summary = kind.summary(table.frame(), run.spec)
+                summary = kind.summary(table.light() if kind.light else table.frame(), run.spec)
         entries.append((result["status"], result.get("wall_s", np.nan), summary, table))
     return entries, columns, agrees
 
