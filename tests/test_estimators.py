@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from pgcli.base import numerics
+from pgcli.kinds import estimate as estimate_kind
 from pgcli.lab import distributions as D
 from pgcli.lab import estimate as estimate_module
 from pgcli.lab import estimators
@@ -218,39 +220,39 @@ def test_mean_std_error_and_gradient_stats_by_hand(rng):
     """mean, std(ddof = 1)/√m per coordinate; grad_var = Σ_j Var_j / m, grad_snr = ‖ĝ‖² / grad_var,
     NaN when m = 1 or the variance is 0."""
     grads = rng.normal(size=(7, 3))
-    mean, se = estimators.mean_and_std_error(grads)
+    mean, se = numerics.mean_and_std_error(grads)
     for j in range(3):
         column = grads[:, j]
         assert mean[j] == pytest.approx(sum(column) / 7)
         assert se[j] == pytest.approx(np.sqrt(sum((column - column.mean()) ** 2) / 6) / np.sqrt(7))
-    mean, se = estimators.mean_and_std_error(grads[:1])
+    mean, se = numerics.mean_and_std_error(grads[:1])
     np.testing.assert_array_equal(mean, grads[0])
     assert se.shape == (3,) and np.isnan(se).all()
     grad = np.array([0.5, -1.0, 2.0])
-    stats = estimators.gradient_stats(grad, grads)
+    stats = numerics.gradient_stats(grad, grads)
     variance = sum(np.sum((grads[:, j] - grads[:, j].mean()) ** 2) / 6 for j in range(3)) / 7
     assert stats.grad_norm == pytest.approx(np.sqrt(5.25))
     assert stats.grad_var == pytest.approx(variance) and stats.grad_snr == pytest.approx(5.25 / variance)
-    one = estimators.gradient_stats(grad, grads[:1])
+    one = numerics.gradient_stats(grad, grads[:1])
     assert one.grad_norm == pytest.approx(np.sqrt(5.25)) and np.isnan(one.grad_var) and np.isnan(one.grad_snr)
-    flat = estimators.gradient_stats(grad, np.ones((4, 3)))
+    flat = numerics.gradient_stats(grad, np.ones((4, 3)))
     assert flat.grad_var == 0.0 and np.isnan(flat.grad_snr)
     pair = np.array([[1.0, 0.0, 2.0], [3.0, 0.0, -2.0]])  # m = 2: variances 2, 0, 8 (ddof = 1)
-    assert estimators.gradient_stats(grad, pair).grad_var == pytest.approx(10 / 2)
-    np.testing.assert_allclose(estimators.mean_and_std_error(pair)[1], np.sqrt([2.0, 0.0, 8.0]) / np.sqrt(2))
+    assert numerics.gradient_stats(grad, pair).grad_var == pytest.approx(10 / 2)
+    np.testing.assert_allclose(numerics.mean_and_std_error(pair)[1], np.sqrt([2.0, 0.0, 8.0]) / np.sqrt(2))
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_one_batch_by_default_and_defaults_from_the_spec(name):
     """Without reps an estimator draws one batch, (1, n, d); h and the temperature default to the
-    spec's defaults (estimate.SCHEMA), and options() passes the spec's values on."""
+    spec's defaults (pgcli.kinds.estimate.SCHEMA), and options() passes the spec's values on."""
     dist = D.make_dist("bernoulli", "logit", {"logit": [0.3, -0.5]}, 2)
     if name == "pathwise":  # the one estimator with nothing for a discrete family
         dist = D.make_dist("gaussian", "log_sigma", {"mu": 0.3, "log_sigma": -0.5})
     f = parse_function("square")
     terms = ESTIMATORS[name](dist, f, 6, np.random.default_rng(0))
     assert terms.shape == (1, 6, 2)
-    spec = {key: estimate_module.SCHEMA[key].default for key in ("h", "temperature")}
+    spec = {key: estimate_kind.SCHEMA[key].default for key in ("h", "temperature")}
     explicit = ESTIMATORS[name](dist, f, 6, np.random.default_rng(0), 1, **estimators.options(name, spec))
     np.testing.assert_array_equal(terms, explicit)
     assert set(estimators.options(name, {"h": 0.05, "temperature": 0.3})) == set(estimators.OPTIONS.get(name, {}))

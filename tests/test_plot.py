@@ -257,6 +257,7 @@ def test_summary_table_matches_a_direct_computation(tmp_path):
 def test_plot_check_and_runs_csv_agree_on_reaching_the_target(tmp_path):
     """One definition (targets.py): the runs `plot --table` counts as reached are those whose
     env_steps_to_target `check` measures as finite and runs.csv records."""
+    from pgcli.base.table import Table
     from pgcli.rl import train as T
     from pgcli.shell import expect
 
@@ -266,7 +267,10 @@ def test_plot_check_and_runs_csv_agree_on_reaching_the_target(tmp_path):
     item = {"metric": "env_steps_to_target", "target": 40, "agg": "count", ">=": 0}
     by_check = expect.per_run(item, pd.DataFrame(), rows, expect.Goal("return_window"))
     stop = train_settings().stop._replace(target_return=40.0)
-    by_runs_csv = [T.summary(run, stop)["env_steps_to_target"] for _, run in rows.groupby("run_id", sort=False)]
+    by_runs_csv = [
+        T.summary(Table(list(run.columns), run.to_dict("records")), stop)["env_steps_to_target"]
+        for _, run in rows.groupby("run_id", sort=False)
+    ]
     assert np.allclose(by_check, np.nan_to_num(by_runs_csv, nan=np.inf))
     assert table["reached"].iloc[0] == np.isfinite(by_check).sum()
     assert 0 < table["reached"].iloc[0] < len(by_check)  # the synthetic runs do not all reach it

@@ -164,20 +164,21 @@ def summary(table, spec: dict) -> dict:
 def show(shown: Shown) -> str:
     """One run in one line; a sweep's runs as a table."""
     if shown.n_runs == 1:
-        return run_line(shown.spec, shown.runs.iloc[0])
+        return run_line(shown.spec, shown.runs.rows[0])
     columns = ["label", "status", "final_reward", "best_reward", "final_reward_exact", "final_objective",
                "step_to_target", "wall_s_to_target", "wall_s"]  # fmt: skip
     return runs_table(shown.runs, columns, digits=4, drop_empty=True)
 
 
-def run_line(spec: dict, row) -> str:
-    """How the run ended, its recent mean reward, the exact E[R] and objective, the target."""
-    import pandas as pd
+def run_line(spec: dict, row: dict) -> str:
+    """How the run (its runs.csv row) ended, its recent mean reward, the exact E[R] and objective,
+    the target."""
+    from pgcli.base.table import missing
 
     text = f"{seqtask.subject(spec)} {spec['estimator']} {row['label']}: {row['status']}"
-    if pd.notna(row.get("final_reward")):
+    if not missing(row.get("final_reward")):
         text += f", mean reward of the last {WINDOW} steps {row['final_reward']:.4g} (best {row['best_reward']:.4g})"
-    if pd.notna(row.get("final_reward_exact")):
+    if not missing(row.get("final_reward_exact")):
         text += f", E[R] {row['final_reward_exact']:.4g}"
         if spec["beta"] > 0:
             text += f", objective {row['final_objective']:.4g} (KL {row['final_kl']:.4g})"
@@ -185,9 +186,9 @@ def run_line(spec: dict, row) -> str:
     if target is not None:
         steps = row.get("step_to_target")
         text += f"; {spec['target']['metric']} {target:g} " + (
-            f"reached at step {steps:.0f}" if pd.notna(steps) else "not reached"
+            f"reached at step {steps:.0f}" if not missing(steps) else "not reached"
         )
-    return text + (f"; {spec['steps']} steps in {row['wall_s']:.1f} s" if pd.notna(row["wall_s"]) else "")
+    return text + (f"; {spec['steps']} steps in {row['wall_s']:.1f} s" if not missing(row["wall_s"]) else "")
 
 
 KIND = Kind(
