@@ -6,6 +6,7 @@ import pytest
 from pgcli.rl import advantages as A
 from pgcli.rl import mlp
 from pgcli.rl.rollout import Batch
+from tests.helpers import train_settings
 
 
 def random_batch(rng, t=40, n=5):
@@ -100,7 +101,7 @@ def test_gae_limits(rng):
 
 def test_baselines_and_normalisation(rng):
     batch = random_batch(rng)
-    algo = {"weight": "reward_to_go", "discount": 0.99, "gae_lambda": 0.95, "baseline": "mean"}
+    algo = train_settings(algo={"weight": "reward_to_go", "discount": 0.99, "gae_lambda": 0.95, "baseline": "mean"}).algo
     adv, _ = A.weights(batch, algo)
     assert abs(adv[batch.valid].mean()) < 1e-12
     flat = A.normalise(adv[batch.valid])
@@ -249,7 +250,7 @@ def test_weights_are_the_direct_returns_minus_the_baseline_and_zero_off_the_grid
     """weights(): A_t = R(τ) or G_t (bootstrapped with V(s_{t+1}) at truncations and cuts, 0 at
     terminations) minus b_t = V(s_t) or the batch mean; the value targets are G_t."""
     gamma = 0.8
-    algo = {"weight": weight, "discount": gamma, "gae_lambda": 0.5, "baseline": baseline}
+    algo = train_settings(algo={"weight": weight, "discount": gamma, "gae_lambda": 0.5, "baseline": baseline}).algo
     for batch in batches(9):
         v, v_next = np.random.default_rng(10).normal(size=(2, *batch.rewards.shape))
         has_value = baseline == "value"
@@ -274,7 +275,7 @@ def test_weights_are_the_direct_returns_minus_the_baseline_and_zero_off_the_grid
 def test_gae_weights_and_their_value_targets(has_value):
     """weight: gae gives Â_t (direct sum) and the targets Â_t + V(s_t), whatever `baseline` says;
     without a value function V ≡ 0 and Â_t = Σ_l (γλ)^l r_{t+l}."""
-    algo = {"weight": "gae", "discount": 0.97, "gae_lambda": 0.7, "baseline": "value"}
+    algo = train_settings(algo={"weight": "gae", "discount": 0.97, "gae_lambda": 0.7, "baseline": "value"}).algo
     for batch in batches(11):
         v, v_next = np.random.default_rng(12).normal(size=(2, *batch.rewards.shape)) * has_value
         got, targets = A.weights(batch, algo, v if has_value else None, v_next if has_value else None)
