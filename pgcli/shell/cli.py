@@ -457,7 +457,8 @@ def check(targets, no_run, junit, sources, results, jobs, quiet, progress, trust
     if junit and (problem := atomic.check_writable(junit)):
         raise BadInput(problem)
     with bad_input():
-        checked = [checking.target(Path(spec_path(text)), run_options) for text in targets]
+        found = [spec_path(text, "no such spec file or results directory") for text in targets]
+        checked = [checking.target(Path(path), run_options) for path in found]
     cases = [case for target in checked for case in check_one(target, not no_run, run_options)]
     shown = checking.table(cases)
     click.echo("\n".join(checking.lines(shown, sources=sources)))
