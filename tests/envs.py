@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -76,8 +78,20 @@ class CartPole(CartPoleEnv):
     """The single-env CartPole, so a vector of it is a SyncVectorEnv (replayable per copy)."""
 
 
+def _computing_a_run() -> bool:
+    """Whether the caller is under pgcli.shell.executors.compute (a run computing), not the
+    validation of a spec (executors.validate_apart), which also constructs the env in a worker."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "compute" and frame.f_globals.get("__name__") == "pgcli.shell.executors":
+            return True
+        frame = frame.f_back
+    return False
+
+
 class DiesInWorker(CartPoleEnv):
-    """CartPole, except in a worker process, which it kills: a 'worker lost' for sweep tests.
+    """CartPole, except in a worker process computing a run, which it kills: a 'worker lost' for
+    sweep tests. (Validating the spec, in a worker process too, constructs a plain CartPole.)
 
     With PGCLI_TESTS_DIE_AFTER naming a sweep's results directory, it dies only once another run
     there is recorded done (for at most two minutes), so that run finished before the crash
@@ -89,7 +103,7 @@ class DiesInWorker(CartPoleEnv):
         import time
         from pathlib import Path
 
-        if multiprocessing.current_process().name != "MainProcess":
+        if multiprocessing.current_process().name != "MainProcess" and _computing_a_run():
             watched = os.environ.get("PGCLI_TESTS_DIE_AFTER")
             deadline = time.monotonic() + 120
             while watched and time.monotonic() < deadline:

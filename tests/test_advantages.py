@@ -6,6 +6,12 @@ import pytest
 from pgcli.rl import advantages as A
 from pgcli.rl import mlp
 from pgcli.rl.rollout import Batch
+from tests.helpers import train_settings
+
+
+def algo_settings(**keys):
+    """The typed AlgoSettings of the train kind's defaults with `keys` (weight, discount, ...) set."""
+    return train_settings(algo=keys).algo
 
 
 def random_batch(rng, t=40, n=5):
@@ -100,7 +106,7 @@ def test_gae_limits(rng):
 
 def test_baselines_and_normalisation(rng):
     batch = random_batch(rng)
-    algo = {"weight": "reward_to_go", "discount": 0.99, "gae_lambda": 0.95, "baseline": "mean"}
+    algo = algo_settings(weight="reward_to_go", discount=0.99, gae_lambda=0.95, baseline="mean")
     adv, _ = A.weights(batch, algo)
     assert abs(adv[batch.valid].mean()) < 1e-12
     flat = A.normalise(adv[batch.valid])
@@ -249,7 +255,7 @@ def test_weights_are_the_direct_returns_minus_the_baseline_and_zero_off_the_grid
     """weights(): A_t = R(τ) or G_t (bootstrapped with V(s_{t+1}) at truncations and cuts, 0 at
     terminations) minus b_t = V(s_t) or the batch mean; the value targets are G_t."""
     gamma = 0.8
-    algo = {"weight": weight, "discount": gamma, "gae_lambda": 0.5, "baseline": baseline}
+    algo = algo_settings(weight=weight, discount=gamma, gae_lambda=0.5, baseline=baseline)
     for batch in batches(9):
         v, v_next = np.random.default_rng(10).normal(size=(2, *batch.rewards.shape))
         has_value = baseline == "value"
@@ -274,7 +280,7 @@ def test_weights_are_the_direct_returns_minus_the_baseline_and_zero_off_the_grid
 def test_gae_weights_and_their_value_targets(has_value):
     """weight: gae gives Â_t (direct sum) and the targets Â_t + V(s_t), whatever `baseline` says;
     without a value function V ≡ 0 and Â_t = Σ_l (γλ)^l r_{t+l}."""
-    algo = {"weight": "gae", "discount": 0.97, "gae_lambda": 0.7, "baseline": "value"}
+    algo = algo_settings(weight="gae", discount=0.97, gae_lambda=0.7, baseline="value")
     for batch in batches(11):
         v, v_next = np.random.default_rng(12).normal(size=(2, *batch.rewards.shape)) * has_value
         got, targets = A.weights(batch, algo, v if has_value else None, v_next if has_value else None)

@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from pgcli import kinds
 from tests.helpers import invoke, start_dask_scheduler
 from tests.test_run_dirs import COUNTED, counted_spec, logged, wait_until
 
 distributed = pytest.importorskip("distributed")
 
-from pgcli.shell.runner import WALL_CLOCK  # noqa: E402 - after the importorskip
+WALL_CLOCK = kinds.wall_clock()
 
 
 def start_worker(address, directory, scratch, name):

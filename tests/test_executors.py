@@ -130,13 +130,11 @@ def test_a_malformed_scheduler_address_is_bad_input(tmp_path, address):
 
 def test_a_worker_of_another_environment_fails_its_runs_saying_why(tmp_path):
     """A Dask worker that joins after the up-front check still computes nothing it should not."""
-    from pgcli import kinds
-    from pgcli.shell import executors, runner
-    from pgcli.shell.experiment import build_spec
-    from pgcli.shell.spec import with_sweep
+    from pgcli.shell import executors, plan
+    from pgcli.shell.experiment import build_spec, schema_of
 
     spec = build_spec("estimate", None, {"n": "10", "reps": "2"}, [], None, "e")
-    run = runner.plan("estimate", with_sweep(kinds.KINDS["estimate"].schema), spec, tmp_path)[0]
+    run = plan.runs("estimate", schema_of("estimate"), spec, tmp_path)[0]
     expected = {**executors.versions(), "numpy": "0.0.0-client"}
     outcome = executors.compute_remote(run, expected)
     assert outcome["status"] == "failed" and outcome["files"] == {}

@@ -7,7 +7,7 @@ from gymnasium import spaces
 
 from pgcli.rl import natural as N
 from pgcli.rl import policies as P
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, invoke, train_settings, written
 
 CASES = [
     ("mlp", spaces.Box(-1, 1, (4,)), spaces.Discrete(3)),
@@ -18,10 +18,17 @@ CASES = [
 ]
 
 
+def policy_settings(kind, hidden=None, activation="tanh"):
+    """Typed policy settings (pgcli.rl.settings.PolicySettings): a network kind, its activation and
+    (mlp) hidden sizes; a linear policy has no hidden layer whatever policy.hidden says."""
+    policy = {"kind": kind, "activation": activation} | ({} if hidden is None else {"hidden": hidden})
+    return train_settings(policy=policy).policy
+
+
 def setup(case, rng, t=50):
     kind, obs_space, action_space = case
     kind, _, activation = kind.partition("-")
-    policy = P.make_policy({"kind": kind, "hidden": [6], "activation": activation or "tanh"}, obs_space, action_space)
+    policy = P.make_policy(policy_settings(kind, [6], activation or "tanh"), obs_space, action_space)
     d = P.init_params(policy, rng, -0.2).size
     theta = P.init_params(policy, rng, -0.2) + 0.5 * rng.standard_normal(d)
     return policy, theta, rng.uniform(-1, 1, (t, obs_space.shape[0]))
@@ -165,10 +172,10 @@ def test_policy_fisher_rows_describe_the_matrix(rng):
     assert len(entries) == 51 * 51
     got = entries.pivot(index="row", columns="col", values="value").loc[names, names].to_numpy()
     np.testing.assert_allclose(got, fisher, atol=1e-14)
-    big = P.make_policy({"kind": "mlp", "hidden": [16], "activation": "tanh"}, CASES[0][1], CASES[0][2])
+    big = P.make_policy(policy_settings("mlp", [16]), CASES[0][1], CASES[0][2])
     rows, _ = N.policy_fisher(big, P.init_params(big, rng, 0.0), x)  # 4·16 + 16 + 16·3 + 3 = 131 > 64
     assert not any(quantity == "entry" for quantity, *_ in rows)
-    at_limit = P.make_policy({"kind": "linear", "hidden": [], "activation": "tanh"}, spaces.Box(-1, 1, (15,)),
+    at_limit = P.make_policy(policy_settings("linear"), spaces.Box(-1, 1, (15,)),
                              spaces.Discrete(4))  # fmt: skip  # 15·4 + 4 = 64 = SMALL_POLICY
     rows, _ = N.policy_fisher(at_limit, P.init_params(at_limit, rng, 0.0), rng.uniform(-1, 1, (30, 15)))
     assert sum(quantity == "entry" for quantity, *_ in rows) == 64 * 64
@@ -179,7 +186,7 @@ def test_tabular_softmax_fisher_has_the_constant_logit_null_direction(rng):
     S(A − 1) of S·A + A parameters; the damped solve stays finite."""
     n_states, n_actions = 4, 3
     policy = P.make_policy(
-        {"kind": "linear", "hidden": [], "activation": "tanh"},
+        policy_settings("linear"),
         spaces.Discrete(n_states),
         spaces.Discrete(n_actions),
     )
@@ -205,7 +212,7 @@ def test_measured_kl_per_update_is_close_to_the_trust_region(tmp_path, step_size
     result = invoke("train", "--set", "optim.kind=natural", "--set", f"optim.step_size={step_size}",
                     "--set", "stop.iterations=5", "--set", "eval.every=0", "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
+    table = pd.read_csv(written(result))
     ratio = table["kl"] / step_size
     assert ratio.between(0.5, 2.0).all(), ratio.tolist()
     assert (table["cg_residual"] < table["grad_norm"]).all()  # CG shrank the residual below ‖ĝ‖

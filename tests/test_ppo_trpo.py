@@ -8,7 +8,7 @@ from gymnasium import spaces
 from pgcli.rl import natural as N
 from pgcli.rl import policies as P
 from pgcli.rl import ppo, trpo
-from tests.helpers import assert_bad_input, invoke
+from tests.helpers import assert_bad_input, invoke, train_settings, written
 
 CASES = [
     ("mlp", spaces.Box(-1, 1, (4,)), spaces.Discrete(3)),
@@ -23,7 +23,7 @@ def setup(case, rng, t=60):
     """A policy at θ, the batch's θ_old nearby (so some ratios leave the clip range), samples
     drawn from π_old, and advantages of both signs."""
     kind, obs_space, action_space = case
-    policy = P.make_policy({"kind": kind, "hidden": [5], "activation": "tanh"}, obs_space, action_space)
+    policy = P.make_policy(train_settings(policy={"kind": kind, "hidden": [5]}).policy, obs_space, action_space)
     theta_old = P.init_params(policy, rng, -0.3) + 0.5 * rng.standard_normal(P.init_params(policy, rng, -0.3).size)
     theta = theta_old + 0.3 * rng.standard_normal(theta_old.size)
     x = rng.uniform(-1, 1, (t, obs_space.shape[0]))
@@ -105,7 +105,7 @@ def test_trpo_training_keeps_every_update_inside_the_trust_region(tmp_path):
     result = invoke("train", "--set", "optim.kind=trpo", "--set", "optim.step_size=0.01", "--set",
                     "stop.iterations=6", *QUICK, "--results", tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
+    table = pd.read_csv(written(result))
     assert (table["kl"] <= 0.01).all() and table["backtracks"].between(-1, 10).all()
     assert (table.loc[table["backtracks"] == -1, "kl"] == 0).all()  # a rejected step leaves θ
     assert (table["kl"] > 0).sum() >= 4  # steps were taken, not all rejected
@@ -116,18 +116,19 @@ def test_ppo_run_logs_clipping_epochs_and_the_first_epoch_gradient(tmp_path):
     ppo_args = ["--set", "algo.objective=ppo_clip", "--set", "algo.epochs=4", "--set", "algo.minibatches=4"]
     result = invoke("train", *ppo_args, "--set", "stop.iterations=4", *QUICK, "--results", tmp_path / "ppo")
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "ppo" / "train-cartpole-v1" / "metrics.csv")
+    table = pd.read_csv(written(result))
     assert (table["epochs"] == 4).all() and table["clip_fraction"].between(0, 1).all()
     assert (table["clip_fraction"] > 0).any() and table["backtracks"].isna().all()
     assert table["value_loss"].notna().all()
     # grad_var keeps its meaning: the first iteration sees the same θ₀ and batch as REINFORCE
-    invoke("train", "--set", "stop.iterations=1", *QUICK, "--results", tmp_path / "reinforce")
-    first = pd.read_csv(tmp_path / "reinforce" / "train-cartpole-v1" / "metrics.csv").iloc[0]
+    reinforce = invoke("train", "--set", "stop.iterations=1", *QUICK, "--results", tmp_path / "reinforce")
+    first = pd.read_csv(written(reinforce)).iloc[0]
     for column in ["env_steps", "grad_norm", "grad_var", "grad_snr", "entropy"]:
         assert table[column].iloc[0] == pytest.approx(first[column], rel=1e-12), column
     # the same spec and seed give the same bytes
-    invoke("train", *ppo_args, "--set", "stop.iterations=4", *QUICK, "--results", tmp_path / "again")
-    again = pd.read_csv(tmp_path / "again" / "train-cartpole-v1" / "metrics.csv")
+    again = invoke("train", *ppo_args, "--set", "stop.iterations=4", *QUICK, "--results", tmp_path / "again")
+    assert written(again) == tmp_path / "again" / written(result).relative_to(tmp_path / "ppo")
+    again = pd.read_csv(written(again))
     assert again.drop(columns="wall_s").to_csv() == table.drop(columns="wall_s").to_csv()
 
 
@@ -135,14 +136,14 @@ def test_ppo_kl_target_stops_the_epochs_early(tmp_path):
     args = ["--set", "algo.objective=ppo_clip", "--set", "algo.epochs=10", "--set", "algo.target_kl=1e-6"]
     result = invoke("train", *args, "--set", "stop.iterations=3", *QUICK, "--results", tmp_path)
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
+    table = pd.read_csv(written(result))
     assert (table["epochs"] == 1).all() and (table["kl"] > 1e-6).all()
 
 
 def test_reinforce_stays_the_default(tmp_path):
     result = invoke("train", "--set", "stop.iterations=2", *QUICK, "--results", tmp_path)
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
+    table = pd.read_csv(written(result))
     assert (table["epochs"] == 1).all() and table["clip_fraction"].isna().all() and table["backtracks"].isna().all()
 
 
@@ -151,10 +152,10 @@ def test_reinforce_stays_the_default(tmp_path):
     [
         (["--set", "algo.objective=ppo"], ["algo.objective", "allowed: reinforce, ppo_clip"]),
         (["--set", "algo.objective=ppo_clip", "--set", "optim.kind=trpo"], ["optim.kind", "sgd or adam"]),
-        (["--set", "algo.clip=0"], ["algo.clip", "> 0"]),
+        (["--set", "algo.clip=0"], ["algo.clip", "must be in (0, 1], got 0"]),
         (["--set", "algo.minibatches=zero"], ["algo.minibatches", "expected a number"]),
-        (["--set", "algo.target_kl=-0.01"], ["algo.target_kl", "> 0"]),
-        (["--set", "optim.backtracks=-1"], ["optim.backtracks", "≥ 0"]),
+        (["--set", "algo.target_kl=-0.01"], ["algo.target_kl", "must be in (0, 100], got -0.01"]),
+        (["--set", "optim.backtracks=-1"], ["optim.backtracks", "must be in [0, 100], got -1"]),
     ],
 )
 def test_ppo_trpo_bad_input(tmp_path, args, fragments):
@@ -169,7 +170,7 @@ def test_ppo_trpo_bad_input(tmp_path, args, fragments):
 def bandit(n_actions=3):
     """A linear categorical policy on one state: θ = (W (1 × A), b (A)), logits W + b."""
     return P.make_policy(
-        {"kind": "linear", "hidden": [], "activation": "tanh"}, spaces.Discrete(1), spaces.Discrete(n_actions)
+        train_settings(policy={"kind": "linear"}).policy, spaces.Discrete(1), spaces.Discrete(n_actions)
     )
 
 
@@ -270,8 +271,12 @@ def test_trpo_surrogate_is_the_importance_weighted_mean_advantage(rng):
 # ppo.update: the epochs and minibatches of ascent, step by step
 
 
-PPO_ALGO = {"clip": 0.2, "epochs": 1, "minibatches": 1, "target_kl": None, "normalize_advantages": False,
-            "entropy_coef": 0.0}  # fmt: skip
+def ppo_algo(**keys):
+    """PPO-clip's typed AlgoSettings: clip 0.2, one epoch of one minibatch, no KL target, raw
+    advantages, no entropy bonus; `keys` override."""
+    algo = {"objective": "ppo_clip", "clip": 0.2, "epochs": 1, "minibatches": 1, "target_kl": None,
+            "normalize_advantages": False, "entropy_coef": 0.0}  # fmt: skip
+    return train_settings(algo={**algo, **keys}).algo
 
 
 def counting_sgd(calls):
@@ -288,8 +293,8 @@ def test_one_epoch_one_minibatch_is_one_reinforce_step(case, rng):
     policy, theta_old, _, x, actions, advantages = setup(case, rng)
     scores, _ = P.scores(policy, theta_old, x, actions)
     calls = []
-    result = ppo.update(policy, theta_old, None, counting_sgd(calls), 0.1, x, actions, advantages, rng,
-                        algo=PPO_ALGO, states=x)  # fmt: skip
+    result = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), ppo_algo(),
+                        ppo.Optimiser(counting_sgd(calls), 0.1), rng)  # fmt: skip
     np.testing.assert_allclose(result.theta, theta_old + 0.1 * (scores * advantages[:, None]).mean(0), atol=1e-12)
     assert len(calls) == 1 and result.epochs == 1 and result.clip_fraction == 0.0 and result.value is None
 
@@ -304,8 +309,8 @@ def test_later_epochs_ascend_the_clipped_surrogate_of_the_first_batch(case, rng)
     for _ in range(3):
         _, grad, fraction = ppo.clipped_surrogate(policy, theta, x, actions, old_log_prob, advantages, 0.2)
         theta, fractions = theta + lr * grad, [*fractions, fraction]
-    result = ppo.update(policy, theta_old, None, counting_sgd([]), lr, x, actions, advantages, rng,
-                        algo={**PPO_ALGO, "epochs": 3}, states=x)  # fmt: skip
+    result = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), ppo_algo(epochs=3),
+                        ppo.Optimiser(counting_sgd([]), lr), rng)  # fmt: skip
     np.testing.assert_allclose(result.theta, theta, atol=1e-12)
     assert result.epochs == 3 and result.clip_fraction == pytest.approx(np.mean(fractions))
     assert 0 < fractions[-1] < 1  # the later epochs left the clip range for some ratios
@@ -318,14 +323,14 @@ def test_minibatches_partition_each_epoch_and_never_outnumber_the_rows(rng):
     full = ppo.clipped_surrogate(policy, theta_old, x, actions, P.log_prob(policy, theta_old, x, actions),
                                  advantages, 0.2)[1]  # fmt: skip
     calls = []
-    ppo.update(policy, theta_old, None, counting_sgd(calls), 0.0, x, actions, advantages, rng,
-               algo={**PPO_ALGO, "minibatches": 4, "epochs": 2}, states=x)  # fmt: skip
+    ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), ppo_algo(minibatches=4, epochs=2),
+               ppo.Optimiser(counting_sgd(calls), 0.0), rng)  # fmt: skip
     assert len(calls) == 8  # lr 0: θ stays θ_old, so each epoch's gradients sum to 4 × full
     np.testing.assert_allclose(sum(calls[:4]), 4 * full, atol=1e-12)
     np.testing.assert_allclose(sum(calls[4:]), 4 * full, atol=1e-12)
     calls = []
-    result = ppo.update(policy, theta_old, None, counting_sgd(calls), 0.0, x, actions, advantages, rng,
-                        algo={**PPO_ALGO, "minibatches": 50}, states=x)  # fmt: skip
+    result = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), ppo_algo(minibatches=50),
+                        ppo.Optimiser(counting_sgd(calls), 0.0), rng)  # fmt: skip
     assert len(calls) == 12 and np.all(np.isfinite(result.theta))
 
 
@@ -339,9 +344,9 @@ def test_normalised_advantages_and_the_entropy_bonus_enter_the_step(rng):
     entropy_grad = np.array([(P.scores(policy, theta_old + h * e, x, actions)[1].mean()
                               - P.scores(policy, theta_old - h * e, x, actions)[1].mean()) / (2 * h)
                              for e in np.eye(theta_old.size)])  # fmt: skip
-    algo = {**PPO_ALGO, "normalize_advantages": True, "entropy_coef": c}
-    result = ppo.update(policy, theta_old, None, counting_sgd([]), 1.0, x, actions, advantages, rng,
-                        algo=algo, states=x)  # fmt: skip
+    algo = ppo_algo(normalize_advantages=True, entropy_coef=c)
+    result = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), algo,
+                        ppo.Optimiser(counting_sgd([]), 1.0), rng)  # fmt: skip
     expected = theta_old + (scores * normalised[:, None]).mean(0) + c * entropy_grad
     np.testing.assert_allclose(result.theta, expected, rtol=1e-6, atol=1e-8)
 
@@ -352,13 +357,14 @@ def test_the_kl_target_stops_at_the_first_epoch_past_it(rng):
     policy, theta_old, _, x, actions, advantages = setup(CASES[0], rng)
     kls, theta = [], theta_old
     for epochs in range(1, 9):
-        theta = ppo.update(policy, theta_old, None, counting_sgd([]), 0.3, x, actions, advantages,
-                           np.random.default_rng(1), algo={**PPO_ALGO, "epochs": epochs}, states=x).theta  # fmt: skip
+        theta = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), ppo_algo(epochs=epochs),
+                           ppo.Optimiser(counting_sgd([]), 0.3), np.random.default_rng(1)).theta  # fmt: skip
         kls.append(N.kl_divergence(policy, theta_old, theta, x))
     assert kls == sorted(kls) and kls[0] > 0
     target = (kls[2] + kls[3]) / 2  # passed after the 4th epoch
-    result = ppo.update(policy, theta_old, None, counting_sgd([]), 0.3, x, actions, advantages,
-                        np.random.default_rng(1), algo={**PPO_ALGO, "epochs": 8, "target_kl": target}, states=x)  # fmt: skip
+    result = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x),
+                        ppo_algo(epochs=8, target_kl=target), ppo.Optimiser(counting_sgd([]), 0.3),
+                        np.random.default_rng(1))  # fmt: skip
     assert result.epochs == 4
 
 
@@ -366,8 +372,9 @@ def test_a_non_finite_step_ends_the_epochs(rng):
     """θ that is no longer finite stops the epochs after the one that produced it (the caller
     reports the divergence)."""
     policy, theta_old, _, x, actions, advantages = setup(CASES[0], rng)
-    result = ppo.update(policy, theta_old, None, lambda grad, opt, lr: (np.full_like(grad, np.nan), opt), 0.1, x,
-                        actions, advantages, rng, algo={**PPO_ALGO, "epochs": 5}, states=x)  # fmt: skip
+    diverging = ppo.Optimiser(lambda grad, opt, lr: (np.full_like(grad, np.nan), opt), 0.1)
+    result = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), ppo_algo(epochs=5),
+                        diverging, rng)  # fmt: skip
     assert isinstance(result, ppo.Update) and result.epochs == 1 and np.isnan(result.theta).all()
 
 
@@ -379,8 +386,8 @@ def test_the_value_network_takes_one_adam_step_per_minibatch(rng):
     value_theta, value_opt = A.value_init(sizes, rng)
     targets = rng.standard_normal(x.shape[0])
     fit = ppo.ValueFit(value_theta.copy(), value_opt, sizes, "tanh", 0.01, targets)
-    result = ppo.update(policy, theta_old, None, counting_sgd([]), 0.1, x, actions, advantages, rng,
-                        algo={**PPO_ALGO, "epochs": 3}, states=x, value=fit)  # fmt: skip
+    result = ppo.update(policy, theta_old, None, ppo.Batch(x, actions, advantages, x), ppo_algo(epochs=3),
+                        ppo.Optimiser(counting_sgd([]), 0.1), rng, value=fit)  # fmt: skip
     expected, opt = value_theta.copy(), value_opt
     for _ in range(3):
         expected, opt, _ = A.value_step(expected, opt, sizes, "tanh", x, targets, 0.01)

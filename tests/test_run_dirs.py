@@ -12,13 +12,12 @@ import pandas as pd
 import pytest
 
 from pgcli import kinds
-from pgcli.shell import runner
-from pgcli.shell.experiment import build_spec
-from pgcli.shell.spec import with_sweep
+from pgcli.shell import plan, results, runner
+from pgcli.shell.experiment import build_spec, schema_of
 from tests.helpers import invoke
 
 ESTIMATE = ["estimate", "--dist", "gaussian", "--f", "step", "--n", "10,20", "--reps", "3", "--set", "sweep.seeds=3"]
-WALL_CLOCK = runner.WALL_CLOCK
+WALL_CLOCK = kinds.wall_clock()
 
 
 def stable(path):
@@ -27,16 +26,21 @@ def stable(path):
     return table.drop(columns=[c for c in WALL_CLOCK if c in table]).to_csv(index=False)
 
 
-def estimate(results, *args):
-    result = invoke(*ESTIMATE, "--name", "e", "--results", results, "-q", *args)
-    return result, results / "e"
+def estimate(root, *args):
+    result = invoke(*ESTIMATE, "--name", "e", "--results", root, "-q", *args)
+    return result, root / "e"
 
 
-def planned(results):
-    """The runs `estimate(results)` runs."""
+def planned(root):
+    """The runs `estimate(root)` runs."""
     flags = {"dist": "gaussian", "f": ["step"], "n": "10,20", "reps": "3"}
     spec = build_spec("estimate", None, flags, ["sweep.seeds=3"], None, "e")
-    return runner.plan("estimate", with_sweep(kinds.KINDS["estimate"].schema), spec, results)
+    return plan.runs("estimate", schema_of("estimate"), spec, root)
+
+
+def is_finished(run) -> bool:
+    """Whether the run is finished: its status says done and its files have the recorded digests."""
+    return results.finished(run) is not None
 
 
 def _truncate_rows(path):
@@ -69,11 +73,11 @@ def test_a_corrupted_finished_run_is_rerun_not_aggregated(tmp_path, corrupt):
     whole = stable(root / "estimate.csv")
     victim = planned(tmp_path)[1]
     corrupt(Path(victim.directory) / "estimate.csv")
-    assert not runner.is_finished(victim)
+    assert not is_finished(victim)
     result, _ = estimate(tmp_path)
     assert result.exit_code == 0 and "Traceback" not in result.output
     assert stable(root / "estimate.csv") == whole  # re-run, and its table is whole again
-    assert runner.is_finished(victim)
+    assert is_finished(victim)
 
 
 def test_aggregate_reports_a_corrupted_run_and_leaves_its_rows_out(tmp_path):
@@ -81,10 +85,10 @@ def test_aggregate_reports_a_corrupted_run_and_leaves_its_rows_out(tmp_path):
     assert result.exit_code == 0
     runs = planned(tmp_path)
     _truncate_rows(Path(runs[2].directory) / "estimate.csv")
-    results = [None] * len(runs)
-    summary, combined = runner.aggregate(runs, results, root)
+    outcomes = [None] * len(runs)
+    summary, combined = results.aggregate(runs, outcomes, root)
     assert list(summary["status"]) == ["done", "done", "corrupted"]
-    assert "do not match" in results[2]["message"]
+    assert "do not match" in outcomes[2]["message"]
     assert list(pd.read_csv(combined)["run_id"].unique()) == [runs[0].run_id, runs[1].run_id]
 
 
@@ -95,7 +99,7 @@ def test_force_where_every_run_now_fails_leaves_no_stale_table(tmp_path, monkeyp
     def fails(spec, progress):
         raise RuntimeError("this run now fails")
 
-    monkeypatch.setitem(kinds.KINDS, "estimate", kinds.KINDS["estimate"]._replace(run=fails))
+    monkeypatch.setitem(kinds._LOADED, "estimate", kinds.get("estimate")._replace(run=fails))
     result, _ = estimate(tmp_path, "--force")
     assert result.exit_code == 1 and "this run now fails" in result.stderr
     assert list(pd.read_csv(root / "runs.csv")["status"]) == ["failed"] * 3
@@ -144,15 +148,24 @@ def test_a_full_disk_fails_the_run_with_the_reason(tmp_path, monkeypatch):
 
 
 COUNTED = '''
+import multiprocessing
 import os
 import time
 
 import gymnasium as gym
 
 
+def owner():
+    """The process computing a run: this one (a Dask worker, or pgcli computing in itself), or the
+    pgcli process that spawned this worker process (a run naming user code computes in one)."""
+    parent = multiprocessing.parent_process()
+    return os.getpid() if parent is None else parent.pid
+
+
 class Counted(gym.Wrapper):
-    """CartPole that appends 'pid seed tag' to `log` at its first seeded reset: one line per run
-    computed (the seed drawn from the run's own stream, `tag` whatever the spec says).
+    """CartPole that appends 'owner seed tag' to `log` at its first seeded reset: one line per run
+    computed (owner the process computing it, see owner(); the seed drawn from the run's own
+    stream, `tag` whatever the spec says).
 
     With a `gate` (a path), a process's runs after its first `free` ones wait there, once logged,
     until the gate file exists (for at most two minutes, then fail): the test opens it when it has
@@ -167,14 +180,14 @@ class Counted(gym.Wrapper):
         if seed is not None and not self.logged:
             self.logged = True
             with open(self.log, "a") as handle:
-                handle.write(f"{os.getpid()} {seed} {self.tag}\\n")
+                handle.write(f"{owner()} {seed} {self.tag}\\n")
             if self.gate is not None:
                 self.wait_for_gate()
         return super().reset(seed=seed, options=options)
 
     def wait_for_gate(self):
         with open(self.log) as handle:
-            mine = sum(line.split()[0] == str(os.getpid()) for line in handle if line.endswith("\\n"))
+            mine = sum(line.split()[0] == str(owner()) for line in handle if line.endswith("\\n"))
         deadline = time.monotonic() + 120
         while mine > self.free and not os.path.exists(self.gate):
             if time.monotonic() > deadline:
@@ -260,19 +273,19 @@ def test_a_run_locked_by_a_live_process_is_waited_for_not_restarted(tmp_path, mo
         return real_claim(directory, wait)
 
     monkeypatch.setattr(runner, "_claim", claim)
-    results = []
+    outcomes = []
     try:
         assert holder.stdout.readline().strip() == "held"
-        worker = threading.Thread(target=lambda: results.extend(runner.run_all(runs, quiet=True)), daemon=True)
+        worker = threading.Thread(target=lambda: outcomes.extend(runner.run_all(runs)), daemon=True)
         worker.start()
         wait_until(lambda: waiting.is_set() or not worker.is_alive(), "run_all waiting for run 0's lock")
         assert waiting.is_set(), "run_all finished without waiting for the locked run"
-        assert runner.is_finished(runs[1]) and runner.is_finished(runs[2])  # the others are done
-        assert not runner.is_finished(runs[0]) and worker.is_alive()  # run 0 waits, not computed
+        assert is_finished(runs[1]) and is_finished(runs[2])  # the others are done
+        assert not is_finished(runs[0]) and worker.is_alive()  # run 0 waits, not computed
     finally:
         holder.stdin.close()  # the holder lets go (recording nothing)
         holder.wait(timeout=60)
     worker.join(timeout=300)
     assert not worker.is_alive()
-    assert [r["status"] for r in results] == ["done"] * 3  # then ran it, as the holder recorded nothing
-    assert runner.is_finished(runs[0])
+    assert [r["status"] for r in outcomes] == ["done"] * 3  # then ran it, as the holder recorded nothing
+    assert is_finished(runs[0])

@@ -10,11 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pgcli import kinds
-from pgcli.shell import executors, runner
-from pgcli.shell.experiment import build_spec
-from pgcli.shell.spec import SpecError, with_sweep
-from tests.helpers import assert_bad_input, default_sigint, invoke
+from pgcli.shell import executors, plan
+from pgcli.shell.experiment import build_spec, schema_of
+from pgcli.shell.spec import SpecError
+from tests.helpers import assert_bad_input, default_sigint, invoke, written
 
 TINY = """
 env: {id: CartPole-v1, num_envs: 4}
@@ -36,9 +35,9 @@ def write(tmp_path, text, name="sweep.yaml"):
     return path
 
 
-def plan(path, grid=()):
+def planned(path, grid=()):
     spec = build_spec("train", str(path), {}, [], None, None)
-    return runner.plan("train", with_sweep(kinds.KINDS["train"].schema), spec, "results", grid)
+    return plan.runs("train", schema_of("train"), spec, "results", grid)
 
 
 def frame(path):
@@ -47,7 +46,7 @@ def frame(path):
 
 
 def test_grid_expansion_labels_and_ids(tmp_path):
-    runs = plan(write(tmp_path, TINY))
+    runs = planned(write(tmp_path, TINY))
     assert len(runs) == 8 and len({r.run_id for r in runs}) == 8
     assert runs[0].label == "lr=0.01,baseline=none,seed=0"
     assert runs[-1].label == "lr=0.03,baseline=value,seed=1"
@@ -67,10 +66,10 @@ batch: {episodes: 4}
 policy: {hidden: [8], kind: mlp}
 env: {num_envs: 4, id: CartPole-v1}
 """
-    a = {r.run_id for r in plan(write(tmp_path, TINY, "a.yaml"))}
-    b = {r.run_id for r in plan(write(tmp_path, reordered, "b.yaml"))}
+    a = {r.run_id for r in planned(write(tmp_path, TINY, "a.yaml"))}
+    b = {r.run_id for r in planned(write(tmp_path, reordered, "b.yaml"))}
     assert a == b
-    again = {r.run_id for r in plan(write(tmp_path, TINY, "c.yaml"))}
+    again = {r.run_id for r in planned(write(tmp_path, TINY, "c.yaml"))}
     assert again == a
 
 
@@ -79,7 +78,7 @@ def test_section_axis_sets_several_keys_together(tmp_path):
         "    optim.lr: [0.01, 0.03]\n    algo.baseline: [none, value]",
         "    algo:\n      - {weight: total_return, baseline: none}\n      - {weight: gae, baseline: value}",
     )
-    runs = plan(write(tmp_path, text))
+    runs = planned(write(tmp_path, text))
     assert [r.label for r in runs[::2]] == [
         "weight=total_return,baseline=none,seed=0",
         "weight=gae,baseline=value,seed=0",
@@ -88,7 +87,7 @@ def test_section_axis_sets_several_keys_together(tmp_path):
 
 
 def test_set_grid_adds_an_axis(tmp_path):
-    runs = plan(write(tmp_path, TINY), grid=["algo.discount=0.9,0.99"])
+    runs = planned(write(tmp_path, TINY), grid=["algo.discount=0.9,0.99"])
     assert len(runs) == 16 and "discount=0.9" in runs[0].label
 
 
@@ -159,7 +158,7 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path):
 
 
 def test_a_diverging_run_is_marked_and_the_others_finish(tmp_path):
-    text = TINY.replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01, 1e308]").replace("seeds: 2", "seeds: 1")
+    text = TINY.replace("optim.lr: [0.01, 0.03]", "optim.lr: [0.01, 10]").replace("seeds: 2", "seeds: 1")
     text = text.replace("policy:", "optim: {kind: sgd}\npolicy:")
     result = invoke("train", write(tmp_path, text), "--jobs", "2", "--results", tmp_path, "-q")
     assert result.exit_code == 1
@@ -228,7 +227,7 @@ def test_unreachable_scheduler_is_bad_input(tmp_path):
         results,
         "-q",
     )
-    assert_bad_input(result, "cannot reach Dask scheduler tcp://127.0.0.1:9", nothing_in=results)
+    assert_bad_input(result, "cannot reach a Dask scheduler at tcp://127.0.0.1:9", nothing_in=results)
 
 
 def test_set_grid_bad_input(tmp_path):
@@ -245,14 +244,14 @@ def test_set_grid_bad_input(tmp_path):
         nothing_in=results,
     )
     with pytest.raises(SpecError):
-        plan(write(tmp_path, TINY), grid=["nope.key=1,2"])
+        planned(write(tmp_path, TINY), grid=["nope.key=1,2"])
 
 
 def test_a_swept_key_that_names_a_table_column_keeps_its_dotted_name(tmp_path):
     result = invoke("train", "--set", "stop.iterations=2", "--set", "env.num_envs=2", "--set", "eval.every=0",
                     "--set-grid", "batch.episodes=2,4", "--results", tmp_path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "train-cartpole-v1" / "metrics.csv")
+    table = pd.read_csv(written(result))
     assert list(table.columns[:3]) == ["run_id", "batch.episodes", "seed"] and "episodes" in table.columns
     assert sorted(table["batch.episodes"].unique()) == [2, 4]
 
@@ -266,11 +265,11 @@ def test_a_repeated_grid_value_is_bad_input(tmp_path):
 @pytest.mark.parametrize(
     ("kind", "flags", "name"),
     [
-        ("estimate", {"dist": "poisson"}, "estimate-poisson"),
+        ("estimate", {"dist": "poisson"}, "estimate-poisson-step"),
         ("fisher", {}, "fisher-gaussian"),
-        ("train", {"env.id": "Acrobot-v1"}, "train-acrobot-v1"),
-        ("optimize", {}, "optimize-gaussian"),
-        ("optimize", {"dist": "bernoulli"}, "optimize-bernoulli"),
+        ("train", {"env.id": "Acrobot-v1"}, "train-acrobot-v1-reinforce"),
+        ("optimize", {}, "optimize-gaussian-step"),
+        ("optimize", {"dist": "bernoulli"}, "optimize-bernoulli-step"),
         ("optimize", {"problem": "classifier"}, "optimize-classifier"),
     ],
 )

@@ -256,15 +256,16 @@ def run_kind(kind: kinds.Kind, tools, spec_file, params: dict) -> int:
     return finish(outcome, params["out"] or outcome.combined, params["full"])
 
 
-def spec_path(text) -> str | None:
-    """A spec argument as a file: a file as given, or a bundled spec by name (`cartpole`)."""
+def spec_path(text, missing: str = "spec file not found") -> str | None:
+    """A spec argument as a file: a file as given, or a bundled spec by name (`cartpole`); BadInput
+    starting with `missing` when it is neither."""
     if text is None:
         return None
     from pgcli.shell import library
 
     found = library.find(text)
     if found is None:
-        raise BadInput(f"spec file not found: {text} (nor a bundled spec of that name: `pgcli list` shows them)")
+        raise BadInput(f"{missing}: {text} (nor a bundled spec of that name: `pgcli list` shows them)")
     return str(found)
 
 
@@ -300,7 +301,8 @@ def run_tool(command: kinds.Kind, kind: kinds.Kind, tool: kinds.Tool, spec_file,
         raise BadInput(f"{tool.trigger.decls[0]} takes no spec file or {', '.join(given) or command.name + ' options'}")
     options = {flag.keyword: params[flag.keyword] for flag in tool.flags}
     with bad_input():
-        where = params[trigger] if Path(params[trigger]).is_dir() else spec_path(params[trigger])
+        target = params[trigger]
+        where = target if Path(target).is_dir() else spec_path(target, "no such run directory or spec file")
         chosen = experiment.tool_run(kind.name, Path(where), params["sets"], params["seed"],
                                      params["name"], execution(params))  # fmt: skip
     if chosen.note:
@@ -472,9 +474,10 @@ def check(targets, no_run, junit, sources, report_out, results, jobs, quiet, pro
         with bad_input():
             report.output_path([], report_out)
     with bad_input():
-        checked = [checking.target(Path(spec_path(text)), run_options) for text in targets]
+        found = [spec_path(text, "no such spec file or results directory") for text in targets]
+        checked = [checking.target(Path(path), run_options) for path in found]
     per_target = [(target, check_one(target, not no_run, run_options)) for target in checked]
-    cases = [case for _, found in per_target for case in found]
+    cases = [case for _, target_cases in per_target for case in target_cases]
     shown = checking.table(cases)
     click.echo("\n".join(checking.lines(shown, sources=sources)))
     for _, row in shown[(shown["message"] != "") & shown["passed"].notna()].iterrows():

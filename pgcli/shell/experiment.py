@@ -33,6 +33,7 @@ from pgcli.shell.spec import (
     SpecError,
     apply_overrides,
     get_dotted,
+    grid_key,
     leaves,
     load_yaml,
     parse_assignment,
@@ -115,7 +116,7 @@ def build_spec(kind: str, spec_file, flags: dict, sets, seed, name, grid=()) -> 
     user = apply_overrides(user, list(sets), schema)
     _one_seed_rule(user, seed, [parse_assignment(text)[0] for text in sets])
     spec = resolve(schema, user)
-    grid_keys = [parse_assignment(text)[0] for text in grid]
+    grid_keys = [grid_key(text) for text in grid]
     spec["name"] = name or spec["name"] or (Path(spec_file).stem if spec_file else default_name(kind, spec, grid_keys))
     if problem := name_problem(spec["name"]):
         raise SpecError("--name" if name else "name", problem)
@@ -335,13 +336,13 @@ def run(kind: str, spec: dict, runs: list, execution: Execution, out=None, spec_
         problem = target and atomic.check_writable(target)
         if problem:
             raise InputError(problem)
-    results.claim(base, this)
     client = None
     if execution.executor == "dask":
         client = executors.dask_client(execution.scheduler, runs=runs, allow_mixed=execution.allow_mixed)
     elif execution.scheduler is not None:
         raise InputError("--scheduler needs --executor dask")
     try:
+        results.claim(base, this)  # once the scheduler is reached: bad input writes nothing
         outcomes = _run_with_progress(runs, execution, client)
     finally:
         if client is not None:

@@ -17,8 +17,8 @@ different experiment under the same name is refused instead of replacing the sum
 
 One CSV dialect everywhere: written by pandas with '' for missing values (or as pandas would, for a
 pgcli.base.table.Table: atomic.csv_text), read back with only '' as missing (`read_csv`). Each run's
-files are checked once per process while they do not change
-(`verified`, keyed by the status file's identity), and each table is parsed once (`_Table`).
+files are checked once per process while they do not change (`verified`, keyed by the identity of
+its files), and each table is parsed once (`_Table`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,24 +245,36 @@ class Verified(NamedTuple):
     files: dict[str, bytes]
 
 
-_VERIFIED: dict[str, tuple[tuple, Verified | None]] = {}  # directory -> (status file identity, verdict)
+_VERIFIED: dict[str, tuple[tuple, Verified | None]] = {}  # directory -> (its files' identity, verdict)
 
 
 def verified(run: Run) -> Verified | None:
     """A finished run whose files all have the sha256 its status recorded (so a truncated, edited or
-    half-copied table is never taken), or None. Checked once while its status file is unchanged."""
-    status = Path(run.directory) / "status"
+    half-copied table is never taken), or None. Checked once while none of its files changes."""
     try:
-        info = status.stat()
+        identity = _identity(Path(run.directory))
     except OSError:
         return None
-    identity = (info.st_ino, info.st_size, info.st_mtime_ns)
+    if "status" not in (name for name, *_ in identity):
+        return None
     cached = _VERIFIED.get(run.directory)
     if cached is not None and cached[0] == identity:
         return cached[1]
     verdict = _verify(run)
     _VERIFIED[run.directory] = (identity, verdict)
     return verdict
+
+
+def _identity(directory: Path) -> tuple:
+    """(name, inode, size, mtime) of each file in a run directory but the hidden ones (.lock, a
+    temporary file): any write, replacement or edit of a file changes it."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.name.startswith("."):
+                info = entry.stat(follow_symlinks=False)
+                found.append((entry.name, info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
 
 
 def _verify(run: Run) -> Verified | None:

@@ -482,6 +482,14 @@ def grid_values(raw: str, key: str) -> list:
     return [parse_assignment(f"{key}={part}")[1] for part in [*parts, token]]
 
 
+def grid_key(text: str) -> str:
+    """The key of a --set-grid 'KEY=V1,V2,...'; SpecError when the text is not of that form."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or not raw.strip():
+        raise SpecError("--set-grid", f"expected KEY=V1,V2,..., got {text!r}")
+    return key.strip()
+
+
 def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str, list[dict]]]:
     """Validated sweep axes, spec order then --set-grid ones: (axis key, options), where each
     option is a mapping of dotted keys to coerced values.
@@ -492,10 +500,8 @@ def grid_axes(schema: dict, spec: dict, extra: list[str] = ()) -> list[tuple[str
     """
     axes = dict(spec["sweep"]["grid"] or {})
     for text in extra:
-        key, sep, raw = text.partition("=")
-        if not sep or not raw.strip():
-            raise SpecError("--set-grid", f"expected KEY=V1,V2,..., got {text!r}")
-        axes[key.strip()] = grid_values(raw, key.strip())
+        key = grid_key(text)
+        axes[key] = grid_values(text.partition("=")[2], key)
     out = []
     for key, values in axes.items():
         where = f"sweep.grid.{key}"
