@@ -20,7 +20,7 @@ PHYSICS := $(shell grep -l 'pgcli\[mujoco\]\|pgcli\[box2d\]' pgcli/library/*.yam
 # tests run: for each mutant, those of the listed test files that call the mutated function)
 MUTATE := pgcli.lab.estimators pgcli.lab.distributions pgcli.rl.advantages pgcli.rl.ppo pgcli.rl.trpo pgcli.rl.natural
 
-.PHONY: demo test test-fast browser lint format check reproduce reproduce-physics mutation benchmarks figures clean
+.PHONY: demo test test-fast browser lint format check reproduce reproduce-physics mutation benchmarks figures docs reference clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -86,7 +86,18 @@ mutation: $(STAMP)
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
-# the README's figures, made by pgcli from committed experiments
+# the documentation site (MkDocs, Material theme; the README is its home page) in site/: strict, so a
+# broken link or anchor, or a page missing from mkdocs.yml's nav, fails; nothing needs the network
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
+# docs/reference.md, the spec reference, from the kinds' schemas (tests/test_docs.py fails when it is stale)
+reference: $(STAMP)
+	$(PY) -m pgcli.shell.reference > docs/reference.md.tmp
+	mv docs/reference.md.tmp docs/reference.md
+
+# the docs' figures (docs/figures/), made by pgcli from the bundled specs
 FIG := docs/figures
 figures: $(STAMP)
 	$(PY) -m pgcli train pgcli/library/cartpole-sweep.yaml --jobs 2 --quiet
@@ -127,4 +138,4 @@ figures: $(STAMP)
 	$(PY) -m pgcli plot results/finetune-large --out $(FIG)/finetune-large.png
 
 clean:
-	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) results/*/ .pytest_cache .ruff_cache mutants site
