@@ -114,7 +114,9 @@ def normal(command: str) -> str:
     """A command without its trailing comment (what is run, and how identical commands are told)."""
     if "*" in command:  # a glob or an expression: kept as typed, bash expands it
         return command.split(" #")[0].strip()
-    return shlex.join(shlex.split(command, comments=True))
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True  # words split at blanks and at bash's operators (>>, |, ;, &&)
+    return " ".join(word if set(word) <= set(lexer.punctuation_chars) else shlex.quote(word) for word in lexer)
 
 
 def blocks(page: str, text: str) -> list[Block]:

@@ -70,10 +70,13 @@ class FakeBar:
     """What the bar is told: its total, count and postfix."""
 
     def __init__(self, total, **options):
-        self.total, self.n, self.postfix, self.options = total, 0, "", options
+        self.total, self.n, self.postfix, self.options, self.drawn = total, 0, "", options, []
 
     def update(self, k):
         self.n += k
+
+    def refresh(self):
+        self.drawn.append((self.n, self.total, self.postfix))
 
     def set_postfix(self, values, refresh=True):
         self.postfix = values
@@ -103,6 +106,7 @@ def test_the_bar_sums_budgets_and_a_run_that_stops_early_shrinks_it(tmp_path, mo
     bar.report(2, budget, budget)
     bar.finished(2, {"status": "failed"})
     assert (drawn.total, drawn.n, drawn.postfix) == (100 + budget, 100 + budget, "1 done, 1 failed")
+    assert drawn.drawn == [(100 + budget, 100 + budget, "1 done, 1 failed")]  # the last state, drawn once
     bar.close()
 
 

@@ -87,7 +87,7 @@ def test_aggregate_reports_a_corrupted_run_and_leaves_its_rows_out(tmp_path):
     _truncate_rows(Path(runs[2].directory) / "estimate.csv")
     outcomes = [None] * len(runs)
     summary, combined = results.aggregate(runs, outcomes, root)
-    assert list(summary["status"]) == ["done", "done", "corrupted"]
+    assert list(summary.column("status")) == ["done", "done", "corrupted"]
     assert "do not match" in outcomes[2]["message"]
     assert list(pd.read_csv(combined)["run_id"].unique()) == [runs[0].run_id, runs[1].run_id]
 

@@ -90,6 +90,8 @@ def sweep_bar(runs: list, todo: list[int]) -> Bar:
             else:
                 totals[i] = done[i]  # the work it did: a run that stopped early shrinks the total
             redraw({})
+            if len(ended) == len(done):
+                bar.refresh()  # the final count is drawn whatever tqdm's redraw interval
 
     def close() -> None:
         with lock:
