@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(PY) -m pgcli train pgcli/library/cartpole.yaml
 	$(PY) -m pgcli plot results/cartpole --target 475 --table --out results/cartpole/convergence.png
 
-# tests/test_browser.py opens the HTML report in Debian's headless chromium through chromium-driver
+# tests/shell/test_browser.py opens the HTML report in Debian's headless chromium through chromium-driver
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \

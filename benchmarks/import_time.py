@@ -4,7 +4,7 @@ interpreter each time), median over --repeats runs, beside `python -c "import nu
 
 Goal (issues 14 and 25): each ≤ 0.3 s on the 2-core development machine, i.e. about NumPy's own
 import time plus Click's; none may load SciPy, pandas, matplotlib or gymnasium
-(tests/test_kinds.py checks that part).
+(tests/kinds/test_kinds.py checks that part).
 
     python benchmarks/import_time.py [--repeats 15]
 """

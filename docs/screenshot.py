@@ -3,7 +3,7 @@
     python docs/screenshot.py results/cartpole-sweep/report.html docs/figures/report.png --height 3470
 
 Needs Debian's chromium and chromium-driver and the selenium package (`pip install -e '.[dev]'`);
-tests/browser.py starts the browser as tests/test_browser.py does (no request can leave it). The PNG
+tests/browser.py starts the browser as tests/shell/test_browser.py does (no request can leave it). The PNG
 is reduced to 256 colours (Pillow, which matplotlib installs): a third of the bytes, the same look.
 """
 

@@ -1,4 +1,4 @@
-"""Debian's chromium, headless, through Selenium and chromium-driver: for tests/test_browser.py and
+"""Debian's chromium, headless, through Selenium and chromium-driver: for tests/shell/test_browser.py and
 docs/screenshot.py (the report's screenshot in docs/report.md).
 
 Any request is made to fail loudly: a proxy on a closed loopback port, and a resolver that resolves

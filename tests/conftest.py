@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pgcli.base import usercode
-from pgcli.lab import distributions as D
+from pgcli.lab import distributions
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # The core tests make `tests.envs:...` environments directly: admit the repository's tests package,
@@ -40,7 +40,7 @@ def case_id(case):
 @pytest.fixture(params=CASES, ids=case_id)
 def dist(request):
     family, parametrisation, theta, dim = request.param
-    return D.make_dist(family, parametrisation, theta, dim)
+    return distributions.make_dist(family, parametrisation, theta, dim)
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pgcli.shell import draw, stats
-from pgcli.shell import htmlpage as H
+from pgcli.shell import draw, htmlpage, stats
 
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 SECTIONS = ("what-ran", "expectations", "runs", "figures", "compare", "hostile")
@@ -67,7 +66,7 @@ def profile_figure(groups: dict[str, np.ndarray]):
     return fig
 
 
-def sample_page(n_rows: int = 60, n_figures: int = 2) -> H.Page:
+def sample_page(n_rows: int = 60, n_figures: int = 2) -> htmlpage.Page:
     runs = runs_frame(n_rows)
     finals = {g: runs.loc[runs["label"] == g, "final_return"].dropna().to_numpy() for g in GROUPS}
     summary = stats.summary_table(finals, n_resamples=2000)
@@ -80,7 +79,7 @@ def sample_page(n_rows: int = 60, n_figures: int = 2) -> H.Page:
         }
     )
     figures = [
-        H.Figure(
+        htmlpage.Figure(
             draw.figure_svg(curves_figure(f"figure {k + 1}: <script>alert({k})</script>", seed=k)),
             alt=f"Learning curves of four variants, figure {k + 1} {HOSTILE}",
             caption=f"Mean return over 5 seeds with 95 % bootstrap bands ({k + 1}).",
@@ -88,50 +87,56 @@ def sample_page(n_rows: int = 60, n_figures: int = 2) -> H.Page:
         for k in range(n_figures)
     ]
     figures.append(
-        H.Figure(draw.figure_svg(profile_figure(finals)), alt="Performance profiles of the four variants", caption="")
+        htmlpage.Figure(
+            draw.figure_svg(profile_figure(finals)), alt="Performance profiles of the four variants", caption=""
+        )
     )
-    return H.Page(
+    return htmlpage.Page(
         title=f"cartpole-sweep {HOSTILE}",
         sections=[
-            H.Section(
+            htmlpage.Section(
                 "what-ran",
                 "What ran",
                 [
-                    H.KeyValues(
+                    htmlpage.KeyValues(
                         [("pgcli", "0.1.0"), ("Python", "3.11.7"), ("machine", "x86_64, 2 cores"), ("label", HOSTILE)],
                         caption="versions and machine",
                     ),
-                    H.Code(f"name: cartpole-sweep\nenv: {{id: CartPole-v1}}\nlabel: '{HOSTILE}'\n", caption="spec"),
+                    htmlpage.Code(
+                        f"name: cartpole-sweep\nenv: {{id: CartPole-v1}}\nlabel: '{HOSTILE}'\n", caption="spec"
+                    ),
                 ],
             ),
-            H.Section(
+            htmlpage.Section(
                 "expectations",
                 "Expectations",
-                [H.Table(expectations, "expect: lines", formats={"measured": ".1f"}, status="status")],
+                [htmlpage.Table(expectations, "expect: lines", formats={"measured": ".1f"}, status="status")],
             ),
-            H.Section(
+            htmlpage.Section(
                 "runs",
                 "Runs",
                 [
-                    H.Text(f"{n_rows} runs; click a column's header to sort.\n\nA second paragraph: {HOSTILE}"),
-                    H.Table(runs, "runs", formats={"wall_s": ".2f"}),
-                    H.Table(summary, "final return: IQM and mean with 95 % stratified bootstrap intervals"),
+                    htmlpage.Text(f"{n_rows} runs; click a column's header to sort.\n\nA second paragraph: {HOSTILE}"),
+                    htmlpage.Table(runs, "runs", formats={"wall_s": ".2f"}),
+                    htmlpage.Table(summary, "final return: IQM and mean with 95 % stratified bootstrap intervals"),
                 ],
             ),
-            H.Section("figures", "Figures", figures),
-            H.Section(
+            htmlpage.Section("figures", "Figures", figures),
+            htmlpage.Section(
                 "compare",
                 "Comparison",
                 [
-                    H.Compare(
+                    htmlpage.Compare(
                         [
-                            H.Panel("cartpole", [H.Table(summary.iloc[:2], "summary"), figures[0]]),
-                            H.Panel("cartpole-natural", [H.Table(summary.iloc[2:], "summary"), figures[-1]]),
+                            htmlpage.Panel("cartpole", [htmlpage.Table(summary.iloc[:2], "summary"), figures[0]]),
+                            htmlpage.Panel(
+                                "cartpole-natural", [htmlpage.Table(summary.iloc[2:], "summary"), figures[-1]]
+                            ),
                         ],
                         caption="two experiments side by side",
                     )
                 ],
             ),
-            H.Section("hostile", HOSTILE, [H.Text(HOSTILE)]),
+            htmlpage.Section("hostile", HOSTILE, [htmlpage.Text(HOSTILE)]),
         ],
     )

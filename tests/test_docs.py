@@ -405,3 +405,9 @@ def test_the_block_runs_as_written(block, cache):
         pytest.fail("\n".join(f"{r['command']}: {r['stderr']}" for r in record))
     problems = [p for s, outcome in zip(shown, record, strict=True) if (p := problem(s, outcome))]
     assert not problems, "\n\n".join(problems)
+
+
+def test_a_kind_registered_from_outside_the_package_stays_out_of_the_reference():
+    kinds.register("tests.toy_kind")
+    assert "## `toy` specs" not in reference.markdown()
+    assert (ROOT / "docs" / "reference.md").read_text() == reference.markdown()

@@ -1,4 +1,4 @@
-"""Tiny real results for the report's tests (tests/test_report.py, tests/test_browser.py): a train
+"""Tiny real results for the report's tests (tests/shell/test_report.py, tests/shell/test_browser.py): a train
 sweep of CartPole-v1 (2 baselines × 3 seeds, 4 iterations, an expect: block with one PASS and one
 FAIL) and an estimate run, made with the command line in a few seconds."""
 

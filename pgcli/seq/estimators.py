@@ -23,7 +23,7 @@ Aggregations (how per-token losses are averaged):
     constant          c_i = 1/(G L)          a fixed normaliser, L = max_len
     group tokens      c_i = 1/Σ_j |y_j|      one token mean over the whole group
 
-What each estimator gives in expectation, ∇J_c = ∇θ E_{y~π(·|c)}[R(c, y)] (tests/test_seq_estimators.py
+What each estimator gives in expectation, ∇J_c = ∇θ E_{y~π(·|c)}[R(c, y)] (tests/seq/test_seq_estimators.py
 checks each claim, the biased ones against an exact expectation over every G-tuple):
 
     reinforce        raw × sequence sum            unbiased

@@ -26,7 +26,7 @@ A sequence's estimate is K = Σ_{t<|y|} k_t. Its gradient is another matter. Sin
                   (GRPO, Shao et al. 2024: TRL GRPOTrainer with k3; OpenRLHF --algo.kl.use_loss)
 
 with c_i the estimator's aggregation weight of sequence i (estimators.py). What each gives in
-expectation, against ∇KL (tests/test_seq_kl.py checks each by exact enumeration):
+expectation, against ∇KL (tests/seq/test_seq_kl.py checks each by exact enumeration):
 
     reward, k1          ∇KL exactly: E[K1 ∇log π(y)] is the formula above; with an unbiased estimator
                         (reinforce, rloo, remax) the estimate is unbiased for ∇J_β

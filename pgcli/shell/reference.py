@@ -76,10 +76,12 @@ def kind_table(name: str) -> str:
 
 
 def markdown() -> str:
-    """The whole reference page: an introduction, then one section per registered kind."""
-    used = {type_ for name in kinds.names() for _, type_, *_ in schema_rows(schema_of(name))}
+    """The whole reference page: an introduction, then one section per kind pgcli ships (not one
+    a user or a test registered)."""
+    shipped = [name for name in kinds.names() if kinds.REGISTRY[name].startswith("pgcli.")]
+    used = {type_ for name in shipped for _, type_, *_ in schema_rows(schema_of(name))}
     parts = [INTRO, _types(used)]
-    for name in kinds.names():
+    for name in shipped:
         summary = kinds.get(name).help.split("\n\n")[0]
         parts.append(f"## `{name}` specs\n\n`pgcli {name}`: {_cell(summary)}\n\n{kind_table(name)}\n")
     return "\n".join(parts)
