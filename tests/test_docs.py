@@ -250,6 +250,7 @@ def test_output_comparison_ignores_wall_clock_columns_only():
 # the site and the spec reference
 
 
+@pytest.mark.slow
 def test_the_site_builds_in_strict_mode_without_a_warning(tmp_path):
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its successor
@@ -397,6 +398,7 @@ def problem(shown: list[str], outcome: dict) -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", RUN, ids=[block.id for block in RUN])
 def test_the_block_runs_as_written(block, cache):
     record = executed(block, cache)

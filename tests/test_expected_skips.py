@@ -33,18 +33,21 @@ def project(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_an_unlisted_skip_fails_the_run(project):
     done = run(project, "test_plain.py::test_skips")
     assert done.returncode == 1, done.stdout
     assert "skipped, not in the expected list: test_optional.py" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_listed_skips_pass(project):
     done = run(project, "test_plain.py::test_skips", "test_optional.py")
     assert done.returncode == 0, done.stdout
     assert "SKIPPED" in done.stdout  # -rs reports each skip with its reason
 
 
+@pytest.mark.slow
 def test_a_listed_test_that_runs_fails_the_run(project):
     done = run(project, "test_plain.py::test_skips", "test_optional.py", "test_plain.py::test_runs")
     assert done.returncode == 1, done.stdout

@@ -50,6 +50,7 @@ def loaded_by(args: list[str]) -> list[str]:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_a_training_run_loads_no_scipy_pandas_or_matplotlib(tmp_path):
     args = ["train", "--set", "stop.iterations=1", "--set", "sweep.seeds=1", "-q", "--results", str(tmp_path)]
     assert loaded_by(args) == []
@@ -61,12 +62,14 @@ def test_a_sweep_of_training_runs_loads_no_scipy_pandas_or_matplotlib(tmp_path):
     assert loaded_by([*args, "--set", "batch.episodes=4"]) == []
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_training_run_loads_no_pandas(tmp_path):
     args = ["train", "--set", "stop.iterations=1", "--set", "sweep.seeds=1", "-q", "--results", str(tmp_path)]
     loaded_by(args)
     assert loaded_by(args) == []
 
 
+@pytest.mark.slow
 def test_an_estimate_loads_no_matplotlib_or_gymnasium(tmp_path):
     code = textwrap.dedent(f"""
         import sys
@@ -108,6 +111,7 @@ def frames(column_kinds):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(frames(CELLS))
 def test_a_table_is_written_byte_for_byte_as_pandas_writes_its_rows(drawn):
@@ -117,6 +121,7 @@ def test_a_table_is_written_byte_for_byte_as_pandas_writes_its_rows(drawn):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(frames(st.one_of(st.integers(-(2**40), 2**40), st.floats(-1e300, 1e300), st.none())))
 def test_numeric_columns_of_a_written_table_are_typed_as_read_csv_types_them(drawn):
@@ -134,6 +139,7 @@ def test_numeric_columns_of_a_written_table_are_typed_as_read_csv_types_them(dra
         np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(frames(CELLS), st.sampled_from([4, 5]))
 def test_a_table_is_printed_as_pandas_prints_its_rows(drawn, digits):

@@ -29,6 +29,7 @@ def installed(tmp_path_factory):
     return bin_dir, wheel
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_library_and_the_data(installed):
     _, wheel = installed
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -55,6 +56,7 @@ TOUR = [
 ]
 
 
+@pytest.mark.slow
 def test_the_quick_tour_runs_from_an_empty_directory(installed, tmp_path):
     bin_dir, _ = installed
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}

@@ -31,6 +31,7 @@ def toy():
     kinds._LOADED.pop("toy")
 
 
+@pytest.mark.slow
 def test_a_kind_defined_outside_the_package_runs_sweeps_resumes_plots_and_checks(toy, tmp_path):
     results = tmp_path / "results"
     args = ["toy", "--rate", "0.4", "--set-grid", "steps=3,5", "--set", "sweep.seeds=2", "--results", results]

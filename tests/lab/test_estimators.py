@@ -116,6 +116,7 @@ def test_pathwise_on_step_returns_zero_and_is_biased(family):
     ("case", "text"),
     [pytest.param(c, t, id=f"{case_id(c)}-{t}") for c in CASES for t in functions_for(c[0])[:2]],
 )
+@pytest.mark.slow
 def test_finite_difference_has_small_bias(case, text):
     """Central differences with common random numbers: bias O(h²).
 
@@ -128,6 +129,7 @@ def test_finite_difference_has_small_bias(case, text):
     assert np.all(np.abs(mean - exact) <= 4 * se + 2 * h * h * (1 + np.abs(exact)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["score", "score_optimal", "measure_valued", "pathwise"])
 def test_variance_falls_as_one_over_n(name):
     """Slope of log variance against log n is −1 ± 0.1 over three decades."""

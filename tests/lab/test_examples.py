@@ -43,6 +43,7 @@ def test_objective_is_validation_error_plus_penalty_and_caches_masks(data):
     assert feature_selection.error(np.zeros(30, dtype=bool), data["train"], data["val"]) == pytest.approx(minority)
 
 
+@pytest.mark.slow
 def test_example_runs_as_a_script():
     args = ["--steps", "10", "--n", "4", "--seeds", "1", "--estimators", "score,disarm"]
     out = subprocess.run([sys.executable, "examples/feature_selection.py", *args], cwd=ROOT, capture_output=True,

@@ -113,6 +113,7 @@ def _trees(children):
     return binary | call
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.recursive(LEAVES, _trees, max_leaves=8))
 def test_valid_expressions_evaluate_like_numpy(pair):

@@ -70,6 +70,7 @@ def test_objective_is_exact_where_logged(tmp_path):
     assert np.allclose(toy["objective"], TOY_OPTIMUM + 0.1 * special.expit(toy["logit"]))
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_serial_or_parallel(tmp_path):
     args = [
         "--problem",
@@ -87,6 +88,7 @@ def test_same_seed_same_bytes_serial_or_parallel(tmp_path):
     assert not read(tmp_path / "c", "optimize-bernoulli_toy-by-estimator").drop(columns="wall_s").equals(a)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", [*(e for e in UNBIASED if e not in ("arm", "disarm")), "pathwise"])
 def test_unbiased_estimators_find_the_gaussian_mean(tmp_path, estimator):
     """f = (x − 2)², σ = 1 fixed: the optimum is mu = 2. SGD, lr 0.02, 64 samples, 300 steps;
@@ -101,6 +103,7 @@ def test_unbiased_estimators_find_the_gaussian_mean(tmp_path, estimator):
     assert np.allclose(final["objective"], 1 + (final["mu"] - 2) ** 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", UNBIASED)
 def test_unbiased_estimators_reach_the_bernoulli_toy_optimum(tmp_path, estimator):
     """Adam, lr 0.1, 16 samples, 500 steps: E[f] − 0.2025 < 0.002 (p < 0.02) for seeds 0, 1, 2."""
@@ -125,6 +128,7 @@ def test_pathwise_does_not_move_on_a_step_but_score_does(tmp_path):
     assert score["mu"].iloc[-1] < 0 and score["objective"].iloc[-1] < 0.1
 
 
+@pytest.mark.slow
 def test_baselines_beat_plain_score_on_the_toy_with_equal_samples(tmp_path):
     """The shipped spec (Adam, lr 0.05, n = 4, 500 steps) over seeds 0..4: score_loo and
     score_optimal end nearer the optimum than plain score, and their grad_var is > 10× lower."""
@@ -189,6 +193,7 @@ def test_logistic_regression_solves_its_first_order_condition():
     assert np.abs(grad).max() < 1e-6
 
 
+@pytest.mark.slow
 def test_classifier_within_3_points_of_logistic_regression(tmp_path):
     """The shipped spec, seeds 0..2: every estimator's held-out accuracy is at most 3 points
     below logistic regression fitted to the log-loss on the same split."""

@@ -83,6 +83,7 @@ def test_module_beside_the_spec_imports_and_parity_gradient_is_exact(module, tmp
     assert (table["bias"].abs() <= 4 * table["std_error"]).all()
 
 
+@pytest.mark.slow
 def test_module_in_the_working_directory_and_its_gradient_for_pathwise(module, tmp_path, monkeypatch):
     name, directory = module
     monkeypatch.chdir(directory)
@@ -96,6 +97,7 @@ def test_module_in_the_working_directory_and_its_gradient_for_pathwise(module, t
     assert (table["bias"].abs() <= 4 * table["std_error"]).all()
 
 
+@pytest.mark.slow
 def test_without_a_gradient_pathwise_says_what_to_define(module, tmp_path, monkeypatch):
     name, directory = module
     monkeypatch.chdir(directory)
@@ -117,6 +119,7 @@ def test_no_exact_gradient_leaves_bias_blank(module, tmp_path, monkeypatch, dist
     assert table[["exact", "bias", "mse"]].isna().all().all() and table["mean"].notna().all()
 
 
+@pytest.mark.slow
 def test_exception_inside_f_fails_the_run_with_the_users_traceback(module, tmp_path, monkeypatch):
     name, directory = module
     monkeypatch.chdir(directory)
@@ -181,6 +184,7 @@ def test_scalar_families_pass_a_vector_and_exact_uses_quadrature(module, monkeyp
     np.testing.assert_array_equal(f.deriv(x), [[-1.0], [1.0]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ["score_loo", "disarm"])
 def test_optimize_a_user_objective_over_binary_codes(module, tmp_path, monkeypatch, estimator):
     """E[hamming(x, 1010)] from p = 0.5 (objective 2, exact over {0, 1}^4) to below 0.3."""

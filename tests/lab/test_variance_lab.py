@@ -30,6 +30,7 @@ def bernoulli_table(family):
     return ["table:1,3"] if family == "bernoulli" else []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("case", "text", "name"), cells(NEW_UNBIASED, bernoulli_table))
 def test_new_estimator_is_unbiased_within_4_se(case, text, name):
     dist = distributions.make_dist(case[0], case[1], case[2], case[3])
@@ -191,6 +192,7 @@ def test_bad_target_se_and_dim_are_bad_input(tmp_path):
 # --dtype float32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_float32_score_estimators_are_unbiased(case):
     """Samples, scores and terms in float32 (rounding ~1e-7 relative, far below Monte Carlo error);

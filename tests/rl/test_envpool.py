@@ -124,6 +124,7 @@ def test_train_records_the_backend_in_config_and_metrics(tmp_path):
     assert rollout.backend(ENV._replace(backend="auto")) == "gymnasium"  # its native NumPy env
 
 
+@pytest.mark.slow
 def test_envpool_bad_input(tmp_path):
     results = tmp_path / "results"
     assert_bad_input(

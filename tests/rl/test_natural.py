@@ -44,6 +44,7 @@ def test_fisher_vector_product_equals_explicit_matrix(case, rng):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{type(c[2]).__name__}")
 def test_fisher_is_the_hessian_of_kl_and_the_score_covariance(case, rng):
     """vᵀ F v = d²/dh² KL(π_θ ‖ π_{θ+hv}) at h = 0, and F = E[s sᵀ] over sampled actions."""
@@ -231,6 +232,7 @@ def natural_run(tmp_path, *args):
     return pd.read_csv(metrics)["fisher_cond"]
 
 
+@pytest.mark.slow
 def test_fisher_condition_is_logged_for_small_policies_infinite_for_softmax_finite_for_gaussian(tmp_path):
     """A softmax policy's F is singular (adding c to every logit leaves π unchanged), so its logged
     condition number is ∞, by the exact solver or (d ≤ 128) beside CG; a linear Gaussian policy's
@@ -245,6 +247,7 @@ def test_fisher_condition_is_logged_for_small_policies_infinite_for_softmax_fini
     assert (np.isfinite(gaussian) & (gaussian > 1)).all()
 
 
+@pytest.mark.slow
 def test_fisher_policy_command(tmp_path):
     args = [
         "--set",

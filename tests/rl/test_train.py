@@ -75,6 +75,7 @@ def test_steps_batches_and_gaussian_policy(tmp_path):
     assert table["env_steps"].tolist() == [400, 800] and table["value_loss"].notna().all()
 
 
+@pytest.mark.slow
 def test_diverging_run_is_marked_and_exit_code_is_1(tmp_path):
     result = invoke("train", "--set", "env.id=tests.envs:Huge", *QUICK, "--results", tmp_path)  # returns overflow
     assert result.exit_code == 1

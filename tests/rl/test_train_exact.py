@@ -52,6 +52,7 @@ def test_exact_tabular_gradient_matches_finite_differences_of_exact_return():
             assert grad[s, a] == pytest.approx((up - down) / (2 * h), abs=1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weight", ["total_return", "reward_to_go"])
 def test_reinforce_matches_exact_gradient_on_tabular_mdp(weight):
     kwargs = {"n_states": 3, "n_actions": 2, "mdp_seed": 3}
@@ -73,6 +74,7 @@ def test_reward_to_go_has_lower_variance_than_total_return_on_the_same_batches()
     assert variances["reward_to_go"] < variances["total_return"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weight", ["total_return", "reward_to_go"])
 def test_one_state_mdp_gradient_is_one_over_one_minus_theta_squared(weight):
     """π(a=0) = θ = sigmoid(l); dJ/dθ = 1/(1 − θ)², so dJ/dl = θ/(1 − θ)."""

@@ -49,6 +49,7 @@ def test_kl_regularised_fine_tuning_with_k1_in_the_reward_reaches_the_closed_for
     assert rows[-1]["kl"] > 0.5  # it moved away from π_ref, as far as the optimum asks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator, gap", [("k1", 0.1), ("k3", 0.005)])
 def test_kl_as_a_loss_settles_elsewhere(estimator, gap):
     """k1 as a loss has no gradient on average (KL runs away); k3 as a loss (GRPO's choice) follows a

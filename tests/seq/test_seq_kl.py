@@ -31,6 +31,7 @@ def test_k_estimators_and_their_slopes():
     np.testing.assert_allclose(kl.to_go(np.array([[1.0, 2.0, 3.0]])), [[6.0, 5.0, 3.0]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_k1_and_k3_are_unbiased_for_the_kl_value_and_k2_is_not(kind):
     pol, theta = small_policy(kind)
@@ -68,6 +69,7 @@ def test_only_k1_in_the_reward_gives_the_kl_gradient(kind):
                 assert np.abs(got - true).max() > 1e-3, (k, placement)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_kl_gradient_rows_measure_what_each_placement_gives(kind):
     pol, theta = small_policy(kind)

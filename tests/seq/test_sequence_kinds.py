@@ -83,6 +83,7 @@ def test_the_unbiased_estimators_are_within_4_se_and_the_biased_ones_are_flagged
     assert (abs(mine["mean"] - mine["exact"]) <= 4 * mine["std_error"] + 1e-12).all()
 
 
+@pytest.mark.slow
 def test_only_k1_in_the_reward_or_as_a_reward_to_go_gives_the_exact_kl_gradient(tmp_path):
     run_ok("sequence", "--compare", "kl", "--reps", 300, "--results", tmp_path, "--name", "kl", "-q")
     rows = read_csv(tmp_path / "kl" / "sequence.csv")
@@ -103,6 +104,7 @@ def test_only_k1_in_the_reward_or_as_a_reward_to_go_gives_the_exact_kl_gradient(
     )
 
 
+@pytest.mark.slow
 def test_every_claim_agrees_with_the_exact_expectation_whatever_the_penalty(tmp_path):
     """A sweep with --jobs 2: 2 estimators × 3 KL estimators × 3 placements at β = 0.5."""
     run_ok("sequence", "--estimators", "rloo,dr_grpo", "--compare", "objective", "--beta", 0.5, "--group-size", 2,
@@ -149,6 +151,7 @@ def test_finetune_reaches_the_known_optimum_and_counts_steps_to_the_exact_target
     assert np.array_equal(saved["theta_ref"], policy.init_params(task.policy))  # π_ref: the initial (uniform) table
 
 
+@pytest.mark.slow
 def test_finetune_sweeps_with_two_jobs_resume_and_give_the_bytes_of_one_job(tmp_path):
     args = [
         "finetune",
@@ -181,6 +184,7 @@ def test_finetune_sweeps_with_two_jobs_resume_and_give_the_bytes_of_one_job(tmp_
 # plot and check
 
 
+@pytest.mark.slow
 def test_plot_draws_finetune_curves_against_sequences_and_the_sequence_metrics(tmp_path):
     run_ok("finetune", "--set-grid", "estimator=rloo,reinforce", "--steps", 20, "--target", 1.5,
            "--target-metric", "reward_exact", "--results", tmp_path, "--name", "ft", "-q")  # fmt: skip
@@ -202,6 +206,7 @@ def test_plot_draws_finetune_curves_against_sequences_and_the_sequence_metrics(t
     assert_bad_input(invoke("plot", tmp_path / "seq", "--y", "varaince"), "unknown --y 'varaince'", "variance")
 
 
+@pytest.mark.slow
 def test_check_reads_the_target_metric_the_spec_chose(tmp_path):
     spec = tmp_path / "ft.yaml"
     spec.write_text(
@@ -343,6 +348,7 @@ def spec_beside(tmp_path, reward: str, name="mine", extra=""):
     return spec
 
 
+@pytest.mark.slow
 def test_a_reward_module_beside_the_spec_is_your_code_and_matches_the_built_in(tmp_path):
     mine = spec_beside(tmp_path, "{name: 'MODULE:ones', params: {token: 1}}", "mine")
     builtin = spec_beside(tmp_path, "{name: count, params: {token: 1}}", "builtin")
@@ -372,6 +378,7 @@ def test_a_reward_that_is_not_your_file_is_refused_before_anything_runs(tmp_path
     assert_bad_input(typed, "reward.name", fragment, nothing_in=tmp_path / "results")
 
 
+@pytest.mark.slow
 def test_a_reward_of_the_wrong_shape_is_bad_input(tmp_path):
     spec = spec_beside(tmp_path, "{name: 'MODULE:wrong'}")
     assert_bad_input(invoke("finetune", spec, "--results", tmp_path / "results"),
@@ -379,6 +386,7 @@ def test_a_reward_of_the_wrong_shape_is_bad_input(tmp_path):
                      nothing_in=tmp_path / "results")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_sweep_with_your_reward_on_dask_workers_matches_one_job(tmp_path):
     pytest.importorskip("distributed")
     spec = spec_beside(tmp_path, "{name: 'MODULE:ones'}", extra="sweep: {seeds: 2}\n")
@@ -389,6 +397,7 @@ def test_a_sweep_with_your_reward_on_dask_workers_matches_one_job(tmp_path):
     assert len(dask) == 2 * 13 and dask.to_csv(index=False) == local.to_csv(index=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["sequence --help", "finetune --help"])
 def test_help_loads_no_heavy_module(command):
     heavy = ["scipy.sparse._csr", "scipy.special._ufuncs", "pandas.core.frame", "matplotlib.figure", "gymnasium.envs"]
@@ -422,6 +431,7 @@ def test_near_sum_is_one_minus_the_distance_of_the_sum_to_the_prompts_target():
     assert exact.best_reward(policy.make_policy("tabular", 3, 4, 3), reward) == 1.0  # 9 = 3 + 3 + 3 is reachable
 
 
+@pytest.mark.slow
 def test_the_example_reward_is_a_palindrome_test_and_fine_tuning_reaches_it(tmp_path):
     palindrome = runpy.run_path(str(ROOT / "examples" / "seq_rewards.py"))["palindrome"]
     seqs = space.all_sequences(1, 3, 5)

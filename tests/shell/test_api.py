@@ -13,6 +13,7 @@ from pgcli.lab.estimate import COLUMNS
 from tests.helpers import invoke
 
 
+@pytest.mark.slow
 def test_import_pgcli_is_light():
     code = (
         "import sys, pgcli; print(sorted(m for m in ('numpy', 'matplotlib', 'click', 'gymnasium') if m in sys.modules))"

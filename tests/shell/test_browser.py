@@ -105,6 +105,7 @@ def runs_table_id(driver) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_page_loads_with_no_console_message_and_no_request(opened, page_url):
     console = opened.get_log("browser")
     assert console == [], console
@@ -265,6 +266,7 @@ REAL_SECTIONS = ["comparison"] + [
 ]
 
 
+@pytest.mark.slow
 def test_the_real_report_loads_with_no_console_message_and_no_request(report_opened, real_report):
     assert report_opened.get_log("browser") == []
     assert requests_made(report_opened, real_report[0]) == []
@@ -308,6 +310,7 @@ def test_clicking_a_header_sorts_the_real_runs_table(report_opened, real_report)
     assert visible_column(report_opened, expectations, "result") == ["FAIL", "PASS"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(WIDTHS))
 def test_the_real_report_fits_the_width_and_is_saved_as_a_screenshot(browser, real_report, tmp_path, name):
     fits_and_is_saved(browser, real_report[0], WIDTHS[name], tmp_path, f"report-real-{WIDTHS[name]}px.png")

@@ -68,6 +68,7 @@ sweep: {{seeds: 4}}
 """
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_user_package_on_workers_without_it_matches_jobs_1(tmp_path, cluster, monkeypatch):
     address, workers, directories, _ = cluster
     (tmp_path / "mypkg").mkdir()
@@ -89,6 +90,7 @@ def test_a_sweep_with_a_user_package_on_workers_without_it_matches_jobs_1(tmp_pa
     assert_untouched(directories)
 
 
+@pytest.mark.slow
 def test_a_module_the_workers_cannot_import_fails_before_anything_runs(tmp_path, cluster, monkeypatch):
     address, _, directories, _ = cluster
     (tmp_path / "helperlib.py").write_text("VALUE = 1\n")  # only here: not named by the spec
@@ -107,6 +109,7 @@ def test_a_module_the_workers_cannot_import_fails_before_anything_runs(tmp_path,
 ESTIMATE = ["estimate", "--dist", "gaussian", "--f", "step", "--n", "10", "--reps", "2", "--set", "sweep.seeds=2", "-q"]
 
 
+@pytest.mark.slow
 def test_workers_of_another_numpy_are_refused_unless_allowed(tmp_path, cluster):
     address, _, directories, client = cluster
     # the workers first import what an estimate run needs (pandas, scipy, ...), as they would have
@@ -131,6 +134,7 @@ def test_workers_of_another_numpy_are_refused_unless_allowed(tmp_path, cluster):
     assert_untouched(directories)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_costs_no_finished_run(tmp_path):
     """Outcomes are released once written: the scheduler has nothing of a written run to
     recompute when the worker that computed it dies (runs are counted by the env they make).

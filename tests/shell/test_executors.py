@@ -32,6 +32,7 @@ sweep: {seeds: 4}
 """
 
 
+@pytest.mark.slow
 def test_a_big_network_gives_the_same_gradients_with_jobs_1_and_2(tmp_path):
     """Multi-threaded BLAS sums in another order: every executor uses the same thread count."""
     spec = tmp_path / "big.yaml"
@@ -90,6 +91,7 @@ def start_sweep(tmp_path, **popen):
     return process, children(process.pid)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_workers_do_not_outlive_a_killed_main_process(tmp_path, sig):
@@ -106,6 +108,7 @@ def test_workers_do_not_outlive_a_killed_main_process(tmp_path, sig):
     assert not left, "worker processes outlived their parent by 2 minutes"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_ends_a_jobs_2_sweep_with_one_line(tmp_path):
     """The terminal sends SIGINT to the whole process group: workers and all."""

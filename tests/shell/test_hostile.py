@@ -405,6 +405,7 @@ def test_long_theta_vectors_are_abbreviated_and_distinct(tmp_path):
         (["env.id=tests.envs:Huge", "env.kwargs={reward: 0.001}", "algo.value.lr=10"], "that of predicting 0"),
     ],
 )
+@pytest.mark.slow
 def test_finite_divergence_is_diverged(tmp_path, sets, fragment):
     spec_file = write(tmp_path / "tiny.yaml", TINY_TRAIN.replace("linear", "mlp, hidden: [16]"))
     args = [a for s in sets for a in ("--set", s)]

@@ -36,6 +36,7 @@ def tiny_page(*blocks) -> htmlpage.Page:
     return htmlpage.Page("t", [htmlpage.Section("s", "s", list(blocks))])
 
 
+@pytest.mark.slow
 def test_the_page_parses_cleanly_with_a_strict_html5_parser(page_text):
     tree = parse(page_text)
     assert [e.get("id") for e in elements(tree, "section")] == list(SECTIONS)
@@ -51,6 +52,7 @@ def test_every_image_has_alt_text(page_text):
     assert elements(tree, "img") == []
 
 
+@pytest.mark.slow
 def test_the_same_page_gives_the_same_bytes():
     assert htmlpage.render(sample_page(n_rows=30)) == htmlpage.render(sample_page(n_rows=30))
 
@@ -156,6 +158,7 @@ def test_the_contents_link_every_section():
 # SVG
 
 
+@pytest.mark.slow
 def test_figure_svg_is_deterministic_compact_and_dateless():
     fig = curves_figure("a title", points=200)
     svg = draw.figure_svg(fig)

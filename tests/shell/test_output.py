@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from tests.helpers import invoke, written
 from tests.terminal import run_in_pty
@@ -21,6 +22,7 @@ def table_rows(text: str) -> list[str]:
     return [line for line in text.splitlines() if re.match(r"\s*step\s", line)]
 
 
+@pytest.mark.slow
 def test_a_long_table_is_cut_to_fit_a_terminal_and_says_where_the_rest_is(tmp_path):
     code, out = run_in_pty([*PGCLI, *LONG], tmp_path, rows=30)
     assert code == 0, out
@@ -37,6 +39,7 @@ def test_a_long_table_is_cut_to_fit_a_terminal_and_says_where_the_rest_is(tmp_pa
     assert code == 0 and len(table_rows(out)) == len(whole) and "more rows" not in out
 
 
+@pytest.mark.slow
 def test_a_pipe_gets_the_whole_table(tmp_path):
     piped = subprocess.run([*PGCLI, *LONG], cwd=tmp_path, capture_output=True, text=True, env={"LINES": "30"})
     assert piped.returncode == 0, piped.stderr

@@ -78,6 +78,7 @@ def test_a_name_that_is_not_a_safe_folder_name_is_refused(tmp_path, name):
     assert not (tmp_path / "evil").exists()
 
 
+@pytest.mark.slow
 def test_a_user_env_gives_a_safe_default_name(tmp_path):
     (tmp_path / "corridor.py").write_text(
         "import gymnasium as gym\nimport numpy as np\n\n\nclass Corridor(gym.Env):\n"
@@ -96,6 +97,7 @@ def test_a_user_env_gives_a_safe_default_name(tmp_path):
     assert (tmp_path / "results" / "train-corridor-corridor-reinforce" / "runs.csv").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("out", ["/dev/stdout", "-", "/dev/stderr"])
 def test_out_to_a_standard_stream_writes_the_table_to_it(tmp_path, out):
     done = subprocess.run([sys.executable, "-m", "pgcli", *TINY, "--results", tmp_path, "--out", out],
@@ -119,6 +121,7 @@ def test_odd_output_paths_are_one_line(tmp_path):
         assert_bad_input(invoke(*TINY, "--results", tmp_path / "r", "--out", out), fragment, nothing_in=tmp_path / "r")
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_an_output_is_one_line_exit_1_and_no_partial_file(tmp_path):
     """RLIMIT_FSIZE makes every write past 1 KiB fail (EFBIG), as a full disk would (ENOSPC)."""
     summary = finished(tmp_path)

@@ -379,6 +379,7 @@ def test_cli_single_run_directory_default_out_and_table(tmp_path):
     assert pd.read_csv(table_out)["runs"].tolist() == [1]
 
 
+@pytest.mark.slow
 def test_cli_plots_what_the_other_commands_write(tmp_path):
     results = tmp_path / "r"
     common = ["--results", results, "-q"]

@@ -40,6 +40,7 @@ def assert_each_run_started_and_ended(messages, runs):
         assert [m[1] for m in mine] == sorted(m[1] for m in mine)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_local_workers_report_the_work_inside_their_runs(tmp_path, jobs):
     """Before, worker processes reported nothing until a run finished."""
@@ -52,6 +53,7 @@ def test_local_workers_report_the_work_inside_their_runs(tmp_path, jobs):
     assert_each_run_started_and_ended(messages, runs)
 
 
+@pytest.mark.slow
 def test_dask_workers_report_the_work_inside_their_runs(tmp_path):
     runs = estimate_runs(tmp_path, seeds=2)
     messages = Messages()
@@ -121,6 +123,7 @@ def bar_lines(stderr: str) -> list[str]:
     return [line.strip() for line in re.split(r"[\r\n]", stderr) if "%|" in line]
 
 
+@pytest.mark.slow
 def test_a_sweep_on_local_workers_draws_integer_counts_of_samples(tmp_path):
     result = invoke("estimate", *SWEEP, "--jobs", "2", "--progress", "--results", tmp_path)
     assert result.exit_code == 0, result.output
@@ -153,6 +156,7 @@ def test_one_training_run_counts_the_env_steps_of_the_budget_that_binds(tmp_path
     assert lines[0].startswith("seed=0:") and "0/768 env steps" in lines[0], lines
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_terminal(tmp_path):
     code, out = run_in_pty([sys.executable, "-m", "pgcli", "estimate", *SWEEP, "--jobs", "2"], tmp_path)
     assert code == 0, out

@@ -89,6 +89,7 @@ def finals(metrics: pd.DataFrame, by: str, y: str) -> dict[str, np.ndarray]:
 # one experiment
 
 
+@pytest.mark.slow
 def test_a_train_sweep_report_has_every_section_and_parses_strictly(results_root):
     directory = results_root / "tiny-train"
     tree = parse(report(directory))
@@ -105,6 +106,7 @@ def test_a_train_sweep_report_has_every_section_and_parses_strictly(results_root
     assert yaml.safe_load(spec_text)["env"] == {**config["spec"]["env"]}
 
 
+@pytest.mark.slow
 def test_every_expectation_is_shown_with_its_measured_value_requirement_and_verdict(results_root):
     tree = parse(report(results_root / "tiny-train"))
     (shown,) = tables(section(tree, "expectations"))
@@ -119,6 +121,7 @@ def test_every_expectation_is_shown_with_its_measured_value_requirement_and_verd
     assert ["".join(c.itertext()) for c in cells] == ["FAIL"]
 
 
+@pytest.mark.slow
 def test_the_summary_is_the_iqm_and_mean_of_each_groups_final_returns(results_root):
     """IQM, mean and their intervals on the page against stats recomputed from metrics.csv."""
     tree = parse(report(results_root / "tiny-train"))
@@ -138,6 +141,7 @@ def test_the_summary_is_the_iqm_and_mean_of_each_groups_final_returns(results_ro
     assert list(improvement[["X", "Y"]].iloc[0]) == ["baseline=none", "baseline=value"]
 
 
+@pytest.mark.slow
 def test_every_figure_is_inline_svg_with_alt_text_and_its_command(results_root):
     text = report(results_root / "tiny-train")
     tree = parse(text)
@@ -152,6 +156,7 @@ def test_every_figure_is_inline_svg_with_alt_text_and_its_command(results_root):
     assert not [e for e in tree.iter() if isinstance(e.tag, str) and e.tag.endswith(("}img", "}iframe", "}link"))]
 
 
+@pytest.mark.slow
 def test_an_estimate_report_draws_a_figure_per_slice_and_what_the_command_prints(results_root):
     tree = parse(report(results_root / "tiny-estimate"))
     figures = section(tree, "figures").findall(".//h:figure[@class='fig']", NS)
@@ -193,6 +198,7 @@ def test_a_sweep_where_every_run_failed_still_has_a_report(toy, tmp_path):
     assert message.startswith("RuntimeError: the toy broke on seed 1 (rate 0.5)"), message
 
 
+@pytest.mark.slow
 def test_the_same_results_give_the_same_bytes(results_root, tmp_path):
     first = report(results_root / "tiny-train", out=tmp_path / "a.html")
     assert report(results_root / "tiny-train", out=tmp_path / "b.html") == first
@@ -202,6 +208,7 @@ def test_the_same_results_give_the_same_bytes(results_root, tmp_path):
 # several experiments
 
 
+@pytest.mark.slow
 def test_several_directories_give_one_page_that_compares_them(results_root, tmp_path):
     other = tmp_path / "other"
     spec = tmp_path / "tiny-train.yaml"

@@ -113,6 +113,7 @@ def _limit_file_size(limit):
     return preexec
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_file_too_large_fails_the_run_with_the_reason(tmp_path, jobs):
     """`ulimit -f`: the table cannot be written; the run ends `failed` saying why, exit 1."""
@@ -231,6 +232,7 @@ def wait_until(condition, what: str, timeout: float = 120.0):
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_two_identical_sweeps_into_one_directory_compute_each_run_once(tmp_path):
     """Each process's first run waits at a gate until both processes have claimed a run, so both
     compute some whatever their start-up times; the run lock keeps them from computing the same

@@ -179,6 +179,7 @@ def test_stratified_resampling_keeps_each_tasks_runs_in_their_task():
     assert pooled.std() > 1  # what an unstratified bootstrap would have done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("statistic", ["mean", "iqm"])
 def test_intervals_cover_a_known_centre_at_about_their_level(statistic):
     """400 data sets with known centres. Mean: 40 runs ~ N(3, 2²) on one task and 40 ~ N(−1, 0.5²)

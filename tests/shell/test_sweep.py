@@ -91,6 +91,7 @@ def test_set_grid_adds_an_axis(tmp_path):
     assert len(runs) == 16 and "discount=0.9" in runs[0].label
 
 
+@pytest.mark.slow
 def test_jobs_1_jobs_2_and_dask_give_identical_tables(tmp_path):
     spec = write(tmp_path, TINY)
     outputs = {}
@@ -125,6 +126,7 @@ def test_resume_skips_done_runs_and_force_reruns(tmp_path):
     assert [p.stat().st_mtime_ns for p in statuses] != stamps
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_to_identical_tables(tmp_path):
     text = TINY.replace("stop: {iterations: 4}", "stop: {iterations: 25}")
     spec = write(tmp_path, text)
@@ -214,6 +216,7 @@ def test_bad_sweeps(tmp_path, replace, fragments):
     assert_bad_input(invoke("train", spec, "--results", results, "-q"), *fragments, nothing_in=results)
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_bad_input(tmp_path):
     results = tmp_path / "results"
     result = invoke(

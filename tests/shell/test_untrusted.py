@@ -99,6 +99,7 @@ def test_this_and_venv_main_are_not_imported_by_a_real_process(tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_module_in_the_working_directory_is_not_a_spec_files_to_name(tmp_path):
     """A downloaded spec run from your project directory cannot import your project's modules:
     only files beside the spec, or under --trust DIR. The marker proves what was imported."""
@@ -165,6 +166,7 @@ def test_a_module_that_fails_at_import_is_one_line_before_any_run(tmp_path):
         assert_bad_input(result, f"importing module {name!r}", fragment, f"{name}.py", nothing_in=tmp_path / "r")
 
 
+@pytest.mark.slow
 def test_editing_your_function_reruns_exactly_the_runs_that_use_it(tmp_path):
     """The run id covers the module's source: an edit re-runs without --force; no edit resumes."""
     name = "edited_module_runs"

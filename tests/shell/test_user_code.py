@@ -113,6 +113,7 @@ def runs_of(tmp_path: Path, name: str) -> pd.DataFrame:
         ("kills_7", "worker lost"),
     ],
 )
+@pytest.mark.slow
 def test_a_function_that_exits_or_dies_fails_its_run_and_pgcli_exits_1(lab, tmp_path, name, fragment):
     result = lab(name)
     assert result.exit_code == 1, result.output
@@ -143,6 +144,7 @@ def test_a_function_that_closes_stdout_does_not_silence_pgcli(lab, tmp_path):
     assert "wrote" in result.stdout and "score" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_timeout_stops_a_run_that_hangs(lab, tmp_path):
     result = lab("sleeps", "--set", "timeout=3")
     assert result.exit_code == 1, result.output

@@ -116,6 +116,7 @@ def test_plot_and_check_without_quiet(tmp_path):
     assert result.exit_code == 0 and (tmp_path / "f.png").is_file(), result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [*sorted(TINY), "plot", "check"])
 def test_every_subcommand_on_a_terminal(tmp_path, command):
     """A real process under a pseudo-terminal, from a directory that is not the repository:
