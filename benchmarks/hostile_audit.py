@@ -123,6 +123,13 @@ def diff(before, after):
 def run(cmd, cwd, env, timeout=TIMEOUT):
     """(returncode or None on timeout, stdout, stderr, seconds); the whole process group is ended on timeout."""
     t0 = time.monotonic()
+    try:
+        return _run(cmd, cwd, env, timeout, t0)
+    except (OSError, ValueError) as err:  # the case itself cannot be passed to exec (argv too long, a NUL)
+        return "unrunnable", "", f"{type(err).__name__}: {err}", 0.0
+
+
+def _run(cmd, cwd, env, timeout, t0):
     p = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
@@ -159,6 +166,8 @@ def judge(spec_, rc, out, err, secs, d, before, after):
     """The list of ways this run broke the contract (empty: kept it)."""
     problems = []
     expect = spec_["expect"]
+    if rc == "unrunnable":
+        return [f"the audit could not start this case: {err}"]
     if rc is None:
         return [f"did not end within {TIMEOUT} s (killed); stderr tail {lines(err)[-2:]!r}"]
     if "Traceback" in out or "Traceback" in err:
