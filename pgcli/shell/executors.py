@@ -87,12 +87,14 @@ def _gymnasium_version() -> str:
 # one run, computed wherever an executor puts it; it touches no file
 
 
-def compute(run: Run, progress: Progress = silent) -> dict:
+def compute(run: Run, progress: Progress = silent, apart: bool = False) -> dict:
     """Compute one run where it is (this process, a local worker, a Dask worker); touches no file.
 
     Returns the run's outputs: status, message (one line), wall_s, notes, error (the traceback of a
     failed run), versions (of the process that computed it) and files, {file name: bytes} with
-    the table's CSV first. Never raises for a failing run."""
+    the table's CSV first. Never raises for a failing run. In this process a KeyboardInterrupt is
+    Ctrl-C and goes up; `apart` (a worker, where Ctrl-C is the parent's) it came from the run's own
+    code and fails the run like any other exception."""
     kind = kinds.get(run.kind)
     start = time.perf_counter()
     outcome = {"status": "done", "message": "", "notes": [], "error": "", "versions": versions(), "files": {}}
@@ -101,10 +103,10 @@ def compute(run: Run, progress: Progress = silent) -> dict:
     try:
         result = kind.run(run.spec, progress)
         outcome["files"] = {kind.table: atomic.csv_text(result.table).encode(), **result.files}
-    except KeyboardInterrupt:
-        raise
     except BaseException as err:  # a failing run is reported, not fatal to the sweep (sys.exit in user code too)
-        outcome.update(status="failed", message=one_line(f"{type(err).__name__}: {err}{usercode.where(err)}"))
+        if isinstance(err, KeyboardInterrupt) and not apart:
+            raise
+        outcome.update(status="failed", message=one_line(f"{describe(err)}{usercode.where(err)}"))
         outcome["error"] = traceback.format_exc()
     else:
         outcome.update(status=result.status, message=one_line(result.message), notes=list(result.notes))
@@ -163,7 +165,7 @@ def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False
         put = channel.put if queue is not None else channel.send
         progress = reporter(put, index, REPORT_EVERY["dask" if shipped else "local"])
     with captured_output(fds=not shipped) as output:
-        outcome = compute(run, progress)
+        outcome = compute(run, progress, apart=True)
     outcome["output"] = output()
     return outcome
 
@@ -172,16 +174,29 @@ def validate_apart(kind: str, specs: list[dict], modules) -> tuple[str, str] | N
     """Validate runs that name your code in a worker process — the checks import and call it (a
     probe of f, the env's constructor), and an exit, a crash or a print there must not reach pgcli.
     None when they are valid, else (the one-line reason they are bad input, a missing extra)."""
+    from concurrent.futures import TimeoutError as FutureTimeout
     from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
     from multiprocessing import get_context
 
+    timeouts = [spec.get("timeout") for spec in specs]
+    limit = None if None in timeouts else sum(timeouts)  # every run has a timeout: so has checking them
     pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_local_worker, initargs=(os.getpid(),))
     try:
         with worker_environment(), _sigint_blocked():
             future = pool.submit(_validate, kind, kinds.REGISTRY[kind], specs, tuple(modules))
-        return future.result()
+        return future.result(timeout=limit)
     except BrokenProcessPool:
-        return "your code ended pgcli's process while it checked the spec (os._exit, or a crash)", ""
+        return (
+            f"your code ({module_files(modules)}) ended pgcli's process while it checked the spec (os._exit, or a crash)",
+            "",
+        )
+    except FutureTimeout:
+        _terminate(pool)
+        return (
+            f"checking the spec ran your code ({module_files(modules)}), which took longer than the spec's timeout "
+            f"({limit:g} s); its process was stopped",
+            "",
+        )
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -193,17 +208,12 @@ def _validate(kind: str, kind_module: str, specs: list[dict], modules) -> tuple[
     usercode.allow(modules)
     with captured_output():
         for spec in specs:
-            try:
+            try:  # no KeyboardInterrupt comes from Ctrl-C here (workers ignore SIGINT): it is your code's
                 kinds.get(kind).validate(spec)
-            except KeyboardInterrupt:
-                raise
             except ValueError as err:  # SpecError, UserCodeError, DistError, FunctionError: bad input
                 return str(err), getattr(err, "extra", "")
             except BaseException as err:  # sys.exit, GeneratorExit... in your code while it was checked
-                return (
-                    f"checking the spec ran your code, which raised {type(err).__name__}: {err}{usercode.where(err)}",
-                    "",
-                )
+                return f"checking the spec ran your code, which raised {describe(err)}{usercode.where(err)}", ""
     return None
 
 
@@ -251,6 +261,24 @@ def _root_here(top: str) -> str:
 def one_line(text) -> str:
     """Text on one line: runs of whitespace (newlines too) as one space."""
     return " ".join(str(text).split())
+
+
+def describe(err: BaseException) -> str:
+    """'Type: message' of an exception, even one whose __str__ fails (user code's exceptions)."""
+    try:
+        text = str(err)
+    except Exception as inner:  # any failure of user code's __str__
+        text = f"<its message could not be read: {type(inner).__name__}>"
+    return f"{type(err).__name__}: {text}"
+
+
+def module_files(modules) -> str:
+    """Where your modules are, for a message: 'DIR/mine.py, DIR/pkg/'."""
+    files = []
+    for module in modules:
+        path = Path(module.root) / module.name
+        files.append(f"{path}.py" if path.with_name(module.name + ".py").is_file() else f"{path}/")
+    return ", ".join(files) or "no module of yours"
 
 
 # Every executor computes with this many BLAS threads (threadpoolctl), so a run's numbers do not
@@ -365,9 +393,10 @@ def _watch_parent(parent: int):
     os._exit(1)
 
 
-def _lost(err) -> dict:
+def _lost(err, run: Run | None = None) -> dict:
+    code = f" running your code ({module_files(run.modules)})" if run is not None and run.modules else ""
     message = one_line(
-        f"worker lost (its process ended: a crash, or code calling os._exit): {type(err).__name__}: {err}"
+        f"worker lost (its process ended{code}: a crash, or code calling os._exit): {type(err).__name__}: {err}"
     )
     return {"status": "failed", "message": message, "wall_s": 0.0, "notes": [], "error": "", "files": {}}
 
@@ -464,7 +493,7 @@ def _pools(items, jobs, retry, lost_once, paced, queue=None):
                             lost_once.add(i)
                             retry.append((i, run))
                             continue
-                        outcome = _lost(err)
+                        outcome = _lost(err, run)
                     yield i, outcome
         except BaseException:
             _terminate(pool)
@@ -493,12 +522,13 @@ def _timed_out(run: Run) -> dict:
 
 
 def _terminate(pool):
-    if hasattr(pool, "terminate_workers"):  # Python ≥ 3.14
-        pool.terminate_workers()
+    """Stop a pool's workers now: SIGKILL, which your code cannot ignore or block (SIGTERM it can)."""
+    if hasattr(pool, "kill_workers"):  # Python ≥ 3.14
+        pool.kill_workers()
         return
     processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
     for process in processes:
-        process.terminate()
+        process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
 
 

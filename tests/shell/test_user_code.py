@@ -6,7 +6,11 @@ Runs that name your code compute in a process of their own (pgcli.shell.executor
 the checks before them (f probed on 4 samples) run in one too (executors.validate_apart).
 """
 
+import os
+import signal
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -82,6 +86,40 @@ def sleeps(x):
 
 def probe_kills(x):
     os._exit(0)
+
+
+def unprintable(x):
+    if x.shape[0] > 4:
+
+        class Unprintable(Exception):
+            def __str__(self):
+                raise RuntimeError("no message for you")
+
+        raise Unprintable()
+    return x
+
+
+def interrupts(x):
+    if x.shape[0] > 4:
+        raise KeyboardInterrupt
+    return x
+
+
+def ignores_sigterm(x):
+    if x.shape[0] > 4:
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(os.path.join(os.path.dirname(__file__), "sleeper.pid"), "w") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(600)
+    return x
+
+
+def probe_sleeps(x):
+    if x.shape[0] <= 4:
+        time.sleep(20)
+    return x
 """
 
 
@@ -165,3 +203,68 @@ def test_a_run_without_user_code_still_runs_in_this_process(tmp_path, monkeypatc
     monkeypatch.setattr(executors, "processes", lambda *a, **k: started.append(a) or iter(()))
     result = invoke("estimate", "--f", "step", "--n", "10", "--reps", "2", "--results", tmp_path, "-q")
     assert result.exit_code == 0 and started == []
+
+
+def test_an_exception_whose_message_raises_fails_its_run_in_one_line(lab, tmp_path):
+    """str(err) of your exception is your code too: it cannot turn a failed run into a traceback."""
+    result = lab("unprintable")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "Unprintable: <its message could not be read: RuntimeError>" in result.stderr
+    assert runs_of(tmp_path, "unprintable")["status"].tolist() == ["failed"]
+
+
+def test_a_keyboard_interrupt_raised_by_your_code_fails_its_run_not_pgcli(lab, tmp_path):
+    """Workers ignore Ctrl-C (it is pgcli's), so a KeyboardInterrupt there is your code's: exit 1, not 130."""
+    result = lab("interrupts")
+    assert result.exit_code == 1, result.output
+    assert "KeyboardInterrupt" in result.stderr and "Aborted" not in result.output
+    assert runs_of(tmp_path, "interrupts")["status"].tolist() == ["failed"]
+
+
+def test_a_lost_worker_names_the_module_it_ran(lab, tmp_path):
+    result = lab("kills_0")
+    assert result.exit_code == 1, result.output
+    assert "worker lost" in result.stderr and str(tmp_path / "mine.py") in result.stderr, result.stderr
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, ended and not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_timeout_stops_a_run_that_ignores_sigterm(lab, tmp_path):
+    """The timed-out worker is killed (SIGKILL), not asked to stop: SIGTERM your code can ignore, and
+    pgcli then never exits (its pool waits for the worker)."""
+    result = lab("ignores_sigterm", "--set", "timeout=2")
+    pid = int((tmp_path / "sleeper.pid").read_text())
+    try:
+        assert result.exit_code == 1, result.output
+        assert "timed out after 2 s" in result.stderr
+        for _ in range(100):  # SIGKILL is immediate; allow the kernel a moment to end it
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        assert not _alive(pid), "the worker that ignores SIGTERM still runs"
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_timeout_bounds_the_check_of_your_code_too(lab, tmp_path):
+    """With a timeout, a function that hangs when it is probed before the run is bad input once the
+    timeout has passed (before: the check waited 20 s, then the run was done)."""
+    result = lab("probe_sleeps", "--set", "timeout=2")
+    assert_bad_input(result, "took longer than the spec's timeout (2 s)", "mine.py", nothing_in=tmp_path / "results")
+
+
+def test_a_keyboard_interrupt_while_your_module_is_imported_is_bad_input(tmp_path):
+    (tmp_path / "interrupting.py").write_text("raise KeyboardInterrupt\n\n\ndef f(x):\n    return x\n")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("kind: estimate\nf: interrupting:f\nn: 8\nreps: 1\nestimators: [score]\n")
+    result = invoke("estimate", spec, "--results", tmp_path / "results")
+    assert_bad_input(result, "KeyboardInterrupt", "interrupting.py", nothing_in=tmp_path / "results")
