@@ -41,14 +41,16 @@ browser:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-# the whole suite on both cores (pytest-xdist); -rs lists every skip with its reason, and the run
+# the whole suite on both cores (pytest-xdist; the slow tests are handed out first and an idle worker
+# takes tests queued for the other: worksteal); -rs lists every skip with its reason, and the run
 # fails unless they are exactly tests/expected-skips.txt
 test: $(STAMP) browser
-	$(PY) -m pytest -n 2 -rs --expected-skips tests/expected-skips.txt
+	$(PY) -m pytest -n 2 --dist worksteal -rs --expected-skips tests/expected-skips.txt
 
-# the inner loop: every test but the slow ones (learning runs, the wheel, the browser, the docs), on both cores
+# the inner loop: every test but the slow ones (a second or more: learning runs, the wheel, the
+# browser, the docs' command blocks), on both cores
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -m "not slow"
+	$(PY) -m pytest -n 2 --dist worksteal -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

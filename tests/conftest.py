@@ -48,6 +48,13 @@ def rng():
     return np.random.default_rng(20261126)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first (in their order), then the rest: pytest-xdist hands the long ones out
+    while every worker is free, and the short ones fill in, so no worker ends the run alone on a
+    long test."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # ---------------------------------------------------------------------------------------------
 # --expected-skips FILE (make test): the run fails unless the tests that skip are exactly the ones
 # FILE lists (of those this run collected), so a broken optional dependency (envpool, distributed)
