@@ -75,10 +75,17 @@ def theta_values(theta: dict) -> dict:
             _range(value, path)
             out[key] = value.strip()
         elif isinstance(value, list | tuple):
-            out[key] = [_number(v, path) for v in value]
+            out[key] = _vector(value, path)
         else:
             out[key] = _number(value, path)
     return out
+
+
+def _vector(values, path) -> list[float]:
+    """A θ vector: at most MAX_DIM numbers (its length sets `dim`, which has that limit)."""
+    if len(values) > MAX_DIM:
+        raise SpecError(path, f"a vector of at most {MAX_DIM} values (the limit of dim), got {len(values):,}")
+    return [_number(v, path) for v in values]
 
 
 def _range(text, path):
@@ -109,7 +116,7 @@ def theta_grid(theta: dict) -> list[dict]:
         if isinstance(value, str) and ":" in value:
             axes.append([(key, v) for v in _range(value, path)])
         elif isinstance(value, list | tuple):
-            axes.append([(key, [_number(v, path) for v in value])])
+            axes.append([(key, _vector(value, path))])
         else:
             axes.append([(key, _number(value, path))])
     points = math.prod(len(axis) for axis in axes)
@@ -181,10 +188,26 @@ def make_functions(functions: list, dist: distributions.Dist) -> list:
     return out
 
 
+PROBE_SAMPLES = 1000  # a built-in f or an expression is evaluated on this many samples before a run
+
+
 def probe_function(f, dist: distributions.Dist, path: str) -> None:
-    """A user's f on 4 samples of dist (a throwaway stream); SpecError at `path` if it is wrong."""
+    """f on samples of dist (a throwaway stream) before anything runs; SpecError at `path` if it is
+    wrong: a user's f on 4 samples (its shape and dtype), a built-in f or an expression on
+    PROBE_SAMPLES, which must give finite values (`9**9**9*x`, `x**10**10` overflow: E[f] and its
+    gradient are then not numbers)."""
+    rng = np.random.default_rng(0)
     try:
         with np.errstate(all="ignore"):
-            userfn.probe(f, distributions.sample(dist, 4, np.random.default_rng(0)))
+            userfn.probe(f, distributions.sample(dist, 4, rng))
+            if f.name != "python":
+                x = distributions.sample(dist, PROBE_SAMPLES, rng)
+                values = np.asarray(f.value(x), dtype=float)
     except FunctionError as err:
         raise SpecError(path, f"{f.label}: {err}") from None
+    if f.name != "python" and not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0]) // (values.size // len(x))
+        where = np.ravel(x[bad])[:4].tolist()
+        raise SpecError(
+            path, f"{f.label}: gives {np.ravel(values[bad])[0]} at x = {where}; f must be finite on the samples"
+        )

@@ -189,6 +189,10 @@ def run(kind: str, spec_file=None, *, overrides=None, seed=None, **keys) -> pd.D
     path = spec_file if isinstance(spec_file, str | Path) else None
     if spec_file is not None and path is None and not isinstance(spec_file, dict):
         raise PgcliError(f"spec: expected a spec file or a mapping, got {type(spec_file).__name__}")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise PgcliError(
+            f"overrides: expected a mapping of dotted keys to values ({{'optim.lr': 0.02}}), got {overrides!r:.80}"
+        )
     user = dict(spec_file or {}) if path is None else {}
     if path is not None:
         path = library.find(path) or path

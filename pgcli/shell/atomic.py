@@ -217,6 +217,8 @@ def _writable(path: str | Path) -> str | None:
         return f"output path {shown} is not a regular file (a device, FIFO or socket); refusing to replace it"
     parent = path.parent
     while not parent.exists():
+        if parent.is_symlink():  # exists() follows links: a loop, or a link to nothing
+            return f"cannot write to {path.parent}: {parent} is a symbolic link that leads nowhere (a loop or a missing target)"
         parent = parent.parent
     if not parent.is_dir():
         return f"cannot write to {path.parent}: {parent} is a file, not a directory"

@@ -10,6 +10,7 @@ command's --help loads only what its options name (benchmarks/import_time.py mea
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from pathlib import Path
 
@@ -190,6 +191,16 @@ def execution(opts: dict):
 # a kind's command, from its record
 
 
+class FiniteRange(click.FloatRange):
+    """A float in a range, and a number: nan (which compares false with every bound) and inf are refused."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 def flag_option(flag: kinds.Flag) -> click.Option:
     """A kind's Flag as a click.Option (its registry names read now: the command is being built)."""
     names = tuple(flag.names()) if flag.names else ()
@@ -197,7 +208,7 @@ def flag_option(flag: kinds.Flag) -> click.Option:
     low, high = (flag.bounds or (0, None))[:2]
     types = {
         "int": click.INT,
-        "positive": click.FloatRange(min=low, max=high, min_open=low == 0),
+        "positive": FiniteRange(min=low, max=high, min_open=low == 0),
         "choice": click.Choice(names) if names else None,
     }
     attrs = {"help": help_text, "metavar": flag.metavar, "default": flag.default}
@@ -379,7 +390,7 @@ def plot_command() -> click.Command:
     @click.option("--stat", type=click.Choice(STATS), default=None,
                   help="Aggregate the runs by their IQM or mean, with 95% stratified bootstrap intervals (rliable), "
                   "in --table and the curves (default: the mean and its percentile bootstrap).")  # fmt: skip
-    @click.option("--target", type=float, default=None, help="Draw y = TARGET; time-to-target in --table.")
+    @click.option("--target", type=FiniteRange(), default=None, help="Draw y = TARGET; time-to-target in --table.")
     @click.option("--table", "show_table", is_flag=True, help="Print the summary per group.")
     @click.option("--table-out", type=click.Path(dir_okay=False), default=None, help="Write it as CSV.")
     @click.option("--title", default=None, help="Figure title (default: the spec name).")

@@ -257,3 +257,15 @@ def test_written_files_follow_the_umask(tmp_path):
 
     path = atomic.write_text(tmp_path / "x.txt", "x")
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~atomic.UMASK
+
+
+@pytest.mark.parametrize(("f", "value"), [("9**9**9*x", "-inf"), ("x**10**10", "inf"), ("log(x)", "nan")])
+def test_an_f_that_is_not_finite_on_the_samples_is_bad_input(tmp_path, f, value):
+    result = invoke("estimate", "--dist", "gaussian", "--f", f, "--n", "10", "--reps", "2", "--results", tmp_path)
+    assert_bad_input(result, "f[0]:", f"gives {value} at x = ", "must be finite", nothing_in=tmp_path)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_target_se_that_is_not_a_finite_number_is_bad_input(tmp_path, value):
+    result = invoke("estimate", "--f", "step", "--rank", "--target-se", value, "--results", tmp_path)
+    assert_bad_input(result, "--target-se", nothing_in=tmp_path)

@@ -148,3 +148,14 @@ def test_bad_input_message_is_the_command_lines(tmp_path):
         pgcli.gradient("step", "gaussian", {"sigma": -1})
     result = invoke("estimate", "--theta", "sigma=-1", "--results", tmp_path)
     assert result.exit_code == 2 and result.stderr.strip() == f"Error: {caught.value}"
+
+
+def test_a_theta_vector_longer_than_the_dim_limit_is_refused_not_run():
+    with pytest.raises(pgcli.PgcliError, match=r"theta.mu: a vector of at most 1000 values .* got 1,000,000"):
+        pgcli.gradient("step", "diag_gaussian", {"mu": np.zeros(10**6)}, n=4, rng=0)
+    assert pgcli.gradient("step", "diag_gaussian", {"mu": np.zeros(1000)}, n=4, rng=0).shape == (2000, 2)
+
+
+def test_overrides_that_are_not_a_mapping_are_bad_input():
+    with pytest.raises(pgcli.PgcliError, match=r"overrides: expected a mapping of dotted keys"):
+        pgcli.train("cartpole", overrides=["optim.lr=0.1"])

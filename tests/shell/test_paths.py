@@ -140,3 +140,11 @@ def test_a_full_disk_under_an_output_is_one_line_exit_1_and_no_partial_file(tmp_
         assert done.returncode == 1, done.stderr
         assert "cannot write" in done.stderr and "Traceback" not in done.stderr
         assert not out.exists() and not list(tmp_path.glob(f".{out.name}.*"))
+
+
+@pytest.mark.parametrize("target", ["loop", "/nonexistent-pgcli-dir/below"])
+def test_an_output_below_a_link_that_leads_nowhere_is_refused_before_the_work(tmp_path, monkeypatch, target):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to(target)
+    result = invoke("estimate", "--dist", "gaussian", "--f", "step", "--n", "10", "--reps", "2", "--out", "loop/x.csv")
+    assert_bad_input(result, "loop is a symbolic link that leads nowhere", nothing_in=tmp_path / "results")
