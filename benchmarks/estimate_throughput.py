@@ -8,7 +8,7 @@ in float64 and float32 (one thread, like NumPy), the goal being pgcli float32 �
 Also the new estimators' throughput, and the peak RSS of a `pgcli estimate --n 1e9`-style run in
 bounded memory (a shorter n by default; pass --big for the full 1e9).
 
-    python benchmarks/estimate_throughput.py [--samples 5e7] [--big]
+    python benchmarks/estimate_throughput.py [--samples 5e7] [--big | --rss-n 1e8]    # --samples 1e5 --rss-n 1e6: quick
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from pgcli.lab.functions import parse_function
 
 
 def raw_rate(n, chunk, rng, dtype="float64"):
+    chunks = max(1, n // chunk)
     start = time.perf_counter()
-    for _ in range(n // chunk):
+    for _ in range(chunks):
         rng.standard_normal(chunk, dtype=dtype)
-    return (n // chunk) * chunk / (time.perf_counter() - start)
+    return chunks * chunk / (time.perf_counter() - start)
 
 
 def pgcli_rate(n, rng, dtype="float64", estimator=score, family="gaussian", theta=None, dim=None, reps=1):
@@ -89,7 +90,7 @@ def peak_rss_mb(n):
     return float(done.stderr.strip().splitlines()[-1]), time.perf_counter() - start
 
 
-def measure(samples: float = 5e7, big: bool = False) -> list[dict]:
+def measure(samples: float = 5e7, big: bool = False, rss_n: float | None = None) -> list[dict]:
     """Rows for benchmarks/results.csv (figure, value, ratio, reference)."""
     n = int(samples)
     chunk = CHUNK_ELEMENTS // 2  # the chunk pgcli uses for a 1-D gaussian (d = 2)
@@ -114,7 +115,7 @@ def measure(samples: float = 5e7, big: bool = False) -> list[dict]:
         rate = pgcli_rate(n // 10, rng, "float64", estimator, family, theta, dim, reps=100)
         rows.append({"figure": f"estimate: {name}, {family}, samples/s", "value": rate, "ratio": rate / ours["float64"],
                      "reference": "ratio to the gaussian score estimator (float64); 100 reps of n/100"})  # fmt: skip
-    big_n = int(1e9) if big else int(1e8)
+    big_n = int(rss_n or (1e9 if big else 1e8))
     rss, seconds = peak_rss_mb(big_n)
     rows.append({"figure": f"estimate --n {big_n:.0e}: peak RSS (MB)", "value": rss, "ratio": rss / 300,
                  "reference": f"goal ≤ 300 MB; took {seconds:.1f} s"})  # fmt: skip
@@ -125,8 +126,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=float, default=5e7)
     parser.add_argument("--big", action="store_true", help="peak RSS at n = 1e9 (≈ 20 s)")
+    parser.add_argument("--rss-n", type=float, default=None, help="peak RSS at this n (default 1e8; 1e9 with --big)")
     args = parser.parse_args()
-    for row in measure(args.samples, args.big):
+    for row in measure(args.samples, args.big, args.rss_n):
         print(f"{row['figure']}: {row['value']:.4g}   ratio {row['ratio']:.2f}   ({row['reference']})")
 
 

@@ -92,7 +92,7 @@ def rows(repeats: int = 15) -> list[dict]:
 
 
 def spread(values: list[float]) -> str:
-    q1, _, q3 = statistics.quantiles(values, n=4)
+    q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
     return f"{statistics.median(values):.3f} s (IQR {q1:.3f}–{q3:.3f})"
 
 

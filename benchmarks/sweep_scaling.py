@@ -2,7 +2,7 @@
 in this run, on this machine (2 cores). Prints wall-clock seconds and speed-ups over --jobs 1
 (goals: ≥ 1.7× for --jobs 2, ≥ 1.6× for Dask). Cluster start-up is included in Dask's time.
 
-    python benchmarks/sweep_scaling.py [--iterations 100]
+    python benchmarks/sweep_scaling.py [--iterations 100]        # --iterations 2: a quick check that it runs
 
 With --runs N, a sweep of N tiny estimate runs instead: time to plan, scheduling overhead per run
 on a 2-worker Dask LocalCluster (wall-clock minus the runs' own compute time over 2 workers),
@@ -13,7 +13,9 @@ overhead ≤ 20 ms per run, aggregation memory not growing with N beyond runs.cs
     python benchmarks/sweep_scaling.py --runs 10000
 
 With --blas, what computing with one BLAS thread (every executor does) costs --jobs 1 on
-policy.hidden [256, 256], against the BLAS library's own thread count.
+policy.hidden [256, 256], against the BLAS library's own thread count (2 runs × --iterations, default 10).
+
+    python benchmarks/sweep_scaling.py --blas [--iterations 10]
 """
 
 from __future__ import annotations
@@ -24,19 +26,24 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from pgcli import kinds
-from pgcli.shell import executors, runner
-from pgcli.shell import spec as S
+import pgcli.library
+from pgcli.shell import executors, plan, results, runner
+from pgcli.shell.experiment import build_spec, plan_runs, schema_of
 
-ROOT = Path(__file__).resolve().parents[1]
+CARTPOLE = str(pgcli.library.directory() / "cartpole.yaml")
+# the bundled cartpole spec run for a fixed number of iterations (no env-step budget, no target)
+FIXED = ["stop.env_steps=null", "stop.target_return=null"]
+
+
+def cartpole_runs(root: Path, iterations: int, seeds: int, sets=()):
+    """The runs of `pgcli train cartpole --set stop.iterations=N --set sweep.seeds=S [--set ...]`
+    under root, planned and validated as the command line plans them."""
+    sets = [f"stop.iterations={iterations}", *FIXED, f"sweep.seeds={seeds}", *sets]
+    return plan_runs("train", build_spec("train", CARTPOLE, {}, sets, None, None), root)
 
 
 def runs_for(root: Path, iterations: int):
-    schema = S.with_sweep(kinds.KINDS["train"].schema)
-    user = S.load_yaml(ROOT / "experiments" / "cartpole.yaml")
-    user["stop"] = {"iterations": iterations, "env_steps": None, "target_return": None}
-    user["sweep"] = {"seeds": 8}
-    return runner.plan("train", schema, S.resolve(schema, user), root)
+    return cartpole_runs(root, iterations, 8)
 
 
 def timed(iterations, **executor):
@@ -45,14 +52,21 @@ def timed(iterations, **executor):
         start = time.perf_counter()
         client = executors.dask_client(None, workers=2) if executor.pop("dask", False) else None
         try:
-            results = runner.run_all(runs, client=client, **executor)
+            outcomes = runner.run_all(runs, client=client, **executor)
         finally:
             if client is not None:
                 client.close()
                 client.cluster.close()
         seconds = time.perf_counter() - start
-        assert all(r["status"] == "done" for r in results), results
+        done(outcomes)
     return seconds
+
+
+def done(outcomes: list[dict]) -> None:
+    """Stop the benchmark if a run did not finish: its time would not be a sweep's."""
+    bad = [r for r in outcomes if r["status"] != "done"]
+    if bad:
+        raise SystemExit(f"{len(bad)} of {len(outcomes)} runs not done, e.g. {bad[0]['status']}: {bad[0]['message']}")
 
 
 def measure(iterations: int = 100) -> list[dict]:
@@ -69,10 +83,11 @@ def measure(iterations: int = 100) -> list[dict]:
 
 
 def tiny_runs(root: Path, count: int):
-    schema = S.with_sweep(kinds.KINDS["estimate"].schema)
-    user = {"name": "tiny", "dist": "gaussian", "f": ["step"], "estimators": ["score"], "n": [10], "reps": 2,
-            "sweep": {"seeds": count}}  # fmt: skip
-    return runner.plan("estimate", schema, S.resolve(schema, user), root)
+    """The sweep expanded into runs with their ids (pgcli.shell.plan.runs); the command line also
+    validates each run (experiment.plan_runs), which this time leaves out, as it always has."""
+    flags = {"dist": "gaussian", "f": ["step"], "estimators": ["score"], "n": [10], "reps": 2}
+    spec = build_spec("estimate", None, flags, [f"sweep.seeds={count}"], None, "tiny")
+    return plan.runs("estimate", schema_of("estimate"), spec, root)
 
 
 def timed_call(function, *args, **kwargs):
@@ -97,19 +112,21 @@ def measure_scale(count: int, workers: int = 2) -> list[dict]:
         runs, plan_s = timed_call(tiny_runs, root, count)
         client = executors.dask_client(None, workers=workers, runs=runs)
         try:
-            results, dask_s = timed_call(runner.run_all, runs, client=client)
+            outcomes, dask_s = timed_call(runner.run_all, runs, client=client)
         finally:
             client.close()
             client.cluster.close()
-        assert all(r["status"] == "done" for r in results), results[:3]
-        compute_s = sum(r["wall_s"] for r in results)
+        done(outcomes)
+        compute_s = sum(r["wall_s"] for r in outcomes)
         overhead_ms = (dask_s - compute_s / workers) / count * 1000
+        results._VERIFIED.clear()  # a resumed sweep is a new process: nothing verified yet
         resumed, resume_s = timed_call(runner.run_all, runs)
-        assert all(r.get("skipped") for r in resumed)
-        _, aggregate_s = timed_call(runner.aggregate, runs, resumed, root / "tiny")
-        tenth = runs[: count // 10]
-        small_mb = peak_memory(runner.aggregate, tenth, [None] * len(tenth), root / "tenth")
-        big_mb = peak_memory(runner.aggregate, runs, [None] * count, root / "all")
+        if not all(r.get("skipped") for r in resumed):
+            raise SystemExit("the resumed sweep computed runs again: its time is not a resume check's")
+        _, aggregate_s = timed_call(results.aggregate, runs, resumed, root / "tiny")
+        tenth = runs[: max(1, count // 10)]
+        small_mb = peak_memory(results.aggregate, tenth, [None] * len(tenth), root / "tenth")
+        big_mb = peak_memory(results.aggregate, runs, [None] * count, root / "all")
         table_mb = (root / "all" / "estimate.csv").stat().st_size / 1e6
         runs_mb = (root / "all" / "runs.csv").stat().st_size / 1e6
     what = f"{count} tiny estimate runs"
@@ -122,24 +139,22 @@ def measure_scale(count: int, workers: int = 2) -> list[dict]:
         {"figure": f"sweep of {what}: aggregate, s", "value": aggregate_s, "ratio": aggregate_s / count * 1000,
          "reference": "ratio: ms per run"},
         {"figure": f"sweep of {what}: aggregate peak traced memory, MB", "value": big_mb, "ratio": big_mb / small_mb,
-         "reference": f"{count // 10} runs: {small_mb:.2f} MB; output {table_mb:.1f} MB table + {runs_mb:.2f} MB runs.csv"},
+         "reference": f"{len(tenth)} runs: {small_mb:.2f} MB; output {table_mb:.1f} MB table + {runs_mb:.2f} MB runs.csv"},
     ]  # fmt: skip
 
 
 def measure_blas(iterations: int = 10) -> list[dict]:
     """--jobs 1 on policy.hidden [256, 256]: one BLAS thread against the library's default."""
-    seconds = {}
-    for threads in [executors.BLAS_THREADS, None]:
-        executors.BLAS_THREADS = threads
-        executors._controller = None
-        with tempfile.TemporaryDirectory() as tmp:
-            schema = S.with_sweep(kinds.KINDS["train"].schema)
-            user = S.load_yaml(ROOT / "experiments" / "cartpole.yaml")
-            user["stop"] = {"iterations": iterations, "env_steps": None, "target_return": None}
-            user["policy"] = {"kind": "mlp", "hidden": [256, 256]}
-            user["sweep"] = {"seeds": 2}
-            runs = runner.plan("train", schema, S.resolve(schema, user), Path(tmp))
-            _, seconds[threads] = timed_call(runner.run_all, runs)
+    seconds, kept = {}, executors.BLAS_THREADS
+    try:
+        for threads in [1, None]:  # None: threadpoolctl leaves the BLAS library's own thread count
+            executors.BLAS_THREADS = threads
+            with tempfile.TemporaryDirectory() as tmp:
+                runs = cartpole_runs(Path(tmp), iterations, 2, ["policy.kind=mlp", "policy.hidden=[256, 256]"])
+                outcomes, seconds[threads] = timed_call(runner.run_all, runs)
+                done(outcomes)
+    finally:
+        executors.BLAS_THREADS = kept
     one, default = seconds[1], seconds[None]
     return [{"figure": f"--jobs 1, policy.hidden [256, 256] (2 runs × {iterations} iterations): one BLAS thread, s",
              "value": one, "ratio": one / default,
@@ -148,16 +163,16 @@ def measure_blas(iterations: int = 10) -> list[dict]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--iterations", type=int, default=None, help="per run (default 100; 10 with --blas)")
     parser.add_argument("--runs", type=int, default=None, help="the N-run tiny sweep instead")
     parser.add_argument("--blas", action="store_true", help="the cost of one BLAS thread instead")
     args = parser.parse_args()
     if args.runs:
         rows = measure_scale(args.runs)
     elif args.blas:
-        rows = measure_blas()
+        rows = measure_blas(args.iterations or 10)
     else:
-        rows = measure(args.iterations)
+        rows = measure(args.iterations or 100)
     for row in rows:
         print(f"{row['figure']}: {row['value']:.4g}   ratio {row['ratio']:.3g}   ({row['reference']})")
 

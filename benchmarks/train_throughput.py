@@ -34,12 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def env_settings(spec: str, sets: list[str]):
-    """The spec's EnvSettings (with --set applied), as the train kind types them."""
+    """The spec's EnvSettings (with --set applied), as the train kind types them; `spec` a spec file
+    or a bundled spec's name, as `pgcli train SPEC` takes it."""
     from pgcli.base.fields import typed
     from pgcli.rl import settings
+    from pgcli.shell import library
     from pgcli.shell.experiment import build_spec
 
-    return typed(settings.EnvSettings, build_spec("train", spec, {}, sets, 0, None)["env"])
+    path = library.find(spec)
+    if path is None:
+        raise SystemExit(f"no such spec file or bundled spec: {spec}")
+    return typed(settings.EnvSettings, build_spec("train", str(path), {}, sets, 0, None)["env"])
 
 
 def random_rate(env, vector_steps: int = 3000) -> float:
