@@ -89,8 +89,10 @@ def gradient(
     from pgcli.lab.dist_spec import make_functions, probe_function
 
     if not isinstance(rng, np.random.Generator):
-        if not (rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0)):
-            raise SpecError("rng", f"expected a numpy Generator, a seed (an integer ≥ 0) or None, got {rng!r}")
+        if not (rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool) and 0 <= rng < 2**63)):
+            raise SpecError(
+                "rng", f"expected a numpy Generator, a seed (an integer in 0..2^63 − 1) or None, got {rng!r}"
+            )
         rng = np.random.default_rng(rng)
     if isinstance(n, int | float | np.integer) and not isinstance(n, bool) and n > MAX_GRADIENT_SAMPLES:
         raise SpecError("n", f"{n:.3g} samples; gradient holds its terms in memory: at most {MAX_GRADIENT_SAMPLES:,}")

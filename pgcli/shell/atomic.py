@@ -186,7 +186,9 @@ def read_regular(path: str | Path, limit: int) -> bytes:
     if info.st_size > limit:
         raise OSError(f"{path} is {info.st_size:,} bytes; the limit is {limit:,}")
     with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
+        data = handle.read(info.st_size + 1)  # a buffer the file's size, not the limit's
+        if len(data) > info.st_size:  # it grew since lstat: read on, to the limit
+            data += handle.read(limit + 1 - len(data))
     if len(data) > limit:
         raise OSError(f"{path} grew past {limit:,} bytes while it was read")
     return data

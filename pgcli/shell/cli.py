@@ -276,7 +276,8 @@ def spec_path(text, missing: str = "spec file not found") -> str | None:
 
     found = library.find(text)
     if found is None:
-        raise BadInput(f"{missing}: {text} (nor a bundled spec of that name: `pgcli list` shows them)")
+        shown = text if len(text) <= 200 else f"{text[:200]}… ({len(text):,} characters)"
+        raise BadInput(f"{missing}: {shown} (nor a bundled spec of that name: `pgcli list` shows them)")
     return str(found)
 
 

@@ -555,6 +555,29 @@ def check_address(scheduler: str) -> None:
 
 
 CONNECT_S = 10  # seconds to reach a scheduler (one that accepts and says nothing is not one)
+
+
+def check_speaks_first(scheduler: str) -> None:
+    """A tcp:// scheduler writes its handshake as soon as a connection opens (so does a Dask
+    worker's comm); a server that accepts and says nothing within CONNECT_S (an HTTP server, a
+    silent socket) is not one: SchedulerError, rather than waiting on it for ever."""
+    import socket
+
+    parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    if parts.scheme != "tcp":
+        return
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=CONNECT_S) as probe:
+            if not probe.recv(1):
+                raise SchedulerError(f"the server at {scheduler} closed the connection: not a Dask scheduler")
+    except TimeoutError:
+        raise SchedulerError(
+            f"the server at {scheduler} accepted a connection but said nothing within {CONNECT_S} s: not a Dask scheduler"
+        ) from None
+    except OSError as err:
+        raise SchedulerError(f"cannot reach a Dask scheduler at {scheduler}: {err.strerror or err}") from None
+
+
 WORKERS_S = 60  # seconds for a first worker to join a scheduler that has none
 
 
@@ -569,6 +592,8 @@ def dask_client(scheduler: str | None, workers: int = 2, *, runs=(), allow_mixed
         raise SchedulerError("the Dask executor needs dask.distributed: pip install 'pgcli[dask]'") from None
     if scheduler:
         import dask
+
+        check_speaks_first(scheduler)
 
         try:
             with dask.config.set({"distributed.comm.timeouts.connect": f"{CONNECT_S}s"}):

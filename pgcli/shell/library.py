@@ -36,8 +36,11 @@ def find(text: str | Path) -> Path | None:
     """The file a spec argument names: an existing file as given, else the bundled spec of that
     name (`cartpole`, or `cartpole.yaml`), else None."""
     path = Path(text)
-    if path.exists():
-        return path
+    try:
+        if path.exists():
+            return path
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return None
     name = path.name.removesuffix(".yaml")
     if path.parent == Path(".") and name in names():
         return directory() / f"{name}.yaml"

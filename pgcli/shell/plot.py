@@ -355,14 +355,15 @@ def _goal(results: Results) -> tuple | None:
     return target.metric_for(results.spec), target.x, minimize
 
 
-def _figure_of(results: Results, figure: str | None) -> str:
+def _figure_of(loaded: Results, figure: str | None) -> str:
     """The figure asked for, or the default for the table's kind."""
-    if figure is None and results.kind is not None and results.kind.plot is not None:
-        figure = results.kind.plot.figure
+    if figure is None and loaded.kind is not None and loaded.kind.plot is not None:
+        figure = loaded.kind.plot.figure
     if figure is None:
-        columns = ", ".join(c for c in results.frame.columns if c != "_run")
+        columns = [c for c in loaded.frame.columns if c != "_run"]
+        shown = ", ".join(map(str, columns[:10])) + (f", … {len(columns) - 10:,} more" if len(columns) > 10 else "")
         raise PlotError(
-            f"cannot tell what {results.source} holds (columns: {columns}); expected a "
+            f"cannot tell what {loaded.source} holds (columns: {shown[:300]}); expected a "
             f"{', '.join(results.tables())} table, or choose one with --kind"
         )
     if figure not in FIGURES:

@@ -520,6 +520,9 @@ def kind_of_table(path: Path, frame: pd.DataFrame) -> kinds.Kind | None:
     )
 
 
+MAX_COLUMNS = 10_000  # columns of a table to plot or report (pgcli's own have a few dozen)
+
+
 def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise ResultsError(f"{path} is not a regular file")
@@ -531,6 +534,10 @@ def _read(path: Path) -> pd.DataFrame:
         raise ResultsError(f"{path} is not a readable CSV: {str(err).splitlines()[0][:120]}") from None
     if frame.empty:
         raise ResultsError(f"{path} has a header but no rows")
+    if len(frame.columns) > MAX_COLUMNS:
+        raise ResultsError(
+            f"{path} has {len(frame.columns):,} columns; a table pgcli reads has at most {MAX_COLUMNS:,}"
+        )
     return frame
 
 

@@ -453,3 +453,23 @@ def test_runner_reads_configs_with_the_same_loader(tmp_path):
     path.write_text("kind: train\nkind: estimate\nspec: {}\n")
     with pytest.raises(spec.SpecError, match="duplicate key 'kind'"):
         results.read_config(path)
+
+
+@pytest.mark.parametrize("command", ["train", "estimate", "check"])
+def test_a_spec_argument_too_long_for_a_file_name_is_one_short_line(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(command, "x" * 10_000)
+    assert_bad_input(result, "… (10,000 characters)", nothing_in=tmp_path)
+    assert len(result.stderr) < 400
+
+
+def test_a_csv_of_200000_columns_is_refused_in_one_line(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(200_000)) + "\n" + ",".join(["1"] * 200_000) + "\n")
+    assert_bad_input(invoke("plot", wide), "has 200,000 columns; a table pgcli reads has at most 10,000")
+
+
+def test_a_csv_that_is_no_pgcli_table_says_which_tables_plot_reads(tmp_path):
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    assert_bad_input(invoke("plot", other), "cannot tell what", "(columns: run_id, a, b)", "metrics.csv", "--kind")

@@ -74,6 +74,7 @@ def test_the_api_is_bounded_like_the_command_line():
         (lambda: pgcli.gradient("step", theta={"mu": "-1:1:5"}), "one θ per gradient"),
         (lambda: pgcli.gradient("step", rng=-1), "rng"),
         (lambda: pgcli.gradient("step", rng=1.5), "rng"),
+        (lambda: pgcli.gradient("step", rng=2**70), "rng"),  # the command line's seeds end at 2^63 − 1
         (lambda: pgcli.gradient("step", h=0, estimator="finite_difference"), "h"),
         (lambda: pgcli.gradient("step", temperature=-1), "temperature"),
         (lambda: pgcli.train(["env"]), "spec"),

@@ -279,3 +279,27 @@ def test_a_repeated_grid_value_is_bad_input(tmp_path):
 def test_flags_alone_name_the_results_by_kind_and_subject(kind, flags, name):
     assert build_spec(kind, None, flags, [], None, None)["name"] == name
     assert build_spec(kind, None, flags, ["name="], None, None)["name"] == name  # an empty name is no name
+
+
+@pytest.mark.slow
+def test_a_server_that_accepts_and_says_nothing_is_not_a_scheduler(tmp_path, monkeypatch):
+    """A silent socket, or an HTTP server (which answers only once it is asked): one line within
+    the connect timeout (shortened here), not a wait for ever."""
+    import socket
+    import threading
+
+    from pgcli.shell import executors
+
+    monkeypatch.setattr(executors, "CONNECT_S", 1)
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    results = tmp_path / "results"
+    try:
+        result = invoke("estimate", "--f", "step", "--executor", "dask", "--scheduler", address, "--results", results)
+    finally:
+        server.close()
+    assert_bad_input(
+        result, f"the server at {address} accepted a connection but said nothing within 1 s", nothing_in=results
+    )
