@@ -574,8 +574,10 @@ def check_speaks_first(scheduler: str) -> None:
         raise SchedulerError(
             f"the server at {scheduler} accepted a connection but said nothing within {CONNECT_S} s: not a Dask scheduler"
         ) from None
-    except OSError as err:
-        raise SchedulerError(f"cannot reach a Dask scheduler at {scheduler}: {err.strerror or err}") from None
+    except (OSError, UnicodeError) as err:  # refused, unresolvable, a host name no resolver takes
+        raise SchedulerError(
+            f"cannot reach a Dask scheduler at {scheduler[:200]}: {getattr(err, 'strerror', None) or err}"
+        ) from None
 
 
 WORKERS_S = 60  # seconds for a first worker to join a scheduler that has none

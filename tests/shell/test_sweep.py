@@ -303,3 +303,10 @@ def test_a_server_that_accepts_and_says_nothing_is_not_a_scheduler(tmp_path, mon
     assert_bad_input(
         result, f"the server at {address} accepted a connection but said nothing within 1 s", nothing_in=results
     )
+
+
+def test_a_host_name_no_resolver_takes_is_one_line(tmp_path):
+    results = tmp_path / "results"
+    address = f"tcp://{'a' * 300}:8786"  # a label over 63 characters: the idna codec refuses it
+    result = invoke("estimate", "--f", "step", "--executor", "dask", "--scheduler", address, "--results", results)
+    assert_bad_input(result, "cannot reach a Dask scheduler at tcp://aaa", nothing_in=results)
