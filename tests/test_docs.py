@@ -106,12 +106,13 @@ class Block(NamedTuple):
                 while i < len(lines) and lines[i].strip() and not lines[i].startswith("$ "):
                     shown.append(lines[i])
                     i += 1
-            found.append((normal(line.removeprefix("$ ")), shown))
+            found.append((line.removeprefix("$ "), shown))  # run as written: bash reads its quotes and comments
         return found
 
 
 def normal(command: str) -> str:
-    """A command without its trailing comment (what is run, and how identical commands are told)."""
+    """A command without its trailing comment and with its quoting made uniform: how identical
+    commands on different pages are told (never what runs)."""
     if "*" in command:  # a glob or an expression: kept as typed, bash expands it
         return command.split(" #")[0].strip()
     lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
@@ -163,7 +164,7 @@ def prerequisites(block: Block) -> list[Block]:
 
 def key(block: Block) -> str:
     """What a block's outcome depends on: its commands, its page's files, its prerequisites'."""
-    parts = [[command for command, _ in block.commands()], files(block.page), [key(p) for p in prerequisites(block)]]
+    parts = [[normal(c) for c, _ in block.commands()], files(block.page), [key(p) for p in prerequisites(block)]]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -231,8 +232,9 @@ def test_the_package_imports_no_posix_only_module_when_it_loads():
 def test_commands_are_read_from_console_and_bash_blocks():
     text = "x\n\n```console\n$ pgcli a --b 1   # note\nout 1\n\n$ pgcli c\n```\n\n<!-- docs-test: after=one -->\n```bash\n# a comment\npgcli d 'x y'\n```\n"
     first, second = blocks("p.md", text)
-    assert first.commands() == [("pgcli a --b 1", ["out 1"]), ("pgcli c", [])] and first.line == 3
+    assert first.commands() == [("pgcli a --b 1   # note", ["out 1"]), ("pgcli c", [])] and first.line == 3
     assert second.commands() == [("pgcli d 'x y'", [])] and second.after == ("one",)
+    assert normal("pgcli a --b 1   # note") == "pgcli a --b 1" and normal('pgcli  d "x y"') == "pgcli d 'x y'"
 
 
 def test_output_comparison_ignores_wall_clock_columns_only():

@@ -206,8 +206,9 @@ def probe_function(f, dist: distributions.Dist, path: str) -> None:
     except FunctionError as err:
         raise SpecError(path, f"{f.label}: {err}") from None
     if f.name != "python" and not np.isfinite(values).all():
-        bad = int(np.flatnonzero(~np.isfinite(values))[0]) // (values.size // len(x))
-        where = np.ravel(x[bad])[:4].tolist()
-        raise SpecError(
-            path, f"{f.label}: gives {np.ravel(values[bad])[0]} at x = {where}; f must be finite on the samples"
-        )
+        flat = int(np.flatnonzero(~np.isfinite(values.ravel()))[0])
+        width = values.size // len(x)  # f of each coordinate of a vector sample: (n, k) values
+        row, column = divmod(flat, width)
+        sample = np.reshape(x, (len(x), -1))[row]
+        where = f"x[{column}] = {sample[column]:.6g}" if width > 1 else f"x = {np.ravel(sample)[:4].tolist()}"
+        raise SpecError(path, f"{f.label}: gives {values.ravel()[flat]} at {where}; f must be finite on the samples")

@@ -200,6 +200,9 @@ class FiniteRange(click.FloatRange):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
 
+    def _describe_range(self) -> str:
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
 
 def flag_option(flag: kinds.Flag) -> click.Option:
     """A kind's Flag as a click.Option (its registry names read now: the command is being built)."""
@@ -391,7 +394,13 @@ def plot_command() -> click.Command:
     @click.option("--stat", type=click.Choice(STATS), default=None,
                   help="Aggregate the runs by their IQM or mean, with 95% stratified bootstrap intervals (rliable), "
                   "in --table and the curves (default: the mean and its percentile bootstrap).")  # fmt: skip
-    @click.option("--target", type=FiniteRange(), default=None, help="Draw y = TARGET; time-to-target in --table.")
+    @click.option(
+        "--target",
+        type=FiniteRange(),
+        metavar="FLOAT",
+        default=None,
+        help="Draw y = TARGET; time-to-target in --table.",
+    )
     @click.option("--table", "show_table", is_flag=True, help="Print the summary per group.")
     @click.option("--table-out", type=click.Path(dir_okay=False), default=None, help="Write it as CSV.")
     @click.option("--title", default=None, help="Figure title (default: the spec name).")

@@ -170,6 +170,9 @@ def compute_remote(run: Run, expected: dict | None = None, shipped: bool = False
     return outcome
 
 
+START_S = 5  # seconds for a worker process to start (Python, NumPy, pgcli), beside a spec's timeout
+
+
 def validate_apart(kind: str, specs: list[dict], modules) -> tuple[str, str] | None:
     """Validate runs that name your code in a worker process — the checks import and call it (a
     probe of f, the env's constructor), and an exit, a crash or a print there must not reach pgcli.
@@ -179,7 +182,8 @@ def validate_apart(kind: str, specs: list[dict], modules) -> tuple[str, str] | N
     from multiprocessing import get_context
 
     timeouts = [spec.get("timeout") for spec in specs]
-    limit = None if None in timeouts else sum(timeouts)  # every run has a timeout: so has checking them
+    # every run has a timeout: so has checking them, with START_S more for the worker to start
+    limit = None if None in timeouts else sum(timeouts) + START_S
     pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_local_worker, initargs=(os.getpid(),))
     try:
         with worker_environment(), _sigint_blocked():
@@ -194,7 +198,7 @@ def validate_apart(kind: str, specs: list[dict], modules) -> tuple[str, str] | N
         _terminate(pool)
         return (
             f"checking the spec ran your code ({module_files(modules)}), which took longer than the spec's timeout "
-            f"({limit:g} s); its process was stopped",
+            f"({limit - START_S:g} s, and {START_S} s to start its process); its process was stopped",
             "",
         )
     finally:
@@ -211,7 +215,8 @@ def _validate(kind: str, kind_module: str, specs: list[dict], modules) -> tuple[
             try:  # no KeyboardInterrupt comes from Ctrl-C here (workers ignore SIGINT): it is your code's
                 kinds.get(kind).validate(spec)
             except ValueError as err:  # SpecError, UserCodeError, DistError, FunctionError: bad input
-                return str(err), getattr(err, "extra", "")
+                extra = getattr(err, "extra", "")
+                return describe(err).partition(": ")[2], extra if isinstance(extra, str) else ""  # strings only leave
             except BaseException as err:  # sys.exit, GeneratorExit... in your code while it was checked
                 return f"checking the spec ran your code, which raised {describe(err)}{usercode.where(err)}", ""
     return None
@@ -267,7 +272,7 @@ def describe(err: BaseException) -> str:
     """'Type: message' of an exception, even one whose __str__ fails (user code's exceptions)."""
     try:
         text = str(err)
-    except Exception as inner:  # any failure of user code's __str__
+    except BaseException as inner:  # any failure of user code's __str__, sys.exit in it too
         text = f"<its message could not be read: {type(inner).__name__}>"
     return f"{type(err).__name__}: {text}"
 
@@ -494,6 +499,10 @@ def _pools(items, jobs, retry, lost_once, paced, queue=None):
                             retry.append((i, run))
                             continue
                         outcome = _lost(err, run)
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as err:  # something of your code's got out of the worker: never pgcli's end
+                        outcome = {**_lost(err, run), "message": one_line(f"the run's process failed: {describe(err)}")}
                     yield i, outcome
         except BaseException:
             _terminate(pool)
@@ -560,24 +569,44 @@ CONNECT_S = 10  # seconds to reach a scheduler (one that accepts and says nothin
 def check_speaks_first(scheduler: str) -> None:
     """A tcp:// scheduler writes its handshake as soon as a connection opens (so does a Dask
     worker's comm); a server that accepts and says nothing within CONNECT_S (an HTTP server, a
-    silent socket) is not one: SchedulerError, rather than waiting on it for ever."""
+    silent socket) is not one: SchedulerError, rather than waiting on it for ever. A refused
+    connection is tried again until CONNECT_S has passed, as Dask does (a scheduler starting up)."""
     import socket
 
     parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
     if parts.scheme != "tcp":
         return
-    try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=CONNECT_S) as probe:
-            if not probe.recv(1):
-                raise SchedulerError(f"the server at {scheduler} closed the connection: not a Dask scheduler")
-    except TimeoutError:
-        raise SchedulerError(
-            f"the server at {scheduler} accepted a connection but said nothing within {CONNECT_S} s: not a Dask scheduler"
-        ) from None
-    except (OSError, UnicodeError) as err:  # refused, unresolvable, a host name no resolver takes
-        raise SchedulerError(
-            f"cannot reach a Dask scheduler at {scheduler[:200]}: {getattr(err, 'strerror', None) or err}"
-        ) from None
+    shown, deadline, wait = scheduler[:200], time.monotonic() + CONNECT_S, 0.05
+    while True:
+        try:
+            probe = socket.create_connection(
+                (parts.hostname, parts.port), timeout=max(deadline - time.monotonic(), 0.01)
+            )
+            break
+        except (ConnectionRefusedError, TimeoutError) as err:
+            if time.monotonic() + wait >= deadline:
+                why = "no answer" if isinstance(err, TimeoutError) else "connection refused"
+                raise SchedulerError(f"cannot reach a Dask scheduler at {shown}: {why} within {CONNECT_S} s") from None
+            time.sleep(wait)
+            wait = min(wait * 2, 1.0)
+        except (OSError, UnicodeError) as err:  # unresolvable, unreachable, a host name no resolver takes
+            raise SchedulerError(
+                f"cannot reach a Dask scheduler at {shown}: {getattr(err, 'strerror', None) or err}"
+            ) from None
+    with probe:
+        probe.settimeout(max(deadline - time.monotonic(), 1.0))
+        try:
+            said = probe.recv(1)
+        except TimeoutError:
+            raise SchedulerError(
+                f"the server at {shown} accepted a connection but said nothing within {CONNECT_S} s: not a Dask scheduler"
+            ) from None
+        except OSError as err:
+            raise SchedulerError(
+                f"the server at {shown} dropped the connection ({err.strerror or err}): not a Dask scheduler"
+            ) from None
+    if not said:
+        raise SchedulerError(f"the server at {shown} closed the connection: not a Dask scheduler")
 
 
 WORKERS_S = 60  # seconds for a first worker to join a scheduler that has none

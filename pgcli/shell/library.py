@@ -5,6 +5,7 @@ works from an installed wheel."""
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -39,7 +40,11 @@ def find(text: str | Path) -> Path | None:
     try:
         if path.exists():
             return path
-    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+    except OSError as err:  # a name too long for the file system is no file (a permission error is its own)
+        if err.errno != errno.ENAMETOOLONG:
+            raise
+        return None
+    except ValueError:  # a NUL byte
         return None
     name = path.name.removesuffix(".yaml")
     if path.parent == Path(".") and name in names():

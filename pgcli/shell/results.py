@@ -521,11 +521,16 @@ def kind_of_table(path: Path, frame: pd.DataFrame) -> kinds.Kind | None:
 
 
 MAX_COLUMNS = 10_000  # columns of a table to plot or report (pgcli's own have a few dozen)
+MAX_HEADER_CHARS = 10_000_000  # of its first line, read to count them
 
 
 def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise ResultsError(f"{path} is not a regular file")
+    with open(path, newline="", errors="replace") as handle:  # count the header's columns before parsing it all
+        header = next(csv.reader([handle.readline(MAX_HEADER_CHARS)]), [])
+    if len(header) > MAX_COLUMNS:
+        raise ResultsError(f"{path} has {len(header):,} columns; a table pgcli reads has at most {MAX_COLUMNS:,}")
     try:
         frame = read_csv(path)
     except pd.errors.EmptyDataError:

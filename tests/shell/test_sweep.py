@@ -310,3 +310,45 @@ def test_a_host_name_no_resolver_takes_is_one_line(tmp_path):
     address = f"tcp://{'a' * 300}:8786"  # a label over 63 characters: the idna codec refuses it
     result = invoke("estimate", "--f", "step", "--executor", "dask", "--scheduler", address, "--results", results)
     assert_bad_input(result, "cannot reach a Dask scheduler at tcp://aaa", nothing_in=results)
+
+
+def test_a_scheduler_that_starts_listening_late_is_waited_for(monkeypatch):
+    """A refused connection is tried again until the connect timeout, as Dask's own connect does
+    (`dask scheduler &` then pgcli at once); the listener here speaks first, as a scheduler does."""
+    import socket
+    import threading
+
+    from pgcli.shell import executors
+
+    monkeypatch.setattr(executors, "CONNECT_S", 20)
+    with socket.socket() as claim:  # a free port, not listening yet
+        claim.bind(("127.0.0.1", 0))
+        port = claim.getsockname()[1]
+    accepted = threading.Event()
+
+    def listen_late():
+        server = socket.create_server(("127.0.0.1", port))
+        connection, _ = server.accept()
+        connection.sendall(b"x")  # a handshake's first byte
+        accepted.set()
+        connection.close()
+        server.close()
+
+    timer = threading.Timer(0.5, listen_late)
+    timer.start()
+    executors.check_speaks_first(f"tcp://127.0.0.1:{port}")  # no SchedulerError
+    assert accepted.wait(5)
+    timer.join(5)
+
+
+def test_nothing_listening_is_refused_once_the_connect_timeout_passes(monkeypatch):
+    import socket
+
+    from pgcli.shell import executors
+
+    monkeypatch.setattr(executors, "CONNECT_S", 1)
+    with socket.socket() as claim:
+        claim.bind(("127.0.0.1", 0))
+        port = claim.getsockname()[1]
+    with pytest.raises(executors.SchedulerError, match="connection refused within 1 s"):
+        executors.check_speaks_first(f"tcp://127.0.0.1:{port}")

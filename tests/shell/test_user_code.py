@@ -99,6 +99,17 @@ def unprintable(x):
     return x
 
 
+def exits_in_its_message(x):
+    if x.shape[0] > 4:
+
+        class Exits(Exception):
+            def __str__(self):
+                sys.exit(0)
+
+        raise Exits()
+    return x
+
+
 def interrupts(x):
     if x.shape[0] > 4:
         raise KeyboardInterrupt
@@ -214,6 +225,14 @@ def test_an_exception_whose_message_raises_fails_its_run_in_one_line(lab, tmp_pa
     assert runs_of(tmp_path, "unprintable")["status"].tolist() == ["failed"]
 
 
+def test_an_exception_whose_message_exits_fails_its_run_and_pgcli_exits_1(lab, tmp_path):
+    """sys.exit(0) in str(err) of your exception: the run failed, pgcli's exit is 1, never 0."""
+    result = lab("exits_in_its_message")
+    assert result.exit_code == 1, result.output
+    assert "Exits: <its message could not be read: SystemExit>" in result.stderr
+    assert runs_of(tmp_path, "exits_in_its_message")["status"].tolist() == ["failed"]
+
+
 def test_a_keyboard_interrupt_raised_by_your_code_fails_its_run_not_pgcli(lab, tmp_path):
     """Workers ignore Ctrl-C (it is pgcli's), so a KeyboardInterrupt there is your code's: exit 1, not 130."""
     result = lab("interrupts")
@@ -259,7 +278,9 @@ def test_a_timeout_bounds_the_check_of_your_code_too(lab, tmp_path):
     """With a timeout, a function that hangs when it is probed before the run is bad input once the
     timeout has passed (before: the check waited 20 s, then the run was done)."""
     result = lab("probe_sleeps", "--set", "timeout=2")
-    assert_bad_input(result, "took longer than the spec's timeout (2 s)", "mine.py", nothing_in=tmp_path / "results")
+    assert_bad_input(
+        result, "took longer than the spec's timeout (2 s, and 5 s to start", "mine.py", nothing_in=tmp_path / "results"
+    )
 
 
 def test_a_keyboard_interrupt_while_your_module_is_imported_is_bad_input(tmp_path):
