@@ -280,6 +280,9 @@ def spec_path(text, missing: str = "spec file not found") -> str | None:
     found = library.find(text)
     if found is None:
         shown = text if len(text) <= 200 else f"{text[:200]}… ({len(text):,} characters)"
+        name = Path(text).name.removesuffix(".yaml")
+        if name in library.names():  # experiments/cartpole.yaml from an old checkout or a tutorial
+            raise BadInput(f"{missing}: {shown}; the bundled spec {name!r} is addressed by its name alone: {name}")
         raise BadInput(f"{missing}: {shown} (nor a bundled spec of that name: `pgcli list` shows them)")
     return str(found)
 

@@ -17,6 +17,7 @@ import pytest
 import pgcli
 from pgcli import kinds
 from pgcli.shell import api
+from pgcli.shell.cli import COMMANDS
 from tests.helpers import assert_bad_input, invoke
 
 PACKAGE = Path(pgcli.__file__).parent
@@ -194,13 +195,12 @@ def test_the_circle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("command", ["--help", "estimate --help", "fisher --help", "train --help", "optimize --help",
-                                     "plot --help", "check --help", "report --help"])  # fmt: skip
+@pytest.mark.parametrize("command", ["--help", *(f"{name} --help" for name in [*kinds.names(), *COMMANDS])])
 def test_help_loads_no_heavy_module(command):
     """A command's --help loads no SciPy, pandas, matplotlib or gymnasium (the kinds' cores load
     them lazily, pgcli.base.lazy); benchmarks/import_time.py measures the time."""
-    heavy = ["scipy.special._ufuncs", "scipy.stats._stats_py", "pandas.core.frame", "matplotlib.figure",
-             "gymnasium.envs"]  # fmt: skip
+    heavy = ["scipy.special._ufuncs", "scipy.stats._stats_py", "scipy.sparse._csr", "pandas.core.frame",
+             "matplotlib.figure", "gymnasium.envs"]  # fmt: skip
     code = textwrap.dedent(f"""
         import sys
         from click.testing import CliRunner

@@ -5,8 +5,6 @@ plot, check and the API work with no shell edit; these tests hold them to exact 
 
 import io
 import runpy
-import subprocess
-import sys
 import textwrap
 import zlib
 from pathlib import Path
@@ -395,22 +393,6 @@ def test_a_sweep_with_your_reward_on_dask_workers_matches_one_job(tmp_path):
     dask, local = (read_csv(tmp_path / where / "mine" / "finetune.csv").drop(columns=FINETUNE_WALL_CLOCK)
                    for where in ("dask", "local"))  # fmt: skip
     assert len(dask) == 2 * 13 and dask.to_csv(index=False) == local.to_csv(index=False)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("command", ["sequence --help", "finetune --help"])
-def test_help_loads_no_heavy_module(command):
-    heavy = ["scipy.sparse._csr", "scipy.special._ufuncs", "pandas.core.frame", "matplotlib.figure", "gymnasium.envs"]
-    code = textwrap.dedent(f"""
-        import sys
-        from click.testing import CliRunner
-        from pgcli.shell.cli import cli
-        result = CliRunner().invoke(cli, {command.split()!r})
-        assert result.exit_code == 0, result.output
-        print(sorted(m for m in {heavy!r} if m in sys.modules))
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 # ---------------------------------------------------------------------------------------------

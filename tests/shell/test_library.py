@@ -4,6 +4,7 @@ addressed by name wherever a spec file goes."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -64,7 +65,7 @@ def test_a_bundled_spec_of_another_kind_says_how_to_run_it(tmp_path, monkeypatch
     assert_bad_input(invoke("estimate", "cartpole"), "pgcli train", nothing_in=tmp_path / "results")
 
 
-@pytest.mark.parametrize("name", ["no-such-spec", "no-such-spec.yaml", "sub/cartpole.yaml", "../cartpole"])
+@pytest.mark.parametrize("name", ["no-such-spec", "no-such-spec.yaml", "sub/no-such-spec.yaml"])
 def test_an_unknown_spec_is_one_line(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     assert_bad_input(invoke("train", name), "spec file not found", "pgcli list", nothing_in=tmp_path / "results")
@@ -108,3 +109,20 @@ def test_a_budget_a_spec_comment_states_is_the_one_that_binds():
                 stated += 1
                 assert int(number.replace(",", "")) * (1000 if thousands else 1) == budget[0], (entry.name, sentence)
     assert stated >= 3
+
+
+def test_the_repositorys_experiments_folder_is_the_library(tmp_path, monkeypatch):
+    """`pgcli train experiments/cartpole.yaml` (the long-standing path, in a checkout) runs the bundled spec."""
+    repository = Path(__file__).resolve().parents[2]
+    assert (repository / "experiments").resolve() == library.directory().resolve()
+    monkeypatch.chdir(tmp_path)
+    spec = repository / "experiments" / "cartpole.yaml"
+    result = invoke("train", spec, "--print-spec")
+    assert result.exit_code == 0 and "CartPole-v1" in result.stdout, result.output
+
+
+@pytest.mark.parametrize("path", ["old-checkout/cartpole.yaml", "sub/cartpole.yaml", "../cartpole"])
+def test_a_missing_path_to_a_bundled_spec_is_not_the_spec_but_names_it(tmp_path, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", path)
+    assert_bad_input(result, f"spec file not found: {path};", "by its name alone: cartpole", nothing_in=tmp_path)
